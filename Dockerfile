@@ -1,0 +1,9 @@
+FROM python:3.11-slim
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY ledger ledger
+COPY consumers consumers
+COPY replay replay
+COPY schemas schemas
+RUN pip install --no-cache-dir .
+ENTRYPOINT []

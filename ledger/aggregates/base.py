@@ -1,0 +1,99 @@
+"""What every domain event of the ledger carries, on top of eventsourcing's own fields.
+
+Aggregate ids are the business keys (``T-1001``, ``C-42``, ``SLA``), so events are
+typed for ``str`` ids. Every event keeps its envelope's ``event_id``, ``occurred_at``
+(valid time, said by the producer), ``actor_id``, ``actor_role`` and ``source``;
+eventsourcing's ``timestamp`` is the ledger's recording time (transaction time),
+set once per ingest batch by the application, never by the producer.
+
+Event classes are keyword-only dataclasses, so later fields (a hash chain, say) can be
+added with defaults without reordering anything.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, ClassVar
+
+from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+
+domain_event = dataclass(frozen=True, kw_only=True)
+"""Decorator for every concrete domain event class."""
+
+
+@dataclass(frozen=True)
+class EventMeta:
+    """The envelope facts a command passes on to the event it triggers."""
+
+    event_id: str
+    occurred_at: datetime
+    actor_id: str
+    actor_role: str
+    source: str
+    recorded_at: datetime
+
+    def event_kwargs(self) -> dict[str, Any]:
+        """Keyword arguments for ``trigger_event``/``_create``."""
+        return {
+            "event_id": self.event_id,
+            "occurred_at": self.occurred_at,
+            "actor_id": self.actor_id,
+            "actor_role": self.actor_role,
+            "source": self.source,
+            "timestamp": self.recorded_at,
+        }
+
+
+@domain_event
+class LedgerEvent(CanMutateAggregate[str]):
+    """Base of every stored event: eventsourcing's fields plus the envelope's."""
+
+    WIRE_TYPE: ClassVar[str] = ""
+    SYSTEM: ClassVar[bool] = False  # written by the ledger itself (exempt from R-IN-5)
+
+    originator_id: str
+    originator_version: int
+    timestamp: datetime
+    event_id: str
+    occurred_at: datetime
+    actor_id: str
+    actor_role: str
+    source: str
+
+    @property
+    def recorded_at(self) -> datetime:
+        """When the ledger stored the event (transaction time)."""
+        return self.timestamp
+
+
+@domain_event
+class LedgerCreated(CanInitAggregate[str], LedgerEvent):
+    """Base of the first event of an aggregate."""
+
+    originator_topic: str
+
+
+_META_FIELDS = frozenset(
+    {
+        "originator_id",
+        "originator_version",
+        "timestamp",
+        "event_id",
+        "occurred_at",
+        "actor_id",
+        "actor_role",
+        "source",
+        "originator_topic",
+    }
+)
+
+
+def event_data(event: LedgerEvent) -> dict[str, Any]:
+    """The type's own payload: every field that is not envelope or store metadata."""
+    return {
+        f.name: getattr(event, f.name)
+        for f in dataclasses.fields(event)  # type: ignore[arg-type]
+        if f.name not in _META_FIELDS
+    }

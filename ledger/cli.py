@@ -1,0 +1,321 @@
+"""The ``ledger`` command line: ingest, look up, list rejections, export schemas, demo."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import orjson
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.aggregates.customer import Customer
+from ledger.aggregates.ticket import Ticket
+from ledger.app import LedgerApp, opened
+from ledger.ingest import Ingestor, IngestReport, Input, Outcome
+from ledger.settings import ENV_DB_URL, resolve_database
+from ledger.views import customer_state, rejection_view, ticket_state, trail
+
+app = typer.Typer(
+    name="ledger",
+    help="The ledger: an event-sourced incident and ticket ledger for enterprise support.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True)
+customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
+rejects_app = typer.Typer(
+    help="Inputs the ledger rejected (kept, never dropped).", no_args_is_help=True
+)
+schemas_app = typer.Typer(help="The wire contract as JSON Schema.", no_args_is_help=True)
+app.add_typer(ticket_app, name="ticket")
+app.add_typer(customer_app, name="customer")
+app.add_typer(rejects_app, name="rejects")
+app.add_typer(schemas_app, name="schemas")
+
+out = Console()
+err = Console(stderr=True)
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db",
+        envvar=ENV_DB_URL,
+        help="SQLite file path (default ./ledger.db) or postgresql+psycopg://user@host:port/db",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+
+
+class CliError(Exception):
+    """A user-facing failure: printed as one line, exit status 1."""
+
+
+def fail(message: str) -> NoReturn:
+    """Stop with a one-line error."""
+    raise CliError(message)
+
+
+def print_json(value: Any) -> None:
+    """Write ``value`` as JSON to standard output."""
+    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
+    sys.stdout.write("\n")
+
+
+def _open(db: str | None) -> Any:
+    return opened(resolve_database(db))
+
+
+# ingest ---------------------------------------------------------------------------------
+
+
+def read_lines(path: str) -> Iterator[tuple[bytes, int]]:
+    """Non-blank lines of a JSON Lines file (``-`` is stdin) with their line numbers."""
+    stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
+    with stream:
+        for number, line in enumerate(stream, start=1):
+            line = line.rstrip(b"\r\n")
+            if line.strip():
+                yield line, number
+
+
+def ingest_lines(
+    ledger: LedgerApp,
+    lines: Iterator[tuple[bytes, int]],
+    label: str,
+    total_bytes: int | None,
+    batch_size: int,
+    quiet: bool,
+) -> IngestReport:
+    """Ingest numbered lines with a progress bar on large inputs."""
+    ingestor = Ingestor(ledger)
+    show_bar = not quiet and err.is_terminal and (total_bytes is None or total_bytes > 1 << 20)
+    with Progress(
+        TextColumn("[bold]ingest[/] {task.description}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TextColumn("{task.fields[events]} inputs"),
+        TimeRemainingColumn(),
+        console=err,
+        disable=not show_bar,
+        transient=True,
+    ) as progress:
+        task = progress.add_task(label, total=total_bytes, events=0)
+        sizes: dict[str, int] = {}
+
+        def inputs() -> Iterator[Input]:
+            for line, number in lines:
+                origin = f"{label}:{number}"
+                sizes[origin] = len(line) + 1
+                yield Input(line, origin)
+
+        def advance(outcomes: list[Outcome]) -> None:
+            done = sum(sizes.pop(o.origin, 0) for o in outcomes)
+            progress.update(task, advance=done)
+            progress.update(task, events=progress.tasks[0].fields["events"] + len(outcomes))
+
+        return ingestor.ingest(inputs(), batch_size=batch_size, on_batch=advance)
+
+
+def print_report(report: IngestReport, title: str) -> None:
+    """Counts of accepted, duplicate and rejected, and the rejections by rule."""
+    table = Table(title=title, show_header=True)
+    table.add_column("outcome")
+    table.add_column("inputs", justify="right")
+    table.add_row("accepted", str(report.accepted))
+    table.add_row("duplicate (acknowledged)", str(report.duplicates))
+    table.add_row("rejected (kept)", str(report.rejected))
+    out.print(table)
+    if report.by_rule:
+        rules = Table(title="rejected, by rule", show_header=True)
+        rules.add_column("rule")
+        rules.add_column("count", justify="right")
+        rules.add_column("example reason")
+        for rule, count in sorted(report.by_rule.items()):
+            rules.add_row(rule, str(count), report.examples[rule].reason)
+        out.print(rules)
+        out.print("List them with [bold]ledger rejects list[/].")
+
+
+@app.command()
+def ingest(
+    file: Annotated[str, typer.Argument(help="A JSON Lines file of envelopes; - reads stdin.")],
+    db: DbOption = None,
+    batch_size: Annotated[int, typer.Option(min=1, help="Inputs per transaction.")] = 1000,
+    json: JsonOption = False,
+) -> None:
+    """Ingest envelopes: each is accepted, acknowledged as a duplicate, or rejected and kept."""
+    if file != "-" and not Path(file).is_file():
+        fail(f"no such file: {file}")
+    total = None if file == "-" else Path(file).stat().st_size
+    label = "stdin" if file == "-" else Path(file).name
+    with _open(db) as ledger:
+        report = ingest_lines(ledger, read_lines(file), label, total, batch_size, quiet=json)
+    if json:
+        print_json(report.as_dict())
+    else:
+        print_report(report, f"ingested {label}")
+
+
+# ticket / customer ------------------------------------------------------------------------
+
+
+@ticket_app.command("show")
+def ticket_show(
+    ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The ticket's current state and its full trail."""
+    with _open(db) as ledger:
+        ticket = ledger.find(ticket_id)
+        if not isinstance(ticket, Ticket):
+            fail(f"no ticket {ticket_id} in the ledger")
+        events = list(ledger.events.get(ticket_id))
+    view = {**ticket_state(ticket), "trail": trail(events)}
+    if json:
+        print_json(view)
+        return
+    _print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description"})
+    _print_trail(view["trail"])
+
+
+@customer_app.command("show")
+def customer_show(
+    customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. C-042.")],
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The customer's current state and its full trail."""
+    with _open(db) as ledger:
+        customer = ledger.find(customer_id)
+        if not isinstance(customer, Customer):
+            fail(f"no customer {customer_id} in the ledger")
+        events = list(ledger.events.get(customer_id))
+    view = {**customer_state(customer), "trail": trail(events)}
+    if json:
+        print_json(view)
+        return
+    _print_state(f"customer {customer_id}", view, skip={"trail", "check_ins", "calendar"})
+    _print_trail(view["trail"])
+
+
+def _print_state(title: str, view: dict[str, Any], skip: set[str]) -> None:
+    table = Table(title=title, show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    for key, value in view.items():
+        if key not in skip:
+            shown = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
+            table.add_row(key, shown)
+    out.print(table)
+
+
+def _print_trail(entries: list[dict[str, Any]]) -> None:
+    table = Table(title="trail", show_header=True)
+    for column in ("v", "occurred_at", "recorded_at", "type", "actor", "source", "data"):
+        table.add_column(column, overflow="fold")
+    for e in entries:
+        table.add_row(
+            str(e["version"]),
+            e["occurred_at"],
+            e["recorded_at"],
+            e["type"],
+            f"{e['actor']['id']} ({e['actor']['role']})",
+            e["source"],
+            orjson.dumps(e["data"]).decode(),
+        )
+    out.print(table)
+
+
+# rejects ----------------------------------------------------------------------------------
+
+
+@rejects_app.command("list")
+def rejects_list(
+    db: DbOption = None,
+    rule: Annotated[str | None, typer.Option(help="Only this rule id, e.g. R-IN-1.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Every rejected input with its rule, field, reason, time and original envelope."""
+    with _open(db) as ledger:
+        rows = [rejection_view(r) for r in ledger.store.rejections(rule=rule, limit=limit)]
+    if json:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} rejected inputs", show_header=True)
+    for column in ("id", "received_at", "rule", "field", "subject", "type", "origin", "reason"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["received_at"],
+            r["rule"],
+            r["field"] or "",
+            r["subject"] or "",
+            r["type"] or "",
+            r["origin"],
+            r["reason"],
+        )
+    out.print(table)
+
+
+# schemas ----------------------------------------------------------------------------------
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Folder to write to (default: the package's schemas/json)."),
+    ] = None,
+) -> None:
+    """Write one JSON Schema file per event type, for services that do not speak Python."""
+    from schemas import DEFAULT_SCHEMA_DIR, export_json_schemas
+
+    target = out_dir or DEFAULT_SCHEMA_DIR
+    written = export_json_schemas(target)
+    out.print(f"wrote {len(written)} JSON Schema files to {target}")
+
+
+# demo -------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    db: DbOption = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the generated JSON Lines here.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same quarter.")] = 7,
+    customers: Annotated[int, typer.Option(min=1, help="Enterprise customers.")] = 24,
+    json: JsonOption = False,
+) -> None:
+    """Generate a seeded quarter of support operations, ingest it and summarise the ledger."""
+    from ledger.demo_run import run_demo
+
+    run_demo(db, out_file, seed, customers, as_json=json)
+
+
+def main() -> None:
+    """Entry point: one clear line and a non-zero exit on failure, never a traceback."""
+    from ledger.errors import describe
+
+    try:
+        app()
+    except CliError as error:
+        err.print(f"[red]error:[/] {error}", highlight=False)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+    except Exception as error:
+        err.print(f"[red]error:[/] {describe(error)}", highlight=False)
+        sys.exit(1)

@@ -1,0 +1,337 @@
+"""Ingest: envelopes in, domain events and rejections out, one transaction per batch.
+
+Every input ends in exactly one of three outcomes: ``accepted`` (stored as a domain
+event), ``duplicate`` (its ``event_id`` was accepted before: acknowledged, not stored
+again, R-IN-4) or ``rejected`` (kept in ``ledger_rejections`` with its bytes, rule id,
+field and reason). A batch costs one duplicate query, one version query, a load per
+aggregate not already cached, and one write transaction.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter, OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from eventsourcing.persistence import IntegrityError
+
+from ledger.aggregates.rules import RuleViolation
+from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
+from ledger.store import BatchWrite, Position, Rejection
+from schemas import WireError, parse_envelope
+
+log = logging.getLogger(__name__)
+
+Status = Literal["accepted", "duplicate", "rejected"]
+Payload = bytes | str | Mapping[str, Any]
+Clock = Callable[[], datetime]
+
+DEFAULT_BATCH_SIZE = 1000
+DEFAULT_CACHE_SIZE = 20_000
+SAVE_ATTEMPTS = 3
+
+
+@dataclass(frozen=True)
+class Input:
+    """One thing to ingest and where it came from (``file.jsonl:12``, ``kafka:t:0:42``)."""
+
+    payload: Payload
+    origin: str
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one input."""
+
+    status: Status
+    origin: str
+    event_id: str | None = None
+    subject: str | None = None
+    rejection: Rejection | None = None
+
+
+@dataclass
+class IngestReport:
+    """Counts over many batches; accepted + duplicate + rejected = inputs."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    by_rule: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, Rejection] = field(default_factory=dict)
+
+    @property
+    def inputs(self) -> int:
+        """How many inputs were counted."""
+        return self.accepted + self.duplicates + self.rejected
+
+    def add(self, outcomes: Iterable[Outcome]) -> None:
+        """Count a batch's outcomes."""
+        for outcome in outcomes:
+            if outcome.status == "accepted":
+                self.accepted += 1
+            elif outcome.status == "duplicate":
+                self.duplicates += 1
+            else:
+                assert outcome.rejection is not None
+                self.rejected += 1
+                self.by_rule[outcome.rejection.rule] += 1
+                self.examples.setdefault(outcome.rejection.rule, outcome.rejection)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "inputs": self.inputs,
+            "accepted": self.accepted,
+            "duplicates": self.duplicates,
+            "rejected": self.rejected,
+            "rejected_by_rule": dict(sorted(self.by_rule.items())),
+        }
+
+
+def system_clock() -> datetime:
+    """The ledger's recording clock: UTC now."""
+    return datetime.now(UTC)
+
+
+class Ingestor:
+    """Runs batches of inputs through the domain into the store.
+
+    Aggregates stay cached across batches (bounded LRU). Each batch first asks the store
+    for the current version of every subject it touches and drops stale cache entries,
+    so another writer (a second consumer, a concurrent ``ledger ingest``) is noticed;
+    a write that still races one fails on the version key, is thrown away whole and
+    retried from fresh aggregates.
+    """
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        *,
+        clock: Clock = system_clock,
+        cache_size: int = DEFAULT_CACHE_SIZE,
+    ) -> None:
+        self.app = app
+        self.clock = clock
+        self.cache_size = cache_size
+        self._cache: OrderedDict[str, Aggregate] = OrderedDict()
+        self._last_recorded_at: datetime | None = None
+
+    def ingest(
+        self,
+        inputs: Iterable[Input],
+        *,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        on_batch: Callable[[list[Outcome]], None] | None = None,
+    ) -> IngestReport:
+        """Ingest everything, batch by batch; returns the counts."""
+        report = IngestReport()
+        for batch in _batched(inputs, batch_size):
+            outcomes = self.ingest_batch(batch)
+            report.add(outcomes)
+            if on_batch is not None:
+                on_batch(outcomes)
+        return report
+
+    def ingest_batch(
+        self, inputs: Sequence[Input], positions: Sequence[Position] = ()
+    ) -> list[Outcome]:
+        """Ingest one batch in one transaction, with the given consumer positions."""
+        for attempt in range(1, SAVE_ATTEMPTS + 1):
+            batch = _Batch(self, self._recorded_at())
+            outcomes = batch.run(inputs)
+            try:
+                batch.save(positions)
+            except IntegrityError:
+                self._forget(batch.touched)
+                if attempt == SAVE_ATTEMPTS:
+                    raise
+                log.warning("batch raced another writer; retrying (attempt %d)", attempt)
+                continue
+            except BaseException:
+                self._forget(batch.touched)
+                raise
+            self._remember(batch.touched)
+            return outcomes
+        raise AssertionError("unreachable")
+
+    # The aggregate cache ------------------------------------------------------------
+
+    def _recorded_at(self) -> datetime:
+        now = self.clock()
+        if self._last_recorded_at is not None and now < self._last_recorded_at:
+            now = self._last_recorded_at  # recording time never goes backwards
+        self._last_recorded_at = now
+        return now
+
+    def cached(self, subject: str) -> Aggregate | None:
+        """The cached aggregate, if any (most recently used moves to the end)."""
+        aggregate = self._cache.get(subject)
+        if aggregate is not None:
+            self._cache.move_to_end(subject)
+        return aggregate
+
+    def refresh(self, subjects: Iterable[str]) -> None:
+        """Drop cached aggregates whose stored version moved on."""
+        known = [s for s in subjects if s in self._cache]
+        if not known:
+            return
+        versions = self.app.store.current_versions(known)
+        for subject in known:
+            if versions.get(subject) != self._cache[subject].version:
+                del self._cache[subject]
+
+    def _forget(self, aggregates: Mapping[str, Aggregate]) -> None:
+        for subject in aggregates:
+            self._cache.pop(subject, None)
+
+    def _remember(self, aggregates: Mapping[str, Aggregate]) -> None:
+        for subject, aggregate in aggregates.items():
+            self._cache[subject] = aggregate
+            self._cache.move_to_end(subject)
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+
+
+class _Batch:
+    """One attempt at one batch: decisions in memory, then one save."""
+
+    def __init__(self, ingestor: Ingestor, recorded_at: datetime) -> None:
+        self.ingestor = ingestor
+        self.app = ingestor.app
+        self.write = BatchWrite(received_at=recorded_at)
+        self.touched: dict[str, Aggregate] = {}  # changed in this batch
+        self.loaded: dict[str, Aggregate | None] = {}  # read in this batch
+        self.accepted_ids: set[str] = set()
+
+    def load(self, subject: str) -> Aggregate | None:
+        """The subject as this batch sees it (its own changes included)."""
+        if subject in self.touched:
+            return self.touched[subject]
+        if subject in self.loaded:
+            return self.loaded[subject]
+        aggregate = self.ingestor.cached(subject) or self.app.find(subject)
+        self.loaded[subject] = aggregate
+        return aggregate
+
+    def run(self, inputs: Sequence[Input]) -> list[Outcome]:
+        parsed = [_parse(item) for item in inputs]
+        envelopes = [p for p in parsed if not isinstance(p, Outcome)]
+        event_ids = sorted({str(e.event_id) for e, _ in envelopes})
+        seen = self.app.store.existing_event_ids(event_ids)
+        self.ingestor.refresh(_subjects(e for e, _ in envelopes))
+        outcomes = []
+        for item in parsed:
+            outcome = item if isinstance(item, Outcome) else self._decide(*item, seen)
+            if outcome.rejection is not None:
+                self.write.rejections.append(outcome.rejection)
+            outcomes.append(outcome)
+        return outcomes
+
+    def _decide(self, envelope: Any, item: Input, seen: set[str]) -> Outcome:
+        event_id = str(envelope.event_id)
+        if event_id in seen or event_id in self.accepted_ids:
+            return Outcome("duplicate", item.origin, event_id, envelope.subject)
+        meta = command_meta(envelope, self.write.received_at)
+        try:
+            aggregate = HANDLERS[envelope.type](self, envelope, meta)
+        except RuleViolation as broken:
+            rejection = _rejection(
+                item, broken.rule, broken.reason, broken.field, broken.code, envelope
+            )
+            return Outcome("rejected", item.origin, event_id, envelope.subject, rejection)
+        self.touched[aggregate.id] = aggregate
+        self.accepted_ids.add(event_id)
+        self.write.event_keys.append((event_id, aggregate.id, aggregate.version))
+        return Outcome("accepted", item.origin, event_id, envelope.subject)
+
+    def save(self, positions: Sequence[Position]) -> None:
+        self.write.positions.extend(positions)
+        self.app.save(*self.touched.values(), batch=self.write)
+
+
+def _parse(item: Input) -> tuple[Any, Input] | Outcome:
+    try:
+        return parse_envelope(item.payload), item
+    except WireError as error:
+        rejection = _rejection(item, error.rule, error.reason, error.field, "", None)
+        return Outcome("rejected", item.origin, rejection.event_id, rejection.subject, rejection)
+
+
+def _subjects(envelopes: Iterable[Any]) -> set[str]:
+    subjects = set()
+    for envelope in envelopes:
+        subjects.add(envelope.subject)
+        if envelope.type == "ticket.opened":
+            subjects.add(envelope.data.customer_id)
+            subjects.add("SLA")
+    return subjects
+
+
+def _rejection(
+    item: Input, rule: str, reason: str, field_name: str, code: str, envelope: Any
+) -> Rejection:
+    payload, is_json = _payload_bytes(item.payload)
+    hint = envelope if envelope is not None else _peek(item.payload)
+    return Rejection(
+        rule=rule,
+        reason=reason,
+        field=field_name,
+        code=code,
+        payload=payload,
+        payload_is_json=is_json,
+        event_id=_text(hint, "event_id"),
+        event_type=_text(hint, "type"),
+        subject=_text(hint, "subject"),
+        origin=item.origin,
+    )
+
+
+def _payload_bytes(payload: Payload) -> tuple[bytes, bool]:
+    """The original bytes, and whether they are a JSON document."""
+    if isinstance(payload, Mapping):
+        try:
+            return orjson.dumps(payload, default=str), True
+        except TypeError:
+            return repr(payload).encode(), False
+    raw = payload.encode("utf-8", "surrogateescape") if isinstance(payload, str) else payload
+    try:
+        orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return raw, False
+    return raw, True
+
+
+def _peek(payload: Payload) -> Any:
+    """Best-effort envelope fields of an input that did not validate (for listing)."""
+    if isinstance(payload, Mapping):
+        return payload
+    try:
+        document = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    return document if isinstance(document, dict) else None
+
+
+def _text(source: Any, name: str) -> str | None:
+    if source is None:
+        return None
+    value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
+    if value is None:
+        return None
+    return str(value)[:200]
+
+
+def _batched(items: Iterable[Input], size: int) -> Iterator[list[Input]]:
+    batch: list[Input] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -1,0 +1,383 @@
+"""eventsourcing's recorders, extended with the ledger's own tables.
+
+Three tables ride in the same transaction as the domain events of an ingest batch,
+so that a batch is all-or-nothing:
+
+* ``ledger_event_keys``: every accepted ``event_id`` (R-IN-4), with the stored event
+  it became; a duplicate is found by one query per batch;
+* ``ledger_rejections``: every rejected input with its original bytes, rule id, field,
+  reason and time (rejected, never dropped);
+* ``ledger_positions``: the last consumed offset per consumer, topic and partition,
+  for exactly-once ingest from Kafka.
+
+The recorders subclass eventsourcing's *process* recorders, so the notification
+tracking table is there too for the projection runners.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Protocol
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresProcessRecorder
+from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Composed, Identifier
+
+IN_CHUNK = 500  # ids per IN (...) query
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """An input the ledger would not store as a domain event, kept with its reasons."""
+
+    rule: str
+    reason: str
+    field: str
+    code: str
+    payload: bytes
+    payload_is_json: bool
+    event_id: str | None
+    event_type: str | None
+    subject: str | None
+    origin: str
+
+
+@dataclass(frozen=True)
+class StoredRejection:
+    """A rejection as read back, with its id and the time it was recorded."""
+
+    id: int
+    received_at: datetime
+    rejection: Rejection
+
+
+@dataclass(frozen=True)
+class Position:
+    """The last offset a consumer has stored for a topic partition."""
+
+    consumer: str
+    topic: str
+    partition: int
+    offset: int
+
+
+@dataclass
+class BatchWrite:
+    """What an ingest batch writes beside its domain events, in the same transaction."""
+
+    received_at: datetime
+    event_keys: list[tuple[str, str, int]] = field(default_factory=list)
+    rejections: list[Rejection] = field(default_factory=list)
+    positions: list[Position] = field(default_factory=list)
+
+
+class LedgerRecorder(Protocol):
+    """The queries the application needs beyond eventsourcing's recorder interface."""
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
+
+    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
+
+    def rejections(
+        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+    ) -> list[StoredRejection]: ...
+
+    def rejection_counts(self) -> dict[str, int]: ...
+
+    def event_count(self) -> int: ...
+
+    def positions(self, consumer: str) -> list[Position]: ...
+
+
+def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
+
+
+def _rejection_row(received_at: Any, r: Rejection) -> tuple[Any, ...]:
+    return (
+        received_at,
+        r.rule,
+        r.code,
+        r.field,
+        r.reason,
+        r.event_id,
+        r.event_type,
+        r.subject,
+        r.origin,
+        r.payload,
+        r.payload_is_json,
+    )
+
+
+_REJECTION_COLUMNS = (
+    "received_at, rule, code, field, reason, event_id, event_type, subject, origin, "
+    "payload, payload_is_json"
+)
+
+
+def _stored_rejection(row: Any, received_at: datetime) -> StoredRejection:
+    return StoredRejection(
+        id=row["id"],
+        received_at=received_at,
+        rejection=Rejection(
+            rule=row["rule"],
+            reason=row["reason"],
+            field=row["field"],
+            code=row["code"],
+            payload=bytes(row["payload"]),
+            payload_is_json=bool(row["payload_is_json"]),
+            event_id=row["event_id"],
+            event_type=row["event_type"],
+            subject=row["subject"],
+            origin=row["origin"],
+        ),
+    )
+
+
+class LedgerSQLiteRecorder(SQLiteProcessRecorder):
+    """SQLite: the embedded default."""
+
+    def construct_create_table_statements(self) -> list[str]:
+        statements = super().construct_create_table_statements()
+        statements += [
+            "CREATE TABLE IF NOT EXISTS ledger_event_keys ("
+            "event_id TEXT PRIMARY KEY, subject TEXT NOT NULL, version INTEGER NOT NULL"
+            ") WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS ledger_rejections ("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
+            "rule TEXT NOT NULL, code TEXT NOT NULL, field TEXT NOT NULL, "
+            "reason TEXT NOT NULL, event_id TEXT, event_type TEXT, subject TEXT, "
+            "origin TEXT NOT NULL, payload BLOB NOT NULL, payload_is_json INTEGER NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS ledger_rejections_rule ON ledger_rejections (rule)",
+            "CREATE TABLE IF NOT EXISTS ledger_positions ("
+            "consumer TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
+            "offset INTEGER NOT NULL, PRIMARY KEY (consumer, topic, partition)"
+            ") WITHOUT ROWID",
+        ]
+        return statements
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        returning = super()._insert_events(c, stored_events, **kwargs)
+        batch: BatchWrite | None = kwargs.get("batch")
+        if batch is not None:
+            self._write_batch(c, batch)
+        return returning
+
+    def _write_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
+        if batch.event_keys:
+            c.executemany("INSERT INTO ledger_event_keys VALUES (?, ?, ?)", batch.event_keys)
+        if batch.rejections:
+            received_at = batch.received_at.astimezone(UTC).isoformat()
+            c.executemany(
+                f"INSERT INTO ledger_rejections ({_REJECTION_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_rejection_row(received_at, r) for r in batch.rejections],
+            )
+        if batch.positions:
+            c.executemany(
+                "INSERT INTO ledger_positions VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (consumer, topic, partition) DO UPDATE SET offset = excluded.offset",
+                [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
+            )
+
+    def _select(self, statement: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(statement, params)
+            return list(c.fetchall())
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` were accepted before (R-IN-4)."""
+        found: set[str] = set()
+        for chunk in _chunks(event_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                f"SELECT event_id FROM ledger_event_keys WHERE event_id IN ({marks})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]:
+        """The stored version of each subject that exists."""
+        versions: dict[str, int] = {}
+        for chunk in _chunks(subjects):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                f"SELECT originator_id, MAX(originator_version) FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks}) GROUP BY originator_id",
+                chunk,
+            )
+            versions.update((row[0], row[1]) for row in rows)
+        return versions
+
+    def rejections(
+        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+    ) -> list[StoredRejection]:
+        """Stored rejections in the order they were recorded."""
+        statement = "SELECT * FROM ledger_rejections WHERE id > ?"
+        params: list[Any] = [after_id]
+        if rule:
+            statement += " AND rule = ?"
+            params.append(rule)
+        statement += " ORDER BY id"
+        if limit is not None:
+            statement += " LIMIT ?"
+            params.append(limit)
+        return [
+            _stored_rejection(row, datetime.fromisoformat(row["received_at"]))
+            for row in self._select(statement, params)
+        ]
+
+    def rejection_counts(self) -> dict[str, int]:
+        """How many inputs were rejected, by rule id."""
+        rows = self._select("SELECT rule, COUNT(*) FROM ledger_rejections GROUP BY rule")
+        return {row[0]: row[1] for row in rows}
+
+    def event_count(self) -> int:
+        """How many domain events are stored."""
+        rows = self._select(f"SELECT COUNT(*) FROM {self.events_table_name}")
+        return int(rows[0][0])
+
+    def positions(self, consumer: str) -> list[Position]:
+        """The stored offsets of one consumer (group)."""
+        rows = self._select(
+            "SELECT topic, partition, offset FROM ledger_positions WHERE consumer = ?", [consumer]
+        )
+        return [Position(consumer, row[0], row[1], row[2]) for row in rows]
+
+
+class LedgerPostgresRecorder(PostgresProcessRecorder):
+    """PostgreSQL: the distributed setup."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        schema = Identifier(self.datastore.schema)
+        self._keys = SQL("{}.ledger_event_keys").format(schema)
+        self._rejections = SQL("{}.ledger_rejections").format(schema)
+        self._positions = SQL("{}.ledger_positions").format(schema)
+        self._events = SQL("{}.{}").format(schema, Identifier(self.events_table_name))
+        self.sql_create_statements += [
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "event_id text PRIMARY KEY, subject text NOT NULL, version bigint NOT NULL)"
+            ).format(self._keys),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "id bigserial PRIMARY KEY, received_at timestamptz NOT NULL, "
+                "rule text NOT NULL, code text NOT NULL, field text NOT NULL, "
+                "reason text NOT NULL, event_id text, event_type text, subject text, "
+                "origin text NOT NULL, payload bytea NOT NULL, payload_is_json boolean NOT NULL)"
+            ).format(self._rejections),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_rejections_rule ON {} (rule)").format(
+                self._rejections
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "consumer text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
+                '"offset" bigint NOT NULL, PRIMARY KEY (consumer, topic, partition))'
+            ).format(self._positions),
+        ]
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        batch: BatchWrite | None = kwargs.get("batch")
+        if batch is not None:
+            self._write_batch(curs, batch)
+
+    def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
+        if batch.event_keys:
+            curs.executemany(
+                SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self._keys), batch.event_keys
+            )
+        if batch.rejections:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} (" + _REJECTION_COLUMNS + ") VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(self._rejections),
+                [_rejection_row(batch.received_at, r) for r in batch.rejections],
+            )
+        if batch.positions:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} VALUES (%s, %s, %s, %s) ON CONFLICT "
+                    '(consumer, topic, partition) DO UPDATE SET "offset" = excluded."offset"'
+                ).format(self._positions),
+                [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
+            )
+
+    def _select(self, statement: Composed, params: Sequence[Any] = ()) -> list[Any]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(statement, params)
+            return list(curs.fetchall())
+
+    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
+        """Which of ``event_ids`` were accepted before (R-IN-4)."""
+        if not event_ids:
+            return set()
+        rows = self._select(
+            SQL("SELECT event_id FROM {} WHERE event_id = ANY(%s)").format(self._keys),
+            [list(event_ids)],
+        )
+        return {row["event_id"] for row in rows}
+
+    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]:
+        """The stored version of each subject that exists."""
+        if not subjects:
+            return {}
+        rows = self._select(
+            SQL(
+                "SELECT originator_id, MAX(originator_version) AS version FROM {} "
+                "WHERE originator_id = ANY(%s) GROUP BY originator_id"
+            ).format(self._events),
+            [list(subjects)],
+        )
+        return {row["originator_id"]: row["version"] for row in rows}
+
+    def rejections(
+        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+    ) -> list[StoredRejection]:
+        """Stored rejections in the order they were recorded."""
+        statement = SQL("SELECT * FROM {} WHERE id > %s").format(self._rejections)
+        params: list[Any] = [after_id]
+        if rule:
+            statement += SQL(" AND rule = %s")
+            params.append(rule)
+        statement += SQL(" ORDER BY id")
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+        return [
+            _stored_rejection(row, row["received_at"]) for row in self._select(statement, params)
+        ]
+
+    def rejection_counts(self) -> dict[str, int]:
+        """How many inputs were rejected, by rule id."""
+        rows = self._select(
+            SQL("SELECT rule, COUNT(*) AS n FROM {} GROUP BY rule").format(self._rejections)
+        )
+        return {row["rule"]: row["n"] for row in rows}
+
+    def event_count(self) -> int:
+        """How many domain events are stored."""
+        rows = self._select(SQL("SELECT COUNT(*) AS n FROM {}").format(self._events))
+        return int(rows[0]["n"])
+
+    def positions(self, consumer: str) -> list[Position]:
+        """The stored offsets of one consumer (group)."""
+        rows = self._select(
+            SQL('SELECT topic, partition, "offset" FROM {} WHERE consumer = %s').format(
+                self._positions
+            ),
+            [consumer],
+        )
+        return [Position(consumer, r["topic"], r["partition"], r["offset"]) for r in rows]

@@ -1,0 +1,184 @@
+"""The command line as a user runs it: a real process, a real database file."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import Envelopes
+
+
+def ledger(
+    *args: str, db: Path | str, stdin: bytes | None = None
+) -> subprocess.CompletedProcess[str]:
+    """Run ``ledger ARGS --db DB``; never raises on a non-zero exit."""
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", *args, "--db", str(db)],
+        input=stdin.decode() if stdin is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def ledger_json(*args: str, db: Path | str) -> Any:
+    result = ledger(*args, "--json", db=db)
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def write_jsonl(path: Path, lines: list[Any]) -> Path:
+    with path.open("wb") as f:
+        for line in lines:
+            f.write(line if isinstance(line, bytes) else json.dumps(line).encode())
+            f.write(b"\n")
+    return path
+
+
+@pytest.fixture
+def story(tmp_path: Path) -> tuple[Path, list[dict[str, Any]]]:
+    env = Envelopes()
+    lines = [
+        env.customer("C-1"),
+        env.ticket("T-1"),
+        env.make("ticket.responded", "T-1", {"public": True, "message": "on it"}),
+        env.make("ticket.escalated", "T-1", {"to_tier": "platform_engineer", "reason": "db"}),
+    ]
+    return write_jsonl(tmp_path / "story.jsonl", lines), lines
+
+
+def test_ingest_counts_and_show(tmp_path: Path, story: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, lines = story
+    db = tmp_path / "ledger.db"
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            lines[1],  # duplicate
+            b'{"event_id": "not json',
+            {
+                **lines[2],
+                "event_id": "6f1c2a9e-3b8d-4e0f-9a55-0c1d2e3f4a5b",
+                "data": {"public": True, "message": "x", "mood": "great"},
+            },
+        ],
+    )
+    assert ledger_json("ingest", str(path), db=db) == {
+        "inputs": 4,
+        "accepted": 4,
+        "duplicates": 0,
+        "rejected": 0,
+        "rejected_by_rule": {},
+    }
+    report = ledger_json("ingest", str(bad), db=db)
+    assert report == {
+        "inputs": 3,
+        "accepted": 0,
+        "duplicates": 1,
+        "rejected": 2,
+        "rejected_by_rule": {"R-WIRE-1": 1, "R-WIRE-2": 1},
+    }
+    shown = ledger_json("ticket", "show", "T-1", db=db)
+    assert shown["status"] == "open" and shown["tier"] == "platform_engineer"
+    assert [e["type"] for e in shown["trail"]] == [
+        "ticket.opened",
+        "ticket.responded",
+        "ticket.escalated",
+    ]
+    first = shown["trail"][0]
+    assert first["event_id"] == lines[1]["event_id"]
+    assert first["actor"] == lines[1]["actor"] and first["source"] == "test-suite"
+    assert first["occurred_at"] == "2026-03-02T09:02:00+00:00"
+    assert first["recorded_at"] is not None
+    customer = ledger_json("customer", "show", "C-1", db=db)
+    assert customer["success_owner"] == "cs-jo"
+
+
+def test_rejects_are_listed_with_envelope_or_raw(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    env = Envelopes()
+    bad = write_jsonl(
+        tmp_path / "bad.jsonl",
+        [
+            b"\xff\xfe garbage",
+            env.ticket("T-1", customer_id="C-404"),
+        ],
+    )
+    ledger_json("ingest", str(bad), db=db)
+    rows = ledger_json("rejects", "list", db=db)
+    assert [r["rule"] for r in rows] == ["R-WIRE-1", "R-IN-2"]
+    assert rows[0]["raw_base64"] and rows[0]["origin"] == "bad.jsonl:1"
+    assert rows[1]["envelope"]["subject"] == "T-1" and rows[1]["field"] == "data.customer_id"
+    assert rows[1]["received_at"].endswith("+00:00")
+    only = ledger_json("rejects", "list", "--rule", "R-IN-2", db=db)
+    assert len(only) == 1
+
+
+def test_ingest_reads_stdin(tmp_path: Path, story: tuple[Path, list[dict[str, Any]]]) -> None:
+    path, _ = story
+    result = ledger("ingest", "-", "--json", db=tmp_path / "l.db", stdin=path.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["accepted"] == 4
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ingest", "nowhere.jsonl"), "no such file"),
+        (("ticket", "show", "T-404"), "no ticket T-404"),
+        (("customer", "show", "C-404"), "no customer C-404"),
+    ],
+)
+def test_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    result = ledger(*args, db=tmp_path / "ledger.db")
+    assert result.returncode == 1
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_unreachable_postgres_is_one_line(tmp_path: Path) -> None:
+    result = ledger("rejects", "list", db="postgresql+psycopg://postgres@127.0.0.1:1/test")
+    assert result.returncode == 1
+    assert "cannot reach PostgreSQL" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_every_command_has_help() -> None:
+    commands = [
+        (),
+        ("ingest",),
+        ("ticket", "show"),
+        ("customer", "show"),
+        ("rejects", "list"),
+        ("schemas", "export"),
+        ("demo",),
+    ]
+    for command in commands:
+        result = subprocess.run(
+            [sys.executable, "-m", "ledger", *command, "--help"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        assert result.returncode == 0, (command, result.stderr)
+        assert "Usage" in result.stdout
+
+
+def test_demo_runs_and_ends_as_generated(tmp_path: Path) -> None:
+    out = tmp_path / "demo.jsonl"
+    summary = ledger_json("demo", "--out", str(out), db=tmp_path / "demo.db")
+    assert summary["unexpected_outcomes"] == {}
+    assert summary["ingest"]["inputs"] == summary["lines"] == len(out.read_bytes().splitlines())
+    assert summary["ledger"]["customers"]["enterprise"] >= 20
+    rules = summary["ingest"]["rejected_by_rule"]
+    for rule in ("R-IN-1", "R-ESC-1", "R-FIX-1", "R-RCA-1", "R-WIRE-1"):
+        assert rules.get(rule, 0) >= 1, rule
+    assert summary["ingest"]["duplicates"] >= 1
+    again = ledger_json("ingest", str(out), db=tmp_path / "demo2.db")
+    assert again == summary["ingest"]  # the written file is the same stream
