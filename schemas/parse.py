@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from typing import Any, Final
 
@@ -79,6 +80,19 @@ def _system_type_error(event_type: str) -> WireError:
         "type",
         f"type: {event_type} is written by the ledger itself; producers may not send it",
     )
+
+
+def _mapping_to_json(document: Mapping[str, Any]) -> bytes:
+    try:
+        return orjson.dumps(document)
+    except TypeError:
+        pass  # e.g. an integer beyond 64 bits: let the standard library try
+    try:
+        return json.dumps(document).encode()
+    except (TypeError, ValueError) as error:
+        raise WireError(
+            "R-WIRE-1", "(document)", f"(document): not JSON-serialisable: {error}"
+        ) from None
 
 
 def _wire_error(raw: bytes | str, error: ValidationError) -> WireError:

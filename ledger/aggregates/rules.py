@@ -14,7 +14,7 @@ The wire contract's own ids (``R-WIRE-1..4``) live in the ``schemas`` package.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Final
 
 APPROVED_CHANNELS: Final = ("support_portal", "enterprise_email", "contract_channel")
@@ -79,9 +79,13 @@ def check_in_order(subject: str, latest: datetime | None, occurred_at: datetime)
     if latest is not None and occurred_at < latest:
         raise RuleViolation(
             "R-IN-5",
-            f"out_of_order: occurred_at {occurred_at.isoformat()} is before "
-            f"{latest.isoformat()}, the latest event of {subject}; "
+            f"out_of_order: occurred_at {_utc(occurred_at)} is before "
+            f"{_utc(latest)}, when the latest event of {subject} occurred; "
             "send the events of one subject in the order they happened",
             field="occurred_at",
             code="out_of_order",
         )
+
+
+def _utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat()

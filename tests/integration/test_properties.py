@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import itertools
+import json
 from datetime import timedelta
 from typing import Any
 
-import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -208,7 +208,7 @@ def test_garbage_never_crashes_ingest(seeded: Any, inputs: list[Any]) -> None:
     app, _ = seeded
     kept_before = len(app.store.rejections())
     prepared = [
-        Input(item if isinstance(item, bytes | str | dict) else orjson.dumps(item), f"g:{i}")
+        Input(item if isinstance(item, bytes | str | dict) else json.dumps(item).encode(), f"g:{i}")
         for i, item in enumerate(inputs)
     ]
     outcomes = Ingestor(app).ingest_batch(prepared)
