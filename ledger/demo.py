@@ -202,7 +202,7 @@ def _customers(q: _Quarter) -> None:
             calendar["hours"]["fri"] = ["08:00", "14:00"]
         if n % 6 == 4:
             calendar["hours_per_business_day"] = 7.5
-        at = q.start - timedelta(days=3) + timedelta(hours=n)
+        at = q.start - timedelta(days=3) + timedelta(minutes=10 * n)
         q.emit(
             "customer.onboarded",
             customer.id,
