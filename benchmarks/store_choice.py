@@ -41,14 +41,27 @@ class Bench(Application[str]):
 
 def env_for(backend: str, module: str, path: Path) -> dict[str, str]:
     if module == "native" and backend == "sqlite":
-        return {"PERSISTENCE_MODULE": "eventsourcing.sqlite", "SQLITE_DBNAME": str(path),
-                "ORIGINATOR_ID_TYPE": "text"}
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.sqlite",
+            "SQLITE_DBNAME": str(path),
+            "ORIGINATOR_ID_TYPE": "text",
+        }
     if module == "native":
-        return {"PERSISTENCE_MODULE": "eventsourcing.postgres", "POSTGRES_DBNAME": PG["dbname"],
-                "POSTGRES_HOST": PG["host"], "POSTGRES_PORT": "5432", "POSTGRES_USER": "postgres",
-                "POSTGRES_PASSWORD": "", "POSTGRES_SCHEMA": SCHEMA, "ORIGINATOR_ID_TYPE": "text"}
-    url = f"sqlite:///{path}" if backend == "sqlite" else (
-        "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+        return {
+            "PERSISTENCE_MODULE": "eventsourcing.postgres",
+            "POSTGRES_DBNAME": PG["dbname"],
+            "POSTGRES_HOST": PG["host"],
+            "POSTGRES_PORT": "5432",
+            "POSTGRES_USER": "postgres",
+            "POSTGRES_PASSWORD": "",
+            "POSTGRES_SCHEMA": SCHEMA,
+            "ORIGINATOR_ID_TYPE": "text",
+        }
+    url = (
+        f"sqlite:///{path}"
+        if backend == "sqlite"
+        else ("postgresql+psycopg://postgres@127.0.0.1:5432/test")
+    )
     env = {"PERSISTENCE_MODULE": "eventsourcing_sqlalchemy", "SQLALCHEMY_URL": url}
     if backend == "postgres":
         env["SQLALCHEMY_SCHEMA"] = SCHEMA
@@ -59,8 +72,10 @@ def subjects(count: int, seed: int) -> list[str]:
     """Zipf-ish: 200 hot tickets take most events, a long tail the rest."""
     rng = random.Random(seed)
     hot = [f"T-{n}" for n in range(200)]
-    return [rng.choice(hot) if rng.random() < 0.8 else f"T-{1000 + rng.randrange(count)}"
-            for _ in range(count)]
+    return [
+        rng.choice(hot) if rng.random() < 0.8 else f"T-{1000 + rng.randrange(count)}"
+        for _ in range(count)
+    ]
 
 
 def meta(n: int) -> EventMeta:
@@ -78,11 +93,18 @@ def run(app: Bench, plan: list[str], per_save: int, uuid_ids: bool) -> float:
         subject: Any = uuid.uuid5(uuid.NAMESPACE_URL, key) if uuid_ids else key
         ticket = cache.get(subject)
         if ticket is None:
-            ticket = Ticket.open(subject, meta(n), customer_tier="enterprise", policy_version=1,
-                                 customer_id="C-1", channel="support_portal",
-                                 title="jobs fail on the rendering cluster " * 3,
-                                 description="all dubbing jobs fail since 16:10 " * 4,
-                                 severity=1, category="platform_down")
+            ticket = Ticket.open(
+                subject,
+                meta(n),
+                customer_tier="enterprise",
+                policy_version=1,
+                customer_id="C-1",
+                channel="support_portal",
+                title="jobs fail on the rendering cluster " * 3,
+                description="all dubbing jobs fail since 16:10 " * 4,
+                severity=1,
+                category="platform_down",
+            )
             cache[subject] = ticket
         else:
             ticket.post_update(meta(n), "mitigation in progress, next update in an hour " * 3)
@@ -125,19 +147,33 @@ def main() -> None:
         for module in ("native", "sqlalchemy"):
             batched = measure(backend, module, 1000, args.events, args.repeat)
             single = measure(backend, module, 1, args.single_events, args.repeat)
-            rows.append({"backend": backend, "module": module,
-                         "batched_events_per_s": round(batched),
-                         "one_save_per_event_per_s": round(single)})
-            print(f"{backend:9} {module:11} batched {batched:9.0f}/s   one save per event "
-                  f"{single:7.0f}/s", flush=True)
+            rows.append(
+                {
+                    "backend": backend,
+                    "module": module,
+                    "batched_events_per_s": round(batched),
+                    "one_save_per_event_per_s": round(single),
+                }
+            )
+            print(
+                f"{backend:9} {module:11} batched {batched:9.0f}/s   one save per event "
+                f"{single:7.0f}/s",
+                flush=True,
+            )
     with psycopg.connect(**PG, autocommit=True) as conn:
         conn.execute(f"DROP SCHEMA IF EXISTS {SCHEMA} CASCADE")
     result = {
         "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "platform": platform.platform()},
-        "versions": {"eventsourcing": eventsourcing.__version__ if hasattr(
-            eventsourcing, "__version__") else "9.5.6"},
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "versions": {
+            "eventsourcing": eventsourcing.__version__
+            if hasattr(eventsourcing, "__version__")
+            else "9.5.6"
+        },
         "settings": vars(args),
         "results": rows,
     }

@@ -16,7 +16,7 @@ import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, Transcoding
 
-from ledger.aggregates.base import EventMeta
+from ledger.aggregates.base import EventMeta, LedgerEvent
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import POLICY_ID, SlaPolicy
 from ledger.aggregates.rules import RuleViolation
@@ -53,6 +53,10 @@ class LedgerApp(Application[str]):
     def store(self) -> LedgerRecorder:
         """The recorder, with the ledger's own queries."""
         return cast(LedgerRecorder, self.recorder)
+
+    def history(self, subject: str) -> list[LedgerEvent]:
+        """Every stored event of the subject, in version order."""
+        return cast(list[LedgerEvent], list(self.events.get(subject)))
 
     def find(self, subject: str) -> Aggregate | None:
         """The aggregate with this id, or None if nothing was ever stored for it."""

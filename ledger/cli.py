@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -68,7 +69,7 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def _open(db: str | None) -> Any:
+def _open(db: str | None) -> AbstractContextManager[LedgerApp]:
     return opened(resolve_database(db))
 
 
@@ -177,7 +178,7 @@ def ticket_show(
         ticket = ledger.find(ticket_id)
         if not isinstance(ticket, Ticket):
             fail(f"no ticket {ticket_id} in the ledger")
-        events = list(ledger.events.get(ticket_id))
+        events = ledger.history(ticket_id)
     view = {**ticket_state(ticket), "trail": trail(events)}
     if json:
         print_json(view)
@@ -197,7 +198,7 @@ def customer_show(
         customer = ledger.find(customer_id)
         if not isinstance(customer, Customer):
             fail(f"no customer {customer_id} in the ledger")
-        events = list(ledger.events.get(customer_id))
+        events = ledger.history(customer_id)
     view = {**customer_state(customer), "trail": trail(events)}
     if json:
         print_json(view)
@@ -217,15 +218,22 @@ def _print_state(title: str, view: dict[str, Any], skip: set[str]) -> None:
     out.print(table)
 
 
+def _short(instant: str) -> str:
+    """``2026-02-10T02:01:38.5+00:00`` as ``2026-02-10 02:01:38Z`` for tables (UTC)."""
+    return instant[:19].replace("T", " ") + "Z"
+
+
 def _print_trail(entries: list[dict[str, Any]]) -> None:
-    table = Table(title="trail", show_header=True)
-    for column in ("v", "occurred_at", "recorded_at", "type", "actor", "source", "data"):
+    table = Table(title="trail (times in UTC)", show_header=True)
+    for column in ("v", "occurred_at", "recorded_at", "type"):
+        table.add_column(column, no_wrap=True)
+    for column in ("actor", "source", "data"):
         table.add_column(column, overflow="fold")
     for e in entries:
         table.add_row(
             str(e["version"]),
-            e["occurred_at"],
-            e["recorded_at"],
+            _short(e["occurred_at"]),
+            _short(e["recorded_at"]),
             e["type"],
             f"{e['actor']['id']} ({e['actor']['role']})",
             e["source"],

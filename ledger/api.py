@@ -1,0 +1,78 @@
+"""The Python API for services that emit events without Kafka or files.
+
+    from ledger.api import Ledger
+
+    with Ledger.open() as ledger:                 # ./ledger.db, or LEDGER_DB_URL
+        outcomes = ledger.submit([envelope, ...])  # one transaction
+        for outcome in outcomes:
+            print(outcome.status, outcome.rejection and outcome.rejection.reason)
+
+An envelope is the same JSON object as on the wire (a dict, or its bytes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import Any
+
+from ledger.aggregates.customer import Customer
+from ledger.aggregates.ticket import Ticket
+from ledger.app import LedgerApp, open_app
+from ledger.ingest import Ingestor, Input, Outcome
+from ledger.settings import resolve_database
+from ledger.store import StoredRejection
+from ledger.views import customer_state, ticket_state, trail
+
+
+class Ledger:
+    """A handle on one ledger database."""
+
+    def __init__(self, app: LedgerApp) -> None:
+        self.app = app
+        self._ingestor = Ingestor(app)
+
+    @classmethod
+    def open(cls, url: str | None = None) -> Ledger:
+        """Open the ledger at ``url`` (a SQLite path or postgresql+psycopg URL)."""
+        return cls(open_app(resolve_database(url)))
+
+    def submit(
+        self, envelopes: Iterable[Mapping[str, Any] | bytes | str], origin: str = "api"
+    ) -> list[Outcome]:
+        """Ingest envelopes in one transaction; one outcome per envelope, in order."""
+        inputs = [Input(e, f"{origin}:{n}") for n, e in enumerate(envelopes, start=1)]
+        return self._ingestor.ingest_batch(inputs) if inputs else []
+
+    def ticket(self, ticket_id: str) -> dict[str, Any] | None:
+        """The ticket's state and trail, as ``ledger ticket show --json`` prints it."""
+        ticket = self.app.find(ticket_id)
+        if not isinstance(ticket, Ticket):
+            return None
+        return {**ticket_state(ticket), "trail": trail(self.app.history(ticket_id))}
+
+    def customer(self, customer_id: str) -> dict[str, Any] | None:
+        """The customer's state and trail, as ``ledger customer show --json`` prints it."""
+        customer = self.app.find(customer_id)
+        if not isinstance(customer, Customer):
+            return None
+        return {**customer_state(customer), "trail": trail(self.app.history(customer_id))}
+
+    def rejections(self, rule: str | None = None) -> list[StoredRejection]:
+        """Rejected inputs, oldest first."""
+        return self.app.store.rejections(rule=rule)
+
+    def close(self) -> None:
+        """Release the database connections."""
+        self.app.close()
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        error: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
