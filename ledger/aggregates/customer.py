@@ -10,7 +10,8 @@ from typing import Any
 from eventsourcing.domain import BaseAggregate
 
 from ledger.aggregates.base import EventMeta, LedgerCreated, LedgerEvent, domain_event
-from ledger.aggregates.rules import check_in_order, is_blank, require
+from ledger.aggregates.calendar import BusinessCalendar
+from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
 
 
 @dataclass
@@ -175,14 +176,15 @@ class Customer(BaseAggregate[str]):
     def onboard(cls, customer_id: str, meta: EventMeta, **data: Any) -> Customer:
         """Onboard a customer: owner, escalation contact and decision maker are required."""
         _check_contacts(data)
-        hours = data["calendar"].get("hours")
-        require(
-            hours is None or len(hours) > 0,
-            "R-SLA-1",
-            "calendar.hours opens on no weekday: business-clock SLA targets could never "
-            "come due; leave hours out for Mon-Fri 09:00-17:00",
-            field="data.calendar.hours",
-        )
+        try:
+            BusinessCalendar.from_wire(data["calendar"])
+        except ValueError as error:
+            raise RuleViolation(
+                "R-SLA-1",
+                f"calendar: {error}; business-clock SLA targets could never come due "
+                "(leave hours out for Mon-Fri 09:00-17:00)",
+                field="data.calendar.hours",
+            ) from None
         return cls._create(cls.Onboarded, id=customer_id, **data, **meta.event_kwargs())
 
     def change_owner(self, meta: EventMeta, success_owner: str, reason: str) -> None:
