@@ -1,0 +1,245 @@
+"""SLA timers as a pure fold over one ticket's events (R-SLA-1..5): no clock, no database.
+
+``TicketTimers.evolve(event)`` folds the ticket's producer events in order; ``rows(as_of)``
+evaluates every timer interval at an instant. Events the ledger writes itself
+(``sla.breached``) are ignored: a breach is computed from the facts, so the answer is
+the same whether or not the tick has written it (R-SLA-5).
+
+Timers:
+* ``first_response`` starts at opening and stops at the first public response by a
+  non-customer actor (R-SLA-2), or at resolution;
+* ``update`` starts at the first response when the severity has a cadence; every public
+  staff response or update stops the interval and starts the next; time in
+  ``waiting_on_customer`` does not count; it ends at resolution (R-SLA-3);
+* ``resolution`` is measured with no target, from opening (or reopening) to resolution.
+
+A severity change re-targets the running timers from their start on the new
+severity's clock; a target already past is breached at the change (R-SLA-4).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.calendar import BusinessCalendar, Target
+from ledger.aggregates.ticket import Ticket
+
+TimerKind = Literal["first_response", "update", "resolution"]
+State = Literal["running", "paused", "met", "breached"]
+Targets = dict[str, dict[str, Any]]
+
+
+@dataclass
+class Interval:
+    """One timer interval of one ticket."""
+
+    kind: TimerKind
+    severity: int
+    started_at: datetime
+    target: Target | None
+    pauses: list[list[datetime | None]] = field(default_factory=list)
+    stopped_at: datetime | None = None
+    breached_at: datetime | None = None  # fixed by a re-target (R-SLA-4)
+
+    @property
+    def paused_since(self) -> datetime | None:
+        """When the running pause began, if the timer is paused."""
+        return self.pauses[-1][0] if self.pauses and self.pauses[-1][1] is None else None
+
+    def counted(self, calendar: BusinessCalendar, until: datetime) -> timedelta:
+        """Time on the target's clock from the start to ``until``, pauses excluded."""
+        assert self.target is not None
+        total = self.target.elapsed(self.started_at, until, calendar)
+        for start, end in self.pauses:
+            assert start is not None
+            total -= self.target.elapsed(start, min(end or until, until), calendar)
+        return total
+
+    def _due(self, calendar: BusinessCalendar) -> datetime:
+        assert self.target is not None
+        # Resume point: the start, or the end of the last finished pause.
+        resume = self.started_at
+        for _, end in self.pauses:
+            if end is not None:
+                resume = max(resume, end)
+        remaining = self.target.length(calendar) - self.counted(calendar, resume)
+        if self.target.clock == "24x7":
+            return resume + max(remaining, timedelta(0))
+        return calendar.add(resume, max(remaining, timedelta(0)))
+
+    def evaluate(self, calendar: BusinessCalendar, as_of: datetime) -> dict[str, Any]:
+        """The interval's row as of an instant."""
+        stop = self.stopped_at if self.stopped_at is not None and self.stopped_at <= as_of else None
+        paused = timedelta(0)
+        for start, end in self.pauses:
+            assert start is not None
+            last = min(end or as_of, stop or as_of, as_of)
+            paused += max(last - start, timedelta(0))
+        due = None if self.target is None else self._due(calendar)
+        breached_at = self.breached_at
+        if breached_at is None and due is not None:
+            end = stop or as_of
+            pause = self.paused_since
+            if pause is not None and pause <= as_of:
+                end = min(end, pause)
+            if due < end:
+                breached_at = due
+        if breached_at is not None and breached_at > as_of:
+            breached_at = None
+        if breached_at is not None:
+            state: State = "breached"
+        elif stop is not None:
+            state = "met"
+        elif self.paused_since is not None and self.paused_since <= as_of:
+            state = "paused"
+        else:
+            state = "running"
+        return {
+            "timer": self.kind,
+            "severity": self.severity,
+            "started_at": self.started_at,
+            "due_at": due,
+            "stopped_at": stop,
+            "paused_seconds": int(paused.total_seconds()),
+            "state": state,
+            "breached_at": breached_at,
+        }
+
+
+def _target(targets: Targets, severity: int, kind: TimerKind) -> Target | None:
+    key = "first_response" if kind == "first_response" else "update_every"
+    if kind == "resolution":
+        return None
+    value = targets.get(str(severity), {}).get(key)
+    return Target.from_wire(value) if value else None
+
+
+class TicketTimers:
+    """The fold: evolve with a ticket's events, then ask for rows as of any instant."""
+
+    def __init__(self, calendar: BusinessCalendar, targets_by_version: dict[int, Targets]) -> None:
+        self.calendar = calendar
+        self.targets_by_version = targets_by_version
+        self.ticket_id = ""
+        self.customer_id = ""
+        self.policy_version = 1
+        self.severity = 0
+        self.responded = False
+        self.waiting = False
+        self.intervals: list[Interval] = []
+
+    @property
+    def targets(self) -> Targets:
+        """The targets of the ticket's policy version."""
+        return self.targets_by_version[self.policy_version]
+
+    def running(self, kind: TimerKind) -> Interval | None:
+        """The open interval of a kind, if any."""
+        for interval in reversed(self.intervals):
+            if interval.kind == kind and interval.stopped_at is None:
+                return interval
+        return None
+
+    def _start(self, kind: TimerKind, at: datetime) -> None:
+        target = _target(self.targets, self.severity, kind)
+        if kind != "resolution" and target is None:
+            return
+        interval = Interval(kind, self.severity, at, target)
+        if kind == "update" and self.waiting:
+            interval.pauses.append([at, None])
+        self.intervals.append(interval)
+
+    def _stop(self, kind: TimerKind, at: datetime) -> None:
+        interval = self.running(kind)
+        if interval is not None:
+            if interval.paused_since is not None:
+                interval.pauses[-1][1] = at
+            interval.stopped_at = at
+
+    def evolve(self, event: LedgerEvent) -> None:
+        """Fold one event of the ticket in (system events are ignored)."""
+        if event.SYSTEM:
+            return
+        at = event.occurred_at
+        if isinstance(event, Ticket.Opened):
+            self.ticket_id, self.customer_id = event.originator_id, event.customer_id
+            self.policy_version, self.severity = event.policy_version, event.severity
+            self._start("first_response", at)
+            self._start("resolution", at)
+        elif isinstance(event, Ticket.Triaged) and event.severity != self.severity:
+            self._retarget(event.severity, at)
+        elif (
+            isinstance(event, Ticket.Responded) and event.public and event.actor_role != "customer"
+        ):
+            self._communicated(at, first=True)
+        elif isinstance(event, Ticket.UpdatePosted) and event.actor_role != "customer":
+            self._communicated(at, first=False)
+        elif isinstance(event, Ticket.StatusChanged):
+            self._status(event.status == "waiting_on_customer", at)
+        elif isinstance(event, Ticket.Resolved):
+            for kind in ("first_response", "update", "resolution"):
+                self._stop(kind, at)
+        elif isinstance(event, Ticket.Reopened):
+            self.waiting = False
+            self._start("resolution", at)
+            if self.responded:
+                self._start("update", at)
+
+    def _communicated(self, at: datetime, *, first: bool) -> None:
+        if first and not self.responded:
+            self.responded = True
+            self._stop("first_response", at)
+            self._start("update", at)
+        elif self.responded and self.running("update") is not None:
+            self._stop("update", at)
+            self._start("update", at)
+
+    def _status(self, waiting: bool, at: datetime) -> None:
+        if waiting == self.waiting:
+            return
+        self.waiting = waiting
+        interval = self.running("update")
+        if interval is None:
+            return
+        if waiting:
+            interval.pauses.append([at, None])
+        elif interval.paused_since is not None:
+            interval.pauses[-1][1] = at
+
+    def _retarget(self, severity: int, at: datetime) -> None:
+        self.severity = severity
+        for kind in ("first_response", "update"):
+            interval = self.running(kind)
+            if interval is None:
+                if kind == "update" and self.responded and self.running("resolution"):
+                    self._start("update", at)
+                continue
+            target = _target(self.targets, severity, interval.kind)
+            if target is None:  # the new severity has no update cadence
+                self._stop(interval.kind, at)
+                continue
+            earlier = interval.evaluate(self.calendar, at)["breached_at"]
+            interval.severity, interval.target = severity, target
+            if earlier is not None:
+                interval.breached_at = earlier  # a breach under the old target stands
+            elif interval._due(self.calendar) <= at:
+                interval.breached_at = at  # the new target is already past (R-SLA-4)
+
+    def rows(self, as_of: datetime) -> list[dict[str, Any]]:
+        """Every interval started at or before ``as_of``, evaluated at ``as_of``.
+
+        The caller folds only the events that occurred at or before ``as_of``.
+        """
+        base = {
+            "ticket_id": self.ticket_id,
+            "customer_id": self.customer_id,
+            "policy_version": self.policy_version,
+        }
+        return [
+            {**base, **interval.evaluate(self.calendar, as_of)}
+            for interval in self.intervals
+            if interval.started_at <= as_of
+        ]
