@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -19,6 +20,7 @@ from ledger.aggregates.ticket import Ticket
 from ledger.app import LedgerApp, opened
 from ledger.ingest import Ingestor, IngestReport, Input, Outcome
 from ledger.settings import ENV_DB_URL, resolve_database
+from ledger.timers import ticket_timers
 from ledger.views import customer_state, rejection_view, ticket_state, trail
 
 app = typer.Typer(
@@ -34,13 +36,17 @@ rejects_app = typer.Typer(
     help="Inputs the ledger rejected (kept, never dropped).", no_args_is_help=True
 )
 schemas_app = typer.Typer(help="The wire contract as JSON Schema.", no_args_is_help=True)
+sla_app = typer.Typer(
+    help="SLA timers (first response, update cadence, resolution).", no_args_is_help=True
+)
 app.add_typer(ticket_app, name="ticket")
 app.add_typer(customer_app, name="customer")
 app.add_typer(rejects_app, name="rejects")
 app.add_typer(schemas_app, name="schemas")
+app.add_typer(sla_app, name="sla")
 
 out = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
     str | None,
@@ -291,6 +297,73 @@ def schemas_export(
     target = out_dir or DEFAULT_SCHEMA_DIR
     written = export_json_schemas(target)
     out.print(f"wrote {len(written)} JSON Schema files to {target}")
+
+
+# sla ----------------------------------------------------------------------------------------
+
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Evaluate at this instant (RFC 3339 with offset); default now."),
+]
+KnownAtOption = Annotated[
+    str | None,
+    typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
+]
+
+
+def parse_instant(text: str | None, option: str) -> datetime | None:
+    """An RFC 3339 instant with offset, or a one-line error naming the option."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO 8601 instant")
+    if value.tzinfo is None:
+        fail(f"{option} {text!r} needs an offset, e.g. 2026-03-27T14:05:00+01:00")
+    return value
+
+
+@sla_app.command("show")
+def sla_show(
+    ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
+    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+    known = parse_instant(known_at, "--known-at")
+    with _open(db) as ledger:
+        rows = ticket_timers(ledger, ticket_id, when, known)
+    if rows is None:
+        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
+    if json:
+        print_json(rows)
+        return
+    table = Table(title=f"SLA timers of {ticket_id} as of {when.isoformat()}", show_header=True)
+    for column in (
+        "timer",
+        "sev",
+        "policy",
+        "started_at",
+        "due_at",
+        "stopped_at",
+        "state",
+        "breached_at",
+    ):
+        table.add_column(column, no_wrap=True)
+    for r in rows:
+        table.add_row(
+            r["timer"],
+            str(r["severity"]),
+            str(r["policy_version"]),
+            *(_short(r[k]) if r[k] else "" for k in ("started_at", "due_at", "stopped_at")),
+            r["state"],
+            _short(r["breached_at"]) if r["breached_at"] else "",
+        )
+    out.print(table)
 
 
 # demo -------------------------------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -182,3 +183,35 @@ def test_demo_runs_and_ends_as_generated(tmp_path: Path) -> None:
     assert summary["ingest"]["duplicates"] >= 1
     again = ledger_json("ingest", str(out), db=tmp_path / "demo2.db")
     assert again == summary["ingest"]  # the written file is the same stream
+
+
+def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    env = Envelopes()
+    opened = env.ticket("T-1")  # Sev1 at 09:01 UTC
+    write_jsonl(tmp_path / "a.jsonl", [env.customer("C-1", at=env.now - timedelta(days=1)), opened])
+    ledger_json("ingest", str(tmp_path / "a.jsonl"), db=db)
+    before_response = ledger_json("sla", "show", "T-1", "--as-of", "2026-03-02T09:30:00Z", db=db)
+    first = next(r for r in before_response if r["timer"] == "first_response")
+    assert (first["state"], first["due_at"]) == ("running", "2026-03-02T10:01:00+00:00")
+    response = env.make(
+        "ticket.responded",
+        "T-1",
+        {"public": True, "message": "on it"},
+        at=env.now + timedelta(minutes=90),
+    )
+    write_jsonl(tmp_path / "b.jsonl", [response])
+    ledger_json("ingest", str(tmp_path / "b.jsonl"), db=db)
+    later = ledger_json("sla", "show", "T-1", "--as-of", "2026-03-02T12:00:00Z", db=db)
+    first = next(r for r in later if r["timer"] == "first_response")
+    assert (first["state"], first["breached_at"]) == ("breached", "2026-03-02T10:01:00+00:00")
+    assert first["stopped_at"] == "2026-03-02T10:31:00+00:00"
+    # Known only up to before the response was recorded: still running as of 10:00.
+    recorded = ledger_json("ticket", "show", "T-1", db=db)["trail"][0]["recorded_at"]
+    early = ledger_json(
+        "sla", "show", "T-1", "--as-of", "2026-03-02T10:00:00Z", "--known-at", recorded, db=db
+    )
+    assert next(r for r in early if r["timer"] == "first_response")["state"] == "running"
+    naive = ledger("sla", "show", "T-1", "--as-of", "2026-03-02T10:00:00", db=db)
+    assert naive.returncode == 1 and "needs an offset" in naive.stderr
+    assert len(naive.stderr.strip().splitlines()) == 1
