@@ -1,22 +1,120 @@
 """The wire contract (event-contract.md, version 1) as pydantic v2 models.
 
-Imports nothing of ours: services can validate against these models, or against the
-JSON Schema files in ``schemas/json/`` generated from them.
+Imports nothing of ours: services can validate with `parse_envelope`, or against the
+JSON Schema files in ``schemas/json/`` generated from the models (`export_json_schemas`).
 """
 
-from schemas.base import Actor, Envelope
+from schemas.customer import (
+    CustomerCheckInCompleted,
+    CustomerCheckInScheduled,
+    CustomerChurned,
+    CustomerMilestoneReached,
+    CustomerOnboarded,
+    CustomerOwnerChanged,
+    CustomerRenewed,
+    CustomerSurveyRecorded,
+    CustomerUsageReported,
+)
+from schemas.envelope import (
+    Actor,
+    CustomerEnvelope,
+    Data,
+    Envelope,
+    PolicyEnvelope,
+    Role,
+    TicketEnvelope,
+)
+from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
-from schemas.parse import RULE_FOR_FIELD, WireError, envelope_to_wire, parse_envelope
-from schemas.registry import ENVELOPE_MODELS, PRODUCER_TYPES, SYSTEM_TYPES
+from schemas.parse import envelope_to_wire, parse_envelope
+from schemas.policy import (
+    SlaPolicyChangeApproved,
+    SlaPolicyChangeProposed,
+)
+from schemas.rca import (
+    RcaImpactAssessed,
+    RcaOwnerAssigned,
+    RcaPreventiveActionAdded,
+    RcaPublished,
+    RcaRootCauseIdentified,
+    RcaTimelineEntryAdded,
+)
+from schemas.registry import (
+    ENVELOPE_ADAPTER,
+    ENVELOPE_MODELS,
+    PRODUCER_TYPES,
+    SYSTEM_TYPES,
+    AnyEnvelope,
+)
+from schemas.system import (
+    CustomerChurnRiskRaised,
+    FixTemporaryExpired,
+    SlaBreached,
+)
+from schemas.ticket import (
+    TicketAssigned,
+    TicketClosed,
+    TicketDeescalated,
+    TicketEscalated,
+    TicketOpened,
+    TicketPermanentFixApplied,
+    TicketReopened,
+    TicketResolved,
+    TicketResponded,
+    TicketStatusChanged,
+    TicketTemporaryFixApplied,
+    TicketTriaged,
+    TicketUpdatePosted,
+)
 
 __all__ = [
     "DEFAULT_SCHEMA_DIR",
+    "ENVELOPE_ADAPTER",
     "ENVELOPE_MODELS",
     "PRODUCER_TYPES",
     "RULE_FOR_FIELD",
     "SYSTEM_TYPES",
     "Actor",
+    "AnyEnvelope",
+    "CustomerCheckInCompleted",
+    "CustomerCheckInScheduled",
+    "CustomerChurnRiskRaised",
+    "CustomerChurned",
+    "CustomerEnvelope",
+    "CustomerMilestoneReached",
+    "CustomerOnboarded",
+    "CustomerOwnerChanged",
+    "CustomerRenewed",
+    "CustomerSurveyRecorded",
+    "CustomerUsageReported",
+    "Data",
     "Envelope",
+    "FixTemporaryExpired",
+    "PolicyEnvelope",
+    "RcaImpactAssessed",
+    "RcaOwnerAssigned",
+    "RcaPreventiveActionAdded",
+    "RcaPublished",
+    "RcaRootCauseIdentified",
+    "RcaTimelineEntryAdded",
+    "Role",
+    "SlaBreached",
+    "SlaPolicyChangeApproved",
+    "SlaPolicyChangeProposed",
+    "TicketAssigned",
+    "TicketClosed",
+    "TicketDeescalated",
+    "TicketEnvelope",
+    "TicketEscalated",
+    "TicketOpened",
+    "TicketPermanentFixApplied",
+    "TicketReopened",
+    "TicketResolved",
+    "TicketResponded",
+    "TicketStatusChanged",
+    "TicketTemporaryFixApplied",
+    "TicketTriaged",
+    "TicketUpdatePosted",
     "WireError",
     "envelope_to_wire",
     "expected_json_schemas",

@@ -1,147 +1,179 @@
-"""Customer payloads (subject = customer id)."""
+"""Customer events (subject = customer id), R-CS-1..4.
+
+Onboarding contacts take any string here: R-CS-1 (the domain layer) checks blankness.
+"""
 
 from __future__ import annotations
 
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Literal
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from typing import Literal
 
-from pydantic import AfterValidator, BeforeValidator, Field, WithJsonSchema, model_validator
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
-from schemas.base import Data, Instant, LocalTime, Model
+from schemas.business_calendar import Calendar
+from schemas.envelope import CustomerEnvelope, Data, Model
+from schemas.fields import Day, Instant, Money
 
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-def _zone(name: str) -> str:
-    try:
-        ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"{name!r} is not an IANA time zone") from None
-    return name
-
-
-class Calendar(Model):
-    """The customer's business calendar (R-SLA-1)."""
-
-    timezone: Annotated[str, AfterValidator(_zone)] = Field(description="IANA time zone")
-    hours: dict[Weekday, tuple[LocalTime, LocalTime]] | None = Field(
-        default=None,
-        description="Opening hours per weekday in local wall time, e.g. "
-        '{"mon": ["09:00", "17:00"]}; a weekday left out is closed; '
-        "absent means Mon-Fri 09:00-17:00",
-    )
-    holidays: list[date] = Field(default_factory=list, description="Closed local dates")
-    hours_per_business_day: float = Field(
-        default=8.0, gt=0, le=24, description="Business hours in one business day"
-    )
-
-    @model_validator(mode="after")
-    def _opening_before_closing(self) -> Calendar:
-        for day, (start, end) in (self.hours or {}).items():
-            if start >= end:
-                raise ValueError(f"hours.{day}: opening {start} is not before closing {end}")
-        return self
+TYPE = "The event type"
+PAYLOAD = "The payload"
+SCORE_RANGE = {"csat": (1, 5), "nps": (0, 10)}
 
 
 class Contact(Model):
     """A named person with an e-mail address."""
 
-    name: str
-    email: str
+    name: str = Field(description="Full name (R-CS-1)")
+    email: str = Field(description="E-mail address (R-CS-1)")
 
 
 class CustomerOnboardedData(Data):
-    """customer.onboarded (R-CS-1)."""
+    """A customer with its calendar and its three contacts (R-CS-1)."""
 
-    name: str
-    tier: Literal["enterprise", "self_serve"]
-    calendar: Calendar
-    success_owner: str
-    escalation_contact: str
-    decision_maker: Contact
+    name: str = Field(description="The customer's name")
+    tier: Literal["enterprise", "self_serve"] = Field(description="Support tier (R-IN-2)")
+    calendar: Calendar = Field(description="Business calendar for business-clock SLAs")
+    success_owner: str = Field(description="Customer-success owner (R-CS-1)")
+    escalation_contact: str = Field(description="Escalation contact (R-CS-1)")
+    decision_maker: Contact = Field(description="Decision-maker contact (R-CS-1)")
 
 
 class CustomerOwnerChangedData(Data):
-    """customer.owner_changed"""
+    """A new success owner (R-CS-1)."""
 
-    success_owner: str
-    reason: str
+    success_owner: str = Field(description="The new owner")
+    reason: str = Field(description="Why")
 
 
 class CustomerCheckInScheduledData(Data):
-    """customer.check_in_scheduled (R-CS-4)."""
+    """A check-in to hold (R-CS-4)."""
 
-    check_in_id: str
-    due_at: Instant
+    check_in_id: str = Field(description="The check-in's id")
+    due_at: Instant = Field(description="When it is due, with offset")
 
 
 class CustomerCheckInCompletedData(Data):
-    """customer.check_in_completed"""
+    """A check-in held (R-CS-4)."""
 
-    check_in_id: str
-    notes: str
+    check_in_id: str = Field(description="The scheduled check-in's id")
+    notes: str = Field(description="What was discussed")
 
 
 class CustomerMilestoneReachedData(Data):
-    """customer.milestone_reached"""
+    """An onboarding milestone (R-CS-2)."""
 
-    milestone: str
+    milestone: str = Field(description="Which milestone")
 
 
 class CustomerUsageReportedData(Data):
-    """customer.usage_reported"""
+    """Usage over a period (R-CS-2)."""
 
-    period_start: date
-    period_end: date
-    active_users: int = Field(ge=0)
-    videos_localized: int = Field(ge=0)
-    error_count: int = Field(ge=0)
+    period_start: Day = Field(description="First day, YYYY-MM-DD")
+    period_end: Day = Field(description="Last day, YYYY-MM-DD; not before period_start")
+    active_users: int = Field(ge=0, description="Active users in the period")
+    videos_localized: int = Field(ge=0, description="Videos localized in the period")
+    error_count: int = Field(ge=0, description="Errors in the period")
 
-    @model_validator(mode="after")
-    def _period(self) -> CustomerUsageReportedData:
-        if self.period_end < self.period_start:
-            raise ValueError("period_end: before period_start")
-        return self
+    @field_validator("period_end")
+    @classmethod
+    def _not_before_start(cls, end: date, info: ValidationInfo) -> date:
+        start = info.data.get("period_start")
+        if isinstance(start, date) and end < start:
+            raise PydanticCustomError(
+                "period", "Input should not be before period_start {start}", {"start": str(start)}
+            )
+        return end
 
 
 class CustomerSurveyRecordedData(Data):
-    """customer.survey_recorded: CSAT 1-5 or NPS 0-10."""
+    """A survey answer: CSAT 1-5 or NPS 0-10."""
 
-    kind: Literal["csat", "nps"]
-    score: int
-    ticket_id: str | None = None
+    kind: Literal["csat", "nps"] = Field(description="csat (1-5) or nps (0-10)")
+    score: int = Field(description="The score, in the kind's range")
+    ticket_id: str | None = Field(default=None, description="The ticket it is about, if any")
 
-    @model_validator(mode="after")
-    def _score_range(self) -> CustomerSurveyRecordedData:
-        low, high = (1, 5) if self.kind == "csat" else (0, 10)
-        if not low <= self.score <= high:
-            raise ValueError(f"score: a {self.kind} score is {low} to {high}, not {self.score}")
-        return self
-
-
-def _money(value: object) -> Decimal:
-    if not isinstance(value, str):
-        raise ValueError('must be a decimal string such as "120000.00", not a number')
-    try:
-        amount = Decimal(value)
-    except ArithmeticError:
-        raise ValueError(f"{value!r} is not a decimal amount") from None
-    if not amount.is_finite() or amount < 0:
-        raise ValueError(f"{value!r} is not a non-negative amount")
-    return amount
-
-
-Money = Annotated[
-    Decimal,
-    BeforeValidator(_money),
-    WithJsonSchema({"type": "string", "pattern": r"^\d+(\.\d+)?$"}),
-]
+    @field_validator("score")
+    @classmethod
+    def _in_range(cls, score: int, info: ValidationInfo) -> int:
+        kind = info.data.get("kind")
+        if kind in SCORE_RANGE:
+            low, high = SCORE_RANGE[kind]
+            if not low <= score <= high:
+                raise PydanticCustomError(
+                    "score_range",
+                    "Input should be from {low} to {high} for a {kind} score",
+                    {"kind": kind, "low": low, "high": high},
+                )
+        return score
 
 
 class CustomerContractData(Data):
-    """customer.renewed / customer.churned."""
+    """A renewal or a churn, with its annual recurring revenue."""
 
-    arr: Money = Field(description="Annual recurring revenue, a decimal string")
-    reason: str
+    arr: Money = Field(
+        description='Annual recurring revenue, a non-negative decimal string, e.g. "120000.00"'
+    )
+    reason: str = Field(description="Why")
+
+
+class CustomerOnboarded(CustomerEnvelope):
+    """customer.onboarded"""
+
+    type: Literal["customer.onboarded"] = Field(description=TYPE)
+    data: CustomerOnboardedData = Field(description=PAYLOAD)
+
+
+class CustomerOwnerChanged(CustomerEnvelope):
+    """customer.owner_changed"""
+
+    type: Literal["customer.owner_changed"] = Field(description=TYPE)
+    data: CustomerOwnerChangedData = Field(description=PAYLOAD)
+
+
+class CustomerCheckInScheduled(CustomerEnvelope):
+    """customer.check_in_scheduled"""
+
+    type: Literal["customer.check_in_scheduled"] = Field(description=TYPE)
+    data: CustomerCheckInScheduledData = Field(description=PAYLOAD)
+
+
+class CustomerCheckInCompleted(CustomerEnvelope):
+    """customer.check_in_completed"""
+
+    type: Literal["customer.check_in_completed"] = Field(description=TYPE)
+    data: CustomerCheckInCompletedData = Field(description=PAYLOAD)
+
+
+class CustomerMilestoneReached(CustomerEnvelope):
+    """customer.milestone_reached"""
+
+    type: Literal["customer.milestone_reached"] = Field(description=TYPE)
+    data: CustomerMilestoneReachedData = Field(description=PAYLOAD)
+
+
+class CustomerUsageReported(CustomerEnvelope):
+    """customer.usage_reported"""
+
+    type: Literal["customer.usage_reported"] = Field(description=TYPE)
+    data: CustomerUsageReportedData = Field(description=PAYLOAD)
+
+
+class CustomerSurveyRecorded(CustomerEnvelope):
+    """customer.survey_recorded"""
+
+    type: Literal["customer.survey_recorded"] = Field(description=TYPE)
+    data: CustomerSurveyRecordedData = Field(description=PAYLOAD)
+
+
+class CustomerRenewed(CustomerEnvelope):
+    """customer.renewed"""
+
+    type: Literal["customer.renewed"] = Field(description=TYPE)
+    data: CustomerContractData = Field(description=PAYLOAD)
+
+
+class CustomerChurned(CustomerEnvelope):
+    """customer.churned"""
+
+    type: Literal["customer.churned"] = Field(description=TYPE)
+    data: CustomerContractData = Field(description=PAYLOAD)

@@ -1,29 +1,64 @@
-"""Payloads of the events the ledger writes itself; producers may not send them."""
+"""Events the ledger writes itself (actor ledger/system). Producers may not send these
+types: `parse_envelope` rejects them with R-WIRE-4 unless ``allow_system=True``."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from schemas.base import Data, Instant
+from pydantic import Field
+
+from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
+from schemas.fields import Instant
+
+TYPE = "The event type"
+PAYLOAD = "The payload"
 
 
 class SlaBreachedData(Data):
-    """sla.breached"""
+    """A timer's target passed before it stopped (R-SLA-5)."""
 
-    timer: Literal["first_response", "update", "resolution"]
-    due_at: Instant
-    policy_version: int
+    timer: Literal["first_response", "update", "resolution"] = Field(description="Which timer")
+    due_at: Instant = Field(description="When it was due")
+    policy_version: int = Field(description="The SLA policy version the timer ran under")
 
 
 class FixTemporaryExpiredData(Data):
-    """fix.temporary_expired"""
+    """A temporary fix outlived its expiry with no permanent fix (R-FIX-2)."""
 
-    expires_at: Instant
-    owner: str
+    expires_at: Instant = Field(description="The fix's expiry")
+    owner: str = Field(description="The fix's follow-up owner")
 
 
 class CustomerChurnRiskRaisedData(Data):
+    """Early warning (R-CS-3)."""
+
+    reason: str = Field(description="Why: low or falling health, or a silent customer")
+    health_score: float | None = Field(
+        default=None, description="Health score 0-100 at the time, if it is the reason"
+    )
+
+
+class SlaBreached(TicketEnvelope):
+    """sla.breached"""
+
+    type: Literal["sla.breached"] = Field(description=TYPE)
+    data: SlaBreachedData = Field(description=PAYLOAD)
+
+
+class FixTemporaryExpired(TicketEnvelope):
+    """fix.temporary_expired"""
+
+    type: Literal["fix.temporary_expired"] = Field(description=TYPE)
+    data: FixTemporaryExpiredData = Field(description=PAYLOAD)
+
+
+class CustomerChurnRiskRaised(CustomerEnvelope):
     """customer.churn_risk_raised"""
 
-    reason: str
-    health_score: float | None = None
+    type: Literal["customer.churn_risk_raised"] = Field(description=TYPE)
+    data: CustomerChurnRiskRaisedData = Field(description=PAYLOAD)
+
+
+SYSTEM_TYPES: frozenset[str] = frozenset(
+    {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"}
+)

@@ -1,147 +1,203 @@
-"""Ticket and RCA payloads (subject = ticket id). Fields a domain rule is about are left
-lenient here (any string, any integer) so that the domain answers with the rule's id."""
+"""Ticket events (subject = ticket id).
+
+Fields a domain rule is about (channel, severity, category, reasons, resolution) take
+any value of the right JSON type here, so that the domain layer rejects a bad value
+with that rule's id (R-IN-1, R-IN-3, R-SEV-1, R-ESC-1, R-FIX-1) rather than R-WIRE-2.
+"""
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Literal
 
 from pydantic import Field
 
-from schemas.base import Data, Instant
+from schemas.envelope import Data, EmptyData, TicketEnvelope
+from schemas.fields import Instant
 
-EscalationTier = Literal["platform_engineer", "security_infra_lead", "leadership"]
-LowerTier = Literal["support_engineer", "platform_engineer", "security_infra_lead"]
+TYPE = "The event type"
+PAYLOAD = "The payload"
 
 
 class TicketOpenedData(Data):
-    """ticket.opened"""
+    """A customer's problem enters the ledger (R-IN-1..3, R-SEV-1)."""
 
     customer_id: str = Field(description="The enterprise customer, C-...")
     channel: str = Field(
         description="support_portal, enterprise_email or contract_channel (R-IN-1)"
     )
-    title: str
-    description: str
-    severity: int = Field(description="1 (Critical) to 4 (Low) (R-IN-3)")
-    category: str = Field(description="One of the categories of R-SEV; implies the severity")
+    title: str = Field(description="One line")
+    description: str = Field(description="What happens")
+    severity: int = Field(description="1 Critical, 2 High, 3 Medium, 4 Low (R-IN-3)")
+    category: str = Field(description="A category of R-SEV; it implies the severity (R-IN-3)")
     reason: str | None = Field(
         default=None, description="Why the severity differs from the category's (R-SEV-1)"
     )
 
 
 class TicketTriagedData(Data):
-    """ticket.triaged"""
+    """Severity and category (re)set; every change has a reason (R-SEV-1, R-SEV-2)."""
 
     severity: int = Field(description="1 to 4")
-    category: str
-    reason: str = Field(description="Why (R-SEV-1, R-SEV-2)")
+    category: str = Field(description="A category of R-SEV")
+    reason: str = Field(description="Why (R-SEV-1)")
 
 
 class TicketAssignedData(Data):
-    """ticket.assigned"""
+    """Someone works on the ticket."""
 
-    assignee: str
+    assignee: str = Field(description="The engineer's id")
 
 
 class TicketRespondedData(Data):
-    """ticket.responded"""
+    """A response; a public one by staff stops the first-response timer (R-SLA-2)."""
 
-    public: bool = Field(
-        description="Visible to the customer; public staff responses count for the SLA"
-    )
-    message: str
+    public: bool = Field(description="Visible to the customer")
+    message: str = Field(description="The response")
 
 
 class TicketUpdatePostedData(Data):
-    """ticket.update_posted"""
+    """A status update for the customer (R-SLA-3)."""
 
-    message: str
+    message: str = Field(description="The update")
 
 
 class TicketStatusChangedData(Data):
-    """ticket.status_changed"""
+    """Work status; waiting_on_customer pauses the update cadence (R-SLA-3)."""
 
-    status: Literal["in_progress", "waiting_on_customer"]
+    status: Literal["in_progress", "waiting_on_customer"] = Field(description="The new status")
 
 
 class TicketEscalatedData(Data):
-    """ticket.escalated: exactly one tier up, with a reason (R-ESC-1)."""
+    """One tier up, with a reason (R-ESC-1)."""
 
-    to_tier: EscalationTier
-    reason: str
-    escalated_to: str | None = None
+    to_tier: Literal["platform_engineer", "security_infra_lead", "leadership"] = Field(
+        description="The next tier up"
+    )
+    reason: str = Field(description="Why (R-ESC-1)")
+    escalated_to: str | None = Field(default=None, description="The person escalated to")
 
 
 class TicketDeescalatedData(Data):
-    """ticket.deescalated"""
+    """Down one or more tiers, with a reason (R-ESC-1)."""
 
-    to_tier: LowerTier
-    reason: str
+    to_tier: Literal["support_engineer", "platform_engineer", "security_infra_lead"] = Field(
+        description="A lower tier"
+    )
+    reason: str = Field(description="Why (R-ESC-1)")
 
 
 class TicketTemporaryFixAppliedData(Data):
-    """ticket.temporary_fix_applied (R-FIX-2)."""
+    """A workaround with an expiry and a follow-up owner (R-FIX-2)."""
 
-    description: str
-    expires_at: Instant
-    owner: str = Field(description="Who follows the fix up")
+    description: str = Field(description="The workaround")
+    expires_at: Instant = Field(description="When it must be replaced, with offset")
+    owner: str = Field(description="Who follows it up")
 
 
 class TicketPermanentFixAppliedData(Data):
-    """ticket.permanent_fix_applied"""
+    """The real fix."""
 
-    description: str
+    description: str = Field(description="The fix")
 
 
 class TicketResolvedData(Data):
-    """ticket.resolved: a written resolution (R-FIX-1)."""
+    """Resolved, in writing (R-FIX-1)."""
 
-    resolution: str
+    resolution: str = Field(description="The written resolution (R-FIX-1)")
 
 
 class TicketReopenedData(Data):
+    """Back to work."""
+
+    reason: str = Field(description="Why")
+
+
+class TicketOpened(TicketEnvelope):
+    """ticket.opened"""
+
+    type: Literal["ticket.opened"] = Field(description=TYPE)
+    data: TicketOpenedData = Field(description=PAYLOAD)
+
+
+class TicketTriaged(TicketEnvelope):
+    """ticket.triaged"""
+
+    type: Literal["ticket.triaged"] = Field(description=TYPE)
+    data: TicketTriagedData = Field(description=PAYLOAD)
+
+
+class TicketAssigned(TicketEnvelope):
+    """ticket.assigned"""
+
+    type: Literal["ticket.assigned"] = Field(description=TYPE)
+    data: TicketAssignedData = Field(description=PAYLOAD)
+
+
+class TicketResponded(TicketEnvelope):
+    """ticket.responded"""
+
+    type: Literal["ticket.responded"] = Field(description=TYPE)
+    data: TicketRespondedData = Field(description=PAYLOAD)
+
+
+class TicketUpdatePosted(TicketEnvelope):
+    """ticket.update_posted"""
+
+    type: Literal["ticket.update_posted"] = Field(description=TYPE)
+    data: TicketUpdatePostedData = Field(description=PAYLOAD)
+
+
+class TicketStatusChanged(TicketEnvelope):
+    """ticket.status_changed"""
+
+    type: Literal["ticket.status_changed"] = Field(description=TYPE)
+    data: TicketStatusChangedData = Field(description=PAYLOAD)
+
+
+class TicketEscalated(TicketEnvelope):
+    """ticket.escalated"""
+
+    type: Literal["ticket.escalated"] = Field(description=TYPE)
+    data: TicketEscalatedData = Field(description=PAYLOAD)
+
+
+class TicketDeescalated(TicketEnvelope):
+    """ticket.deescalated"""
+
+    type: Literal["ticket.deescalated"] = Field(description=TYPE)
+    data: TicketDeescalatedData = Field(description=PAYLOAD)
+
+
+class TicketTemporaryFixApplied(TicketEnvelope):
+    """ticket.temporary_fix_applied"""
+
+    type: Literal["ticket.temporary_fix_applied"] = Field(description=TYPE)
+    data: TicketTemporaryFixAppliedData = Field(description=PAYLOAD)
+
+
+class TicketPermanentFixApplied(TicketEnvelope):
+    """ticket.permanent_fix_applied"""
+
+    type: Literal["ticket.permanent_fix_applied"] = Field(description=TYPE)
+    data: TicketPermanentFixAppliedData = Field(description=PAYLOAD)
+
+
+class TicketResolved(TicketEnvelope):
+    """ticket.resolved"""
+
+    type: Literal["ticket.resolved"] = Field(description=TYPE)
+    data: TicketResolvedData = Field(description=PAYLOAD)
+
+
+class TicketReopened(TicketEnvelope):
     """ticket.reopened"""
 
-    reason: str
+    type: Literal["ticket.reopened"] = Field(description=TYPE)
+    data: TicketReopenedData = Field(description=PAYLOAD)
 
 
-class EmptyData(Data):
-    """No payload: ticket.closed, rca.published."""
+class TicketClosed(TicketEnvelope):
+    """ticket.closed: no payload; needs a permanent fix and, after Sev1/2, an RCA."""
 
-
-class RcaRootCauseIdentifiedData(Data):
-    """rca.root_cause_identified"""
-
-    root_cause: str
-    root_cause_code: str = Field(description="Shared codes reveal repeat incidents")
-
-
-class RcaImpactAssessedData(Data):
-    """rca.impact_assessed"""
-
-    impact: str
-    customers_affected: int = Field(ge=0)
-    duration_minutes: int = Field(ge=0)
-
-
-class RcaPreventiveActionAddedData(Data):
-    """rca.preventive_action_added"""
-
-    action_id: str
-    description: str
-    owner: str
-    due_date: date
-
-
-class RcaOwnerAssignedData(Data):
-    """rca.owner_assigned"""
-
-    owner: str
-
-
-class RcaTimelineEntryAddedData(Data):
-    """rca.timeline_entry_added"""
-
-    at: Instant
-    entry: str
+    type: Literal["ticket.closed"] = Field(description=TYPE)
+    data: EmptyData = Field(description="Always {}")
