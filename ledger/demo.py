@@ -1,66 +1,97 @@
 """A seeded quarter of enterprise support and customer-success operations, as JSON Lines.
 
-Deterministic: the same :class:`DemoSpec` always gives the same bytes (``random.Random``
-seeded, no wall clock, no ``uuid4``). Each line says what it is meant to become
-(``expect``): ``accept``, ``duplicate``, or the rule id it deliberately breaks, so the
-demo can check the ledger against its own story.
+``generate(DemoSpec())`` simulates one quarter (2026-01-05 to 2026-04-05, across the US
+and EU daylight-saving changes) at a video-localisation vendor: enterprise customers
+onboarded with their business calendars, a few hundred tickets from intake through
+triage, escalation, fixes and RCA to closure, an SLA policy change approved by
+leadership, check-ins, weekly usage, surveys, a renewal and a churn, and a sprinkling
+of bad input.
+
+Every line says what the ledger is meant to make of it (``expect``): ``accept``,
+``duplicate`` (an exact re-send) or the id of the rule it deliberately breaks. A
+rejected event changes nothing, so each bad line sits where the valid story simply goes
+on around it. Lines are in arrival order: by ``occurred_at``, except re-sends and late
+deliveries, which arrive after they occurred.
+
+Deterministic: one ``random.Random(seed)`` drives everything; no wall clock, no uuid4.
+Standard library only, nothing else of ours.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import unicodedata
 import uuid
-from collections.abc import Iterable
+from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 from zoneinfo import ZoneInfo
 
-ZONES = (
-    "Europe/Berlin",
-    "America/New_York",
-    "America/Los_Angeles",
-    "Asia/Kolkata",
-    "Asia/Tokyo",
-    "Australia/Sydney",
-    "Europe/London",
-    "America/Sao_Paulo",
-    "Europe/Paris",
-    "Asia/Singapore",
-)
-HOLIDAYS = {  # a few real public holidays inside the quarter
-    "Europe/Berlin": ["2026-04-03"],
-    "America/New_York": ["2026-01-19", "2026-02-16"],
-    "America/Los_Angeles": ["2026-01-19"],
-    "Asia/Kolkata": ["2026-01-26", "2026-03-04"],
-    "Asia/Tokyo": ["2026-02-11", "2026-03-20"],
-    "Australia/Sydney": ["2026-01-26"],
-    "Europe/London": ["2026-04-03"],
-    "America/Sao_Paulo": ["2026-02-16", "2026-02-17"],
-}
-CATEGORIES = {
+Json = dict[str, Any]
+Actor = tuple[str, str]  # (id, role)
+
+# Severities and their categories (R-SEV): the category implies the severity.
+SEVERITY_CATEGORIES: Final[dict[int, tuple[str, ...]]] = {
     1: ("platform_down", "authentication_failure", "data_integrity_risk"),
     2: ("major_degradation", "partial_outage"),
     3: ("feature_issue",),
     4: ("how_to", "configuration"),
 }
-CHANNEL_SOURCE = {
+CATEGORY_SEVERITY: Final = {c: s for s, cats in SEVERITY_CATEGORIES.items() for c in cats}
+ALL_CATEGORIES: Final = tuple(CATEGORY_SEVERITY)
+SEVERITY_WEIGHTS: Final = (0.09, 0.19, 0.36, 0.36)
+
+# Approved intake channels (R-IN-1) and the service each arrives through.
+CHANNEL_SOURCES: Final = {
     "support_portal": "support-portal",
     "enterprise_email": "email-gateway",
     "contract_channel": "crm",
 }
-TIERS = ("support_engineer", "platform_engineer", "security_infra_lead", "leadership")
-TIER_ACTOR = {
-    "support_engineer": "se-ana",
-    "platform_engineer": "pe-li",
-    "security_infra_lead": "sec-omar",
-    "leadership": "lead-maria",
+CHANNEL_WEIGHTS: Final = (0.6, 0.3, 0.1)
+# Intake faults: (what the customer did, the rule it breaks).
+INTAKE_FAULTS: Final = (
+    ("chat", "R-IN-1"),
+    ("unknown_category", "R-IN-3"),
+    ("direct_message", "R-IN-1"),
+    ("severity_without_reason", "R-SEV-1"),
+    ("personal_email", "R-IN-1"),
+)
+BYPASS_SOURCES: Final = {
+    "chat": "chat-bridge",
+    "direct_message": "chat-bridge",
+    "personal_email": "email-gateway",
 }
-ROOT_CAUSES = ("CERT-EXPIRY", "DB-FAILOVER", "QUEUE-BACKLOG", "DEPLOY-REGRESSION", "DNS")
-FIRST_RESPONSE_MINUTES = {1: (5, 80), 2: (20, 300), 3: (60, 900), 4: (120, 2400)}
-RESOLUTION_HOURS = {1: (2, 12), 2: (8, 72), 3: (24, 200), 4: (12, 120)}
+
+TIERS: Final = ("support_engineer", "platform_engineer", "security_infra_lead", "leadership")
+STAFF: Final[dict[str, tuple[str, ...]]] = {
+    "support_engineer": ("se-ana", "se-bo", "se-kai", "se-mia"),
+    "platform_engineer": ("pe-li", "pe-sam", "pe-noor"),
+    "security_infra_lead": ("sec-omar",),
+    "leadership": ("lead-maria", "lead-tom"),
+}
+SUCCESS_OWNERS: Final = ("cs-jo", "cs-kim", "cs-ravi", "cs-lena")
+USAGE_PIPELINE: Final[Actor] = ("usage-pipeline", "system")
+
+# Deliberate faults and rare turns of the story: (every n-th eligible moment, at most).
+QUOTAS: Final[dict[str, tuple[int, int]]] = {
+    "intake": (28, 10),
+    "filed_with_reason": (35, 6),
+    "retriage": (20, 16),
+    "blank_escalation": (26, 4),
+    "skipped_tier": (25, 3),
+    "late_delivery": (55, 12),
+    "verbal_resolution": (50, 6),
+    "reopen": (65, 3),
+    "close_with_temporary_fix": (18, 3),
+    "incomplete_rca": (26, 4),
+    "close_before_rca": (11, 4),
+}
+QUARTER: Final = timedelta(days=91)  # ticket volumes are per quarter
+LATE_SHARE: Final = 0.12  # first responses that miss their target; updates miss half as often
 
 
 @dataclass(frozen=True)
@@ -75,601 +106,1593 @@ class DemoSpec:
 
 @dataclass(frozen=True)
 class DemoLine:
-    """One JSON line and what the ledger is meant to make of it."""
+    """One line of the stream and what the ledger is meant to make of it.
+
+    ``expect`` is ``accept``, ``duplicate`` or the rule id the line deliberately breaks
+    (``R-IN-1``, ``R-WIRE-1``, ...).
+    """
 
     raw: bytes
     expect: str
 
 
-@dataclass(order=True)
+def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
+    """The quarter as JSON Lines, in arrival order."""
+    quarter = _Quarter(spec)
+    _onboard_customers(quarter)
+    _change_sla_policy(quarter)
+    for customer in quarter.customers:
+        _customer_success(quarter, customer)
+    _account_changes(quarter)
+    for number, plan in enumerate(_plan_tickets(quarter), start=1001):
+        _TicketStory(quarter, plan, f"T-{number}").tell()
+    _resend(quarter)
+    _wire_faults(quarter)
+    return quarter.stream.lines()
+
+
+def write_jsonl(lines: Iterable[DemoLine], path: Path) -> None:
+    """Write the lines, one per line (malformed ones exactly as they are)."""
+    with path.open("wb") as out:
+        for line in lines:
+            out.write(line.raw + b"\n")
+
+
+# Time ---------------------------------------------------------------------------------
+
+
+def _stamp(instant: datetime, zone: ZoneInfo | None = None) -> str:
+    """RFC 3339 with offset: the customer's local offset, or +00:00."""
+    return instant.astimezone(zone or UTC).isoformat(timespec="seconds")
+
+
+def _seconds(amount: float) -> timedelta:
+    """A span in whole seconds: stored instants read better that way."""
+    return timedelta(seconds=round(amount))
+
+
+def _minutes(rng: random.Random, low: float, high: float) -> timedelta:
+    return _seconds(rng.uniform(low, high) * 60)
+
+
+def _hhmm(text: str) -> int:
+    hours, minutes = text.split(":")
+    return int(hours) * 60 + int(minutes)
+
+
+@dataclass(frozen=True)
+class _Calendar:
+    """A customer's business calendar, enough to place events in business time."""
+
+    zone: ZoneInfo
+    week: tuple[tuple[int, int] | None, ...]  # opening minutes per weekday, Monday first
+    holidays: frozenset[date]
+    hours_per_business_day: float
+
+    @property
+    def business_day(self) -> timedelta:
+        """One business day (P1D on the business clock)."""
+        return timedelta(hours=self.hours_per_business_day)
+
+    def local(self, day: date, minutes: float) -> datetime:
+        """Local wall time on ``day`` as a UTC instant (whole seconds)."""
+        wall = datetime.combine(day, time(0)) + _seconds(minutes * 60)
+        return wall.replace(tzinfo=self.zone).astimezone(UTC)
+
+    def opening(self, day: date) -> tuple[datetime, datetime] | None:
+        """The local date's opening hours as UTC instants, or None when closed."""
+        hours = self.week[day.weekday()]
+        if hours is None or day in self.holidays:
+            return None
+        return self.local(day, hours[0]), self.local(day, hours[1])
+
+    def business_day_from(self, day: date) -> date:
+        """``day`` if open, else the next open local date."""
+        while self.opening(day) is None:
+            day += timedelta(days=1)
+        return day
+
+    def add(self, start: datetime, business: timedelta) -> datetime:
+        """The instant ``business`` of business time after ``start``."""
+        remaining = _seconds(business.total_seconds())
+        day = start.astimezone(self.zone).date() - timedelta(days=1)
+        while True:
+            interval = self.opening(day)
+            day += timedelta(days=1)
+            if interval is None or interval[1] <= start:
+                continue
+            begin = max(interval[0], start)
+            if remaining <= interval[1] - begin:
+                return begin + remaining
+            remaining -= interval[1] - begin
+
+
+@dataclass(frozen=True)
+class _Target:
+    """An SLA target as the generator aims at it: minutes on 24x7, or business days."""
+
+    clock: str
+    amount: float
+
+    def due(self, start: datetime, calendar: _Calendar, fraction: float = 1.0) -> datetime:
+        """When ``fraction`` of the target has passed since ``start``."""
+        if self.clock == "24x7":
+            return start + _seconds(self.amount * 60 * fraction)
+        return calendar.add(start, calendar.business_day * (self.amount * fraction))
+
+
+# Policy version 1 (event-contract.md), and the change proposed mid-quarter.
+FIRST_RESPONSE: Final = {
+    1: _Target("24x7", 60),
+    2: _Target("24x7", 240),
+    3: _Target("business", 1),
+    4: _Target("business", 2),
+}
+UPDATE_EVERY: Final = {1: _Target("24x7", 60), 2: _Target("business", 1)}
+PROPOSED_TARGETS: Final[Json] = {
+    "2": {
+        "first_response": {"duration": "PT2H", "clock": "24x7"},
+        "update_every": {"duration": "P1D", "clock": "business"},
+    }
+}
+PROPOSED_FIRST_RESPONSE: Final = {2: _Target("24x7", 120)}
+
+
+# The stream ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
 class _Entry:
     arrival: datetime
-    seq: int
-    envelope: Any = field(compare=False)
-    expect: str = field(compare=False)
+    order: float
+    raw: bytes
+    expect: str
+    envelope: Json | None  # None for lines that are not an envelope
 
 
-@dataclass
-class _Customer:
-    id: str
-    zone: ZoneInfo
-    declining: bool = False
-    silent_after: datetime | None = None
+class _Stream:
+    """Lines in story order; sorted into arrival order at the end."""
 
-
-class _Quarter:
-    """The simulation: it appends entries in story order, then sorts by arrival."""
-
-    def __init__(self, spec: DemoSpec) -> None:
-        self.spec = spec
-        self.rng = random.Random(spec.seed)
-        self.start = datetime.combine(spec.start, time(0), UTC)
-        self.end = self.start + timedelta(days=spec.days)
+    def __init__(self, rng: random.Random) -> None:
+        self.rng = rng
         self.entries: list[_Entry] = []
-        self.seq = 0
-        self.next_ticket = 1001
-        self.customers: list[_Customer] = []
-
-    # Output -----------------------------------------------------------------------------
 
     def event_id(self) -> str:
+        """A fresh, seeded UUID."""
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def emit(
         self,
-        type_: str,
+        event_type: str,
         subject: str,
         at: datetime,
-        data: dict[str, Any],
-        *,
-        actor: str,
-        role: str,
+        data: Json,
+        actor: Actor,
         source: str,
+        *,
         zone: ZoneInfo | None = None,
         expect: str = "accept",
         arrival: datetime | None = None,
-    ) -> dict[str, Any]:
-        envelope = {
+    ) -> Json:
+        """Append one envelope (contract field order) and return it."""
+        envelope: Json = {
             "event_id": self.event_id(),
-            "type": type_,
+            "type": event_type,
             "schema_version": 1,
-            "occurred_at": at.astimezone(zone or UTC).isoformat(),
+            "occurred_at": _stamp(at, zone),
             "source": source,
-            "actor": {"id": actor, "role": role},
+            "actor": {"id": actor[0], "role": actor[1]},
             "subject": subject,
             "data": data,
         }
-        self.add(envelope, expect, arrival or at)
+        self.add(_dumps(envelope), expect, arrival or at, envelope)
         return envelope
 
-    def add(self, envelope: Any, expect: str, arrival: datetime) -> None:
-        self.seq += 1
-        self.entries.append(_Entry(arrival, self.seq, envelope, expect))
+    def add(
+        self,
+        raw: bytes,
+        expect: str,
+        arrival: datetime,
+        envelope: Json | None = None,
+        order: float | None = None,
+    ) -> None:
+        """Append one line as it is."""
+        position = float(len(self.entries)) if order is None else order
+        self.entries.append(_Entry(arrival, position, raw, expect, envelope))
+
+    def accepted(self, event_type: str | None = None) -> list[_Entry]:
+        """Entries meant to be accepted, optionally of one type, in story order."""
+        return [
+            e
+            for e in self.entries
+            if e.expect == "accept"
+            and e.envelope is not None
+            and (event_type is None or e.envelope["type"] == event_type)
+        ]
 
     def lines(self) -> list[DemoLine]:
-        result = []
-        for entry in sorted(self.entries):
-            raw = (
-                entry.envelope
-                if isinstance(entry.envelope, bytes)
-                else json.dumps(entry.envelope, separators=(",", ":")).encode()
-            )
-            result.append(DemoLine(raw, entry.expect))
-        return result
-
-    # Helpers --------------------------------------------------------------------------
-
-    def minutes(self, low: float, high: float) -> timedelta:
-        """A random span, in whole seconds (stored instants read better that way)."""
-        return timedelta(seconds=round(self.rng.uniform(low, high) * 60))
-
-    def local(self, day: date, hour: float, zone: ZoneInfo) -> datetime:
-        naive = datetime.combine(day, time(0)) + timedelta(seconds=round(hour * 3600))
-        return naive.replace(tzinfo=zone).astimezone(UTC)
-
-    def day(self, n: int) -> date:
-        return self.spec.start + timedelta(days=n)
+        """Every line in arrival order (ties keep story order)."""
+        ordered = sorted(self.entries, key=lambda e: (e.arrival, e.order))
+        return [DemoLine(e.raw, e.expect) for e in ordered]
 
 
-def _customers(q: _Quarter) -> None:
-    """Onboard the enterprise customers (and two self-serve ones) before the quarter."""
-    names = (
-        "Acme",
-        "Globex",
-        "Initech",
-        "Umbrella",
-        "Hooli",
-        "Vandelay",
-        "Stark",
-        "Wayne",
-        "Tyrell",
-        "Cyberdyne",
-        "Soylent",
-        "Wonka",
-        "Gringotts",
-        "Monarch",
-        "Oscorp",
+def _dumps(envelope: Json) -> bytes:
+    return json.dumps(envelope, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+class _Quotas:
+    """Which eligible moments get a deliberate fault or a rare turn: every n-th, up to a cap.
+
+    Counting (not drawing) keeps the bad input spread over the quarter and makes every
+    kind appear for any seed that has enough eligible moments.
+    """
+
+    def __init__(self, plan: Mapping[str, tuple[int, int]]) -> None:
+        self.plan = dict(plan)
+        self.seen: Counter[str] = Counter()
+        self.taken: Counter[str] = Counter()
+
+    def take(self, kind: str) -> bool:
+        """Count one eligible moment of ``kind``; True when it is the one to use."""
+        every, cap = self.plan[kind]
+        self.seen[kind] += 1
+        if self.taken[kind] >= cap or self.seen[kind] % every:
+            return False
+        self.taken[kind] += 1
+        return True
+
+
+# Customers ----------------------------------------------------------------------------
+
+WEEKDAYS: Final = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+OPENING_HOURS: Final[dict[str, tuple[dict[str, tuple[str, str]], float | None]]] = {
+    "office": ({}, None),  # the default Mon-Fri 09:00-17:00, 8 hours
+    "long": ({d: ("08:00", "18:00") for d in WEEKDAYS[:5]}, 10.0),
+    "short_friday": (
+        {**{d: ("09:00", "17:30") for d in WEEKDAYS[:4]}, "fri": ("09:00", "14:00")},
+        7.5,
+    ),
+    "six_day": ({d: ("07:00", "19:00") for d in WEEKDAYS[:6]}, 12.0),
+    "lunch_break": ({d: ("09:00", "18:00") for d in WEEKDAYS[:5]}, 8.0),
+    "sun_thu": ({d: ("08:30", "17:00") for d in ("sun", "mon", "tue", "wed", "thu")}, 8.5),
+}
+# National holidays inside the quarter (2026), by time zone.
+HOLIDAYS: Final[dict[str, tuple[str, ...]]] = {
+    "Europe/Berlin": ("2026-04-03",),
+    "America/New_York": ("2026-01-19", "2026-02-16"),
+    "America/Los_Angeles": ("2026-01-19", "2026-02-16"),
+    "America/Chicago": ("2026-01-19", "2026-02-16"),
+    "Asia/Kolkata": ("2026-01-26", "2026-03-04"),
+    "Asia/Tokyo": ("2026-01-12", "2026-02-11", "2026-02-23", "2026-03-20"),
+    "Australia/Sydney": ("2026-01-26", "2026-04-03"),
+    "Europe/London": ("2026-04-03",),
+    "America/Sao_Paulo": ("2026-02-16", "2026-02-17", "2026-04-03"),
+    "Asia/Singapore": ("2026-02-17", "2026-02-18", "2026-04-03"),
+    "Europe/Oslo": ("2026-04-02", "2026-04-03"),
+}
+# (name, time zone, opening hours, with national holidays, decision maker)
+PROFILES: Final = (
+    ("Nordlicht Medien GmbH", "Europe/Berlin", "office", True, "Katrin Vogel"),
+    ("Hudson Learning Inc.", "America/New_York", "office", True, "Marcus Reed"),
+    ("Pacific Reel Studios", "America/Los_Angeles", "long", True, "Dana Whitfield"),
+    ("Ganga EdTech Pvt Ltd", "Asia/Kolkata", "six_day", True, "Priya Raman"),
+    ("Sakura Broadcasting K.K.", "Asia/Tokyo", "lunch_break", True, "Hiroshi Tanaka"),
+    ("Harbour Bridge Training", "Australia/Sydney", "office", True, "Chloe Nguyen"),
+    ("Thames Compliance Ltd", "Europe/London", "office", False, "Oliver Grant"),
+    ("Paulista Varejo S.A.", "America/Sao_Paulo", "long", True, "João Ferreira"),
+    ("Lumière Formation SAS", "Europe/Paris", "short_friday", False, "Élodie Martin"),
+    ("Merlion Fintech Pte Ltd", "Asia/Singapore", "office", True, "Wei Ling Tan"),
+    ("Prairie Health Systems", "America/Chicago", "office", True, "Sarah Olsen"),
+    ("Carmel Secure Ltd", "Asia/Jerusalem", "sun_thu", False, "Noa Levi"),
+    ("Rheinwerk Industrie AG", "Europe/Berlin", "short_friday", True, "Jürgen Schmitt"),
+    ("Brooklyn Podcast Network", "America/New_York", "long", False, "Aaliyah Brooks"),
+    ("Cascadia Outdoor Co.", "America/Los_Angeles", "office", False, "Ben Carter"),
+    ("Deccan Insurance Ltd", "Asia/Kolkata", "office", True, "Arjun Mehta"),
+    ("Osaka Game Works", "Asia/Tokyo", "office", False, "Yuki Sato"),
+    ("Southern Cross Mining", "Australia/Sydney", "long", False, "Liam O'Connor"),
+    ("Albion Retail Group", "Europe/London", "long", True, "Hannah Price"),
+    ("Rio Verde Logística", "America/Sao_Paulo", "office", False, "Beatriz Costa"),
+    ("Seine Luxe Maison", "Europe/Paris", "office", False, "Camille Durand"),
+    ("Straits Shipping Co.", "Asia/Singapore", "six_day", False, "Rajesh Kumar"),
+    ("Lakeshore University", "America/Chicago", "short_friday", True, "Emily Novak"),
+    ("Fjord Energi AS", "Europe/Oslo", "office", True, "Ingrid Haugen"),
+)
+
+
+@dataclass
+class _Customer:
+    """A customer and what the story decided about its quarter."""
+
+    id: str
+    name: str
+    tier: str
+    calendar: _Calendar
+    wire_calendar: Json
+    domain: str
+    decision_maker: str
+    users: tuple[str, ...]
+    owners: list[tuple[datetime, str]]  # (from, success owner), earliest first
+    onboarded_at: datetime
+    onboarded: bool = True  # False: a customer id nobody ever onboarded
+    new_logo: bool = False
+    declining: bool = False
+    silent_from: datetime | None = None
+    churned_at: datetime | None = None
+    renewed_at: datetime | None = None
+    owner_change_reasons: list[str] = field(default_factory=list)
+
+    def owner_at(self, at: datetime) -> str:
+        """The success owner at an instant."""
+        return [owner for since, owner in self.owners if since <= at][-1]
+
+    def active(self, at: datetime) -> bool:
+        """Onboarded and not churned at ``at``."""
+        return self.onboarded_at < at and (self.churned_at is None or at < self.churned_at)
+
+    def engaged(self, at: datetime) -> bool:
+        """Active and not gone silent: it answers surveys, meets, opens tickets."""
+        return self.active(at) and (self.silent_from is None or at < self.silent_from)
+
+
+class _Quarter:
+    """The simulation's shared state: the stream, the customers, the policy."""
+
+    def __init__(self, spec: DemoSpec) -> None:
+        self.spec = spec
+        self.rng = random.Random(spec.seed)
+        self.stream = _Stream(self.rng)
+        self.quotas = _Quotas(QUOTAS)
+        self.start = datetime.combine(spec.start, time(0), UTC)
+        self.end = self.start + timedelta(days=spec.days)
+        self.customers: list[_Customer] = []  # enterprise
+        self.out_of_scope: list[_Customer] = []  # self-serve, and one never onboarded
+        self.policy_v2_from: datetime | None = None
+
+    def day(self, offset: float) -> datetime:
+        """The quarter's start plus ``offset`` days."""
+        return self.start + _seconds(offset * 86400)
+
+    def first_response_target(self, severity: int, opened_at: datetime) -> _Target:
+        """The first-response target of the policy in force when the ticket opened."""
+        if self.policy_v2_from is not None and opened_at >= self.policy_v2_from:
+            return PROPOSED_FIRST_RESPONSE.get(severity, FIRST_RESPONSE[severity])
+        return FIRST_RESPONSE[severity]
+
+
+def _slug(name: str) -> str:
+    ascii_name = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    words = [w for w in "".join(c if c.isalnum() else " " for c in ascii_name).lower().split()]
+    return "-".join(words[:2])
+
+
+def _profile(number: int) -> tuple[str, str, str, bool, str]:
+    if number <= len(PROFILES):
+        return PROFILES[number - 1]
+    name, zone, hours, holidays, person = PROFILES[(number - 1) % len(PROFILES)]
+    return f"{name.split()[0]} Holdings {number}", zone, hours, holidays, person
+
+
+def _make_customer(q: _Quarter, number: int, onboarded_at: datetime) -> _Customer:
+    name, zone_name, hours_kind, with_holidays, person = _profile(number)
+    hours, hours_per_day = OPENING_HOURS[hours_kind]
+    holidays = HOLIDAYS.get(zone_name, ()) if with_holidays else ()
+    wire: Json = {"timezone": zone_name}
+    if hours:
+        wire["hours"] = {day: list(span) for day, span in hours.items()}
+    if holidays:
+        wire["holidays"] = list(holidays)
+    if hours_per_day is not None:
+        wire["hours_per_business_day"] = hours_per_day
+    week = tuple((_hhmm(hours[d][0]), _hhmm(hours[d][1])) if d in hours else None for d in WEEKDAYS)
+    calendar = _Calendar(
+        ZoneInfo(zone_name),
+        week if hours else ((540, 1020),) * 5 + (None, None),
+        frozenset(date.fromisoformat(d) for d in holidays),
+        hours_per_day or 8.0,
     )
-    for n in range(q.spec.customers):
-        zone_name = ZONES[n % len(ZONES)]
-        zone = ZoneInfo(zone_name)
-        customer = _Customer(f"C-{n + 1:03d}", zone, declining=n % 7 == 3)
-        if n % 9 == 5:
-            customer.silent_after = q.start + timedelta(days=q.rng.randint(15, 30))
-        calendar: dict[str, Any] = {"timezone": zone_name, "holidays": HOLIDAYS.get(zone_name, [])}
-        if n % 5 == 2:
-            calendar["hours"] = {d: ["08:00", "18:00"] for d in ("mon", "tue", "wed", "thu")}
-            calendar["hours"]["fri"] = ["08:00", "14:00"]
-        if n % 6 == 4:
-            calendar["hours_per_business_day"] = 7.5
-        at = q.start - timedelta(days=3) + timedelta(minutes=10 * n)
-        q.emit(
-            "customer.onboarded",
-            customer.id,
-            at,
-            {
-                "name": f"{names[n % len(names)]} {n + 1}",
-                "tier": "enterprise",
-                "calendar": calendar,
-                "success_owner": f"cs-{'jo' if n % 2 else 'kim'}",
-                "escalation_contact": f"ops@c{n + 1}.example",
-                "decision_maker": {"name": f"Decider {n + 1}", "email": f"vp@c{n + 1}.example"},
-            },
-            actor="cs-jo",
-            role="customer_success",
-            source="crm",
-            zone=zone,
-        )
-        q.customers.append(customer)
-    for n in (1, 2):
-        q.emit(
-            "customer.onboarded",
-            f"C-S{n:02d}",
-            q.start - timedelta(days=2),
-            {
-                "name": f"Self Serve {n}",
-                "tier": "self_serve",
-                "calendar": {"timezone": "UTC"},
-                "success_owner": "cs-pool",
-                "escalation_contact": "help@selfserve.example",
-                "decision_maker": {"name": "Owner", "email": f"owner{n}@selfserve.example"},
-            },
-            actor="cs-jo",
-            role="customer_success",
-            source="crm",
-        )
+    users = tuple(f"u-{100 + 10 * number + k}" for k in range(3))
+    owner = SUCCESS_OWNERS[number % len(SUCCESS_OWNERS)]
+    return _Customer(
+        id=f"C-{number:03d}",
+        name=name,
+        tier="enterprise",
+        calendar=calendar,
+        wire_calendar=wire,
+        domain=_slug(name) + ".example",
+        decision_maker=person,
+        users=users,
+        owners=[(q.start - timedelta(days=365), owner)],
+        onboarded_at=onboarded_at,
+    )
 
 
-def _success(q: _Quarter, c: _Customer) -> None:
-    """Check-ins, milestones, weekly usage, surveys for one customer."""
-
-    def engaged(at: datetime) -> bool:
-        return c.silent_after is None or at < c.silent_after
-
-    for k, milestone in enumerate(("sso_configured", "first_video_localized", "team_rollout")):
-        at = q.start + timedelta(days=3 + 9 * k) + q.minutes(8 * 60, 40 * 60)
-        if engaged(at):
-            q.emit(
-                "customer.milestone_reached",
-                c.id,
-                at,
-                {"milestone": milestone},
-                actor="cs-jo",
-                role="customer_success",
-                source="crm",
-                zone=c.zone,
-            )
-    for month in range(3):
-        scheduled = q.start + timedelta(days=30 * month + 1, hours=10)
-        due = scheduled + timedelta(days=14)
-        check_in = f"CI-{c.id}-{month + 1}"
-        q.emit(
-            "customer.check_in_scheduled",
-            c.id,
-            scheduled,
-            {"check_in_id": check_in, "due_at": due.astimezone(c.zone).isoformat()},
-            actor="cs-jo",
-            role="customer_success",
-            source="crm",
-            zone=c.zone,
-        )
-        if engaged(due) and q.rng.random() < 0.85:
-            q.emit(
-                "customer.check_in_completed",
-                c.id,
-                due + q.minutes(-120, 600),
-                {"check_in_id": check_in, "notes": "quarterly goals reviewed"},
-                actor="cs-jo",
-                role="customer_success",
-                source="crm",
-                zone=c.zone,
-            )
-    users = q.rng.randint(40, 400)
-    for week in range(q.spec.days // 7):
-        users = max(1, int(users * (0.9 if c.declining else q.rng.uniform(0.97, 1.06))))
-        period_start = q.spec.start + timedelta(days=7 * week)
-        q.emit(
-            "customer.usage_reported",
-            c.id,
-            q.local(period_start + timedelta(days=7), 6, c.zone),
-            {
-                "period_start": period_start.isoformat(),
-                "period_end": (period_start + timedelta(days=6)).isoformat(),
-                "active_users": users,
-                "videos_localized": users * q.rng.randint(1, 5),
-                "error_count": q.rng.randint(0, 40 if c.declining else 8),
-            },
-            actor="usage-bot",
-            role="system",
-            source="usage-pipeline",
-            zone=c.zone,
-        )
-    nps_at = q.start + timedelta(days=q.rng.randint(50, 80), hours=14)
-    if engaged(nps_at):
-        q.emit(
-            "customer.survey_recorded",
-            c.id,
-            nps_at,
-            {"kind": "nps", "score": q.rng.randint(2 if c.declining else 6, 10)},
-            actor="survey-bot",
-            role="system",
-            source="crm",
-            zone=c.zone,
-        )
+def _assign_roles(q: _Quarter) -> None:
+    """Decide who is new, declining, silent, churning, renewing or changing hands."""
+    rng, customers = q.rng, q.customers
+    order = rng.sample(range(len(customers)), len(customers))
+    for n, index in enumerate(order[:2]):
+        onboarding_day = 16 + 26 * n
+        if onboarding_day + 28 > q.spec.days:  # a new logo needs a month to tell its story
+            continue
+        new = customers[index]
+        new.new_logo = True
+        day = new.calendar.business_day_from(q.day(onboarding_day).date())
+        new.onboarded_at = new.calendar.local(day, 10 * 60 + rng.randint(0, 90))
+    for index in order[2:5]:
+        customers[index].declining = True
+    for index in order[5:8]:
+        customers[index].silent_from = q.day(rng.uniform(28, 40))
+    for index in order[2:3]:
+        customers[index].churned_at = q.day(rng.uniform(80, 87))
+    for index in order[8:9]:
+        customers[index].renewed_at = q.day(rng.uniform(70, 84))
+    reasons = ("territory rebalancing after two new hires", "cs-kim moves to the APAC team")
+    for index, reason in zip(order[9:11], reasons, strict=False):
+        new_owner = rng.choice([o for o in SUCCESS_OWNERS if o != customers[index].owners[0][1]])
+        customers[index].owners.append((q.day(rng.uniform(30, 55)), new_owner))
+        customers[index].owner_change_reasons.append(reason)
 
 
-def _ticket(q: _Quarter, c: _Customer, opened_at: datetime, severity: int) -> None:
-    """One ticket's story, cut off at the end of the quarter."""
-    ticket_id = f"T-{q.next_ticket}"
-    q.next_ticket += 1
-    story = _TicketStory(q, c, ticket_id, opened_at, severity)
-    story.tell()
+def _onboard_customers(q: _Quarter) -> None:
+    """Onboard the enterprise customers (one with a bad first try) and two self-serve ones."""
+    for number in range(1, q.spec.customers + 1):
+        crm_sync = q.start + timedelta(minutes=30 + 3 * number)
+        q.customers.append(_make_customer(q, number, crm_sync))
+    _assign_roles(q)
+    established = [c for c in q.customers if not c.new_logo]
+    careless = q.rng.choice(established) if established else None
+    for customer in sorted(q.customers, key=lambda c: c.onboarded_at):
+        if customer is careless:
+            _onboard(q, customer, blank_email=True, expect="R-CS-1")
+            customer.onboarded_at += _minutes(q.rng, 40, 150)
+        _onboard(q, customer)
+    _onboard_self_serve(q)
 
 
-class _TicketStory:
-    def __init__(
-        self, q: _Quarter, c: _Customer, ticket_id: str, at: datetime, severity: int
-    ) -> None:
-        self.q, self.c, self.id, self.at = q, c, ticket_id, at
-        self.severity = severity
-        self.highest = severity
-        self.tier = 0
-        self.temporary_fix = False
-        self.channel = q.rng.choice(tuple(CHANNEL_SOURCE))
-
-    def emit(
-        self,
-        type_: str,
-        data: dict[str, Any],
-        *,
-        actor: str | None = None,
-        role: str = "support_engineer",
-        expect: str = "accept",
-        arrival: datetime | None = None,
-    ) -> dict[str, Any]:
-        if self.at >= self.q.end:
-            raise _QuarterOver
-        return self.q.emit(
-            type_,
-            self.id,
-            self.at,
-            data,
-            actor=actor or TIER_ACTOR[role],
-            role=role,
-            source=CHANNEL_SOURCE[self.channel] if role == "customer" else "support-portal",
-            zone=self.c.zone,
-            expect=expect,
-            arrival=arrival,
-        )
-
-    def later(self, low: float, high: float) -> None:
-        self.at += self.q.minutes(low, high)
-
-    def tell(self) -> None:
-        try:
-            self._open()
-            self._work()
-            self._resolve_and_close()
-        except _QuarterOver:
-            pass
-
-    def _open(self) -> None:
-        rng = self.q.rng
-        category = rng.choice(CATEGORIES[self.severity])
-        data: dict[str, Any] = {
-            "customer_id": self.c.id,
-            "channel": self.channel,
-            "title": f"{category.replace('_', ' ')} on {self.id}",
-            "description": "reported by the customer",
-            "severity": self.severity,
-            "category": category,
-        }
-        if rng.random() < 0.04 and self.severity > 1:
-            self.severity = data["severity"] = self.severity - 1
-            self.highest = self.severity
-            data["reason"] = "contractual priority for a launch week"
-        self.emit("ticket.opened", data, actor=f"u-{rng.randint(100, 999)}", role="customer")
-        self.later(1, 15)
-        self.emit("ticket.assigned", {"assignee": "se-ana"})
-        low, high = FIRST_RESPONSE_MINUTES[self.severity]
-        self.later(low, high)
-        self.emit("ticket.responded", {"public": True, "message": "We are on it."})
-        self.emit("ticket.status_changed", {"status": "in_progress"})
-
-    def _work(self) -> None:
-        rng = self.q.rng
-        if rng.random() < 0.1:
-            self._retriage()
-        if self.severity <= 2:
-            for tier in range(1, 4):
-                if rng.random() > (0.7 if tier == 1 else 0.3):
-                    break
-                self.later(10, 90)
-                self.emit(
-                    "ticket.escalated",
-                    {
-                        "to_tier": TIERS[tier],
-                        "reason": f"needs {TIERS[tier]} expertise",
-                        "escalated_to": TIER_ACTOR[TIERS[tier]],
-                    },
-                    role=TIERS[self.tier],
-                )
-                self.tier = tier
-        updates = {1: (3, 10, 45, 75), 2: (1, 4, 900, 1700)}.get(self.severity)
-        if updates:
-            for _ in range(rng.randint(updates[0], updates[1])):
-                self.later(updates[2], updates[3])
-                self.emit("ticket.update_posted", {"message": "Mitigation in progress."})
-        if rng.random() < 0.1:
-            self.later(10, 60)
-            self.emit("ticket.status_changed", {"status": "waiting_on_customer"})
-            self.later(60, 600)
-            self.emit(
-                "ticket.responded",
-                {"public": True, "message": "Logs attached."},
-                actor="u-200",
-                role="customer",
-            )
-            self.emit("ticket.status_changed", {"status": "in_progress"})
-        if self.severity <= 2 and rng.random() < 0.5:
-            self.later(20, 120)
-            expires = self.at + timedelta(days=rng.randint(3, 14))
-            self.emit(
-                "ticket.temporary_fix_applied",
-                {
-                    "description": "traffic routed to the standby cluster",
-                    "expires_at": expires.isoformat(),
-                    "owner": "pe-li",
-                },
-                role="platform_engineer",
-            )
-            self.temporary_fix = True
-
-    def _retriage(self) -> None:
-        new = (
-            self.severity + 1
-            if self.severity < 4 and self.q.rng.random() < 0.5
-            else max(1, self.severity - 1)
-        )
-        if new == self.severity:
-            return
-        self.later(5, 60)
-        self.emit(
-            "ticket.triaged",
-            {
-                "severity": new,
-                "category": self.q.rng.choice(CATEGORIES[new]),
-                "reason": "impact re-assessed with the customer",
-            },
-        )
-        self.severity = new
-        self.highest = min(self.highest, new)
-
-    def _resolve_and_close(self) -> None:
-        rng = self.q.rng
-        low, high = RESOLUTION_HOURS[self.severity]
-        self.later(low * 60, high * 60)
-        if self.tier > 0 and rng.random() < 0.5:
-            self.emit(
-                "ticket.deescalated",
-                {"to_tier": "support_engineer", "reason": "fix identified, back to support"},
-                role=TIERS[self.tier],
-            )
-            self.tier = 0
-        self.emit("ticket.resolved", {"resolution": "Root cause fixed and verified."})
-        if rng.random() < 0.04:
-            self.later(600, 2800)
-            self.emit(
-                "ticket.reopened",
-                {"reason": "the problem came back"},
-                role="customer",
-                actor="u-300",
-            )
-            self.later(120, 1200)
-            self.emit("ticket.resolved", {"resolution": "Second fix deployed and verified."})
-        if rng.random() < 0.5:
-            self.later(60, 600)
-            self.q.emit(
-                "customer.survey_recorded",
-                self.c.id,
-                self.at,
-                {"kind": "csat", "score": rng.choice((2, 3, 4, 4, 5, 5)), "ticket_id": self.id},
-                actor="survey-bot",
-                role="system",
-                source="crm",
-                zone=self.c.zone,
-            )
-        if self.temporary_fix:
-            if rng.random() < 0.25:
-                return  # left to expire: a permanent temporary fix in the making
-            self.later(600, 4000)
-            self.emit(
-                "ticket.permanent_fix_applied",
-                {"description": "patched and deployed"},
-                role="platform_engineer",
-            )
-        if self.highest <= 2:
-            self._rca()
-        if rng.random() < 0.85:
-            self.later(60, 2000)
-            self.emit("ticket.closed", {})
-
-    def _rca(self) -> None:
-        rng = self.q.rng
-        code = rng.choice(ROOT_CAUSES)
-        self.later(120, 1500)
-        self.emit(
-            "rca.root_cause_identified",
-            {"root_cause": f"{code.lower()} on the rendering cluster", "root_cause_code": code},
-            role="platform_engineer",
-        )
-        self.later(10, 120)
-        self.emit(
-            "rca.impact_assessed",
-            {
-                "impact": "localization jobs delayed",
-                "customers_affected": rng.randint(1, 30),
-                "duration_minutes": rng.randint(20, 600),
-            },
-            role="platform_engineer",
-        )
-        for n in range(rng.randint(1, 2)):
-            self.later(5, 60)
-            due = (self.at + timedelta(days=rng.randint(7, 30))).date().isoformat()
-            self.emit(
-                "rca.preventive_action_added",
-                {
-                    "action_id": f"PA-{n + 1}",
-                    "description": "add an alert and a runbook step",
-                    "owner": "pe-li",
-                    "due_date": due,
-                },
-                role="platform_engineer",
-            )
-        if rng.random() < 0.5:
-            self.later(5, 30)
-            self.emit(
-                "rca.timeline_entry_added",
-                {
-                    "at": (self.at - timedelta(hours=2)).isoformat(),
-                    "entry": "monitoring showed queue growth",
-                },
-                role="platform_engineer",
-            )
-        self.later(5, 60)
-        self.emit("rca.owner_assigned", {"owner": "pe-li"}, role="platform_engineer")
-        self.later(60, 600)
-        self.emit("rca.published", {}, role="leadership")
-
-
-class _QuarterOver(Exception):
-    """A story reached the end of the quarter: the rest has not happened yet."""
-
-
-def _tickets(q: _Quarter) -> None:
-    weights = (1, 2, 3.5, 3.5)
-    for c in q.customers:
-        for _ in range(q.rng.randint(10, 18)):
-            severity = q.rng.choices((1, 2, 3, 4), weights)[0]
-            day = q.day(q.rng.randrange(q.spec.days - 1))
-            hour = q.rng.uniform(0, 24) if severity == 1 else q.rng.uniform(7.5, 18)
-            _ticket(q, c, q.local(day, hour, c.zone), severity)
-
-
-def _policy_change(q: _Quarter) -> None:
-    proposed = q.start + timedelta(days=40, hours=10)
-    targets = {
-        "2": {
-            "first_response": {"duration": "PT2H", "clock": "24x7"},
-            "update_every": {"duration": "P1D", "clock": "business"},
-        }
+def _onboarded_data(customer: _Customer, *, blank_email: bool) -> Json:
+    first, _, last = customer.decision_maker.partition(" ")
+    local_part = _slug(f"{first} {last}").replace("-", ".")
+    email = "" if blank_email else f"{local_part}@{customer.domain}"
+    return {
+        "name": customer.name,
+        "tier": customer.tier,
+        "calendar": customer.wire_calendar,
+        "success_owner": customer.owner_at(customer.onboarded_at),
+        "escalation_contact": f"support-escalations@{customer.domain}",
+        "decision_maker": {"name": customer.decision_maker, "email": email},
     }
-    q.emit(
-        "sla_policy.change_proposed",
-        "SLA",
-        proposed,
-        {
-            "proposal_id": "P-1",
-            "targets": targets,
-            "effective_at": (proposed + timedelta(days=7)).isoformat(),
-        },
-        actor="cs-jo",
-        role="customer_success",
-        source="crm",
+
+
+def _onboard(
+    q: _Quarter,
+    customer: _Customer,
+    *,
+    blank_email: bool = False,
+    expect: str = "accept",
+) -> None:
+    q.stream.emit(
+        "customer.onboarded",
+        customer.id,
+        customer.onboarded_at,
+        _onboarded_data(customer, blank_email=blank_email),
+        (customer.owner_at(customer.onboarded_at), "customer_success"),
+        "crm",
+        expect=expect,
     )
-    q.emit(
-        "sla_policy.change_approved",
-        "SLA",
-        proposed + timedelta(hours=2),
-        {"proposal_id": "P-1"},
-        actor="cs-jo",
-        role="customer_success",
-        source="crm",
-        expect="R-SLA-6",
+
+
+def _outsider(q: _Quarter, number: int, name: str, tier: str, *, onboarded: bool) -> _Customer:
+    """A customer enterprise support does not cover: self-serve, or never onboarded."""
+    return _Customer(
+        id=f"C-{number:03d}",
+        name=name,
+        tier=tier,
+        calendar=_Calendar(ZoneInfo("UTC"), ((540, 1020),) * 5 + (None, None), frozenset(), 8.0),
+        wire_calendar={"timezone": "UTC"},
+        domain=_slug(name) + ".example",
+        decision_maker="Sam Rivera",
+        users=(f"u-{900 + number % 100}",),
+        owners=[(q.start, "cs-digital")],
+        onboarded_at=q.start + timedelta(hours=1, minutes=number % 60),
+        onboarded=onboarded,
     )
-    q.emit(
-        "sla_policy.change_approved",
-        "SLA",
-        proposed + timedelta(days=1),
-        {"proposal_id": "P-1"},
-        actor="lead-maria",
-        role="leadership",
-        source="crm",
+
+
+def _onboard_self_serve(q: _Quarter) -> None:
+    """Two self-serve customers, and one id nobody onboarded: targets for R-IN-2."""
+    first = q.spec.customers + 1
+    for number, name in enumerate(("Pixel Pals Studio", "Indie Vlog Works"), start=first):
+        customer = _outsider(q, number, name, "self_serve", onboarded=True)
+        _onboard(q, customer)
+        q.out_of_scope.append(customer)
+    q.out_of_scope.append(
+        _outsider(q, first + 2, "Unknown Prospect", "enterprise", onboarded=False)
     )
+
+
+# The SLA policy -----------------------------------------------------------------------
+
+
+def _change_sla_policy(q: _Quarter) -> None:
+    """Customer success proposes a faster Sev2 first response; leadership approves it.
+
+    Two approvals come first from people who may not give one (R-SLA-6).
+    """
+    proposed_at = q.day(38 + 15 / 24)
+    if proposed_at + timedelta(days=8) >= q.end:
+        return
+    effective = datetime.combine((proposed_at + timedelta(days=7)).date(), time(0), UTC)
+    proposer: Actor = ("cs-jo", "customer_success")
+    data = {"proposal_id": "P-1", "targets": PROPOSED_TARGETS, "effective_at": _stamp(effective)}
+    q.stream.emit("sla_policy.change_proposed", "SLA", proposed_at, data, proposer, "crm")
+    approved_at = proposed_at + timedelta(hours=19, minutes=12)
+    approvals: tuple[tuple[timedelta, Actor, str, str], ...] = (
+        (timedelta(minutes=47), proposer, "crm", "R-SLA-6"),  # approves their own proposal
+        (timedelta(hours=3), ("se-bo", "support_engineer"), "support-portal", "R-SLA-6"),
+        (approved_at - proposed_at, ("lead-maria", "leadership"), "crm", "accept"),
+    )
+    for delay, approver, source, expect in approvals:
+        q.stream.emit(
+            "sla_policy.change_approved",
+            "SLA",
+            proposed_at + delay,
+            {"proposal_id": "P-1"},
+            approver,
+            source,
+            expect=expect,
+        )
+    q.policy_v2_from = max(effective, approved_at)
+
+
+# Customer success ---------------------------------------------------------------------
+
+MILESTONES_NEW: Final = (
+    (2, "kickoff_completed"),
+    (8, "sso_configured"),
+    (13, "first_video_localized"),
+    (27, "team_rollout_completed"),
+)
+MILESTONES_EXISTING: Final = (
+    "api_integration_live",
+    "glossary_approved",
+    "second_business_unit_onboarded",
+    "executive_business_review_held",
+)
+CHECK_IN_NOTES: Final = (
+    "Reviewed localisation volume and open tickets; customer wants Japanese voice beta.",
+    "Walked through the new glossary workflow; agreed to train two more reviewers.",
+    "Discussed render delays; shared the RCA and the preventive actions.",
+    "Usage on track; next step is the API integration for their LMS.",
+    "Agreed on renewal timeline and success criteria for next quarter.",
+)
+
+
+def _customer_success(q: _Quarter, customer: _Customer) -> None:
+    """Milestones, monthly check-ins, weekly usage and the quarterly NPS of one customer."""
+    _milestones(q, customer)
+    _check_ins(q, customer)
+    _usage_reports(q, customer)
+    nps_at = customer.calendar.local(
+        customer.calendar.business_day_from(q.day(q.rng.uniform(55, 85)).date()),
+        q.rng.uniform(9, 16) * 60,
+    )
+    if customer.engaged(nps_at) and nps_at < q.end:
+        low, high = (1, 6) if customer.declining else (6, 10)
+        _customer_says(
+            q,
+            customer,
+            "customer.survey_recorded",
+            nps_at,
+            {"kind": "nps", "score": q.rng.randint(low, high)},
+        )
+
+
+def _cs_event(q: _Quarter, customer: _Customer, event_type: str, at: datetime, data: Json) -> None:
+    """An event by the customer's success owner, through the CRM."""
+    if at < q.end and customer.active(at):
+        q.stream.emit(
+            event_type, customer.id, at, data, (customer.owner_at(at), "customer_success"), "crm"
+        )
+
+
+def _customer_says(
+    q: _Quarter,
+    customer: _Customer,
+    event_type: str,
+    at: datetime,
+    data: Json,
+    *,
+    user: str | None = None,
+) -> None:
+    """An event the customer produced itself (a survey answer), in its local offset."""
+    actor = (user or q.rng.choice(customer.users), "customer")
+    q.stream.emit(event_type, customer.id, at, data, actor, "crm", zone=customer.calendar.zone)
+
+
+def _milestones(q: _Quarter, customer: _Customer) -> None:
+    if customer.new_logo:
+        steps = [(customer.onboarded_at + timedelta(days=d), m) for d, m in MILESTONES_NEW]
+    else:
+        names = q.rng.sample(MILESTONES_EXISTING, q.rng.randint(1, 2))
+        steps = sorted((q.day(q.rng.uniform(5, 75)), m) for m in names)
+    for at, milestone in steps:
+        at += _minutes(q.rng, 0, 8 * 60)
+        if customer.engaged(at):
+            _cs_event(q, customer, "customer.milestone_reached", at, {"milestone": milestone})
+
+
+def _check_ins(q: _Quarter, customer: _Customer) -> None:
+    """Roughly monthly check-ins; most happen, some are missed (R-CS-4)."""
+    calendar, rng = customer.calendar, q.rng
+    first_due = customer.onboarded_at + timedelta(days=rng.uniform(8, 20))
+    for month in range(4):
+        day = calendar.business_day_from((first_due + timedelta(days=30 * month)).date())
+        due = calendar.local(day, rng.choice((10, 11, 14, 15)) * 60)
+        scheduled = max(due - timedelta(days=rng.uniform(6, 10)), customer.onboarded_at)
+        scheduled += _minutes(rng, 1, 60)
+        check_in_id = f"CI-{customer.id[2:]}-{month + 1}"
+        data = {"check_in_id": check_in_id, "due_at": _stamp(due, calendar.zone)}
+        _cs_event(q, customer, "customer.check_in_scheduled", scheduled, data)
+        if customer.engaged(due) and rng.random() > 0.15:
+            held = due + _minutes(rng, 30, 90)
+            notes = {"check_in_id": check_in_id, "notes": rng.choice(CHECK_IN_NOTES)}
+            _cs_event(q, customer, "customer.check_in_completed", held, notes)
+
+
+def _usage_reports(q: _Quarter, customer: _Customer) -> None:
+    """Weekly usage from the pipeline: growing, or declining for a few customers."""
+    rng = q.rng
+    users = rng.randint(40, 900)
+    errors = rng.randint(0, 12)
+    week_start = q.spec.start
+    while True:
+        reported_at = datetime.combine(week_start + timedelta(days=7), time(3), UTC)
+        reported_at += _minutes(rng, 0, 50)
+        if reported_at >= q.end:
+            return
+        fading = customer.declining or (
+            customer.silent_from is not None and reported_at > customer.silent_from
+        )
+        growth = rng.uniform(0.84, 0.95) if fading else rng.uniform(0.98, 1.05)
+        users = max(3, round(users * growth))
+        errors = max(0, errors + (rng.randint(2, 9) if customer.declining else rng.randint(-4, 4)))
+        if customer.active(datetime.combine(week_start, time(0), UTC)):
+            data = {
+                "period_start": week_start.isoformat(),
+                "period_end": (week_start + timedelta(days=6)).isoformat(),
+                "active_users": users,
+                "videos_localized": round(users * rng.uniform(0.4, 2.6)),
+                "error_count": errors,
+            }
+            q.stream.emit(
+                "customer.usage_reported",
+                customer.id,
+                reported_at,
+                data,
+                USAGE_PIPELINE,
+                "usage-pipeline",
+            )
+        week_start += timedelta(days=7)
 
 
 def _account_changes(q: _Quarter) -> None:
-    for k, c in enumerate(q.customers[:2]):
-        q.emit(
-            "customer.owner_changed",
-            c.id,
-            q.start + timedelta(days=20 + k, hours=9),
-            {"success_owner": "cs-lee", "reason": "territory rebalancing"},
-            actor="cs-jo",
-            role="customer_success",
-            source="crm",
-            zone=c.zone,
+    """Owner changes, the renewal and the churn."""
+    for customer in q.customers:
+        for (since, owner), reason in zip(
+            customer.owners[1:], customer.owner_change_reasons, strict=True
+        ):
+            data = {"success_owner": owner, "reason": reason}
+            _cs_event(q, customer, "customer.owner_changed", since, data)
+        if customer.renewed_at is not None:
+            data = {"arr": "184000.00", "reason": "Renewed for two years, adding three teams"}
+            _cs_event(q, customer, "customer.renewed", customer.renewed_at, data)
+        if customer.churned_at is not None and customer.churned_at < q.end:
+            data = {
+                "arr": "64500.00",
+                "reason": "Moved localisation in-house after repeated render delays",
+            }
+            # Not through _cs_event: the customer is no longer active at its own churn.
+            q.stream.emit(
+                "customer.churned",
+                customer.id,
+                customer.churned_at,
+                data,
+                (customer.owner_at(customer.churned_at), "customer_success"),
+                "crm",
+            )
+
+
+# Tickets: the plan --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _TicketPlan:
+    """A ticket to be told: who, when, how severe; a shared cause for platform incidents."""
+
+    customer: _Customer
+    opened_at: datetime
+    severity: int
+    category: str
+    root_cause_code: str | None = None
+
+
+# Platform incidents that hit several customers at once, as offsets from the quarter's
+# start; with the default start they land on the nights the US and EU clocks change.
+INCIDENTS: Final = (
+    (timedelta(days=24, hours=14, minutes=5), "authentication_failure", "IDP-CERT-ROTATION"),
+    (timedelta(days=62, hours=6, minutes=40), "platform_down", "DB-FAILOVER"),
+    (timedelta(days=83, minutes=35), "data_integrity_risk", "STORAGE-REPLICATION-LAG"),
+)
+
+
+def _plan_tickets(q: _Quarter) -> list[_TicketPlan]:
+    """Every ticket of the quarter, in the order they open."""
+    plans: list[_TicketPlan] = []
+    for index, customer in enumerate(q.customers):
+        plans += _customer_tickets(q, customer, ALL_CATEGORIES[index % len(ALL_CATEGORIES)])
+    plans += _incident_tickets(q)
+    for customer in q.out_of_scope:
+        plans.append(_TicketPlan(customer, q.day(q.rng.uniform(10, 80)), 4, "how_to"))
+    return sorted(plans, key=lambda p: p.opened_at)
+
+
+def _customer_tickets(q: _Quarter, customer: _Customer, first_category: str) -> list[_TicketPlan]:
+    rng = q.rng
+    window_start = customer.onboarded_at + timedelta(hours=2)
+    window_end = min(t for t in (q.end, customer.silent_from, customer.churned_at) if t)
+    if window_end <= window_start:
+        return []
+    share = (window_end - window_start) / QUARTER
+    plans = []
+    for k in range(max(1, round(rng.randint(14, 22) * share))):
+        if k == 0:
+            category = first_category
+        else:
+            severity = rng.choices((1, 2, 3, 4), SEVERITY_WEIGHTS)[0]
+            category = rng.choice(SEVERITY_CATEGORIES[severity])
+        severity = CATEGORY_SEVERITY[category]
+        opened_at = _opening_instant(q, customer, severity, window_start, window_end)
+        plans.append(_TicketPlan(customer, opened_at, severity, category))
+    return plans
+
+
+def _opening_instant(
+    q: _Quarter, customer: _Customer, severity: int, start: datetime, end: datetime
+) -> datetime:
+    """Sev1 any time; others mostly in the customer's business hours."""
+    rng = q.rng
+    anytime = start + _seconds(rng.uniform(0, (end - start).total_seconds()))
+    if severity == 1 or rng.random() < 0.15:
+        return anytime
+    day = customer.calendar.business_day_from(anytime.date())
+    opening = customer.calendar.opening(day)
+    assert opening is not None
+    opens, closes = opening
+    instant = opens + _seconds(rng.uniform(0, (closes - opens).total_seconds() - 1800))
+    return instant if start <= instant < end else anytime
+
+
+def _incident_tickets(q: _Quarter) -> list[_TicketPlan]:
+    plans = []
+    for offset, category, code in INCIDENTS:
+        began = q.start + offset
+        hit = [c for c in q.customers if c.engaged(began)]
+        if began >= q.end - timedelta(days=1) or len(hit) < 3:
+            continue
+        for customer in q.rng.sample(hit, q.rng.randint(3, 4)):
+            opened_at = began + _minutes(q.rng, 3, 30)
+            plans.append(_TicketPlan(customer, opened_at, 1, category, code))
+    return plans
+
+
+# Tickets: the story -------------------------------------------------------------------
+
+TITLES: Final[dict[str, tuple[str, ...]]] = {
+    "platform_down": (
+        "Dubbing jobs fail for every project",
+        "Editor does not load at all",
+        "API returns 503 for every request",
+    ),
+    "authentication_failure": (
+        "SSO login fails with a SAML error",
+        "All users locked out after password reset",
+        "API tokens rejected since this morning",
+    ),
+    "data_integrity_risk": (
+        "Subtitles attached to the wrong videos",
+        "Exported captions miss segments",
+        "Glossary entries overwritten",
+    ),
+    "major_degradation": (
+        "Rendering takes hours instead of minutes",
+        "Voice cloning quality dropped sharply",
+        "Uploads stall at 90%",
+    ),
+    "partial_outage": (
+        "Exports to YouTube fail",
+        "Lip-sync unavailable in EU region",
+        "Webhook deliveries delayed by hours",
+    ),
+    "feature_issue": (
+        "Speaker labels wrong in transcript",
+        "Glossary import ignores a column",
+        "Preview player loses sync after seeking",
+    ),
+    "how_to": (
+        "How do we add a reviewer role?",
+        "How to bulk-download subtitles?",
+        "How to set up one glossary per project?",
+    ),
+    "configuration": (
+        "Configure SCIM provisioning",
+        "Change default target languages",
+        "Set up the webhook signing secret",
+    ),
+}
+RESOLUTIONS: Final[dict[int, tuple[str, ...]]] = {
+    1: (
+        "Failed over to the standby cluster; all jobs re-queued and verified with the customer.",
+        "Rolled back the faulty release; logins and jobs verified working.",
+    ),
+    2: (
+        "Scaled the render pool and drained the backlog; throughput back to normal.",
+        "Deployed the fix for the export connector; customer confirmed exports succeed.",
+    ),
+    3: (
+        "Fixed in release 2026.3; customer verified on their project.",
+        "Workaround documented and bug fix shipped; customer confirmed.",
+    ),
+    4: (
+        "Sent step-by-step instructions and a link to the runbook; customer confirmed.",
+        "Configuration changed together with the customer's admin on a screen share.",
+    ),
+}
+UPDATES: Final[dict[int, tuple[str, ...]]] = {
+    0: ("We are still looking into this and will update you as soon as we know more.",),
+    1: (
+        "Still investigating with platform engineering; next update within 60 minutes.",
+        "Mitigation in progress: moving traffic to the standby cluster.",
+        "Error rates are dropping; we keep monitoring and update within the hour.",
+    ),
+    2: (
+        "Engineering reproduced the problem and is testing a fix.",
+        "Fix is in review; we plan to deploy in your morning.",
+        "Partial fix deployed; some jobs are still slower than normal.",
+    ),
+}
+ESCALATION_REASONS: Final = {
+    "platform_engineer": "Needs platform engineering: service metrics point at the render cluster",
+    "security_infra_lead": "Possible security impact: authentication and storage are involved",
+    "leadership": "Customer-wide impact beyond two hours; executive communication needed",
+}
+# Root causes by code: what happened, and preventive actions that fit it.
+CAUSES: Final[dict[str, tuple[str, tuple[str, ...]]]] = {
+    "DB-FAILOVER": (
+        "Primary database failover stalled behind a migration lock",
+        (
+            "Check migration locks before failover (runbook step)",
+            "Alert when a failover takes longer than two minutes",
+        ),
+    ),
+    "DEPLOY-REGRESSION": (
+        "A release changed the health check and every node was drained",
+        (
+            "Add a canary stage for load-balancer health-check changes",
+            "Block releases that change health checks without review",
+        ),
+    ),
+    "DNS-MISCONFIG": (
+        "An expired DNS delegation made the API unresolvable in two regions",
+        ("Monitor DNS delegation expiry", "Move API records to managed DNS"),
+    ),
+    "IDP-CERT-ROTATION": (
+        "The SAML signing certificate rotated without a metadata refresh",
+        (
+            "Automate IdP metadata refresh after certificate rotation",
+            "Notify enterprise admins 14 days before a rotation",
+        ),
+    ),
+    "SESSION-STORE-EVICTION": (
+        "The session store evicted live sessions under memory load",
+        ("Size the session store for peak plus 50%", "Alert on session evictions"),
+    ),
+    "STORAGE-REPLICATION-LAG": (
+        "Replication lag served stale subtitle files after failover",
+        (
+            "Alert when replication lag exceeds 60 seconds",
+            "Read subtitles from the primary during failover",
+        ),
+    ),
+    "SUBTITLE-ENCODING": (
+        "The exporter double-encoded UTF-8 for right-to-left languages",
+        ("Add right-to-left fixtures to the exporter tests", "Validate encodings before export"),
+    ),
+    "QUEUE-BACKLOG": (
+        "The render queue backed up when the autoscaler hit its limit",
+        (
+            "Raise the autoscaler limit and alert at 80% of it",
+            "Shed low-priority renders when the queue grows",
+        ),
+    ),
+    "TRANSCODER-OOM": (
+        "Transcoder workers ran out of memory on 4K sources",
+        ("Load-test 4K transcodes before each release", "Route 4K sources to large-memory workers"),
+    ),
+    "CDN-REGION": (
+        "One CDN region served stale HLS manifests",
+        (
+            "Purge manifests on publish in every region",
+            "Add a synthetic playback check per CDN region",
+        ),
+    ),
+    "WEBHOOK-RETRY-STORM": (
+        "Webhook retries saturated the delivery workers",
+        (
+            "Cap webhook retries per customer with exponential backoff",
+            "Separate webhook workers from render workers",
+        ),
+    ),
+}
+ROOT_CAUSE_CODES: Final[dict[str, tuple[str, ...]]] = {
+    "platform_down": ("DB-FAILOVER", "DEPLOY-REGRESSION", "DNS-MISCONFIG"),
+    "authentication_failure": ("IDP-CERT-ROTATION", "SESSION-STORE-EVICTION"),
+    "data_integrity_risk": ("STORAGE-REPLICATION-LAG", "SUBTITLE-ENCODING"),
+    "major_degradation": ("QUEUE-BACKLOG", "TRANSCODER-OOM", "DEPLOY-REGRESSION"),
+    "partial_outage": ("CDN-REGION", "DEPLOY-REGRESSION", "WEBHOOK-RETRY-STORM"),
+}
+GENERIC_ACTIONS: Final = (
+    "Add the failure mode to the incident runbook",
+    "Add a synthetic check for the affected workflow",
+)
+
+
+class _QuarterOver(Exception):
+    """The story reached the end of the quarter: the rest has not happened yet."""
+
+
+class _TicketStory:
+    """One ticket from intake to closure, cut off where the quarter ends.
+
+    It keeps the little state the ledger's rules look at (status, tier, live temporary
+    fix, RCA parts) and asserts it before every line meant to be accepted.
+    """
+
+    def __init__(self, q: _Quarter, plan: _TicketPlan, ticket_id: str) -> None:
+        self.q, self.rng, self.plan, self.id = q, q.rng, plan, ticket_id
+        self.customer = plan.customer
+        self.calendar = plan.customer.calendar
+        self.at = plan.opened_at
+        self.opened_at = self.resolved_at = plan.opened_at
+        self.severity = self.highest = plan.severity
+        self.category = plan.category
+        self.channel = q.rng.choices(tuple(CHANNEL_SOURCES), CHANNEL_WEIGHTS)[0]
+        self.user = q.rng.choice(plan.customer.users)
+        self.people = {tier: q.rng.choice(STAFF[tier]) for tier in TIERS}
+        self.tier = 0
+        self.status = "new"
+        self.temporary_fix: tuple[datetime, datetime] | None = None  # (applied, expires)
+        self.keep_temporary_fix = False
+        self.rca_parts: set[str] = set()
+        self.rca_published = False
+        self.late = False
+        self.last_public = plan.opened_at  # last public staff communication (R-SLA-3)
+
+    # Emitting -------------------------------------------------------------------------
+
+    def emit(
+        self,
+        event_type: str,
+        data: Json,
+        actor: Actor,
+        *,
+        source: str | None = None,
+        expect: str = "accept",
+        at: datetime | None = None,
+        arrival: datetime | None = None,
+    ) -> None:
+        """One ticket event; the customer's own events carry its local offset."""
+        at = at or self.at
+        if (arrival or at) >= self.q.end:
+            raise _QuarterOver
+        by_customer = actor[1] == "customer"
+        default_source = CHANNEL_SOURCES[self.channel] if by_customer else "support-portal"
+        zone = self.calendar.zone if by_customer else None
+        self.q.stream.emit(
+            event_type,
+            self.id,
+            at,
+            data,
+            actor,
+            source or default_source,
+            zone=zone,
+            expect=expect,
+            arrival=arrival,
         )
-    renew, churn = q.customers[2], q.customers[3]
-    q.emit(
-        "customer.renewed",
-        renew.id,
-        q.end - timedelta(days=10),
-        {"arr": "120000.00", "reason": "expanded to two more teams"},
-        actor="cs-jo",
-        role="customer_success",
-        source="crm",
-        zone=renew.zone,
-    )
-    q.emit(
-        "customer.churned",
-        churn.id,
-        q.end - timedelta(days=5),
-        {"arr": "48000.00", "reason": "moved localization in-house"},
-        actor="cs-jo",
-        role="customer_success",
-        source="crm",
-        zone=churn.zone,
-    )
+        public = event_type == "ticket.update_posted" or data.get("public") is True
+        if expect == "accept" and public and not by_customer:
+            self.last_public = at
+
+    def staff(self, tier: str = "support_engineer") -> Actor:
+        """This ticket's person at a tier."""
+        return self.people[tier], tier
+
+    def engineer(self) -> Actor:
+        """Who works the ticket now: the highest engineering tier it reached (not leadership)."""
+        return self.staff(TIERS[min(self.tier, 2)])
+
+    def customer_actor(self) -> Actor:
+        """The customer's user who reported the ticket."""
+        return self.user, "customer"
+
+    def later(self, low_minutes: float, high_minutes: float) -> None:
+        """Let some time pass."""
+        self.at += _minutes(self.rng, low_minutes, high_minutes)
+
+    def move_to(self, instant: datetime) -> None:
+        """Jump forward to ``instant`` (never back)."""
+        self.at = max(self.at, instant)
+
+    def take(self, kind: str) -> bool:
+        """Whether this eligible moment gets the rare turn or fault ``kind``."""
+        return self.q.quotas.take(kind)
+
+    # The story ------------------------------------------------------------------------
+
+    def tell(self) -> None:
+        """Everything that happens to the ticket within the quarter."""
+        try:
+            if not self.open():
+                return
+            self.first_contact()
+            if self.take("retriage"):
+                self.retriage()
+            self.escalate_as_needed()
+            self.work()
+            self.resolve()
+            self.after_resolution()
+            self.follow_up()
+        except _QuarterOver:
+            pass
+
+    # Intake ---------------------------------------------------------------------------
+
+    def open(self) -> bool:
+        """ticket.opened; a bad first try is refiled by support. False: out of scope (R-IN-2)."""
+        reporter, source = self.reporter()
+        data = self.opened_data(by_customer=reporter[1] == "customer")
+        if not (self.customer.onboarded and self.customer.tier == "enterprise"):
+            self.emit("ticket.opened", data, reporter, source=source, expect="R-IN-2")
+            return False
+        if reporter[1] == "customer" and self.take("intake"):
+            self.bad_intake(data)
+            reporter, source = self.staff(), "support-portal"
+            data = {
+                **data,
+                "channel": "support_portal",
+                "description": f"{data['description']} Refiled by support.",
+            }
+        self.emit("ticket.opened", data, reporter, source=source)
+        self.status, self.opened_at = "open", self.at
+        return True
+
+    def opened_data(self, *, by_customer: bool) -> Json:
+        """The ticket as filed; a few are filed at another severity, with a reason (R-SEV-1)."""
+        title = self.rng.choice(TITLES[self.category])
+        if by_customer:
+            local = self.at.astimezone(self.calendar.zone).strftime("%H:%M")
+            said = f"Started around {local} our time; about {self.rng.randint(2, 400)} users hit."
+        else:
+            said = f"Filed by support for {self.customer.name}; monitoring and the customer agree."
+        data: Json = {
+            "customer_id": self.customer.id,
+            "channel": self.channel,
+            "title": title,
+            "description": f"{title}. {said}",
+            "severity": self.severity,
+            "category": self.category,
+        }
+        eligible = self.severity < 4 and self.plan.root_cause_code is None
+        if eligible and self.customer.onboarded and self.take("filed_with_reason"):
+            self.category = data["category"] = self.rng.choice(
+                SEVERITY_CATEGORIES[self.severity + 1]
+            )
+            data["reason"] = FILED_REASONS[self.severity]
+        return data
+
+    def reporter(self) -> tuple[Actor, str]:
+        """Who files it: mostly the customer; on-call support for alerts and on request."""
+        if self.severity == 1 and self.rng.random() < 0.35:
+            return self.staff(), "paging"
+        if self.rng.random() < 0.08:
+            return self.staff(), "support-portal"
+        return self.customer_actor(), CHANNEL_SOURCES[self.channel]
+
+    def bad_intake(self, data: Json) -> None:
+        """The customer's first try breaks an intake rule (R-IN-1, R-IN-3, R-SEV-1)."""
+        kind, rule = INTAKE_FAULTS[(self.q.quotas.taken["intake"] - 1) % len(INTAKE_FAULTS)]
+        bad = dict(data)
+        source = CHANNEL_SOURCES[self.channel]
+        if kind in BYPASS_SOURCES:
+            bad["channel"], source = kind, BYPASS_SOURCES[kind]
+        elif kind == "unknown_category":
+            bad["category"] = self.rng.choice(("billing", "urgent", "bug"))
+        else:
+            bad.pop("reason", None)
+            bad["category"] = self.rng.choice(
+                [c for c in ALL_CATEGORIES if CATEGORY_SEVERITY[c] != data["severity"]]
+            )
+        self.emit("ticket.opened", bad, self.customer_actor(), source=source, expect=rule)
+        self.later(8, 45)
+
+    # First contact, triage, escalation ------------------------------------------------
+
+    def first_contact(self) -> None:
+        """Assignment, perhaps a note or more detail, then the first public response (R-SLA-2)."""
+        target = self.q.first_response_target(self.severity, self.opened_at)
+        self.late = self.rng.random() < LATE_SHARE
+        fraction = self.rng.uniform(1.1, 1.8) if self.late else self.rng.uniform(0.1, 0.9)
+        first_response_at = target.due(self.opened_at, self.calendar, fraction)
+        waited = (first_response_at - self.at).total_seconds()
+        self.move_to(self.at + _seconds(waited * self.rng.uniform(0.05, 0.5)))
+        self.emit("ticket.assigned", {"assignee": self.people["support_engineer"]}, self.staff())
+        if self.rng.random() < 0.2:
+            self.move_to(self.at + _seconds(waited * self.rng.uniform(0.05, 0.3)))
+            self.emit(
+                "ticket.responded",
+                {"public": True, "message": CUSTOMER_DETAIL},
+                self.customer_actor(),
+            )
+        if self.rng.random() < 0.3:
+            self.emit("ticket.responded", {"public": False, "message": INTERNAL_NOTE}, self.staff())
+        self.move_to(first_response_at)
+        self.emit(
+            "ticket.responded", {"public": True, "message": FIRST_RESPONSE_TEXT}, self.staff()
+        )
+        self.later(0, 5)
+        self.emit("ticket.status_changed", {"status": "in_progress"}, self.staff())
+        self.status = "in_progress"
+
+    def retriage(self) -> None:
+        """One severity up or down, with a reason (R-SEV-1, R-SEV-2)."""
+        up = self.severity == 4 or (self.severity > 1 and self.rng.random() < 0.5)
+        severity = self.severity - 1 if up else self.severity + 1
+        category = self.category
+        if self.rng.random() < 0.7:
+            category = self.rng.choice(SEVERITY_CATEGORIES[severity])
+        self.later(10, 180)
+        data = {
+            "severity": severity,
+            "category": category,
+            "reason": UPGRADE_REASON if up else DOWNGRADE_REASON,
+        }
+        self.emit("ticket.triaged", data, self.staff())
+        self.severity, self.category = severity, category
+        self.highest = min(self.highest, severity)
+
+    def escalate_as_needed(self) -> None:
+        """Up the tiers, one at a time, as the impact demands."""
+        chances = ESCALATION_CHANCES[self.severity]
+        if self.category in SECURITY_CATEGORIES:
+            chances = (0.95, 0.8, 0.2)
+        for chance in chances:
+            if self.rng.random() >= chance:
+                return
+            self.later(5, 25 if self.severity == 1 else 240)
+            self.escalate()
+
+    def escalate(self) -> None:
+        """Exactly one tier up, documented (R-ESC-1); sometimes a bad attempt comes first."""
+        current, target = TIERS[self.tier], TIERS[self.tier + 1]
+        escalator = self.staff(current)
+        data = {
+            "to_tier": target,
+            "reason": ESCALATION_REASONS[target],
+            "escalated_to": self.people[target],
+        }
+        if self.take("blank_escalation"):
+            blank = {**data, "reason": self.rng.choice(("", "  "))}
+            self.emit("ticket.escalated", blank, escalator, source="paging", expect="R-ESC-1")
+            self.later(3, 20)
+        elif self.tier == 0 and self.take("skipped_tier"):
+            skipped = {
+                "to_tier": TIERS[2],
+                "reason": SKIP_REASON,
+                "escalated_to": self.people[TIERS[2]],
+            }
+            self.emit("ticket.escalated", skipped, escalator, source="paging", expect="R-ESC-1")
+            self.later(3, 20)
+        self.emit("ticket.escalated", data, escalator, source="paging")
+        self.tier += 1
+
+    # Work -----------------------------------------------------------------------------
+
+    def work(self) -> None:
+        """Until the fix: updates at the cadence, and for many Sev1/2 a workaround first."""
+        low, high = TIME_TO_FIX_HOURS[self.severity]
+        fixed_at = self.at + _minutes(self.rng, low * 60, high * 60)
+        if self.severity <= 2 and self.rng.random() < 0.55:
+            remaining = (fixed_at - self.at).total_seconds()
+            self.keep_posted(self.at + _seconds(remaining * self.rng.uniform(0.3, 0.8)))
+            self.apply_temporary_fix()
+        self.keep_posted(fixed_at)
+
+    def keep_posted(self, until: datetime) -> None:
+        """Sev1/2 updates at the cadence, sometimes late (R-SLA-3); Sev3/4 talk as needed."""
+        cadence = UPDATE_EVERY.get(self.severity)
+        if cadence is None:
+            self.converse(until)
+            return
+        while True:
+            late = self.rng.random() < LATE_SHARE / 2
+            fraction = self.rng.uniform(1.05, 1.5) if late else self.rng.uniform(0.55, 0.97)
+            next_update = max(cadence.due(self.last_public, self.calendar, fraction), self.at)
+            if next_update >= until:
+                break
+            if self.rng.random() < 0.6:
+                self.work_note(next_update)
+            self.move_to(next_update)
+            if self.severity == 2 and self.rng.random() < 0.12:
+                self.ask_customer()
+            else:
+                self.post_update()
+        self.move_to(until)
+
+    def work_note(self, before: datetime) -> None:
+        """An internal note by whoever works the ticket now (public: false, no SLA effect)."""
+        self.move_to(
+            self.at + _seconds((before - self.at).total_seconds() * self.rng.uniform(0.2, 0.8))
+        )
+        note = self.rng.choice(WORK_NOTES)
+        self.emit("ticket.responded", {"public": False, "message": note}, self.engineer())
+
+    def converse(self, until: datetime) -> None:
+        """Questions to the customer and the odd update, in the customer's business time."""
+        for _ in range(self.rng.randint(1, 3)):
+            gap = self.calendar.business_day * self.rng.uniform(0.2, 1.2)
+            next_at = self.calendar.add(self.at, gap)
+            if next_at >= until:
+                break
+            if self.rng.random() < 0.3:
+                self.work_note(next_at)
+            self.move_to(next_at)
+            if self.rng.random() < 0.75:
+                self.ask_customer()
+            else:
+                self.post_update()
+        self.move_to(until)
+
+    def post_update(self) -> None:
+        """A status update; now and then an older customer e-mail turns up late (R-IN-5)."""
+        message = self.rng.choice(UPDATES.get(self.severity, UPDATES[0]))
+        self.emit("ticket.update_posted", {"message": message}, self.staff())
+        if self.take("late_delivery"):
+            self.late_delivery()
+
+    def late_delivery(self) -> None:
+        """A customer e-mail the gateway delivers after newer events of the ticket (R-IN-5)."""
+        back = min(self.rng.uniform(10, 90), (self.at - self.opened_at).total_seconds() / 120)
+        sent_at = self.at - _seconds(max(back, 1.0) * 60)
+        self.emit(
+            "ticket.responded",
+            {"public": True, "message": CHASER},
+            self.customer_actor(),
+            source="email-gateway",
+            expect="R-IN-5",
+            at=sent_at,
+            arrival=self.at + _minutes(self.rng, 1, 6),
+        )
+
+    def ask_customer(self) -> None:
+        """Ask for details and wait: the update cadence pauses meanwhile (R-SLA-3)."""
+        self.emit("ticket.responded", {"public": True, "message": QUESTION}, self.staff())
+        self.emit("ticket.status_changed", {"status": "waiting_on_customer"}, self.staff())
+        self.status = "waiting_on_customer"
+        wait = self.calendar.business_day * self.rng.uniform(0.05, 1.5)
+        self.move_to(self.calendar.add(self.at, wait))
+        self.emit("ticket.responded", {"public": True, "message": ANSWER}, self.customer_actor())
+        self.later(2, 40)
+        self.emit("ticket.status_changed", {"status": "in_progress"}, self.staff())
+        self.status = "in_progress"
+
+    def apply_temporary_fix(self) -> None:
+        """A workaround with an expiry and a follow-up owner (R-FIX-2)."""
+        self.keep_temporary_fix = self.rng.random() < 0.25
+        days = self.rng.uniform(2, 9) if self.keep_temporary_fix else self.rng.uniform(4, 21)
+        expires = self.at + _seconds(days * 86400)
+        fixer = self.staff("platform_engineer")
+        data = {
+            "description": self.rng.choice(WORKAROUNDS),
+            "expires_at": _stamp(expires),
+            "owner": fixer[0],
+        }
+        self.emit("ticket.temporary_fix_applied", data, fixer)
+        self.temporary_fix = (self.at, expires)
+
+    # Resolution -----------------------------------------------------------------------
+
+    def resolve(self, *, first: bool = True) -> None:
+        """Resolved in writing (R-FIX-1), after stepping down from an escalation."""
+        if first and self.tier > 0 and self.rng.random() < 0.6:
+            to_tier = self.rng.randrange(self.tier)
+            reason = f"Mitigated; follow-up stays with the {TIERS[to_tier].replace('_', ' ')}"
+            self.emit(
+                "ticket.deescalated",
+                {"to_tier": TIERS[to_tier], "reason": reason},
+                self.staff(TIERS[self.tier]),
+            )
+            self.tier = to_tier
+            self.later(2, 30)
+        if first and self.take("verbal_resolution"):
+            self.emit(
+                "ticket.resolved",
+                {"resolution": self.rng.choice(("", " "))},
+                self.staff(),
+                expect="R-FIX-1",
+            )
+            self.later(5, 40)
+        assert self.status in ("open", "in_progress", "waiting_on_customer"), self.id
+        resolution = self.rng.choice(RESOLUTIONS[self.severity])
+        self.emit("ticket.resolved", {"resolution": resolution}, self.staff())
+        self.status = "resolved"
+        if first:
+            self.resolved_at = self.at
+
+    def after_resolution(self) -> None:
+        """A CSAT answer, and for two or three tickets the problem comes back."""
+        self.csat()
+        comes_back = self.at + timedelta(days=12)
+        if (
+            self.temporary_fix is None
+            and comes_back < self.q.end
+            and self.customer.engaged(comes_back)
+            and self.take("reopen")
+        ):
+            self.reopen()
+
+    def csat(self) -> None:
+        """Half the customers answer the satisfaction survey; a late first response costs."""
+        answered_at = self.at + _minutes(self.rng, 60, 2 * 24 * 60)
+        if self.rng.random() < 0.5 or answered_at >= self.q.end:
+            return
+        if not self.customer.engaged(answered_at):
+            return
+        low, high = (1, 3) if self.late else (3, 5)
+        data = {"kind": "csat", "score": self.rng.randint(low, high), "ticket_id": self.id}
+        _customer_says(
+            self.q, self.customer, "customer.survey_recorded", answered_at, data, user=self.user
+        )
+
+    def reopen(self) -> None:
+        """The customer reopens; support picks it up and resolves it again."""
+        self.later(24 * 60, 5 * 24 * 60)
+        self.emit("ticket.reopened", {"reason": REOPEN_REASON}, self.customer_actor())
+        self.status = "open"
+        self.later(15, 180)
+        self.emit("ticket.responded", {"public": True, "message": REOPEN_RESPONSE}, self.staff())
+        self.emit("ticket.status_changed", {"status": "in_progress"}, self.staff())
+        self.status = "in_progress"
+        low, high = TIME_TO_FIX_HOURS[self.severity]
+        self.keep_posted(self.at + _minutes(self.rng, low * 30, high * 30))
+        self.resolve(first=False)
+
+    # Follow-up and closure ------------------------------------------------------------
+
+    def follow_up(self) -> None:
+        """RCA when owed (R-RCA-1), the permanent fix for a workaround (R-FIX-2), closure."""
+        if self.highest <= 2:
+            self.rca()
+        if self.temporary_fix is not None:
+            if self.take("close_with_temporary_fix"):
+                self.later(30, 600)
+                self.emit("ticket.closed", {}, self.staff(), expect="R-FIX-2")
+            if self.keep_temporary_fix:
+                return  # the workaround outlives its expiry; the ledger flags it
+            self.permanent_fix()
+        if self.rng.random() < 0.9:
+            self.close()
+
+    def rca(self) -> None:
+        """Root cause, impact, preventive actions, owner; then publication (R-RCA-2)."""
+        code = self.plan.root_cause_code or self.rng.choice(
+            ROOT_CAUSE_CODES.get(self.category, ROOT_CAUSE_CODES["major_degradation"])
+        )
+        author = self.staff(
+            "security_infra_lead" if self.category in SECURITY_CATEGORIES else "platform_engineer"
+        )
+        self.later(120, 2 * 24 * 60)
+        self.rca_step(
+            "rca.root_cause_identified",
+            {"root_cause": CAUSES[code][0], "root_cause_code": code},
+            author,
+        )
+        self.later(10, 360)
+        self.rca_step("rca.impact_assessed", self.impact(), author)
+        if self.take("incomplete_rca"):
+            self.later(5, 60)
+            self.emit("rca.published", {}, author, expect="R-RCA-2")
+        self.preventive_actions(code, author)
+        if self.rng.random() < 0.5:
+            entry = {"at": _stamp(self.opened_at - _minutes(self.rng, 2, 40)), "entry": ALERT_ENTRY}
+            self.rca_step("rca.timeline_entry_added", entry, author)
+        self.later(5, 120)
+        self.rca_step("rca.owner_assigned", {"owner": author[0]}, self.staff("leadership"))
+        if self.temporary_fix is None and self.take("close_before_rca"):
+            self.later(10, 120)
+            self.emit("ticket.closed", {}, self.staff(), expect="R-RCA-1")
+        self.later(60, 2 * 24 * 60)
+        assert self.rca_parts >= RCA_PARTS, (self.id, self.rca_parts)
+        self.emit("rca.published", {}, author)
+        self.rca_published = True
+
+    def rca_step(self, event_type: str, data: Json, actor: Actor) -> None:
+        """One part of the RCA."""
+        self.emit(event_type, data, actor)
+        self.rca_parts.add(event_type)
+
+    def impact(self) -> Json:
+        """The impact assessment: how long, and how many customers for platform incidents."""
+        minutes = int((self.resolved_at - self.opened_at).total_seconds() // 60)
+        affected = 1 if self.plan.root_cause_code is None else self.rng.randint(6, 40)
+        what = self.category.replace("_", " ")
+        return {
+            "impact": f"{what} for {minutes} minutes; localisation jobs failed or were delayed",
+            "customers_affected": affected,
+            "duration_minutes": minutes,
+        }
+
+    def preventive_actions(self, code: str, author: Actor) -> None:
+        """One to three preventive actions that fit the cause, each with owner and due date."""
+        fitting = CAUSES[code][1] + GENERIC_ACTIONS
+        actions = self.rng.sample(fitting, self.rng.randint(1, 3))
+        for number, action in enumerate(actions, start=1):
+            self.later(5, 90)
+            due = (self.at + timedelta(days=self.rng.randint(14, 45))).date()
+            data = {
+                "action_id": f"PA-{number}",
+                "description": action,
+                "owner": self.rng.choice(STAFF["platform_engineer"]),
+                "due_date": due.isoformat(),
+            }
+            self.rca_step("rca.preventive_action_added", data, author)
+
+    def permanent_fix(self) -> None:
+        """The real fix, usually before the workaround expires, sometimes after."""
+        assert self.temporary_fix is not None
+        applied, expires = self.temporary_fix
+        planned = applied + _seconds(
+            (expires - applied).total_seconds() * self.rng.uniform(0.3, 1.3)
+        )
+        self.move_to(max(planned, self.at + _minutes(self.rng, 30, 600)))
+        self.emit(
+            "ticket.permanent_fix_applied",
+            {"description": PERMANENT_FIX},
+            self.staff("platform_engineer"),
+        )
+        self.temporary_fix = None
+
+    def close(self) -> None:
+        """Closed for good: resolved, no live workaround, RCA published when owed."""
+        assert self.status == "resolved" and self.temporary_fix is None, self.id
+        assert self.highest > 2 or self.rca_published, self.id
+        self.later(60, 3 * 24 * 60)
+        self.emit("ticket.closed", {}, self.staff())
+        self.status = "closed"
 
 
-def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
-    """The quarter as JSON Lines, in arrival order."""
-    q = _Quarter(spec)
-    _customers(q)
-    for c in q.customers:
-        _success(q, c)
-    _tickets(q)
-    _policy_change(q)
-    _account_changes(q)
-    from ledger.demo_faults import add_faults
+SECURITY_CATEGORIES: Final = ("authentication_failure", "data_integrity_risk")
+ESCALATION_CHANCES: Final[dict[int, tuple[float, ...]]] = {
+    1: (0.9, 0.3, 0.2),
+    2: (0.55, 0.12, 0.05),
+    3: (0.06,),
+    4: (),
+}
+TIME_TO_FIX_HOURS: Final = {1: (2.0, 16.0), 2: (12.0, 110.0), 3: (24.0, 260.0), 4: (3.0, 140.0)}
+RCA_PARTS: Final = frozenset(
+    {
+        "rca.root_cause_identified",
+        "rca.impact_assessed",
+        "rca.preventive_action_added",
+        "rca.owner_assigned",
+    }
+)
+FILED_REASONS: Final = {
+    1: "Hits the customer's live broadcast tonight; the contract lists it as critical",
+    2: "Blocks a product launch on Friday; contractual priority agreed with the account team",
+    3: "Blocks onboarding of 40 new editors this week",
+}
+UPGRADE_REASON: Final = "Impact re-assessed with the customer: more teams are blocked than reported"
+DOWNGRADE_REASON: Final = "Workaround in place and only one project affected; impact is lower"
+SKIP_REASON: Final = "The customer's CTO asked for the security lead directly"
+FIRST_RESPONSE_TEXT: Final = "Thanks for reporting this. We are investigating and will update you."
+CUSTOMER_DETAIL: Final = "Adding detail: it happens for every project created this week."
+INTERNAL_NOTE: Final = "Checked the dashboards and recent deploys for the customer's region."
+QUESTION: Final = "Could you send a project ID and the time of a failed job?"
+ANSWER: Final = "Project PRJ-2231, failed at 10:42 our time. Screenshot attached."
+CHASER: Final = "Any news? Our editors are waiting."
+REOPEN_REASON: Final = "The problem is back since this morning's batch"
+REOPEN_RESPONSE: Final = "Sorry it came back; we are on it again."
+ALERT_ENTRY: Final = "Monitoring alerted on the error rate before the customer reported it"
+PERMANENT_FIX: Final = "Root cause fixed in the platform and deployed to every region"
+WORK_NOTES: Final = (
+    "Reproduced on staging with the customer's project settings.",
+    "Collected job IDs and logs; attached to the engineering ticket.",
+    "Checked recent deploys and config changes for the customer's region.",
+    "Watching error rates after the last change; trending down.",
+    "Paired with the on-call engineer to narrow down the failing component.",
+)
+WORKAROUNDS: Final = (
+    "Routed the customer's jobs to the standby render cluster",
+    "Raised the queue limit by hand and pinned the customer to a dedicated pool",
+    "Disabled the faulty export connector and enabled the legacy path",
+)
 
-    add_faults(q)
-    return q.lines()
+
+# Re-sends and wire faults ---------------------------------------------------------------
+
+NOT_JSON: Final = (
+    b"Subject: URGENT render farm down?? pls call me back +49 30 1234 5678",
+    b"<html><body><h1>502 Bad Gateway</h1></body></html>",
+)
+UNKNOWN_TYPES: Final = (  # (subject prefix, a type the contract does not have)
+    ("T-", "ticket.snoozed"),
+    ("T-", "ticket.merged"),
+    ("C-", "customer.upsell_flagged"),
+)
 
 
-def write_jsonl(lines: Iterable[DemoLine], path: Path) -> None:
-    """Write the lines (malformed ones as they are), one per line."""
-    with path.open("wb") as f:
-        for line in lines:
-            f.write(line.raw + b"\n")
+def _envelope(entry: _Entry) -> Json:
+    assert entry.envelope is not None
+    return entry.envelope
+
+
+def _resend(q: _Quarter) -> None:
+    """Exact re-sends (R-IN-4): a week of usage exported twice, and retries after timeouts."""
+    rng, stream = q.rng, q.stream
+    reports = stream.accepted("customer.usage_reported")
+    weeks = sorted({_envelope(e)["data"]["period_start"] for e in reports})
+    if len(weeks) > 1:
+        week = rng.choice(weeks[:-1])
+        rerun = [e for e in reports if _envelope(e)["data"]["period_start"] == week]
+        again = max(e.arrival for e in rerun) + _minutes(rng, 120, 540)
+        for n, entry in enumerate(rerun):
+            stream.add(entry.raw, "duplicate", again + timedelta(seconds=n))
+    retried = [e for e in stream.accepted() if _envelope(e)["subject"].startswith("T-")]
+    for entry in rng.sample(retried, min(len(retried), len(stream.entries) // 100)):
+        arrival = entry.arrival + _minutes(rng, 0.5, 20)
+        if arrival < q.end:
+            stream.add(entry.raw, "duplicate", arrival)
+
+
+def _wire_faults(q: _Quarter) -> None:
+    """Lines that fail the wire contract (R-WIRE-1..3); the valid story never needs them."""
+    rng, stream = q.rng, q.stream
+    ticket_events = [e for e in stream.accepted() if _envelope(e)["subject"].startswith("T-")]
+    for entry in rng.sample(ticket_events, min(3, len(ticket_events))):
+        # The producer's first attempt was cut off mid-line; its retry is the valid line.
+        stream.add(
+            entry.raw[: len(entry.raw) // 2], "R-WIRE-1", entry.arrival, None, entry.order - 0.5
+        )
+    for text in NOT_JSON:
+        stream.add(text, "R-WIRE-1", q.day(rng.uniform(3, q.spec.days - 3)))
+    updates = stream.accepted("ticket.update_posted")
+    for entry in rng.sample(updates, min(3, len(updates))):
+        wall = datetime.fromisoformat(_envelope(entry)["occurred_at"]).replace(tzinfo=None)
+        naive = {**_envelope(entry), "event_id": stream.event_id(), "occurred_at": wall.isoformat()}
+        stream.add(_dumps(naive), "R-WIRE-2", entry.arrival + _minutes(rng, 1, 3))
+    for prefix, event_type in UNKNOWN_TYPES:
+        bases = [e for e in stream.accepted() if _envelope(e)["subject"][:2] == prefix]
+        if not bases:
+            continue
+        base = rng.choice(bases)
+        arrival = base.arrival + _minutes(rng, 1, 30)
+        data = {"until": _stamp(arrival + timedelta(days=3))}
+        if event_type != "ticket.snoozed":
+            data = {"note": "not a type of the contract"}
+        unknown = {
+            **_envelope(base),
+            "event_id": stream.event_id(),
+            "type": event_type,
+            "occurred_at": _stamp(arrival),
+            "data": data,
+        }
+        stream.add(_dumps(unknown), "R-WIRE-3", arrival)
