@@ -18,10 +18,11 @@ from rich.table import Table
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.app import LedgerApp, opened
+from ledger.board import visible
 from ledger.ingest import Ingestor, IngestReport, Input, Outcome
 from ledger.settings import ENV_DB_URL, resolve_database
-from ledger.timers import ticket_timers
-from ledger.views import customer_state, rejection_view, ticket_state, trail
+from ledger.timelines import ticket_timers
+from ledger.views import customer_state, instant, rejection_view, ticket_state, trail
 
 app = typer.Typer(
     name="ledger",
@@ -46,6 +47,8 @@ app.add_typer(schemas_app, name="schemas")
 app.add_typer(sla_app, name="sla")
 
 out = Console()
+if not out.is_terminal:
+    out.width = 160  # piped output: do not squeeze tables into 80 columns
 err = Console(stderr=True, soft_wrap=True)
 
 DbOption = Annotated[
@@ -58,6 +61,27 @@ DbOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+AsOfOption = Annotated[
+    str | None,
+    typer.Option("--as-of", help="Evaluate at this instant (RFC 3339 with offset); default now."),
+]
+KnownAtOption = Annotated[
+    str | None,
+    typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
+]
+
+
+def parse_instant(text: str | None, option: str) -> datetime | None:
+    """An RFC 3339 instant with offset, or a one-line error naming the option."""
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        fail(f"{option} {text!r} is not an ISO 8601 instant")
+    if value.tzinfo is None:
+        fail(f"{option} {text!r} needs an offset, e.g. 2026-03-27T14:05:00+01:00")
+    return value
 
 
 class CliError(Exception):
@@ -177,19 +201,32 @@ def ingest(
 def ticket_show(
     ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
     db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
     json: JsonOption = False,
 ) -> None:
-    """The ticket's current state and its full trail."""
+    """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
+    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+    known = parse_instant(known_at, "--known-at")
     with _open(db) as ledger:
         ticket = ledger.find(ticket_id)
         if not isinstance(ticket, Ticket):
             fail(f"no ticket {ticket_id} in the ledger")
+        timers = ticket_timers(ledger, ticket_id, when, known)
+        if timers is None:
+            fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
         events = ledger.history(ticket_id)
-    view = {**ticket_state(ticket), "trail": trail(events)}
+    if as_of is None and known_at is None:
+        state = ticket_state(ticket)
+    else:
+        state = {"id": ticket_id, "as_of": instant(when), "known_at": instant(known)}
+        events = visible(events, when, known)
+    view = {**state, "timers": timers, "trail": trail(events)}
     if json:
         print_json(view)
         return
-    _print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description"})
+    _print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description", "timers"})
+    _print_timers(f"SLA timers as of {when.isoformat()}", timers)
     _print_trail(view["trail"])
 
 
@@ -301,28 +338,6 @@ def schemas_export(
 
 # sla ----------------------------------------------------------------------------------------
 
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Evaluate at this instant (RFC 3339 with offset); default now."),
-]
-KnownAtOption = Annotated[
-    str | None,
-    typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
-]
-
-
-def parse_instant(text: str | None, option: str) -> datetime | None:
-    """An RFC 3339 instant with offset, or a one-line error naming the option."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option} {text!r} is not an ISO 8601 instant")
-    if value.tzinfo is None:
-        fail(f"{option} {text!r} needs an offset, e.g. 2026-03-27T14:05:00+01:00")
-    return value
-
 
 @sla_app.command("show")
 def sla_show(
@@ -342,7 +357,11 @@ def sla_show(
     if json:
         print_json(rows)
         return
-    table = Table(title=f"SLA timers of {ticket_id} as of {when.isoformat()}", show_header=True)
+    _print_timers(f"SLA timers of {ticket_id} as of {when.isoformat()}", rows)
+
+
+def _print_timers(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title, show_header=True)
     for column in (
         "timer",
         "sev",
@@ -359,9 +378,12 @@ def sla_show(
             r["timer"],
             str(r["severity"]),
             str(r["policy_version"]),
-            *(_short(r[k]) if r[k] else "" for k in ("started_at", "due_at", "stopped_at")),
+            *(
+                _short(r[k].isoformat()) if r[k] else ""
+                for k in ("started_at", "due_at", "stopped_at")
+            ),
             r["state"],
-            _short(r["breached_at"]) if r["breached_at"] else "",
+            _short(r["breached_at"].isoformat()) if r["breached_at"] else "",
         )
     out.print(table)
 
@@ -400,3 +422,7 @@ def main() -> None:
     except Exception as error:
         err.print(f"[red]error:[/] {describe(error)}", highlight=False)
         sys.exit(1)
+
+
+# The projection commands register themselves on ``app``.
+import ledger.cli_projections  # noqa: E402, F401

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from eventsourcing.persistence import StoredEvent
+from eventsourcing.persistence import Notification, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteCursor, SQLiteProcessRecorder
 from psycopg import Cursor
@@ -92,6 +92,20 @@ class LedgerRecorder(Protocol):
     def event_count(self) -> int: ...
 
     def positions(self, consumer: str) -> list[Position]: ...
+
+    def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]: ...
+
+    def select_notifications(
+        self,
+        start: int | None,
+        limit: int,
+        stop: int | None = None,
+        topics: Sequence[str] = (),
+        *,
+        inclusive_of_start: bool = True,
+    ) -> Sequence[Notification]: ...
+
+    def max_notification_id(self) -> int | None: ...
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:
@@ -252,6 +266,30 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         )
         return [Position(consumer, row[0], row[1], row[2]) for row in rows]
 
+    def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]:
+        """The events of ``subjects`` with notification id ``<= up_to``, in log order."""
+        found: list[Notification] = []
+        for chunk in _chunks(subjects):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                "SELECT rowid, originator_id, originator_version, topic, state "
+                f"FROM {self.events_table_name} "
+                f"WHERE originator_id IN ({marks}) AND rowid <= ?",
+                [*chunk, up_to],
+            )
+            found.extend(
+                Notification(
+                    id=row[0],
+                    originator_id=row[1],
+                    originator_version=row[2],
+                    topic=row[3],
+                    state=bytes(row[4]),
+                )
+                for row in rows
+            )
+        found.sort(key=lambda n: n.id)
+        return found
+
 
 class LedgerPostgresRecorder(PostgresProcessRecorder):
     """PostgreSQL: the distributed setup."""
@@ -381,3 +419,26 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             [consumer],
         )
         return [Position(consumer, r["topic"], r["partition"], r["offset"]) for r in rows]
+
+    def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]:
+        """The events of ``subjects`` with notification id ``<= up_to``, in log order."""
+        if not subjects:
+            return []
+        rows = self._select(
+            SQL(
+                "SELECT notification_id, originator_id, originator_version, topic, state "
+                "FROM {} WHERE originator_id = ANY(%s) AND notification_id <= %s "
+                "ORDER BY notification_id"
+            ).format(self._events),
+            [list(subjects), up_to],
+        )
+        return [
+            Notification(
+                id=r["notification_id"],
+                originator_id=r["originator_id"],
+                originator_version=r["originator_version"],
+                topic=r["topic"],
+                state=bytes(r["state"]),
+            )
+            for r in rows
+        ]

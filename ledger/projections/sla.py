@@ -70,43 +70,88 @@ class Interval:
             return resume + max(remaining, timedelta(0))
         return calendar.add(resume, max(remaining, timedelta(0)))
 
-    def evaluate(self, calendar: BusinessCalendar, as_of: datetime) -> dict[str, Any]:
-        """The interval's row as of an instant."""
-        stop = self.stopped_at if self.stopped_at is not None and self.stopped_at <= as_of else None
-        paused = timedelta(0)
-        for start, end in self.pauses:
-            assert start is not None
-            last = min(end or as_of, stop or as_of, as_of)
-            paused += max(last - start, timedelta(0))
+    def record(self, calendar: BusinessCalendar) -> dict[str, Any]:
+        """The interval as the facts so far fix it, independent of any "now".
+
+        ``due_at`` accounts for the pauses that have ended; ``breached_at`` is set only
+        when the facts decide it (stopped or paused after the due instant, or a
+        re-target, R-SLA-4). ``evaluate`` turns this into a row as of an instant.
+        """
         due = None if self.target is None else self._due(calendar)
+        closed = timedelta(0)
+        for start, end in self.pauses:
+            if start is not None and end is not None:
+                closed += max(end - start, timedelta(0))
         breached_at = self.breached_at
         if breached_at is None and due is not None:
-            end = stop or as_of
-            pause = self.paused_since
-            if pause is not None and pause <= as_of:
-                end = min(end, pause)
-            if due < end:
+            end = self.stopped_at or self.paused_since
+            if end is not None and due < end:
                 breached_at = due
-        if breached_at is not None and breached_at > as_of:
-            breached_at = None
-        if breached_at is not None:
-            state: State = "breached"
-        elif stop is not None:
-            state = "met"
-        elif self.paused_since is not None and self.paused_since <= as_of:
-            state = "paused"
-        else:
-            state = "running"
         return {
             "timer": self.kind,
             "severity": self.severity,
+            "clock": None if self.target is None else self.target.clock,
             "started_at": self.started_at,
             "due_at": due,
-            "stopped_at": stop,
-            "paused_seconds": int(paused.total_seconds()),
-            "state": state,
+            "stopped_at": self.stopped_at,
+            "paused_seconds": int(closed.total_seconds()),
+            "paused_since": self.paused_since,
             "breached_at": breached_at,
         }
+
+    def evaluate(self, calendar: BusinessCalendar, as_of: datetime) -> dict[str, Any]:
+        """The interval's row as of an instant (the fold has seen events up to it)."""
+        return evaluate_record(self.record(calendar), as_of)
+
+
+RECORD_KEYS = (
+    "ticket_id",
+    "customer_id",
+    "policy_version",
+    "seq",
+    "timer",
+    "severity",
+    "clock",
+    "started_at",
+    "due_at",
+    "stopped_at",
+    "paused_seconds",
+    "paused_since",
+    "breached_at",
+)
+"""The columns of a stored timer record (the ``sla_timers`` read model)."""
+
+
+def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
+    """A timer record evaluated at ``as_of``: its ``state`` and ``breached_at`` then.
+
+    The record must come from events that occurred at or before ``as_of``. A running
+    timer whose due instant has passed is breached at its due instant (R-SLA-5), whether
+    or not the tick has written ``sla.breached``.
+    """
+    stop = record["stopped_at"]
+    due = record["due_at"]
+    pause = record["paused_since"]
+    paused = record["paused_seconds"]
+    if pause is not None and stop is None:
+        paused += int(max((as_of - pause).total_seconds(), 0))
+    breached_at = record["breached_at"]
+    if breached_at is None and due is not None and stop is None and pause is None and due < as_of:
+        breached_at = due
+    if breached_at is not None and breached_at > as_of:
+        breached_at = None
+    state: State
+    if breached_at is not None:
+        state = "breached"
+    elif stop is not None:
+        state = "met"
+    elif pause is not None:
+        state = "paused"
+    else:
+        state = "running"
+    row = {k: v for k, v in record.items() if k not in ("paused_since", "clock")}
+    row.update(paused_seconds=paused, state=state, breached_at=breached_at)
+    return row
 
 
 def _target(targets: Targets, severity: int, kind: TimerKind) -> Target | None:
@@ -228,18 +273,25 @@ class TicketTimers:
             elif interval._due(self.calendar) <= at:
                 interval.breached_at = at  # the new target is already past (R-SLA-4)
 
-    def rows(self, as_of: datetime) -> list[dict[str, Any]]:
-        """Every interval started at or before ``as_of``, evaluated at ``as_of``.
-
-        The caller folds only the events that occurred at or before ``as_of``.
-        """
+    def records(self) -> list[dict[str, Any]]:
+        """Every interval as stored in the read model (see ``Interval.record``)."""
         base = {
             "ticket_id": self.ticket_id,
             "customer_id": self.customer_id,
             "policy_version": self.policy_version,
         }
         return [
-            {**base, **interval.evaluate(self.calendar, as_of)}
-            for interval in self.intervals
-            if interval.started_at <= as_of
+            {**base, "seq": seq, **interval.record(self.calendar)}
+            for seq, interval in enumerate(self.intervals)
+        ]
+
+    def rows(self, as_of: datetime) -> list[dict[str, Any]]:
+        """Every interval started at or before ``as_of``, evaluated at ``as_of``.
+
+        The caller folds only the events that occurred at or before ``as_of``.
+        """
+        return [
+            evaluate_record(record, as_of)
+            for record in self.records()
+            if record["started_at"] <= as_of
         ]

@@ -1,0 +1,440 @@
+"""CLI commands over the projections: project, rebuild, tick, sla list, escalations, rca,
+metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1)."""
+
+from __future__ import annotations
+
+import signal
+import threading
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from ledger.app import opened
+from ledger.board import rows_as_of
+from ledger.cli import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    KnownAtOption,
+    _short,
+    app,
+    err,
+    fail,
+    out,
+    parse_instant,
+    print_json,
+    sla_app,
+)
+from ledger.projections.health import health as health_records
+from ledger.projections.metrics import metrics as metric_figures
+from ledger.projections.registry import BY_NAME
+from ledger.projections.sla import evaluate_record
+from ledger.projector import Projector, engine_for
+from ledger.rca_report import render_html, render_markdown
+from ledger.settings import resolve_database
+from ledger.tick import tick as run_tick
+from ledger.timelines import escalation_timeline, rca_document
+
+
+def _when(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
+    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+    return when, parse_instant(known_at, "--known-at")
+
+
+def _rows(
+    db: str | None, when: datetime, known: datetime | None
+) -> dict[str, list[dict[str, Any]]]:
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        return rows_as_of(ledger, engine_for(database), when, known)
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return _short(value.isoformat())
+    return str(value)
+
+
+def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
+    table = Table(title=title, show_header=True)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(row.get(c)) for c in columns))
+    return table
+
+
+# project / rebuild / tick -------------------------------------------------------------------
+
+
+def _progress_bar(label: str, quiet: bool) -> Progress:
+    return Progress(
+        TextColumn(f"[bold]{label}[/] {{task.description}}"),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=quiet or not err.is_terminal,
+        transient=True,
+    )
+
+
+@app.command()
+def project(
+    db: DbOption = None,
+    follow: Annotated[bool, typer.Option("--follow", help="Keep following the log.")] = False,
+    poll: Annotated[float, typer.Option(min=0.05, help="Seconds between polls when idle.")] = 1.0,
+    json: JsonOption = False,
+) -> None:
+    """Bring the read models up to date with the log (exactly once), then exit or follow."""
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        projector = Projector(ledger, engine_for(database))
+        if follow:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            err.print(f"following the log of {database.label}; SIGTERM or Ctrl-C stops")
+            projector.follow(stop, poll_seconds=poll)
+        report = projector.catch_up()
+    if json:
+        print_json({"applied": report.applied, "positions": report.positions})
+        return
+    rows = [
+        {"projection": n, "applied": report.applied.get(n, 0), "position": p}
+        for n, p in sorted(report.positions.items())
+    ]
+    out.print(_table("projections", rows, ["projection", "applied", "position"]))
+
+
+@app.command()
+def rebuild(
+    name: Annotated[
+        str | None,
+        typer.Argument(help=f"One projection ({', '.join(BY_NAME)}); default all."),
+    ] = None,
+    db: DbOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Drop read models and project them again from the log alone (R-TRAIL-3)."""
+    if name is not None and name not in BY_NAME:
+        fail(f"no projection named {name!r}; known: {', '.join(BY_NAME)}")
+    database = resolve_database(db)
+    names = [name] if name else list(BY_NAME)
+    with opened(database) as ledger, _progress_bar("rebuild", json) as bar:
+        projector = Projector(ledger, engine_for(database))
+        task = bar.add_task(", ".join(names), total=None)
+        report = projector.rebuild(
+            names, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )
+    if json:
+        print_json({"rebuilt": names, "events_read": report.applied, "positions": report.positions})
+        return
+    out.print(f"rebuilt {', '.join(names)} from the log: {report.applied}")
+
+
+@app.command()
+def tick(
+    db: DbOption = None,
+    now: Annotated[
+        str | None, typer.Option("--now", help="Treat this instant as now (default: the clock).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    when = parse_instant(now, "--now") or datetime.now(UTC)
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        report = run_tick(ledger, engine_for(database), when)
+    if json:
+        print_json(report.as_dict())
+        return
+    out.print(
+        f"tick at {when.isoformat()}: {report.due} due, "
+        f"{sum(report.written.values())} written {report.written or ''}"
+    )
+
+
+# sla list -----------------------------------------------------------------------------------
+
+
+def sla_board(
+    rows: dict[str, list[dict[str, Any]]],
+    as_of: datetime,
+    *,
+    breached: bool = False,
+    at_risk: int | None = None,
+    open_only: bool = False,
+    customer: str | None = None,
+    severity: int | None = None,
+) -> list[dict[str, Any]]:
+    """Timer rows evaluated at ``as_of``, filtered as ``ledger sla list`` does."""
+    board = []
+    for record in rows["sla_timers"]:
+        if customer is not None and record["customer_id"] != customer:
+            continue
+        if severity is not None and record["severity"] != severity:
+            continue
+        row = evaluate_record(record, as_of)
+        if breached and row["state"] != "breached":
+            continue
+        if open_only and row["stopped_at"] is not None:
+            continue
+        if at_risk is not None:
+            if row["state"] != "running" or row["due_at"] is None:
+                continue
+            minutes_left = (row["due_at"] - as_of).total_seconds() / 60
+            if minutes_left > at_risk:
+                continue
+            row["minutes_left"] = round(minutes_left, 1)
+        board.append(row)
+    board.sort(key=lambda r: (r["due_at"] or r["started_at"], r["ticket_id"], r["seq"]))
+    return board
+
+
+SLA_COLUMNS = [
+    "ticket_id",
+    "customer_id",
+    "timer",
+    "severity",
+    "policy_version",
+    "started_at",
+    "due_at",
+    "stopped_at",
+    "state",
+    "breached_at",
+]
+
+
+@sla_app.command("list")
+def sla_list(
+    db: DbOption = None,
+    breached: Annotated[bool, typer.Option("--breached", help="Only breached timers.")] = False,
+    at_risk: Annotated[
+        int | None,
+        typer.Option(
+            "--at-risk", min=0, help="Only running timers due within MINUTES.", metavar="MINUTES"
+        ),
+    ] = None,
+    open_only: Annotated[bool, typer.Option("--open", help="Only timers not stopped yet.")] = False,
+    customer: Annotated[str | None, typer.Option(help="Only this customer, e.g. C-042.")] = None,
+    severity: Annotated[int | None, typer.Option(min=1, max=4, help="Only this severity.")] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The SLA board: every timer interval as of an instant, filtered."""
+    when, known = _when(as_of, known_at)
+    board = sla_board(
+        _rows(db, when, known),
+        when,
+        breached=breached,
+        at_risk=at_risk,
+        open_only=open_only,
+        customer=customer,
+        severity=severity,
+    )
+    if json:
+        print_json(board)
+        return
+    columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
+    out.print(_table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
+
+
+# escalations / rca ----------------------------------------------------------------------------
+
+
+@app.command()
+def escalations(
+    ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The escalation timeline: who, when, from, to, why, and time at the tier before."""
+    when, known = _when(as_of, known_at)
+    with opened(resolve_database(db)) as ledger:
+        timeline = escalation_timeline(ledger, ticket_id, when, known)
+    if timeline is None:
+        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
+    if json:
+        print_json(timeline)
+        return
+    steps = [
+        {**s, "time_at_previous_tier": _duration(s["seconds_at_previous_tier"])}
+        for s in timeline["steps"]
+    ]
+    out.print(
+        _table(
+            f"escalations of {ticket_id} (UTC)",
+            steps,
+            ["seq", "at", "from_tier", "to_tier", "actor_id", "reason", "time_at_previous_tier"],
+        )
+    )
+    out.print(
+        f"now at [bold]{timeline['current_tier']}[/] "
+        f"since {_cell(timeline['at_current_tier_since'])}"
+        f" ({_duration(timeline['seconds_at_current_tier'])}), status {timeline['status']}"
+    )
+
+
+def _duration(seconds: int) -> str:
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m"
+
+
+@app.command()
+def rca(
+    ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
+    db: DbOption = None,
+    format: Annotated[
+        str, typer.Option("--format", help="md or html (the RCA document), or json.")
+    ] = "md",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the document here.")] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The ticket's RCA with its timeline from the trail, rendered from the ledger (R-RCA-3)."""
+    if format not in ("md", "html", "json"):
+        fail(f"--format {format!r}: use md, html or json")
+    when, known = _when(as_of, known_at)
+    with opened(resolve_database(db)) as ledger:
+        document = rca_document(ledger, ticket_id, when, known)
+    if document is None:
+        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
+    if json or format == "json":
+        print_json(document)
+        return
+    text = render_html(document, when) if format == "html" else render_markdown(document, when)
+    if out_file is not None:
+        out_file.write_text(text, encoding="utf-8")
+        err.print(f"wrote {out_file}")
+    else:
+        typer.echo(text, nl=False)
+
+
+# metrics / health -------------------------------------------------------------------------------
+
+
+@app.command()
+def metrics(
+    db: DbOption = None,
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Window start (default: the beginning).")
+    ] = None,
+    to: Annotated[str | None, typer.Option("--to", help="Window end (default: --as-of).")] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
+    when, known = _when(as_of, known_at)
+    start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
+    figures = metric_figures(_rows(db, when, known), when, start, end)
+    if json:
+        print_json(figures)
+        return
+    out.print(
+        f"[bold]metrics[/] as of {when.isoformat()}, "
+        f"{figures['tickets_opened']} tickets opened in the window"
+    )
+    out.print(
+        _table(
+            "first response (minutes)",
+            figures["first_response"],
+            ["severity", "count", "median_minutes", "p90_minutes"],
+        )
+    )
+    out.print(
+        _table(
+            "SLA compliance",
+            figures["sla_compliance"],
+            ["severity", "met", "breached", "open", "compliance_pct"],
+        )
+    )
+    out.print(
+        _table(
+            "time to resolution (hours)",
+            figures["time_to_resolution"],
+            ["severity", "count", "median_hours", "p90_hours"],
+        )
+    )
+    out.print(
+        _table(
+            "volume by week",
+            figures["volume_by_week"],
+            ["week", "sev1", "sev2", "sev3", "sev4", "total"],
+        )
+    )
+    out.print(
+        _table(
+            f"{len(figures['repeat_incidents'])} repeat incidents",
+            figures["repeat_incidents"],
+            ["ticket_id", "repeats", "customer_id", "why"],
+        )
+    )
+    csat, nps, churn = figures["csat"], figures["nps"], figures["churn"]
+    out.print(
+        f"CSAT {csat['average']} ({csat['responses']} answers, "
+        f"{csat['satisfied_pct']}% satisfied); NPS {nps['score']} ({nps['responses']} answers)"
+    )
+    out.print(
+        f"churn {churn['churn_rate_pct']}% ({churn['churned']} of {churn['customers_at_start']}), "
+        f"retention {churn['retention_rate_pct']}%, renewals {churn['renewals']}"
+    )
+
+
+@app.command()
+def health(
+    customer_id: Annotated[
+        str | None, typer.Argument(help="One customer, e.g. C-042; default all.")
+    ] = None,
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
+    when, known = _when(as_of, known_at)
+    records = health_records(_rows(db, when, known), when, customer_id)
+    if customer_id is not None and not records:
+        fail(f"no customer {customer_id} in the ledger as of {when.isoformat()}")
+    if json:
+        print_json(records[0] if customer_id is not None else records)
+        return
+    shown = [
+        {
+            **r,
+            **r["components"],
+            "flags": ", ".join(r["flags"]),
+            "missed": len(r["missed_check_ins"]),
+        }
+        for r in records
+    ]
+    out.print(
+        _table(
+            f"customer health as of {when.isoformat()} (lowest first)",
+            shown,
+            [
+                "customer_id",
+                "name",
+                "score",
+                "trend",
+                "usage_trend",
+                "error_frequency",
+                "support_load",
+                "engagement",
+                "flags",
+                "missed",
+                "status",
+            ],
+        )
+    )

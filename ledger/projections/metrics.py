@@ -1,0 +1,257 @@
+"""Support and success metrics (R-MET) as pure functions of the read-model rows.
+
+Window: ``[from_, to]`` on the instant each fact is about (tickets by ``opened_at``,
+timers by ``started_at``, resolutions by ``resolved_at``, surveys and churn by when
+they occurred); ``to`` defaults to ``as_of`` and ``from_`` to the beginning of the log.
+Severities are as of ``as_of`` (a re-triaged ticket counts at its corrected severity);
+timer compliance counts each interval at the severity it ran under.
+
+Percentiles are nearest-rank (p90 of n values is the ceil(0.9 n)-th smallest), so every
+figure is one of the observed values and exact.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any, Final
+
+from ledger.projections.sla import evaluate_record
+
+Rows = dict[str, list[dict[str, Any]]]
+
+REPEAT_WINDOW: Final = timedelta(days=30)
+SEVERITIES: Final = (1, 2, 3, 4)
+
+
+def nearest_rank(values: list[float], fraction: float) -> float | None:
+    """The nearest-rank percentile (None for no values)."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(math.ceil(fraction * len(ordered)), 1) - 1]
+
+
+def _minutes(start: datetime, end: datetime) -> float:
+    return round((end - start).total_seconds() / 60, 2)
+
+
+def _within(at: datetime | None, from_: datetime | None, to: datetime) -> bool:
+    return at is not None and at <= to and (from_ is None or at >= from_)
+
+
+def _spread(values_by_severity: dict[int, list[float]], unit: str) -> list[dict[str, Any]]:
+    return [
+        {
+            "severity": severity,
+            "count": len(values_by_severity.get(severity, [])),
+            f"median_{unit}": nearest_rank(values_by_severity.get(severity, []), 0.5),
+            f"p90_{unit}": nearest_rank(values_by_severity.get(severity, []), 0.9),
+        }
+        for severity in SEVERITIES
+    ]
+
+
+def first_response(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> list[dict[str, Any]]:
+    """First-response minutes by severity (real minutes from opening to first response)."""
+    values: dict[int, list[float]] = {}
+    for t in tickets:
+        if _within(t["opened_at"], from_, to) and _within(t["first_response_at"], None, to):
+            values.setdefault(t["severity"], []).append(
+                _minutes(t["opened_at"], t["first_response_at"])
+            )
+    return _spread(values, "minutes")
+
+
+def resolution(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> list[dict[str, Any]]:
+    """Time to resolution in hours by severity, for tickets resolved in the window."""
+    values: dict[int, list[float]] = {}
+    for t in tickets:
+        if _within(t["resolved_at"], from_, to):
+            hours = round((t["resolved_at"] - t["opened_at"]).total_seconds() / 3600, 2)
+            values.setdefault(t["severity"], []).append(hours)
+    return _spread(values, "hours")
+
+
+def compliance(
+    timers: list[dict[str, Any]], from_: datetime | None, to: datetime, as_of: datetime
+) -> list[dict[str, Any]]:
+    """Met and breached targeted timer intervals by severity, decided as of ``as_of``."""
+    counts: dict[int, Counter[str]] = {s: Counter() for s in SEVERITIES}
+    for record in timers:
+        if record["due_at"] is None or not _within(record["started_at"], from_, to):
+            continue
+        state = evaluate_record(record, as_of)["state"]
+        counts.setdefault(record["severity"], Counter())[state] += 1
+    result = []
+    for severity, c in sorted(counts.items()):
+        decided = c["met"] + c["breached"]
+        result.append(
+            {
+                "severity": severity,
+                "met": c["met"],
+                "breached": c["breached"],
+                "open": c["running"] + c["paused"],
+                "compliance_pct": round(100 * c["met"] / decided, 1) if decided else None,
+            }
+        )
+    return result
+
+
+def volume(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> list[dict[str, Any]]:
+    """Tickets opened by ISO week (UTC) and severity."""
+    counts: Counter[tuple[str, int]] = Counter()
+    for t in tickets:
+        if _within(t["opened_at"], from_, to):
+            year, week, _ = t["opened_at"].isocalendar()
+            counts[(f"{year}-W{week:02d}", t["severity"])] += 1
+    weeks = sorted({week for week, _ in counts})
+    return [
+        {
+            "week": week,
+            **{f"sev{s}": counts[(week, s)] for s in SEVERITIES},
+            "total": sum(counts[(week, s)] for s in SEVERITIES),
+        }
+        for week in weeks
+    ]
+
+
+def repeat_incidents(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> list[dict[str, Any]]:
+    """Sev1/Sev2 tickets that repeat an earlier one of the same customer.
+
+    A repeat: same category opened within 30 days after the earlier one, or the same
+    ``root_cause_code``. Listed when the later ticket opened in the window.
+    """
+    serious = sorted(
+        (t for t in tickets if t["max_severity"] <= 2 and t["opened_at"] <= to),
+        key=lambda t: (t["opened_at"], t["ticket_id"]),
+    )
+    repeats = []
+    for i, later in enumerate(serious):
+        if not _within(later["opened_at"], from_, to):
+            continue
+        for earlier in serious[:i]:
+            if earlier["customer_id"] != later["customer_id"]:
+                continue
+            same_category = (
+                earlier["category"] == later["category"]
+                and later["opened_at"] - earlier["opened_at"] <= REPEAT_WINDOW
+            )
+            code = later["root_cause_code"]
+            same_cause = code is not None and code == earlier["root_cause_code"]
+            if same_category or same_cause:
+                repeats.append(
+                    {
+                        "ticket_id": later["ticket_id"],
+                        "repeats": earlier["ticket_id"],
+                        "customer_id": later["customer_id"],
+                        "why": "same_root_cause" if same_cause else "same_category_30d",
+                    }
+                )
+                break
+    return repeats
+
+
+def surveys(rows: list[dict[str, Any]], from_: datetime | None, to: datetime) -> dict[str, Any]:
+    """CSAT (average of 1-5, share of 4-5) and NPS (% promoters - % detractors)."""
+    csat = [s["score"] for s in rows if s["kind"] == "csat" and _within(s["at"], from_, to)]
+    nps = [s["score"] for s in rows if s["kind"] == "nps" and _within(s["at"], from_, to)]
+    promoters = sum(1 for s in nps if s >= 9)
+    detractors = sum(1 for s in nps if s <= 6)
+    return {
+        "csat": {
+            "responses": len(csat),
+            "average": round(sum(csat) / len(csat), 2) if csat else None,
+            "satisfied_pct": round(100 * sum(1 for s in csat if s >= 4) / len(csat), 1)
+            if csat
+            else None,
+        },
+        "nps": {
+            "responses": len(nps),
+            "score": round(100 * (promoters - detractors) / len(nps), 1) if nps else None,
+            "promoters": promoters,
+            "detractors": detractors,
+        },
+    }
+
+
+def churn(
+    customers: list[dict[str, Any]],
+    contracts: list[dict[str, Any]],
+    from_: datetime | None,
+    to: datetime,
+) -> dict[str, Any]:
+    """Churn and retention of enterprise customers over the window.
+
+    Base: enterprise customers onboarded before the window (by ``to`` when the window is
+    open-ended) and not churned at its start. Churn rate: the share of the base that
+    churned in the window (and was not renewed after); retention is the rest.
+    """
+    start = from_
+
+    def churned_by(cid: str, at: datetime | None, strict: bool) -> bool:
+        last = None
+        for c in contracts:
+            if c["customer_id"] == cid and (
+                at is None or (c["at"] < at if strict else c["at"] <= at)
+            ):
+                last = c
+        return last is not None and last["kind"] == "churned"
+
+    base = [
+        c["customer_id"]
+        for c in customers
+        if c["tier"] == "enterprise"
+        and c["onboarded_at"] <= (start or to)
+        and not (start is not None and churned_by(c["customer_id"], start, strict=True))
+    ]
+    lost = [cid for cid in base if churned_by(cid, to, strict=False)]
+    churned_arr = sum(
+        (
+            float(c["arr"])
+            for c in contracts
+            if c["kind"] == "churned" and c["customer_id"] in lost and _within(c["at"], from_, to)
+        ),
+        0.0,
+    )
+    rate = round(100 * len(lost) / len(base), 1) if base else None
+    return {
+        "customers_at_start": len(base),
+        "churned": len(lost),
+        "churned_customers": sorted(lost),
+        "churned_arr": f"{churned_arr:.2f}",
+        "churn_rate_pct": rate,
+        "retention_rate_pct": None if rate is None else round(100 - rate, 1),
+        "renewals": sum(
+            1 for c in contracts if c["kind"] == "renewed" and _within(c["at"], from_, to)
+        ),
+    }
+
+
+def metrics(
+    rows: Rows, as_of: datetime, from_: datetime | None = None, to: datetime | None = None
+) -> dict[str, Any]:
+    """Every R-MET figure over the window ``[from_, to or as_of]``, evaluated at ``as_of``."""
+    end = min(to or as_of, as_of)
+    tickets = rows["tickets"]
+    return {
+        "as_of": as_of,
+        "window": {"from": from_, "to": end},
+        "tickets_opened": sum(1 for t in tickets if _within(t["opened_at"], from_, end)),
+        "first_response": first_response(tickets, from_, end),
+        "sla_compliance": compliance(rows["sla_timers"], from_, end, as_of),
+        "volume_by_week": volume(tickets, from_, end),
+        "repeat_incidents": repeat_incidents(tickets, from_, end),
+        "time_to_resolution": resolution(tickets, from_, end),
+        **surveys(rows["customer_surveys"], from_, end),
+        "churn": churn(rows["customers"], rows["customer_contracts"], from_, end),
+    }

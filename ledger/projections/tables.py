@@ -1,0 +1,205 @@
+"""The read models as SQL tables (SQLAlchemy Core), for analysts and for the CLI.
+
+Every table is filled only by the projection runner (``ledger.projector``) from the
+fold functions in this package, and each belongs to one projection, whose tracking
+position commits in the same transaction as its rows. Instants are stored in UTC
+(``timestamptz`` on PostgreSQL; ISO text on SQLite) and read back as aware datetimes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """An aware instant, stored in UTC and always read back aware (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r} cannot be stored as an instant")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        assert isinstance(value, datetime)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+metadata = MetaData()
+Instant = UTCDateTime
+
+tracking = Table(
+    "projection_tracking",
+    metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("position", Integer, nullable=False),
+)
+
+tickets = Table(
+    "tickets",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("customer_id", String, nullable=False, index=True),
+    Column("title", Text),
+    Column("channel", String),
+    Column("category", String),
+    Column("opened_severity", Integer),
+    Column("severity", Integer),
+    Column("max_severity", Integer),
+    Column("status", String),
+    Column("tier", String),
+    Column("assignee", String),
+    Column("policy_version", Integer),
+    Column("opened_at", Instant, index=True),
+    Column("first_response_at", Instant),
+    Column("resolved_at", Instant),
+    Column("closed_at", Instant),
+    Column("reopen_count", Integer),
+    Column("escalation_count", Integer),
+    Column("rca_required", Boolean),
+    Column("rca_published_at", Instant),
+    Column("root_cause_code", String),
+    Column("fix", String),
+    Column("temporary_fix_expires_at", Instant),
+    Column("last_occurred_at", Instant),
+    Column("last_recorded_at", Instant),
+)
+
+sla_timers = Table(
+    "sla_timers",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("customer_id", String, nullable=False, index=True),
+    Column("policy_version", Integer, nullable=False),
+    Column("timer", String, nullable=False),
+    Column("severity", Integer, nullable=False),
+    Column("clock", String),
+    Column("started_at", Instant, nullable=False),
+    Column("due_at", Instant),
+    Column("stopped_at", Instant),
+    Column("paused_seconds", Integer, nullable=False),
+    Column("paused_since", Instant),
+    Column("breached_at", Instant),
+)
+
+escalations = Table(
+    "escalations",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("direction", String, nullable=False),
+    Column("from_tier", String, nullable=False),
+    Column("to_tier", String, nullable=False),
+    Column("actor_id", String, nullable=False),
+    Column("actor_role", String, nullable=False),
+    Column("escalated_to", String),
+    Column("reason", Text, nullable=False),
+    Column("at", Instant, nullable=False),
+    Column("recorded_at", Instant, nullable=False),
+    Column("seconds_at_previous_tier", Integer, nullable=False),
+)
+
+customers = Table(
+    "customers",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("name", Text),
+    Column("tier", String),
+    Column("timezone", String),
+    Column("success_owner", String),
+    Column("escalation_contact", String),
+    Column("decision_maker_name", String),
+    Column("decision_maker_email", String),
+    Column("onboarded_at", Instant),
+    Column("status", String),
+    Column("arr", String),  # a decimal string, kept exact
+    Column("churned_at", Instant),
+    Column("last_occurred_at", Instant),
+    Column("last_recorded_at", Instant),
+)
+
+customer_usage = Table(
+    "customer_usage",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", Instant, nullable=False),
+    Column("period_start", Date, nullable=False),
+    Column("period_end", Date, nullable=False),
+    Column("active_users", Integer, nullable=False),
+    Column("videos_localized", Integer, nullable=False),
+    Column("error_count", Integer, nullable=False),
+)
+
+customer_surveys = Table(
+    "customer_surveys",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("at", Instant, nullable=False),
+    Column("kind", String, nullable=False),
+    Column("score", Integer, nullable=False),
+    Column("ticket_id", String),
+)
+
+customer_check_ins = Table(
+    "customer_check_ins",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("check_in_id", String, primary_key=True),
+    Column("scheduled_at", Instant, nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("completed_at", Instant),
+)
+
+customer_milestones = Table(
+    "customer_milestones",
+    metadata,
+    Column("customer_id", String, nullable=False, index=True),
+    Column("milestone", String, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+
+customer_contracts = Table(
+    "customer_contracts",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("arr", String, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("at", Instant, nullable=False),
+)
+
+sla_policy_versions = Table(
+    "sla_policy_versions",
+    metadata,
+    Column("version", Integer, primary_key=True),
+    Column("effective_from", Instant),
+    Column("targets", JSON, nullable=False),
+)

@@ -1,0 +1,113 @@
+"""The RCA as a readable document (R-RCA-3): Markdown or HTML, generated from the ledger.
+
+Both renderers take the dict of ``ledger.timelines.rca_document``; every instant is
+shown in UTC. Nothing here is typed by hand: re-rendering the same ledger as of the
+same instant gives the same bytes.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from html import escape
+from typing import Any
+
+
+def _t(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+    return "" if value is None else str(value)
+
+
+def _status_line(doc: dict[str, Any]) -> str:
+    if doc["published"]:
+        return f"Published {_t(doc['published_at'])} (revision {doc['revision']})"
+    return (
+        "Draft, not published: missing " + "; ".join(doc["missing"])
+        if doc["missing"]
+        else "Draft, ready to publish"
+    )
+
+
+def _facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    impact = doc["impact"] or {}
+    return [
+        ("Customer", doc["customer_id"]),
+        ("Severity", f"Sev{doc['severity']} (highest Sev{doc['max_severity']})"),
+        ("Status", doc["status"]),
+        ("Opened", _t(doc["opened_at"])),
+        ("Resolved", _t(doc["resolved_at"]) or "not resolved"),
+        ("RCA owner", doc["owner"] or "not assigned"),
+        ("Customers affected", _t(impact.get("customers_affected"))),
+        ("Duration (minutes)", _t(impact.get("duration_minutes"))),
+    ]
+
+
+def render_markdown(doc: dict[str, Any], as_of: datetime) -> str:
+    """The RCA as Markdown."""
+    lines = [
+        f"# RCA {doc['ticket_id']}: {doc['title']}",
+        "",
+        f"_{_status_line(doc)}. Generated from the ledger as of {_t(as_of)}._",
+        "",
+        "| | |",
+        "|---|---|",
+        *(f"| {k} | {v} |" for k, v in _facts(doc)),
+        "",
+        "## Root cause",
+        "",
+        f"{doc['root_cause'] or '_not identified yet_'}"
+        + (f" (`{doc['root_cause_code']}`)" if doc["root_cause_code"] else ""),
+        "",
+        "## Impact",
+        "",
+        (doc["impact"] or {}).get("impact") or "_not assessed yet_",
+        "",
+        "## Preventive actions",
+        "",
+    ]
+    if doc["preventive_actions"]:
+        lines += ["| action | description | owner | due |", "|---|---|---|---|"]
+        lines += [
+            f"| {a['action_id']} | {a['description']} | {a['owner']} | {a['due_date']} |"
+            for a in doc["preventive_actions"]
+        ]
+    else:
+        lines.append("_none yet_")
+    lines += ["", "## Timeline (UTC)", "", "| when | what | who | detail |", "|---|---|---|---|"]
+    lines += [
+        f"| {_t(e['at'])} | {e['kind']} | {e['actor']} | {str(e['text']).replace('|', '/')} |"
+        for e in doc["timeline"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def render_html(doc: dict[str, Any], as_of: datetime) -> str:
+    """The RCA as a self-contained HTML page."""
+    e = escape
+    facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _facts(doc))
+    actions = "".join(
+        f"<tr><td>{e(a['action_id'])}</td><td>{e(a['description'])}</td>"
+        f"<td>{e(a['owner'])}</td><td>{e(str(a['due_date']))}</td></tr>"
+        for a in doc["preventive_actions"]
+    )
+    timeline = "".join(
+        f"<tr><td>{e(_t(x['at']))}</td><td>{e(x['kind'])}</td><td>{e(x['actor'])}</td>"
+        f"<td>{e(str(x['text']))}</td></tr>"
+        for x in doc["timeline"]
+    )
+    cause = e(doc["root_cause"] or "not identified yet")
+    if doc["root_cause_code"]:
+        cause += f" (<code>{e(doc['root_cause_code'])}</code>)"
+    impact = e((doc["impact"] or {}).get("impact") or "not assessed yet")
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>RCA {e(doc['ticket_id'])}</title></head><body>\n"
+        f"<h1>RCA {e(doc['ticket_id'])}: {e(doc['title'])}</h1>\n"
+        f"<p><em>{e(_status_line(doc))}. Generated from the ledger as of {e(_t(as_of))}.</em></p>\n"
+        f"<table>{facts}</table>\n<h2>Root cause</h2>\n<p>{cause}</p>\n"
+        f"<h2>Impact</h2>\n<p>{impact}</p>\n<h2>Preventive actions</h2>\n"
+        "<table><tr><th>action</th><th>description</th><th>owner</th><th>due</th></tr>"
+        f"{actions}</table>\n<h2>Timeline (UTC)</h2>\n"
+        "<table><tr><th>when</th><th>what</th><th>who</th><th>detail</th></tr>"
+        f"{timeline}</table>\n</body></html>\n"
+    )

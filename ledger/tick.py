@@ -1,0 +1,207 @@
+"""The tick: turns the passing of time into events, exactly once (R-SLA-5, R-FIX-2, R-CS-3).
+
+``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
+``sla.breached``, ``fix.temporary_expired`` and ``customer.churn_risk_raised`` that has
+come due, each with an event id derived from what it is about (uuid5), so that the same
+fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
+yet, through the aggregates, in one transaction; running it twice writes nothing new,
+and two ticks racing collide on the event-id key and one of them retries.
+
+What each event is about, and when it occurred:
+
+* ``sla.breached``: one per timer interval and breach instant; ``occurred_at`` is the
+  due instant, or the severity change under R-SLA-4. A timer stopped in time (or
+  re-targeted in time) has no breach, so none is written; a resolved ticket runs no
+  timers, so its breaches stop.
+* ``fix.temporary_expired``: one per temporary fix whose ``expires_at`` passed with no
+  permanent fix since; ``occurred_at`` is ``expires_at``.
+* ``customer.churn_risk_raised``: ``silent`` once per silence (``occurred_at`` = the last
+  engagement signal + 30 days); ``low_health`` and ``sharp_drop`` once per calendar
+  month (UTC) of ``now`` while they hold, so a customer at risk is raised again each
+  month rather than once for ever.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+from eventsourcing.persistence import IntegrityError
+from sqlalchemy import Engine
+
+from ledger.aggregates.base import EventMeta
+from ledger.aggregates.customer import Customer
+from ledger.aggregates.ticket import Ticket
+from ledger.app import LedgerApp
+from ledger.board import rows_as_of
+from ledger.projections.health import SILENT_DAYS, health
+from ledger.projections.registry import Rows
+from ledger.projections.sla import evaluate_record
+from ledger.store import BatchWrite
+
+NAMESPACE: Final = uuid.UUID("0f6b1c1e-7d38-5a3e-9b4c-6c6564676572")
+ACTOR: Final = ("ledger", "system")
+SOURCE: Final = "ledger-tick"
+ATTEMPTS: Final = 3
+
+
+@dataclass(frozen=True)
+class Due:
+    """An event the ledger owes the log."""
+
+    subject: str
+    type: str
+    event_id: str
+    occurred_at: datetime
+    data: dict[str, Any]
+
+
+def _id(*parts: object) -> str:
+    return str(uuid.uuid5(NAMESPACE, "|".join(str(p) for p in parts)))
+
+
+def _at(value: datetime) -> str:
+    return value.astimezone(UTC).isoformat()
+
+
+def due_events(rows: Rows, now: datetime) -> list[Due]:
+    """Everything that has come due by ``now``, from the rows as of ``now``."""
+    due: list[Due] = []
+    for record in rows["sla_timers"]:
+        timer = evaluate_record(record, now)
+        breached_at = timer["breached_at"]
+        if breached_at is None:
+            continue
+        ticket_id = record["ticket_id"]
+        due.append(
+            Due(
+                ticket_id,
+                "sla.breached",
+                _id(ticket_id, "sla.breached", record["timer"], _at(breached_at)),
+                breached_at,
+                {
+                    "timer": record["timer"],
+                    "due_at": record["due_at"],
+                    "policy_version": record["policy_version"],
+                },
+            )
+        )
+    for ticket in rows["tickets"]:
+        expires_at = ticket["temporary_fix_expires_at"]
+        if ticket["fix"] == "temporary" and expires_at is not None and expires_at <= now:
+            ticket_id = ticket["ticket_id"]
+            due.append(
+                Due(
+                    ticket_id,
+                    "fix.temporary_expired",
+                    _id(ticket_id, "fix.temporary_expired", _at(expires_at)),
+                    expires_at,
+                    {"expires_at": expires_at},
+                )
+            )
+    for record in health(rows, now):
+        cid = record["customer_id"]
+        for flag in record["flags"]:
+            if flag == "silent":
+                at = record["last_engagement_at"] + timedelta(days=SILENT_DAYS)
+                episode = _at(record["last_engagement_at"])
+                reason = f"silent: no engagement since {episode}"
+            else:
+                at, episode = now, now.astimezone(UTC).strftime("%Y-%m")
+                reason = (
+                    f"low_health: health {record['score']} is below 50"
+                    if flag == "low_health"
+                    else f"sharp_drop: health fell {-record['trend']} points in 30 days"
+                )
+            due.append(
+                Due(
+                    cid,
+                    "customer.churn_risk_raised",
+                    _id(cid, "customer.churn_risk_raised", flag, episode),
+                    at,
+                    {"reason": reason, "health_score": record["score"]},
+                )
+            )
+    return due
+
+
+@dataclass
+class TickReport:
+    """What a tick found due and what it wrote."""
+
+    now: datetime
+    due: int = 0
+    written: dict[str, int] = field(default_factory=dict)
+    events: list[Due] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "now": self.now,
+            "due": self.due,
+            "already_written": self.due - sum(self.written.values()),
+            "written": self.written,
+            "events": [
+                {
+                    "subject": d.subject,
+                    "type": d.type,
+                    "event_id": d.event_id,
+                    "occurred_at": d.occurred_at,
+                }
+                for d in self.events
+            ],
+        }
+
+
+def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
+    aggregates: dict[str, Any] = {}
+    batch = BatchWrite(received_at=recorded_at)
+    for item in todo:
+        aggregate = aggregates.get(item.subject) or app.repository.get(item.subject)
+        meta = EventMeta(item.event_id, item.occurred_at, *ACTOR, SOURCE, recorded_at)
+        if item.type == "sla.breached":
+            assert isinstance(aggregate, Ticket)
+            aggregate.record_breach(meta, **item.data)
+        elif item.type == "fix.temporary_expired":
+            assert isinstance(aggregate, Ticket)
+            fix = aggregate.temporary_fix
+            if fix is None or fix.expired or fix.expires_at != item.data["expires_at"]:
+                continue
+            aggregate.record_temporary_fix_expired(meta)
+        else:
+            assert isinstance(aggregate, Customer)
+            aggregate.raise_churn_risk(meta, **item.data)
+        aggregates[item.subject] = aggregate
+        batch.event_keys.append((item.event_id, item.subject, aggregate.version))
+    app.save(*aggregates.values(), batch=batch)
+
+
+def tick(
+    app: LedgerApp,
+    engine: Engine,
+    now: datetime,
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+) -> TickReport:
+    """Write what has come due by ``now`` and is not in the log yet."""
+    for attempt in range(1, ATTEMPTS + 1):
+        candidates = due_events(rows_as_of(app, engine, now), now)
+        stored = app.store.existing_event_ids([d.event_id for d in candidates])
+        todo = sorted(
+            (d for d in candidates if d.event_id not in stored),
+            key=lambda d: (d.subject, d.occurred_at, d.type, d.event_id),
+        )
+        try:
+            if todo:
+                _write(app, todo, clock())
+        except IntegrityError:
+            if attempt == ATTEMPTS:
+                raise
+            continue
+        report = TickReport(now, due=len(candidates), events=todo)
+        for d in todo:
+            report.written[d.type] = report.written.get(d.type, 0) + 1
+        return report
+    raise AssertionError("unreachable")

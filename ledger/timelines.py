@@ -1,0 +1,179 @@
+"""One ticket as of any instant: its timers, escalation timeline and RCA (R-ESC-2, R-RCA-2).
+
+Each function replays the ticket (plus its customer's calendar and the SLA policy) from
+the log, keeps the events visible as of ``as_of``/``known_at`` (R-TIME-1) and folds them
+through the same projection functions as the read models.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from types import SimpleNamespace
+from typing import Any
+
+from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.ticket import Rca, Ticket
+from ledger.app import LedgerApp
+from ledger.board import visible
+from ledger.projections.registry import POLICY_SUBJECT, EventsBySubject, ticket_rows
+from ledger.projections.sla import evaluate_record
+
+
+def ticket_history(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None
+) -> EventsBySubject | None:
+    """The ticket's, its customer's and the policy's visible events (None: no such ticket)."""
+    events = visible(app.history(ticket_id), as_of, known_at)
+    if not events or not isinstance(events[0], Ticket.Opened):
+        return None
+    customer = visible(app.history(events[0].customer_id), as_of, known_at)
+    policy = visible(app.history(POLICY_SUBJECT), as_of, known_at)
+    return EventsBySubject([*policy, *customer, *events])
+
+
+def ticket_timers(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
+) -> list[dict[str, Any]] | None:
+    """The ticket's timer rows evaluated at ``as_of`` (None: the ticket did not exist)."""
+    history = ticket_history(app, ticket_id, as_of, known_at)
+    if history is None:
+        return None
+    records = ticket_rows(ticket_id, history)["sla_timers"]
+    return [evaluate_record(record, as_of) for record in records]
+
+
+def escalation_timeline(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
+) -> dict[str, Any] | None:
+    """Every escalation step (who, when, from, to, why, time at the previous tier)."""
+    history = ticket_history(app, ticket_id, as_of, known_at)
+    if history is None:
+        return None
+    rows = ticket_rows(ticket_id, history)
+    ticket, steps = rows["tickets"][0], rows["escalations"]
+    since = steps[-1]["at"] if steps else ticket["opened_at"]
+    end = ticket["closed_at"] or ticket["resolved_at"] or as_of
+    return {
+        "ticket_id": ticket_id,
+        "customer_id": ticket["customer_id"],
+        "status": ticket["status"],
+        "current_tier": ticket["tier"],
+        "at_current_tier_since": since,
+        "seconds_at_current_tier": int((end - since).total_seconds()),
+        "steps": steps,
+    }
+
+
+_TRAIL: dict[type[Any], str] = {
+    Ticket.Opened: "opened",
+    Ticket.Triaged: "triaged",
+    Ticket.Assigned: "assigned",
+    Ticket.Responded: "responded",
+    Ticket.UpdatePosted: "update posted",
+    Ticket.StatusChanged: "status changed",
+    Ticket.Escalated: "escalated",
+    Ticket.Deescalated: "de-escalated",
+    Ticket.TemporaryFixApplied: "temporary fix",
+    Ticket.PermanentFixApplied: "permanent fix",
+    Ticket.Resolved: "resolved",
+    Ticket.Reopened: "reopened",
+    Ticket.Closed: "closed",
+}
+
+
+def _describe(event: LedgerEvent) -> str:
+    if isinstance(event, Ticket.Opened):
+        return f"Sev{event.severity} {event.category} via {event.channel}: {event.title}"
+    if isinstance(event, Ticket.Triaged):
+        change = f"Sev{event.previous_severity} -> Sev{event.severity}"
+        return f"{change} ({event.category}): {event.reason}"
+    if isinstance(event, Ticket.Assigned):
+        return f"assigned to {event.assignee}"
+    if isinstance(event, Ticket.Responded | Ticket.UpdatePosted):
+        return event.message
+    if isinstance(event, Ticket.StatusChanged):
+        return event.status
+    if isinstance(event, Ticket.Escalated | Ticket.Deescalated):
+        return f"{event.from_tier} -> {event.to_tier}: {event.reason}"
+    if isinstance(event, Ticket.TemporaryFixApplied):
+        return f"{event.description} (expires {event.expires_at.isoformat()}, owner {event.owner})"
+    if isinstance(event, Ticket.PermanentFixApplied):
+        return event.description
+    if isinstance(event, Ticket.Resolved):
+        return event.resolution
+    if isinstance(event, Ticket.Reopened):
+        return event.reason
+    return ""
+
+
+def rca_document(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
+) -> dict[str, Any] | None:
+    """The RCA with its timeline: the ticket's trail, derived breaches and manual entries.
+
+    Trail entries are the public actions on the ticket (private notes are left out);
+    breaches come from the timers, so they are there whether or not the tick wrote them
+    (R-SLA-5); everything is in ``occurred_at`` order (R-RCA-2).
+    """
+    history = ticket_history(app, ticket_id, as_of, known_at)
+    if history is None:
+        return None
+    events = history.events(ticket_id)
+    rows = ticket_rows(ticket_id, history)
+    ticket = rows["tickets"][0]
+    holder = SimpleNamespace(rca=Rca(), last_occurred_at=None)
+    timeline: list[dict[str, Any]] = []
+    for event in events:
+        if event.SYSTEM:
+            continue
+        kind = _TRAIL.get(type(event))
+        if kind is not None and not (isinstance(event, Ticket.Responded) and not event.public):
+            timeline.append(
+                {
+                    "at": event.occurred_at,
+                    "kind": kind,
+                    "actor": event.actor_id,
+                    "text": _describe(event),
+                }
+            )
+        elif kind is None:
+            event.apply(holder)  # the RCA events fill in the analysis
+    for entry in holder.rca.timeline:
+        timeline.append({"at": entry["at"], "kind": "manual", "actor": "", "text": entry["entry"]})
+    for timer in (evaluate_record(r, as_of) for r in rows["sla_timers"]):
+        if timer["breached_at"] is not None:
+            timeline.append(
+                {
+                    "at": timer["breached_at"],
+                    "kind": "SLA breached",
+                    "actor": "ledger",
+                    "text": f"{timer['timer']} target of Sev{timer['severity']} missed "
+                    f"(due {timer['due_at'].isoformat()})",
+                }
+            )
+    timeline.sort(key=lambda entry: entry["at"])
+    rca: Rca = holder.rca
+    return {
+        "ticket_id": ticket_id,
+        "customer_id": ticket["customer_id"],
+        "title": ticket["title"],
+        "severity": ticket["severity"],
+        "max_severity": ticket["max_severity"],
+        "status": ticket["status"],
+        "opened_at": ticket["opened_at"],
+        "resolved_at": ticket["resolved_at"],
+        "rca_required": ticket["rca_required"],
+        "published": rca.published_at is not None,
+        "published_at": rca.published_at,
+        "revision": rca.revision,
+        "owner": rca.owner or None,
+        "root_cause": rca.root_cause or None,
+        "root_cause_code": rca.root_cause_code or None,
+        "impact": rca.impact or None,
+        "preventive_actions": [
+            {"action_id": action_id, **action}
+            for action_id, action in rca.preventive_actions.items()
+        ],
+        "missing": rca.missing_parts(),
+        "timeline": timeline,
+    }
