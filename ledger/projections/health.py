@@ -20,10 +20,10 @@ engagement         0-25    in the 90 days to T: completed check-ins 5 each (max 
 =================  ======  =======================================================
 
 ``score`` is the sum, rounded to one decimal; ``trend`` is the score at T minus the
-score at T - 30 days. Churn-risk flags (active enterprise customers only): ``low_health`` (score below 50), ``sharp_drop``
-(trend of -15 or worse) and ``silent`` (no check-in, survey or milestone, nor
-onboarding, in the 30 days to T). A check-in is missed when it is due at or before T
-and was not completed by T.
+score at T - 30 days. Churn-risk flags, for active enterprise customers only:
+``low_health`` (score below 50), ``sharp_drop`` (trend of -15 or worse) and ``silent``
+(no check-in, survey or milestone, nor onboarding, in the 30 days to T). A check-in
+is missed when it is due at or before T and was not completed by T.
 """
 
 from __future__ import annotations
