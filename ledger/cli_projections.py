@@ -32,7 +32,7 @@ from ledger.cli import (
 from ledger.projections.health import health as health_records
 from ledger.projections.metrics import metrics as metric_figures
 from ledger.projections.registry import BY_NAME
-from ledger.projections.sla import evaluate_record
+from ledger.projections.sla import sla_board
 from ledger.projector import Projector, engine_for
 from ledger.rca_report import render_html, render_markdown
 from ledger.settings import resolve_database
@@ -164,40 +164,6 @@ def tick(
 # sla list -----------------------------------------------------------------------------------
 
 
-def sla_board(
-    rows: dict[str, list[dict[str, Any]]],
-    as_of: datetime,
-    *,
-    breached: bool = False,
-    at_risk: int | None = None,
-    open_only: bool = False,
-    customer: str | None = None,
-    severity: int | None = None,
-) -> list[dict[str, Any]]:
-    """Timer rows evaluated at ``as_of``, filtered as ``ledger sla list`` does."""
-    board = []
-    for record in rows["sla_timers"]:
-        if customer is not None and record["customer_id"] != customer:
-            continue
-        if severity is not None and record["severity"] != severity:
-            continue
-        row = evaluate_record(record, as_of)
-        if breached and row["state"] != "breached":
-            continue
-        if open_only and row["stopped_at"] is not None:
-            continue
-        if at_risk is not None:
-            if row["state"] != "running" or row["due_at"] is None:
-                continue
-            minutes_left = (row["due_at"] - as_of).total_seconds() / 60
-            if minutes_left > at_risk:
-                continue
-            row["minutes_left"] = round(minutes_left, 1)
-        board.append(row)
-    board.sort(key=lambda r: (r["due_at"] or r["started_at"], r["ticket_id"], r["seq"]))
-    return board
-
-
 SLA_COLUMNS = [
     "ticket_id",
     "customer_id",
@@ -232,7 +198,7 @@ def sla_list(
     """The SLA board: every timer interval as of an instant, filtered."""
     when, known = _when(as_of, known_at)
     board = sla_board(
-        _rows(db, when, known),
+        _rows(db, when, known)["sla_timers"],
         when,
         breached=breached,
         at_risk=at_risk,

@@ -3,16 +3,46 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
 from ledger.app import opened
+from ledger.board import rows_as_of
 from ledger.demo import DemoSpec, generate, write_jsonl
 from ledger.ingest import Ingestor, IngestReport, Input, Outcome
+from ledger.projections.health import health
+from ledger.projections.metrics import compliance
+from ledger.projections.registry import Rows
+from ledger.projections.sla import sla_board
+from ledger.projector import engine_for
 from ledger.settings import resolve_database
 from ledger.summary import holdings
+from ledger.tick import tick
+
+AT_RISK_MINUTES = 24 * 60
+LOWEST_HEALTH = 5
+
+
+def quarter_end(spec: DemoSpec) -> datetime:
+    """The demo's "now": midnight UTC after the quarter's last day."""
+    return datetime.combine(spec.start + timedelta(days=spec.days), time(0), tzinfo=UTC)
+
+
+def board_summary(rows: Rows, now: datetime) -> dict[str, Any]:
+    """How the demo ends: SLA compliance by severity, tickets at risk, lowest health."""
+    return {
+        "as_of": now,
+        "sla_compliance": compliance(rows["sla_timers"], None, now, now),
+        "at_risk": sla_board(rows["sla_timers"], now, at_risk=AT_RISK_MINUTES),
+        "lowest_health": [
+            {k: r[k] for k in ("customer_id", "name", "score", "trend", "flags")}
+            for r in health(rows, now)
+            if r["status"] == "active" and r["tier"] == "enterprise"
+        ][:LOWEST_HEALTH],
+    }
 
 
 def _expected(outcome: Outcome) -> str:
@@ -28,7 +58,8 @@ def run_demo(
     """Generate, optionally write, ingest and print what the ledger holds."""
     from ledger.cli import err, out, print_json, print_report
 
-    lines = generate(DemoSpec(seed=seed, customers=customers))
+    spec = DemoSpec(seed=seed, customers=customers)
+    lines = generate(spec)
     if out_file is not None:
         write_jsonl(lines, out_file)
     database = resolve_database(db)
@@ -41,6 +72,10 @@ def run_demo(
         )
         held = holdings(ledger).as_dict()
         rejections_kept = sum(ledger.store.rejection_counts().values())
+        now = quarter_end(spec)
+        engine = engine_for(database)
+        ticked = tick(ledger, engine, now)
+        board = board_summary(rows_as_of(ledger, engine, now), now)
     surprises = Counter(
         f"{line.expect} -> {_expected(o)}"
         for line, o in zip(lines, outcomes, strict=True)
@@ -53,6 +88,8 @@ def run_demo(
         "ledger": held,
         "rejections_kept": rejections_kept,
         "unexpected_outcomes": dict(surprises) if was_empty else None,
+        "tick": ticked.as_dict() | {"events": None},
+        **board,
     }
     if out_file is not None:
         summary["written_to"] = str(out_file)
@@ -64,6 +101,7 @@ def run_demo(
         out.print(f"wrote the lines to {out_file}")
     print_report(report, "ingest")
     _print_holdings(held, report)
+    _print_board(board, ticked.written)
     if was_empty and surprises:
         err.print(
             f"[yellow]warning:[/] {sum(surprises.values())} lines did not end as the "
@@ -88,3 +126,34 @@ def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
     table.add_row("RCAs published", str(held["rcas_published"]))
     table.add_row("rejections kept", str(report.rejected))
     out.print(table)
+
+
+def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
+    from ledger.cli import out
+    from ledger.cli_projections import _table
+
+    now = board["as_of"].isoformat()
+    out.print(
+        f"[bold]as of {now}[/] (the quarter's end); the tick wrote {written or 'nothing new'}"
+    )
+    out.print(
+        _table(
+            "SLA compliance by severity",
+            board["sla_compliance"],
+            ["severity", "met", "breached", "open", "compliance_pct"],
+        )
+    )
+    out.print(
+        _table(
+            f"tickets at risk: running timers due within {AT_RISK_MINUTES // 60} hours",
+            board["at_risk"],
+            ["ticket_id", "customer_id", "timer", "severity", "due_at", "minutes_left"],
+        )
+    )
+    out.print(
+        _table(
+            f"the {LOWEST_HEALTH} customers with the lowest health",
+            [{**r, "flags": ", ".join(r["flags"])} for r in board["lowest_health"]],
+            ["customer_id", "name", "score", "trend", "flags"],
+        )
+    )

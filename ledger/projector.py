@@ -307,6 +307,6 @@ def read_models(engine: Engine) -> dict[str, list[dict[str, Any]]]:
             for table in projection.tables:
                 order = list(table.primary_key.columns) or list(table.columns)
                 result = conn.execute(select(table).order_by(*order))
-                keys = [column.name for column in table.columns]
+                keys = [str(column.name) for column in table.columns]
                 board[table.name] = [dict(zip(keys, row, strict=True)) for row in result]
     return board

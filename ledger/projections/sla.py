@@ -154,6 +154,45 @@ def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     return row
 
 
+def sla_board(
+    records: list[dict[str, Any]],
+    as_of: datetime,
+    *,
+    breached: bool = False,
+    at_risk: int | None = None,
+    open_only: bool = False,
+    customer: str | None = None,
+    severity: int | None = None,
+) -> list[dict[str, Any]]:
+    """The SLA board: timer records evaluated at ``as_of``, filtered, soonest due first.
+
+    ``breached``: only timers breached by ``as_of``; ``at_risk``: only running timers due
+    within that many minutes (each gets ``minutes_left``); ``open_only``: only timers not
+    stopped yet.
+    """
+    board = []
+    for record in records:
+        if customer is not None and record["customer_id"] != customer:
+            continue
+        if severity is not None and record["severity"] != severity:
+            continue
+        row = evaluate_record(record, as_of)
+        if breached and row["state"] != "breached":
+            continue
+        if open_only and row["stopped_at"] is not None:
+            continue
+        if at_risk is not None:
+            if row["state"] != "running" or row["due_at"] is None:
+                continue
+            minutes_left = (row["due_at"] - as_of).total_seconds() / 60
+            if minutes_left > at_risk:
+                continue
+            row["minutes_left"] = round(minutes_left, 1)
+        board.append(row)
+    board.sort(key=lambda r: (r["due_at"] or r["started_at"], r["ticket_id"], r["seq"]))
+    return board
+
+
 def _target(targets: Targets, severity: int, kind: TimerKind) -> Target | None:
     key = "first_response" if kind == "first_response" else "update_every"
     if kind == "resolution":
