@@ -879,7 +879,7 @@ def _incident_tickets(q: _Quarter) -> list[_TicketPlan]:
         hit = [c for c in q.customers if c.engaged(began)]
         if began >= q.end - timedelta(days=1) or len(hit) < 3:
             continue
-        for customer in q.rng.sample(hit, q.rng.randint(3, 4)):
+        for customer in q.rng.sample(hit, min(q.rng.randint(3, 4), len(hit))):
             opened_at = began + _minutes(q.rng, 3, 30)
             plans.append(_TicketPlan(customer, opened_at, 1, category, code))
     return plans

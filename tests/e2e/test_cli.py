@@ -159,6 +159,14 @@ def test_every_command_has_help() -> None:
         ("rejects", "list"),
         ("schemas", "export"),
         ("demo",),
+        ("project",),
+        ("rebuild",),
+        ("tick",),
+        ("sla", "list"),
+        ("escalations",),
+        ("rca",),
+        ("metrics",),
+        ("health",),
     ]
     for command in commands:
         result = subprocess.run(
@@ -183,6 +191,18 @@ def test_demo_runs_and_ends_as_generated(tmp_path: Path) -> None:
     assert summary["ingest"]["duplicates"] >= 1
     again = ledger_json("ingest", str(out), db=tmp_path / "demo2.db")
     assert again == summary["ingest"]  # the written file is the same stream
+    # It ends with the board as of the quarter's end.
+    assert summary["as_of"] == "2026-04-06T00:00:00+00:00"
+    assert [r["severity"] for r in summary["sla_compliance"]] == [1, 2, 3, 4]
+    assert all(r["state"] == "running" for r in summary["at_risk"])
+    assert len(summary["lowest_health"]) == 5
+    scores = [r["score"] for r in summary["lowest_health"]]
+    assert scores == sorted(scores)
+    # The board the demo printed is the board sla list shows for the same instant.
+    board = ledger_json(
+        "sla", "list", "--at-risk", "1440", "--as-of", summary["as_of"], db=tmp_path / "demo.db"
+    )
+    assert board == summary["at_risk"]
 
 
 def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
@@ -215,3 +235,62 @@ def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
     naive = ledger("sla", "show", "T-1", "--as-of", "2026-03-02T10:00:00", db=db)
     assert naive.returncode == 1 and "needs an offset" in naive.stderr
     assert len(naive.stderr.strip().splitlines()) == 1
+
+
+def test_projection_commands_end_to_end(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    env = Envelopes()
+    t0 = env.now
+    lines = [
+        env.customer("C-1", at=t0 - timedelta(days=1)),
+        env.ticket("T-1", at=t0),  # Sev1, nobody answers for 2 hours
+        env.make(
+            "ticket.escalated",
+            "T-1",
+            {"to_tier": "platform_engineer", "reason": "db <down>"},
+            at=t0 + timedelta(minutes=15),
+        ),
+        env.make(
+            "ticket.responded",
+            "T-1",
+            {"public": True, "message": "on it"},
+            at=t0 + timedelta(minutes=120),
+        ),
+        env.ticket("T-2", at=t0 + timedelta(minutes=5), severity=4, category="how_to"),
+    ]
+    ledger_json("ingest", str(write_jsonl(tmp_path / "s.jsonl", lines)), db=db)
+    projected = ledger_json("project", db=db)
+    assert set(projected["positions"].values()) == {5}  # five events stored
+    rebuilt = ledger_json("rebuild", "tickets", db=db)
+    assert rebuilt["rebuilt"] == ["tickets"]
+    unknown = ledger("rebuild", "nonsense", db=db)
+    assert unknown.returncode == 1 and "no projection named" in unknown.stderr
+
+    at = (t0 + timedelta(minutes=130)).isoformat()
+    breached = ledger_json("sla", "list", "--breached", "--as-of", at, db=db)
+    assert [(r["ticket_id"], r["timer"], r["breached_at"]) for r in breached] == [
+        ("T-1", "first_response", (t0 + timedelta(minutes=60)).isoformat())
+    ]
+    sev4 = ledger_json("sla", "list", "--severity", "4", "--customer", "C-1", "--as-of", at, db=db)
+    assert {r["ticket_id"] for r in sev4} == {"T-2"}
+
+    first = ledger_json("tick", "--now", at, db=db)
+    second = ledger_json("tick", "--now", at, db=db)
+    assert first["written"]["sla.breached"] == 1 and second["written"] == {}
+    assert ledger_json("sla", "list", "--breached", "--as-of", at, db=db) == breached
+
+    steps = ledger_json("escalations", "T-1", db=db)["steps"]
+    assert [(s["from_tier"], s["to_tier"], s["seconds_at_previous_tier"]) for s in steps] == [
+        ("support_engineer", "platform_engineer", 15 * 60)
+    ]
+    markdown = ledger("rca", "T-1", "--format", "md", db=db).stdout
+    assert markdown.startswith("# RCA T-1") and "## Timeline (UTC)" in markdown
+    assert "SLA breached" in markdown and "missing" in markdown  # a draft: parts missing
+    html = ledger("rca", "T-1", "--format", "html", db=db).stdout
+    assert "<h2>Timeline (UTC)</h2>" in html and "db &lt;down&gt;" in html
+
+    shown = ledger_json("ticket", "show", "T-1", "--as-of", at, db=db)
+    assert {t["timer"] for t in shown["timers"]} >= {"first_response", "update", "resolution"}
+    figures = ledger_json("metrics", "--as-of", at, db=db)
+    assert figures["first_response"][0]["median_minutes"] == 120.0
+    assert ledger_json("health", "C-1", "--as-of", at, db=db)["customer_id"] == "C-1"
