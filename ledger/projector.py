@@ -104,7 +104,7 @@ class LogHistory:
             return
         loaded: dict[str, list[LedgerEvent]] = {s: [] for s in missing}
         for notification in self.app.store.subject_events(missing, self.position):
-            loaded[str(notification.originator_id)].append(self._decode(notification))
+            loaded[str(notification.originator_id)].append(self.decode(notification))
         self._events.update(loaded)
         while len(self._events) > self.max_subjects:
             self._events.popitem(last=False)
@@ -116,7 +116,8 @@ class LogHistory:
         if page:
             self.position = page[-1][0]
 
-    def _decode(self, notification: Notification) -> LedgerEvent:
+    def decode(self, notification: Notification) -> LedgerEvent:
+        """A notification as the ledger's domain event."""
         domain_event = self.app.mapper.to_domain_event(notification)
         assert isinstance(domain_event, LedgerEvent)
         return domain_event
@@ -179,8 +180,14 @@ class Projector:
         report = CatchUp()
         chosen = [BY_NAME[n] for n in names] if names is not None else list(self.projections)
         head = self.head()
+        positions = self.positions()
+        # Projections at the same position share each page: read and decoded once.
+        groups: dict[int, list[Projection]] = {}
         for projection in chosen:
-            report.applied[projection.name] = self._catch_up_one(projection, head, progress, fault)
+            groups.setdefault(positions.get(projection.name, 0), []).append(projection)
+        for position, group in sorted(groups.items()):
+            applied = self._catch_up_group(group, position, head, progress, fault)
+            report.applied.update(applied)
         report.positions = self.positions()
         return report
 
@@ -209,11 +216,16 @@ class Projector:
 
     # One projection ----------------------------------------------------------------------
 
-    def _catch_up_one(
-        self, projection: Projection, head: int, progress: Progress | None, fault: Fault | None
-    ) -> int:
-        position = self.positions().get(projection.name, 0)
-        start, done = position, 0
+    def _catch_up_group(
+        self,
+        group: list[Projection],
+        position: int,
+        head: int,
+        progress: Progress | None,
+        fault: Fault | None,
+    ) -> dict[str, int]:
+        start = position
+        done = dict.fromkeys((p.name for p in group), 0)
         history = LogHistory(self.app, position)
         while position < head:
             notifications = self.app.store.select_notifications(
@@ -221,18 +233,24 @@ class Projector:
             )
             if not notifications:
                 break
-            page = [(n.id, history._decode(n)) for n in notifications]
-            try:
-                self._apply(projection, history, position, page, fault)
-            except ProjectionConflict:
-                log.info("projection %s: another runner moved first; re-reading", projection.name)
-                position = self.positions()[projection.name]
-                history = LogHistory(self.app, position)
-                continue
-            done += len(page)
+            page = [(n.id, history.decode(n)) for n in notifications]
+            history.load({e.originator_id for _, e in page})
+            history.advance(page)
+            for projection in group:
+                try:
+                    self._apply(projection, history, position, page, fault)
+                except ProjectionConflict:
+                    # Another runner applied this page first: carry on alone from its position.
+                    log.info("projection %s: another runner moved first", projection.name)
+                    group = [p for p in group if p is not projection]
+                    done.update(self.catch_up([projection.name], fault=fault).applied)
+                    continue
+                done[projection.name] += len(page)
             position = page[-1][0]
             if progress is not None:
                 progress(position - start, head - start)
+            if not group:
+                break
         return done
 
     def _apply(
@@ -246,8 +264,6 @@ class Projector:
         touched = list(
             dict.fromkeys(e.originator_id for _, e in page if isinstance(e, projection.follows))
         )
-        history.load({e.originator_id for _, e in page})
-        history.advance(page)
         needed = {s for subject in touched for s in projection.needs(subject, history)}
         history.load(needed)
         with self.engine.begin() as conn:

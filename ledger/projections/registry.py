@@ -9,6 +9,7 @@ subject's events in log order.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -50,11 +51,24 @@ class History(Protocol):
         ...
 
 
+_CALENDARS: OrderedDict[str, BusinessCalendar] = OrderedDict()
+_CALENDAR_CACHE = 4096
+
+
 def calendar_of(customer_events: list[LedgerEvent]) -> BusinessCalendar:
-    """The customer's business calendar (fixed at onboarding); the default if none."""
+    """The customer's business calendar (fixed at onboarding); the default if none.
+
+    Parsed once per onboarding event (by its ``event_id``): events never change.
+    """
     for event in customer_events:
         if isinstance(event, Customer.Onboarded):
-            return BusinessCalendar.from_wire(event.calendar)
+            calendar = _CALENDARS.get(event.event_id)
+            if calendar is None:
+                calendar = BusinessCalendar.from_wire(event.calendar)
+                _CALENDARS[event.event_id] = calendar
+                if len(_CALENDARS) > _CALENDAR_CACHE:
+                    _CALENDARS.popitem(last=False)
+            return calendar
     return BusinessCalendar()
 
 
