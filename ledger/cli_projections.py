@@ -33,7 +33,7 @@ from ledger.projections.health import health as health_records
 from ledger.projections.metrics import metrics as metric_figures
 from ledger.projections.registry import BY_NAME
 from ledger.projections.sla import sla_board
-from ledger.projector import Projector, engine_for
+from ledger.projector import CatchUp, Projector, engine_for
 from ledger.rca_report import render_html, render_markdown
 from ledger.settings import resolve_database
 from ledger.tick import tick as run_tick
@@ -101,7 +101,14 @@ def project(
             for sig in (signal.SIGTERM, signal.SIGINT):
                 signal.signal(sig, lambda *_: stop.set())
             err.print(f"following the log of {database.label}; SIGTERM or Ctrl-C stops")
-            projector.follow(stop, poll_seconds=poll)
+
+            def applied(report: CatchUp) -> None:
+                err.print(
+                    f"projected up to {min(report.positions.values())}: {report.applied}",
+                    highlight=False,
+                )
+
+            projector.follow(stop, poll_seconds=poll, on_catch_up=applied)
         report = projector.catch_up()
     if json:
         print_json({"applied": report.applied, "positions": report.positions})

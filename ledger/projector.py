@@ -207,11 +207,23 @@ class Projector:
                 )
         return self.catch_up([p.name for p in chosen], progress=progress)
 
-    def follow(self, stop: threading.Event, *, poll_seconds: float = 1.0) -> None:
-        """Keep catching up until ``stop`` is set; polls the log when idle."""
+    def follow(
+        self,
+        stop: threading.Event,
+        *,
+        poll_seconds: float = 1.0,
+        on_catch_up: Callable[[CatchUp], None] | None = None,
+    ) -> None:
+        """Keep catching up until ``stop`` is set; polls the log when idle.
+
+        ``on_catch_up`` hears about every catch-up that applied something.
+        """
         while not stop.is_set():
             report = self.catch_up()
-            if not any(report.applied.values()):
+            if any(report.applied.values()):
+                if on_catch_up is not None:
+                    on_catch_up(report)
+            else:
                 stop.wait(poll_seconds)
 
     # One projection ----------------------------------------------------------------------

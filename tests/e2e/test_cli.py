@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import subprocess
 import sys
 from datetime import timedelta
@@ -294,3 +295,26 @@ def test_projection_commands_end_to_end(tmp_path: Path) -> None:
     figures = ledger_json("metrics", "--as-of", at, db=db)
     assert figures["first_response"][0]["median_minutes"] == 120.0
     assert ledger_json("health", "C-1", "--as-of", at, db=db)["customer_id"] == "C-1"
+
+
+def test_project_follow_keeps_up_and_stops_on_sigterm(tmp_path: Path) -> None:
+    db = tmp_path / "ledger.db"
+    env = Envelopes()
+    ledger_json("ingest", str(write_jsonl(tmp_path / "a.jsonl", [env.customer("C-1")])), db=db)
+    follower = subprocess.Popen(
+        [sys.executable, "-m", "ledger", "project", "--follow", "--poll", "0.1", "--db", str(db)],
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert follower.stderr is not None
+        assert "following the log" in follower.stderr.readline()
+        assert follower.stderr.readline().startswith("projected up to 1")
+        ledger_json("ingest", str(write_jsonl(tmp_path / "b.jsonl", [env.ticket("T-1")])), db=db)
+        assert follower.stderr.readline().startswith("projected up to 2")
+        follower.send_signal(signal.SIGTERM)
+        assert follower.wait(timeout=30) == 0
+    finally:
+        follower.kill()
+    board = ledger_json("sla", "list", db=db)
+    assert {r["ticket_id"] for r in board} == {"T-1"}
