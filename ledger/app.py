@@ -58,6 +58,21 @@ class LedgerApp(Application[str]):
         """Every stored event of the subject, in version order."""
         return cast(list[LedgerEvent], list(self.events.get(subject)))
 
+    def log_events(self, page_size: int = 10_000) -> Iterator[LedgerEvent]:
+        """Every stored event in notification (log) order, read page by page."""
+        position = 0
+        while True:
+            page = self.recorder.select_notifications(
+                start=position, limit=page_size, inclusive_of_start=False
+            )
+            if not page:
+                return
+            for notification in page:
+                event = self.mapper.to_domain_event(notification)
+                assert isinstance(event, LedgerEvent)
+                yield event
+            position = page[-1].id
+
     def find(self, subject: str) -> Aggregate | None:
         """The aggregate with this id, or None if nothing was ever stored for it."""
         try:

@@ -19,8 +19,6 @@ from ledger.app import LedgerApp
 from ledger.projections.registry import Rows, fold
 from ledger.projector import Projector, read_models
 
-LOG_PAGE = 10_000
-
 
 def visible(
     events: list[LedgerEvent], as_of: datetime, known_at: datetime | None
@@ -34,20 +32,8 @@ def visible(
 
 
 def log_events(app: LedgerApp) -> list[LedgerEvent]:
-    """The whole log, decoded, in notification order (read in pages)."""
-    events: list[LedgerEvent] = []
-    position = 0
-    while True:
-        page = app.store.select_notifications(
-            start=position, limit=LOG_PAGE, inclusive_of_start=False
-        )
-        if not page:
-            return events
-        for notification in page:
-            event = app.mapper.to_domain_event(notification)
-            assert isinstance(event, LedgerEvent)
-            events.append(event)
-        position = page[-1].id
+    """The whole log, decoded, in notification order."""
+    return list(app.log_events())
 
 
 def _latest(rows: Rows) -> datetime | None:

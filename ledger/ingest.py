@@ -279,16 +279,24 @@ def _rejection(
     hint = envelope if envelope is not None else _peek(item.payload)
     return Rejection(
         rule=rule,
-        reason=reason,
-        field=field_name,
+        reason=_printable(reason),
+        field=_printable(field_name),
         code=code,
         payload=payload,
         payload_is_json=is_json,
         event_id=_text(hint, "event_id"),
         event_type=_text(hint, "type"),
         subject=_text(hint, "subject"),
-        origin=item.origin,
+        origin=_printable(item.origin),
     )
+
+
+def _printable(text: str) -> str:
+    """Text fit for a database text column: NUL (which PostgreSQL refuses) spelt out.
+
+    The original input is kept byte for byte in the rejection's payload.
+    """
+    return text.replace("\x00", "\\u0000")
 
 
 def _payload_bytes(payload: Payload) -> tuple[bytes, bool]:
@@ -323,7 +331,7 @@ def _text(source: Any, name: str) -> str | None:
     value = source.get(name) if isinstance(source, Mapping) else getattr(source, name, None)
     if value is None:
         return None
-    return str(value)[:200]
+    return _printable(str(value)[:200])
 
 
 def _batched(items: Iterable[Input], size: int) -> Iterator[list[Input]]:

@@ -63,13 +63,6 @@ class Holdings:
 def holdings(app: LedgerApp) -> Holdings:
     """Fold the whole log, page by page."""
     result = Holdings()
-    start = 0
-    while True:
-        page = app.recorder.select_notifications(start, PAGE, inclusive_of_start=False)
-        if not page:
-            return result
-        for notification in page:
-            event = app.mapper.to_domain_event(notification)
-            assert isinstance(event, LedgerEvent)
-            result.evolve(event)
-        start = page[-1].id
+    for event in app.log_events(PAGE):
+        result.evolve(event)
+    return result

@@ -11,7 +11,14 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.envelope import Envelope
-from schemas.errors import DOCUMENT, NOT_JSON, WireError, system_type_error, wire_error
+from schemas.errors import (
+    BAD_FIELD,
+    DOCUMENT,
+    NOT_JSON,
+    WireError,
+    system_type_error,
+    wire_error,
+)
 from schemas.registry import ENVELOPE_ADAPTER, SYSTEM_TYPES, AnyEnvelope
 
 _validate_json = ENVELOPE_ADAPTER.validate_json
@@ -34,7 +41,27 @@ def parse_envelope(
         raise wire_error(error, allow_system=allow_system) from None
     if not allow_system and envelope.type in SYSTEM_TYPES:
         raise system_type_error(envelope.type)
+    if _NUL_ESCAPE[type(raw)] in raw:
+        _refuse_nul(orjson.loads(raw), "")
     return envelope
+
+
+_NUL_ESCAPE: dict[type, Any] = {bytes: b"\\u0000", str: "\\u0000"}
+
+
+def _refuse_nul(value: Any, path: str) -> None:
+    """NUL (U+0000) cannot be stored in a text column: refuse it, naming the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            field = path or DOCUMENT
+            raise WireError(BAD_FIELD, field, f"{field}: contains a NUL character (U+0000)")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _refuse_nul(key, path)
+            _refuse_nul(item, f"{path}.{key}" if path else key)
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            _refuse_nul(item, f"{path}[{index}]")
 
 
 def envelope_to_wire(envelope: Envelope) -> dict[str, Any]:
