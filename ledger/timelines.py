@@ -111,9 +111,9 @@ def rca_document(
 ) -> dict[str, Any] | None:
     """The RCA with its timeline: the ticket's trail, derived breaches and manual entries.
 
-    Trail entries are the public actions on the ticket (private notes are left out);
-    breaches come from the timers, so they are there whether or not the tick wrote them
-    (R-SLA-5); everything is in ``occurred_at`` order (R-RCA-2).
+    Trail entries are every action on the ticket (RCAs are internal documents, so
+    internal notes are in, marked as such); breaches come from the timers, so they are
+    there whether or not the tick wrote them (R-SLA-5); all in ``occurred_at`` order (R-RCA-2).
     """
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
@@ -127,7 +127,9 @@ def rca_document(
         if event.SYSTEM:
             continue
         kind = _TRAIL.get(type(event))
-        if kind is not None and not (isinstance(event, Ticket.Responded) and not event.public):
+        if isinstance(event, Ticket.Responded) and not event.public:
+            kind = "internal note"
+        if kind is not None:
             timeline.append(
                 {
                     "at": event.occurred_at,
