@@ -424,5 +424,6 @@ def main() -> None:
         sys.exit(1)
 
 
-# The projection commands register themselves on ``app``.
+# The projection and Kafka commands register themselves on ``app``.
+import ledger.cli_kafka  # noqa: E402
 import ledger.cli_projections  # noqa: E402, F401

@@ -198,7 +198,8 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         if batch.positions:
             c.executemany(
                 "INSERT INTO ledger_positions VALUES (?, ?, ?, ?) "
-                "ON CONFLICT (consumer, topic, partition) DO UPDATE SET offset = excluded.offset",
+                "ON CONFLICT (consumer, topic, partition) "
+                "DO UPDATE SET offset = MAX(offset, excluded.offset)",  # never backwards
                 [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
             )
 
@@ -347,8 +348,9 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if batch.positions:
             curs.executemany(
                 SQL(
-                    "INSERT INTO {} VALUES (%s, %s, %s, %s) ON CONFLICT "
-                    '(consumer, topic, partition) DO UPDATE SET "offset" = excluded."offset"'
+                    "INSERT INTO {} AS stored VALUES (%s, %s, %s, %s) ON CONFLICT "
+                    '(consumer, topic, partition) DO UPDATE SET "offset" = '
+                    'GREATEST(stored."offset", excluded."offset")'
                 ).format(self._positions),
                 [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
             )

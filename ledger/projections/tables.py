@@ -203,3 +203,10 @@ sla_policy_versions = Table(
     Column("effective_from", Instant),
     Column("targets", JSON, nullable=False),
 )
+
+publish_positions = Table(
+    "publish_positions",
+    metadata,
+    Column("stream", String(128), primary_key=True),  # e.g. relay:ledger.events
+    Column("position", Integer, nullable=False),  # last notification / rejection id sent
+)

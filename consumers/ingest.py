@@ -1,0 +1,171 @@
+"""The Kafka ingest consumer: ``ledger.inbound`` into the ledger, exactly once.
+
+Each poll is one batch through the same application service as ``ledger ingest``; the
+batch's domain events, idempotency keys, rejections and the consumed positions (topic,
+partition, last offset) commit in **one database transaction**. On start and on every
+partition assignment the consumer seeks to the stored position + 1: the database, not
+Kafka's committed offsets (only a hint, committed after the database), says where to
+resume. A crash anywhere re-reads at most the batch whose transaction was thrown away;
+``event_id`` is a second guard (a duplicate is acknowledged, not stored twice).
+
+Rejections are published to ``ledger.rejected`` through the outbox after each commit.
+SIGTERM (``stop``) finishes the batch in hand, commits, leaves the group and returns.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from kafka import KafkaConsumer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from consumers.kafka import GROUP, INBOUND, GroupTiming
+from consumers.relay import RejectionOutbox
+from ledger.app import LedgerApp
+from ledger.ingest import Ingestor, IngestReport, Input, Outcome
+from ledger.store import Position
+
+log = logging.getLogger(__name__)
+
+LOG_EVERY_SECONDS = 5.0
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    """Where to read from and how."""
+
+    bootstrap: str
+    topic: str = INBOUND
+    group: str = GROUP
+    batch_size: int = 1000
+    poll_ms: int = 500
+    timing: GroupTiming = field(default_factory=GroupTiming)
+
+
+class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
+    """On every assignment: resume each partition after its stored position."""
+
+    def __init__(self, ingest: IngestConsumer) -> None:
+        self.ingest = ingest
+
+    def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+
+    def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.ingest.seek_to_stored(list(assigned))
+
+
+class IngestConsumer:
+    """One member of the ingest consumer group."""
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        settings: ConsumerSettings,
+        *,
+        outbox: RejectionOutbox | None = None,
+        ingestor: Ingestor | None = None,
+    ) -> None:
+        self.app = app
+        self.settings = settings
+        self.outbox = outbox
+        self.ingestor = ingestor or Ingestor(app)
+        self.report = IngestReport()
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap,
+            group_id=settings.group,
+            client_id=f"{settings.group}-member",
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_poll_records=settings.batch_size,
+            **settings.timing.as_kwargs(),
+        )
+        self.consumer.subscribe([settings.topic], listener=_SeekToStored(self))
+
+    def seek_to_stored(self, partitions: list[TopicPartition]) -> None:
+        """Seek each partition to the stored position + 1 (the beginning if none)."""
+        stored = {
+            (p.topic, p.partition): p.offset for p in self.app.store.positions(self.settings.group)
+        }
+        for tp in partitions:
+            offset = stored.get((tp.topic, tp.partition))
+            if offset is None:
+                self.consumer.seek_to_beginning(tp)
+            else:
+                self.consumer.seek(tp, offset + 1)
+        log.info(
+            "assigned %s; resuming after stored offsets %s",
+            sorted(tp.partition for tp in partitions),
+            {tp.partition: stored.get((tp.topic, tp.partition)) for tp in partitions},
+        )
+
+    def poll_once(self) -> list[Outcome]:
+        """One poll, one batch, one transaction; then Kafka's offsets and the outbox."""
+        records = self.consumer.poll(
+            timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_size
+        )
+        if not records:
+            return []
+        inputs: list[Input] = []
+        positions: list[Position] = []
+        offsets: dict[TopicPartition, OffsetAndMetadata] = {}
+        for tp, batch in records.items():
+            for record in batch:
+                origin = f"kafka:{tp.topic}/{tp.partition}@{record.offset}"
+                inputs.append(Input(record.value, origin))
+            last = batch[-1].offset
+            positions.append(Position(self.settings.group, tp.topic, tp.partition, last))
+            offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
+        outcomes = self.ingestor.ingest_batch(inputs, positions)
+        self.report.add(outcomes)
+        self.consumer.commit(offsets)  # a hint only: the database already holds the truth
+        if self.outbox is not None and any(o.status == "rejected" for o in outcomes):
+            self.outbox.publish_new()
+        return outcomes
+
+    def lag(self) -> int | None:
+        """Messages behind the partitions' high watermarks (None before the first fetch)."""
+        total = 0
+        for tp in self.consumer.assignment():
+            highwater = self.consumer.highwater(tp)
+            if highwater is None:
+                return None
+            total += max(highwater - self.consumer.position(tp), 0)
+        return total
+
+    def run(
+        self,
+        stop: threading.Event,
+        *,
+        on_batch: Callable[[list[Outcome], dict[str, Any]], None] | None = None,
+    ) -> IngestReport:
+        """Consume until ``stop`` is set; then leave the group. Logs rates and lag."""
+        if self.outbox is not None:
+            self.outbox.publish_new()  # anything a crash left unpublished
+        started = last_log = time.monotonic()
+        done_at_last_log = 0
+        try:
+            while not stop.is_set():
+                outcomes = self.poll_once()
+                if outcomes and on_batch is not None:
+                    on_batch(outcomes, self.report.as_dict())
+                now = time.monotonic()
+                if now - last_log >= LOG_EVERY_SECONDS:
+                    done = self.report.inputs
+                    log.info(
+                        "consumed %d inputs (%.0f/s now, %.0f/s overall), lag %s",
+                        done,
+                        (done - done_at_last_log) / (now - last_log),
+                        done / (now - started),
+                        self.lag(),
+                    )
+                    last_log, done_at_last_log = now, done
+        finally:
+            self.consumer.close()  # leaves the group: its partitions move on at once
+        return self.report

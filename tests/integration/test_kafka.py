@@ -1,0 +1,334 @@
+"""The distributed ledger against a real Kafka-protocol broker and the real PostgreSQL.
+
+The broker is tansu, started once for this module on a free loopback port (or
+``KAFKA_BOOTSTRAP``). Every test uses fresh topics and a fresh consumer group.
+
+Streams are emitted in two phases: onboardings and SLA policy events first, then the
+rest. Kafka keeps order per subject only; a ``ticket.opened`` that overtook its
+customer's onboarding on another partition would be rejected (R-IN-2), so producers let
+the subjects a ticket depends on land first, and so do these tests.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from sqlalchemy import Engine
+
+from consumers.emit import emit
+from consumers.ingest import ConsumerSettings, IngestConsumer
+from consumers.kafka import producer
+from consumers.relay import RejectionOutbox, Relay
+from ledger.app import LedgerApp, open_app
+from ledger.board import log_events
+from ledger.demo import DemoSpec, generate
+from ledger.ingest import Ingestor, IngestReport, Input
+from ledger.projections.registry import fold
+from ledger.projector import Projector, engine_for, read_models
+from ledger.settings import Database, resolve_database
+from tests.conftest import PG_URL
+from tests.kafka_support import FAST_GROUPS, broker, new_topic, read_topic
+
+pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
+
+RECORDED = {"last_recorded_at", "recorded_at"}  # transaction time differs between runs
+
+
+@pytest.fixture(scope="module")
+def bootstrap() -> Iterator[str]:
+    yield from broker()
+
+
+@pytest.fixture
+def pg_url(pg_database: Database) -> str:
+    return f"{PG_URL}?schema={pg_database.schema}"
+
+
+def phases(customers: int, seed: int = 3) -> tuple[list[bytes], list[bytes]]:
+    """A demo stream split: what others depend on (onboardings, policy), then the rest."""
+    first, rest = [], []
+    for line in generate(DemoSpec(seed=seed, customers=customers)):
+        try:
+            kind = orjson.loads(line.raw).get("type", "")
+        except (orjson.JSONDecodeError, AttributeError):
+            kind = ""
+        depended_on = kind == "customer.onboarded" or str(kind).startswith("sla_policy.")
+        (first if depended_on else rest).append(line.raw)
+    return first, rest
+
+
+def file_run(lines: list[bytes], path: Path) -> tuple[IngestReport, dict[str, Any]]:
+    """The same stream through `ledger ingest`'s path, and its projections: the reference."""
+    app = open_app(resolve_database(str(path)))
+    try:
+        report = Ingestor(app).ingest(Input(line, "file") for line in lines)
+        return report, comparable(fold(log_events(app)))
+    finally:
+        app.close()
+
+
+def comparable(board: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
+    """Read-model rows without transaction time, in a stable order."""
+    return {
+        name: sorted(
+            tuple(sorted((k, str(v)) for k, v in row.items() if k not in RECORDED)) for row in rows
+        )
+        for name, rows in board.items()
+    }
+
+
+class Progress:
+    """Inputs consumed so far by the members of a group, to await a total."""
+
+    def __init__(self) -> None:
+        self.condition = threading.Condition()
+        self.by_member: dict[int, int] = {}
+
+    def batch(self, member: int, totals: dict[str, Any]) -> None:
+        with self.condition:
+            self.by_member[member] = totals["inputs"]
+            self.condition.notify_all()
+
+    def await_total(self, target: int, timeout: float = 120) -> None:
+        with self.condition:
+            reached = self.condition.wait_for(
+                lambda: sum(self.by_member.values()) >= target, timeout
+            )
+        assert reached, f"consumed {sum(self.by_member.values())} of {target}"
+
+
+class Member:
+    """An ingest consumer on its own thread, reporting to a shared ``Progress``."""
+
+    def __init__(
+        self,
+        app: LedgerApp,
+        settings: ConsumerSettings,
+        engine: Engine,
+        rejected_topic: str,
+        progress: Progress,
+    ) -> None:
+        self.outbox = RejectionOutbox(
+            app, engine, producer(settings.bootstrap, "t"), rejected_topic
+        )
+        self.consumer = IngestConsumer(app, settings, outbox=self.outbox)
+        self.stop = threading.Event()
+        self.thread = threading.Thread(
+            target=self.consumer.run,
+            args=(self.stop,),
+            kwargs={"on_batch": lambda _, totals: progress.batch(id(self), totals)},
+            daemon=True,
+        )
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        self.outbox.producer.close()
+
+
+def settings(bootstrap: str, topic: str, batch_size: int = 500) -> ConsumerSettings:
+    return ConsumerSettings(
+        bootstrap,
+        topic=topic,
+        group=f"g-{uuid.uuid4().hex[:8]}",
+        batch_size=batch_size,
+        timing=FAST_GROUPS,
+    )
+
+
+def test_counts_are_exact_with_duplicates_and_garbage(
+    bootstrap: str, pg_database: Database, tmp_path: Path
+) -> None:
+    first, rest = phases(customers=4)
+    reference, _ = file_run(first + rest, tmp_path / "reference.db")
+    assert reference.duplicates > 0 and reference.rejected > 0  # the demo has both
+    inbound, rejected = new_topic(bootstrap, 3), new_topic(bootstrap, 1)
+    app = open_app(pg_database)
+    engine = engine_for(pg_database)
+    progress = Progress()
+    member = Member(app, settings(bootstrap, inbound), engine, rejected, progress)
+    try:
+        publisher = producer(bootstrap, "test-emit")
+        emit(publisher, inbound, first)
+        progress.await_total(len(first))
+        emit(publisher, inbound, rest)
+        progress.await_total(len(first) + len(rest))
+        publisher.close()
+    finally:
+        member.close()
+    report = member.consumer.report
+    assert (report.accepted, report.duplicates, report.rejected) == (
+        reference.accepted,
+        reference.duplicates,
+        reference.rejected,
+    )
+    assert report.by_rule == reference.by_rule
+    assert app.store.event_count() == reference.accepted
+    assert sum(app.store.rejection_counts().values()) == reference.rejected
+    published = read_topic(bootstrap, rejected, reference.rejected)
+    assert sorted(orjson.loads(v)["rule"] for _, _, v in published) == sorted(
+        r for r, n in reference.by_rule.items() for _ in range(n)
+    )
+    app.close()
+    engine.dispose()
+
+
+def _consume_process(bootstrap: str, url: str, topic: str, group: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "ledger",
+            "consume",
+            "--bootstrap",
+            bootstrap,
+            "--db",
+            url,
+            "--topic",
+            topic,
+            "--group",
+            group,
+            "--rejected-topic",
+            f"{topic}-rejected",
+            "--batch-size",
+            "200",
+            "--session-timeout-ms",
+            "6000",
+            "--max-poll-interval-ms",
+            "6000",
+        ],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+    )
+
+
+def _await_line(process: subprocess.Popen[str], predicate: Any) -> str:
+    assert process.stderr is not None
+    for line in process.stderr:
+        if predicate(line):
+            return line
+    raise AssertionError(f"consumer ended (exit {process.wait()}) before the awaited line")
+
+
+def _totals(line: str) -> int:
+    return int(line.split("totals: ")[1].split(" inputs")[0]) if "totals: " in line else -1
+
+
+def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
+    bootstrap: str, pg_database: Database, pg_url: str, tmp_path: Path
+) -> None:
+    first, rest = phases(customers=12)
+    reference, reference_rows = file_run(first + rest, tmp_path / "reference.db")
+    inbound = new_topic(bootstrap, 3)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    publisher = producer(bootstrap, "test-emit")
+    consumer = _consume_process(bootstrap, pg_url, inbound, group)
+    try:
+        emit(publisher, inbound, first)
+        _await_line(consumer, lambda line: _totals(line) >= len(first))
+        emit(publisher, inbound, rest)
+        _await_line(consumer, lambda line: _totals(line) >= len(first) + len(rest) // 3)
+        consumer.send_signal(signal.SIGKILL)  # mid-stream: no goodbye, no commit
+        consumer.wait(timeout=30)
+    finally:
+        consumer.kill()
+    app = open_app(pg_database)
+    engine = engine_for(pg_database)
+    try:
+        done_before = sum(p.offset + 1 for p in app.store.positions(group))
+        assert len(first) <= done_before < len(first) + len(rest)
+        restarted = _consume_process(bootstrap, pg_url, inbound, group)
+        try:
+            remaining = len(first) + len(rest) - done_before
+            _await_line(restarted, lambda line: _totals(line) >= remaining)
+            restarted.send_signal(signal.SIGTERM)
+            assert restarted.wait(timeout=30) == 0  # SIGTERM: finish, commit, leave, exit 0
+        finally:
+            restarted.kill()
+        assert app.store.event_count() == reference.accepted  # none lost, none twice
+        assert app.store.rejection_counts() == reference.by_rule
+        Projector(app, engine).catch_up()
+        assert comparable(read_models(engine)) == reference_rows
+    finally:
+        app.close()
+        engine.dispose()
+        publisher.close()
+
+
+def test_two_consumers_in_one_group_give_the_same_ledger_as_one(
+    bootstrap: str, pg_database: Database, tmp_path: Path
+) -> None:
+    first, rest = phases(customers=6, seed=9)
+    reference, reference_rows = file_run(first + rest, tmp_path / "reference.db")
+    inbound, rejected = new_topic(bootstrap, 4), new_topic(bootstrap, 1)
+    shared = settings(bootstrap, inbound, batch_size=100)
+    engine = engine_for(pg_database)
+    apps = [open_app(pg_database), open_app(pg_database)]
+    progress = Progress()
+    members = [Member(app, shared, engine, rejected, progress) for app in apps]
+    publisher = producer(bootstrap, "test-emit")
+    try:
+        emit(publisher, inbound, first)
+        progress.await_total(len(first))
+        emit(publisher, inbound, rest)
+        progress.await_total(len(first) + len(rest))
+        assignments = [m.consumer.consumer.assignment() for m in members]
+        assert all(assignments) and not set.intersection(*map(set, assignments))
+    finally:
+        for member in members:
+            member.close()
+        publisher.close()
+    assert sum(m.consumer.report.accepted for m in members) == reference.accepted
+    assert apps[0].store.event_count() == reference.accepted
+    assert apps[0].store.rejection_counts() == reference.by_rule
+    assert comparable(fold(log_events(apps[0]))) == reference_rows
+    for app in apps:
+        app.close()
+    engine.dispose()
+
+
+def test_the_relay_output_consumed_back_equals_the_notification_log(
+    bootstrap: str, pg_database: Database
+) -> None:
+    app = open_app(pg_database)
+    engine = engine_for(pg_database)
+    lines = [line.raw for line in generate(DemoSpec(seed=2, customers=3))]
+    Ingestor(app).ingest(Input(line, "file") for line in lines)
+    events_topic, alerts_topic = new_topic(bootstrap, 1), new_topic(bootstrap, 1)
+    publisher = producer(bootstrap, "test-relay")
+    try:
+        relay = Relay(app, engine, publisher, events_topic=events_topic, alerts_topic=alerts_topic)
+        head = app.store.max_notification_id() or 0
+        assert relay.publish_new() == app.store.event_count()
+        assert relay.publish_new() == 0  # nothing twice
+        log = [
+            (n.id, n.originator_id, n.originator_version)
+            for n in app.store.select_notifications(start=None, limit=10**6)
+        ]
+        consumed = [orjson.loads(v) for _, _, v in read_topic(bootstrap, events_topic, len(log))]
+        assert [(m["notification_id"], m["subject"], m["version"]) for m in consumed] == log
+        assert consumed[-1]["notification_id"] == head
+        first = consumed[0]
+        assert set(first) >= {
+            "notification_id",
+            "type",
+            "occurred_at",
+            "recorded_at",
+            "actor",
+            "data",
+        }
+    finally:
+        publisher.close()
+        app.close()
+        engine.dispose()
