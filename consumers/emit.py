@@ -8,7 +8,7 @@ partition. The producer is idempotent with acks from all replicas.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 import orjson
 from kafka import KafkaProducer
@@ -28,4 +28,40 @@ def subject_key(line: bytes) -> bytes | None:
 
 def emit(producer: KafkaProducer, topic: str, lines: Iterable[bytes]) -> int:
     """Send every line, wait for every acknowledgement; how many were sent."""
-    return send_and_confirm(producer, ((topic, subject_key(line), line) for line in lines))
+    sent = list(lines)
+    send_and_confirm(producer, ((topic, subject_key(line), line) for line in sent))
+    return len(sent)
+
+
+DEPENDED_ON = ("customer.onboarded", "sla_policy.")
+
+
+def depended_on(line: bytes) -> bool:
+    """Whether other subjects' events depend on this one (onboardings, the SLA policy)."""
+    try:
+        document = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return False
+    kind = document.get("type") if isinstance(document, dict) else None
+    return isinstance(kind, str) and kind.startswith(DEPENDED_ON)
+
+
+def emit_dependencies_first(
+    producer: KafkaProducer,
+    topic: str,
+    lines: Iterable[bytes],
+    wait_until_consumed: Callable[[dict[int, int]], None],
+) -> int:
+    """Onboardings and policy events first; once the ledger has consumed them, the rest.
+
+    Kafka orders messages per partition only: a ``ticket.opened`` could overtake its
+    customer's onboarding on another partition and be rejected (R-IN-2).
+    """
+    first: list[bytes] = []
+    rest: list[bytes] = []
+    for line in lines:
+        (first if depended_on(line) else rest).append(line)
+    offsets = send_and_confirm(producer, ((topic, subject_key(x), x) for x in first))
+    wait_until_consumed(offsets)
+    send_and_confirm(producer, ((topic, subject_key(x), x) for x in rest))
+    return len(first) + len(rest)

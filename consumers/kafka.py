@@ -60,11 +60,17 @@ def producer(bootstrap: str, client_id: str) -> KafkaProducer:
 
 def send_and_confirm(
     producer: KafkaProducer, messages: Iterable[tuple[str, bytes | None, bytes]]
-) -> int:
-    """Send (topic, key, value) messages, flush, and raise unless the broker took them all."""
+) -> dict[int, int]:
+    """Send (topic, key, value) messages, flush, and raise unless the broker took them all.
+
+    Returns the last offset written to each partition.
+    """
     futures = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
     producer.flush()
+    last: dict[int, int] = {}
     for future in futures:
         if future.failed():
             raise RuntimeError(f"the broker refused a message: {future.exception}")
-    return len(futures)
+        metadata = future.value
+        last[metadata.partition] = max(last.get(metadata.partition, -1), metadata.offset)
+    return last

@@ -7,10 +7,10 @@ in every message so consumers can deduplicate), and two publishers never both mo
 
 from __future__ import annotations
 
-from sqlalchemy import Engine, insert, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import Engine, select, update
 
 from ledger.projections import tables
+from ledger.projector import create_tables, insert_missing
 
 
 class StreamPosition:
@@ -19,12 +19,9 @@ class StreamPosition:
     def __init__(self, engine: Engine, stream: str) -> None:
         self.engine = engine
         self.stream = stream
-        tables.metadata.create_all(engine, tables=[tables.publish_positions])
-        try:
-            with engine.begin() as conn:
-                conn.execute(insert(tables.publish_positions).values(stream=stream, position=0))
-        except IntegrityError:
-            pass  # it exists already
+        create_tables(engine)
+        with engine.begin() as conn:
+            insert_missing(conn, tables.publish_positions, [{"stream": stream}])
 
     def get(self) -> int:
         """The last id published and acknowledged."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 from datetime import date
-from typing import Any, Protocol, cast
+from typing import Any, Final, Protocol, cast
 
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
@@ -81,27 +81,41 @@ class LedgerApp(Application[str]):
             return None
 
 
+SCHEMA_LOCK: Final = 0x1ED6E5  # advisory lock id: one process at a time creates tables
+
+
 def open_app(database: Database) -> LedgerApp:
-    """Open (creating tables if needed) the ledger on ``database``."""
-    if database.kind == "postgres" and database.schema:
-        _create_schema(database)
-    return LedgerApp(env=database.eventsourcing_env())
+    """Open (creating tables if needed) the ledger on ``database``.
+
+    On PostgreSQL, services starting together (consumers, relay, runners) would race to
+    create the same tables; an advisory lock makes them take turns.
+    """
+    if database.kind != "postgres":
+        return LedgerApp(env=database.eventsourcing_env())
+    with _connect(database) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK])
+        if database.schema:
+            conn.execute(
+                psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
+                    psycopg.sql.Identifier(database.schema)
+                )
+            )
+        try:
+            return LedgerApp(env=database.eventsourcing_env())
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK])
 
 
-def _create_schema(database: Database) -> None:
-    with psycopg.connect(
+def _connect(database: Database) -> psycopg.Connection[Any]:
+    return psycopg.connect(
         host=database.host,
         port=database.port,
         user=database.user,
         password=database.password or None,
         dbname=database.dbname,
         autocommit=True,
-    ) as conn:
-        conn.execute(
-            psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                psycopg.sql.Identifier(database.schema)
-            )
-        )
+        connect_timeout=5,
+    )
 
 
 @contextlib.contextmanager

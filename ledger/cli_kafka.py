@@ -10,12 +10,16 @@ import logging
 import signal
 import sys
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlalchemy import select
 
 from consumers.emit import emit as emit_lines
+from consumers.emit import emit_dependencies_first
 from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import (
     ALERTS,
@@ -29,10 +33,11 @@ from consumers.kafka import (
     producer,
 )
 from consumers.relay import RejectionOutbox, Relay
-from ledger.app import opened
+from ledger.app import LedgerApp, opened
 from ledger.cli import DbOption, JsonOption, app, fail, out, print_json, read_lines
 from ledger.ingest import Outcome
-from ledger.projector import engine_for
+from ledger.projections import tables
+from ledger.projector import Projector, engine_for
 from ledger.settings import resolve_database
 
 BootstrapOption = Annotated[
@@ -157,6 +162,17 @@ def emit(
     file: Annotated[str, typer.Argument(help="A JSON Lines file of envelopes; - reads stdin.")],
     bootstrap: BootstrapOption = None,
     topic: Annotated[str, typer.Option(help="Topic to produce to.")] = INBOUND,
+    dependencies_first: Annotated[
+        bool,
+        typer.Option(
+            "--dependencies-first",
+            help="Send onboardings and SLA policy events first and wait until the ledger "
+            "(--db, --group) has consumed them, then the rest.",
+        ),
+    ] = False,
+    db: DbOption = None,
+    group: Annotated[str, typer.Option(help="With --dependencies-first: the consumers.")] = GROUP,
+    timeout: Annotated[float, typer.Option(help="Seconds to wait for the consumers.")] = 300,
     json: JsonOption = False,
 ) -> None:
     """Produce a JSON Lines file to Kafka, keyed by subject (idempotent, acks=all)."""
@@ -164,11 +180,71 @@ def emit(
         fail(f"no such file: {file}")
     servers = _servers(bootstrap)
     publisher = producer(servers, "ledger-emit")
+    lines = (line for line, _ in read_lines(file))
     try:
-        sent = emit_lines(publisher, topic, (line for line, _ in read_lines(file)))
+        if dependencies_first:
+            with opened(resolve_database(db)) as ledger:
+                wait = _consumed_by(ledger, group, topic, timeout)
+                sent = emit_dependencies_first(publisher, topic, lines, wait)
+        else:
+            sent = emit_lines(publisher, topic, lines)
     finally:
         publisher.close()
     if json:
         print_json({"sent": sent, "topic": topic})
     else:
         out.print(f"sent {sent} lines to {topic}")
+
+
+def _consumed_by(
+    ledger: LedgerApp, group: str, topic: str, timeout: float
+) -> Callable[[dict[int, int]], None]:
+    def wait(offsets: dict[int, int]) -> None:
+        deadline = time.monotonic() + timeout
+        while True:
+            stored = {
+                p.partition: p.offset for p in ledger.store.positions(group) if p.topic == topic
+            }
+            if all(stored.get(partition, -1) >= offset for partition, offset in offsets.items()):
+                return
+            if time.monotonic() > deadline:
+                fail(f"consumer group {group} did not consume {topic} within {timeout:.0f} s")
+            time.sleep(0.5)  # polling another process's progress in the database
+
+    return wait
+
+
+@app.command()
+def status(db: DbOption = None, json: JsonOption = False) -> None:
+    """Where everything stands: the log, projections, publishers, consumers, rejections."""
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        engine = engine_for(database)
+        projector = Projector(ledger, engine)
+        head = projector.head()
+        projections = projector.positions()
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(tables.publish_positions.c.stream, tables.publish_positions.c.position)
+            )
+            publishers: dict[str, int] = {str(stream): int(at) for stream, at in rows}
+        consumers = [
+            {"group": p.consumer, "topic": p.topic, "partition": p.partition, "offset": p.offset}
+            for p in ledger.store.positions(None)
+        ]
+        rejected = ledger.store.rejection_counts()
+        events = ledger.store.event_count()
+    report = {
+        "database": database.label,
+        "events": events,
+        "log_head": head,
+        "projections": {n: {"position": p, "behind": head - p} for n, p in projections.items()},
+        "publishers": publishers,
+        "consumers": consumers,
+        "rejections": sum(rejected.values()),
+    }
+    if json:
+        print_json(report)
+        return
+    for key, value in report.items():
+        out.print(f"[bold]{key}[/]: {value}")

@@ -152,18 +152,33 @@ def tick(
     now: Annotated[
         str | None, typer.Option("--now", help="Treat this instant as now (default: the clock).")
     ] = None,
+    every: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Keep ticking every SECONDS (a service); SIGTERM stops."),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    if every is not None and now is not None:
+        fail("--every ticks on the clock; it cannot be combined with --now")
     when = parse_instant(now, "--now") or datetime.now(UTC)
     database = resolve_database(db)
     with opened(database) as ledger:
-        report = run_tick(ledger, engine_for(database), when)
+        engine = engine_for(database)
+        report = run_tick(ledger, engine, when)
+        if every is not None:
+            stop = threading.Event()
+            for sig in (signal.SIGTERM, signal.SIGINT):
+                signal.signal(sig, lambda *_: stop.set())
+            while not stop.wait(every):
+                report = run_tick(ledger, engine, datetime.now(UTC))
+                if report.written:
+                    err.print(f"tick at {report.now.isoformat()}: wrote {report.written}")
     if json:
         print_json(report.as_dict())
         return
     out.print(
-        f"tick at {when.isoformat()}: {report.due} due, "
+        f"tick at {report.now.isoformat()}: {report.due} due, "
         f"{sum(report.written.values())} written {report.written or ''}"
     )
 

@@ -32,10 +32,22 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from eventsourcing.persistence import Notification
-from sqlalchemy import Connection, Engine, create_engine, delete, event, insert, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    create_engine,
+    delete,
+    event,
+    insert,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledger.aggregates.base import LedgerEvent
-from ledger.app import LedgerApp
+from ledger.app import SCHEMA_LOCK, LedgerApp
 from ledger.projections import tables
 from ledger.projections.registry import BY_NAME, PROJECTIONS, Projection
 from ledger.settings import Database
@@ -73,6 +85,21 @@ def engine_for(database: Database) -> Engine:
         f"{database.dbname}",
         connect_args={"connect_timeout": 5, **options},
     )
+
+
+def create_tables(engine: Engine) -> None:
+    """Create the read-model tables; on PostgreSQL one process at a time (advisory lock)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
+        tables.metadata.create_all(conn)
+
+
+def insert_missing(conn: Connection, table: Any, keys: list[dict[str, Any]]) -> None:
+    """Insert position rows (at 0) that do not exist yet; concurrent callers are fine."""
+    dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+    for key in keys:
+        conn.execute(dialect_insert(table).values(**key, position=0).on_conflict_do_nothing())
 
 
 class LogHistory:
@@ -150,14 +177,9 @@ class Projector:
 
     def setup(self) -> None:
         """Create the read-model tables and tracking rows if missing."""
-        tables.metadata.create_all(self.engine)
+        create_tables(self.engine)
         with self.engine.begin() as conn:
-            known = set(conn.scalars(select(tables.tracking.c.projection)))
-            for projection in PROJECTIONS:
-                if projection.name not in known:
-                    conn.execute(
-                        insert(tables.tracking).values(projection=projection.name, position=0)
-                    )
+            insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracking position (last notification id applied)."""

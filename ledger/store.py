@@ -91,7 +91,7 @@ class LedgerRecorder(Protocol):
 
     def event_count(self) -> int: ...
 
-    def positions(self, consumer: str) -> list[Position]: ...
+    def positions(self, consumer: str | None) -> list[Position]: ...
 
     def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]: ...
 
@@ -260,12 +260,14 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         rows = self._select(f"SELECT COUNT(*) FROM {self.events_table_name}")
         return int(rows[0][0])
 
-    def positions(self, consumer: str) -> list[Position]:
-        """The stored offsets of one consumer (group)."""
+    def positions(self, consumer: str | None) -> list[Position]:
+        """The stored offsets of one consumer (group), or of all when ``consumer`` is None."""
         rows = self._select(
-            "SELECT topic, partition, offset FROM ledger_positions WHERE consumer = ?", [consumer]
+            "SELECT consumer, topic, partition, offset FROM ledger_positions "
+            "WHERE ? IS NULL OR consumer = ? ORDER BY consumer, topic, partition",
+            [consumer, consumer],
         )
-        return [Position(consumer, row[0], row[1], row[2]) for row in rows]
+        return [Position(row[0], row[1], row[2], row[3]) for row in rows]
 
     def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]:
         """The events of ``subjects`` with notification id ``<= up_to``, in log order."""
@@ -412,15 +414,16 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         rows = self._select(SQL("SELECT COUNT(*) AS n FROM {}").format(self._events))
         return int(rows[0]["n"])
 
-    def positions(self, consumer: str) -> list[Position]:
-        """The stored offsets of one consumer (group)."""
+    def positions(self, consumer: str | None) -> list[Position]:
+        """The stored offsets of one consumer (group), or of all when ``consumer`` is None."""
         rows = self._select(
-            SQL('SELECT topic, partition, "offset" FROM {} WHERE consumer = %s').format(
-                self._positions
-            ),
-            [consumer],
+            SQL(
+                'SELECT consumer, topic, partition, "offset" FROM {} '
+                "WHERE %s::text IS NULL OR consumer = %s ORDER BY consumer, topic, partition"
+            ).format(self._positions),
+            [consumer, consumer],
         )
-        return [Position(consumer, r["topic"], r["partition"], r["offset"]) for r in rows]
+        return [Position(r["consumer"], r["topic"], r["partition"], r["offset"]) for r in rows]
 
     def subject_events(self, subjects: Sequence[str], up_to: int) -> list[Notification]:
         """The events of ``subjects`` with notification id ``<= up_to``, in log order."""

@@ -24,7 +24,7 @@ import orjson
 import pytest
 from sqlalchemy import Engine
 
-from consumers.emit import emit
+from consumers.emit import depended_on, emit
 from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
 from consumers.relay import RejectionOutbox, Relay
@@ -332,3 +332,68 @@ def test_the_relay_output_consumed_back_equals_the_notification_log(
         publisher.close()
         app.close()
         engine.dispose()
+
+
+def test_the_cli_emits_consumes_relays_and_reports(
+    bootstrap: str, pg_database: Database, pg_url: str, tmp_path: Path
+) -> None:
+    lines = [line.raw for line in generate(DemoSpec(seed=4, customers=3))]
+    stream = tmp_path / "stream.jsonl"
+    stream.write_bytes(b"\n".join(lines) + b"\n")
+    reference, _ = file_run(
+        [x for x in lines if depended_on(x)] + [x for x in lines if not depended_on(x)],
+        tmp_path / "reference.db",
+    )
+    inbound = new_topic(bootstrap, 3)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    consumer = _consume_process(bootstrap, pg_url, inbound, group)
+    try:
+        emitted = _cli(
+            "emit",
+            str(stream),
+            "--bootstrap",
+            bootstrap,
+            "--topic",
+            inbound,
+            "--dependencies-first",
+            "--db",
+            pg_url,
+            "--group",
+            group,
+        )
+        assert emitted == {"sent": len(lines), "topic": inbound}
+        _await_line(consumer, lambda line: _totals(line) >= len(lines))
+        consumer.send_signal(signal.SIGTERM)
+        assert consumer.wait(timeout=30) == 0
+    finally:
+        consumer.kill()
+    events_topic = new_topic(bootstrap, 3)
+    relayed = _cli(
+        "relay",
+        "--bootstrap",
+        bootstrap,
+        "--db",
+        pg_url,
+        "--events-topic",
+        events_topic,
+        "--alerts-topic",
+        new_topic(bootstrap, 1),
+    )
+    assert relayed["published"] == reference.accepted
+    status = _cli("status", "--db", pg_url)
+    assert status["events"] == reference.accepted
+    assert status["rejections"] == reference.rejected
+    assert {c["group"] for c in status["consumers"]} == {group}
+    assert status["publishers"][f"relay:{events_topic}"] == status["log_head"]
+
+
+def _cli(*args: str) -> Any:
+    result = subprocess.run(
+        [sys.executable, "-m", "ledger", *args, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    return orjson.loads(result.stdout)
