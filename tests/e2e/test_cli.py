@@ -12,6 +12,8 @@ from typing import Any
 
 import pytest
 
+from ledger.settings import Database
+from tests.conftest import PG_URL
 from tests.support import Envelopes
 
 
@@ -297,8 +299,9 @@ def test_projection_commands_end_to_end(tmp_path: Path) -> None:
     assert ledger_json("health", "C-1", "--as-of", at, db=db)["customer_id"] == "C-1"
 
 
-def test_project_follow_keeps_up_and_stops_on_sigterm(tmp_path: Path) -> None:
-    db = tmp_path / "ledger.db"
+def test_project_follow_keeps_up_and_stops_on_sigterm(tmp_path: Path, database: Database) -> None:
+    """A projection runner in its own process, on SQLite and on PostgreSQL."""
+    db = database.sqlite_path if database.kind == "sqlite" else f"{PG_URL}?schema={database.schema}"
     env = Envelopes()
     ledger_json("ingest", str(write_jsonl(tmp_path / "a.jsonl", [env.customer("C-1")])), db=db)
     follower = subprocess.Popen(
