@@ -12,6 +12,7 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+from eventsourcing.persistence import Notification
 from kafka import KafkaProducer
 from sqlalchemy import Engine
 
@@ -19,6 +20,7 @@ from consumers.kafka import ALERTS, EVENTS, REJECTED, send_and_confirm
 from consumers.positions import StreamPosition
 from ledger.aggregates.base import LedgerEvent
 from ledger.app import LedgerApp
+from ledger.store import StoredRejection
 from ledger.views import rejection_view, trail_entry
 
 log = logging.getLogger(__name__)
@@ -33,6 +35,33 @@ def event_message(notification_id: int, event: LedgerEvent) -> dict[str, Any]:
         "subject": event.originator_id,
         **trail_entry(event),
     }
+
+
+Message = tuple[str, bytes | None, bytes]
+"""(topic, key, value)."""
+
+
+def publish_pages(
+    producer: KafkaProducer,
+    position: StreamPosition,
+    read_page: Callable[[int], list[tuple[int, list[Message]]]],
+) -> int:
+    """Publish page after page from the stored position; move it only once acknowledged.
+
+    ``read_page(after)`` gives (id, messages) pairs with ids greater than ``after``. If
+    another publisher moved the position first, carry on from where it got to.
+    """
+    published = 0
+    at = position.get()
+    while page := read_page(at):
+        send_and_confirm(producer, [m for _, messages in page for m in messages])
+        if not position.advance(at, page[-1][0]):
+            log.warning("another publisher moved %s first; following it", position.stream)
+            at = position.get()
+            continue
+        published += len(page)
+        at = page[-1][0]
+    return published
 
 
 class Relay:
@@ -59,30 +88,23 @@ class Relay:
 
     def publish_new(self) -> int:
         """Publish everything stored since the last acknowledged page; how many events."""
-        published = 0
-        position = self.position.get()
-        while True:
-            page = self.app.store.select_notifications(
-                start=position, limit=self.page_size, inclusive_of_start=False
+
+        def page(after: int) -> list[tuple[int, list[Message]]]:
+            notifications = self.app.store.select_notifications(
+                start=after, limit=self.page_size, inclusive_of_start=False
             )
-            if not page:
-                return published
-            messages: list[tuple[str, bytes | None, bytes]] = []
-            for notification in page:
-                event = self.app.mapper.to_domain_event(notification)
-                assert isinstance(event, LedgerEvent)
-                key = event.originator_id.encode()
-                value = orjson.dumps(event_message(notification.id, event))
-                messages.append((self.events_topic, key, value))
-                if event.SYSTEM:
-                    messages.append((self.alerts_topic, key, value))
-            send_and_confirm(self.producer, messages)
-            if not self.position.advance(position, page[-1].id):
-                log.warning("another relay moved %s first; following it", self.position.stream)
-                position = self.position.get()
-                continue
-            published += len(page)
-            position = page[-1].id
+            return [(n.id, self._messages(n)) for n in notifications]
+
+        return publish_pages(self.producer, self.position, page)
+
+    def _messages(self, notification: Notification) -> list[Message]:
+        event = self.app.mapper.to_domain_event(notification)
+        assert isinstance(event, LedgerEvent)
+        key = event.originator_id.encode()
+        value = orjson.dumps(event_message(notification.id, event))
+        if event.SYSTEM:
+            return [(self.events_topic, key, value), (self.alerts_topic, key, value)]
+        return [(self.events_topic, key, value)]
 
     def follow(
         self,
@@ -114,22 +136,16 @@ class RejectionOutbox:
 
     def publish_new(self) -> int:
         """Publish the rejections not yet acknowledged; how many."""
-        published = 0
-        position = self.position.get()
-        while True:
-            page = self.app.store.rejections(after_id=position, limit=PAGE)
-            if not page:
-                return published
-            messages = []
-            for stored in page:
-                view = rejection_view(stored)
-                key = view["subject"].encode() if view["subject"] else None
-                messages.append(
-                    (self.topic, key, orjson.dumps({"rejection_id": stored.id, **view}))
-                )
-            send_and_confirm(self.producer, messages)
-            if not self.position.advance(position, page[-1].id):
-                position = self.position.get()  # another consumer published these
-                continue
-            published += len(page)
-            position = page[-1].id
+
+        def page(after: int) -> list[tuple[int, list[Message]]]:
+            return [
+                (stored.id, [self._message(stored)])
+                for stored in self.app.store.rejections(after_id=after, limit=PAGE)
+            ]
+
+        return publish_pages(self.producer, self.position, page)
+
+    def _message(self, stored: StoredRejection) -> Message:
+        view = rejection_view(stored)
+        key = view["subject"].encode() if view["subject"] else None
+        return (self.topic, key, orjson.dumps({"rejection_id": stored.id, **view}))
