@@ -15,9 +15,11 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Self
 
-from eventsourcing.domain import CanInitAggregate, CanMutateAggregate
+from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
+
+from ledger.aggregates.chain import CHAIN_FIELDS, GENESIS, hash_event, new_salt
 
 domain_event = dataclass(frozen=True, kw_only=True)
 """Decorator for every concrete domain event class."""
@@ -61,11 +63,25 @@ class LedgerEvent(CanMutateAggregate[str]):
     actor_id: str
     actor_role: str
     source: str
+    # The hash chain (``ledger.aggregates.chain``): set when the event is created.
+    previous_hash: str = GENESIS
+    salt: str = ""
+    event_hash: str = ""
 
     @property
     def recorded_at(self) -> datetime:
         """When the ledger stored the event (transaction time)."""
         return self.timestamp
+
+    def mutate(self, aggregate: Any) -> Any:
+        """Evolve the aggregate, and remember this event's hash as its chain head."""
+        aggregate = super().mutate(aggregate)
+        aggregate.last_hash = self.event_hash
+        return aggregate
+
+    def computed_hash(self) -> str:
+        """The hash the event's fields give now (equal to ``event_hash`` unless altered)."""
+        return hash_event(self, event_data(self))
 
 
 @domain_event
@@ -73,6 +89,47 @@ class LedgerCreated(CanInitAggregate[str], LedgerEvent):
     """Base of the first event of an aggregate."""
 
     originator_topic: str
+
+    def mutate(self, aggregate: Any) -> Any:
+        """Construct the aggregate, and remember this event's hash as its chain head."""
+        created = CanInitAggregate.mutate(self, aggregate)
+        assert created is not None
+        created.last_hash = self.event_hash
+        return created
+
+
+class LedgerAggregate(BaseAggregate[str]):
+    """Base of the ledger's aggregates: every event it triggers joins the subject's chain."""
+
+    last_hash: str = GENESIS
+
+    @classmethod
+    def _create(
+        cls,
+        event_class: type[Any],
+        *,
+        id: str | None = None,
+        **kwargs: Any,
+    ) -> Self:
+        aggregate = super()._create(
+            event_class, id=id, previous_hash=GENESIS, salt=new_salt(), **kwargs
+        )
+        aggregate._seal()
+        return aggregate
+
+    def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
+        """Trigger the event chained to the aggregate's latest one."""
+        super().trigger_event(event_class, previous_hash=self.last_hash, salt=new_salt(), **kwargs)
+        self._seal()
+
+    def _seal(self) -> None:
+        # The hash needs the event's final fields (its version, say), so it is set on the
+        # event just created, before anything can store it.
+        event = self.pending_events[-1]
+        assert isinstance(event, LedgerEvent)
+        sealed = event.computed_hash()
+        object.__setattr__(event, "event_hash", sealed)
+        self.last_hash = sealed
 
 
 _META_FIELDS = frozenset(
@@ -86,6 +143,7 @@ _META_FIELDS = frozenset(
         "actor_role",
         "source",
         "originator_topic",
+        *CHAIN_FIELDS,
     }
 )
 

@@ -7,9 +7,13 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from eventsourcing.domain import BaseAggregate
-
-from ledger.aggregates.base import EventMeta, LedgerCreated, LedgerEvent, domain_event
+from ledger.aggregates.base import (
+    EventMeta,
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    domain_event,
+)
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
 
@@ -23,7 +27,7 @@ class CheckIn:
     completed_at: datetime | None = None
 
 
-class Customer(BaseAggregate[str]):
+class Customer(LedgerAggregate):
     """A customer of the support organisation; tickets need an enterprise one (R-IN-2)."""
 
     @domain_event

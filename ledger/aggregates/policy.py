@@ -13,9 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
-from eventsourcing.domain import BaseAggregate
-
-from ledger.aggregates.base import EventMeta, LedgerCreated, LedgerEvent, domain_event
+from ledger.aggregates.base import (
+    EventMeta,
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    domain_event,
+)
 from ledger.aggregates.rules import check_in_order, is_blank, require
 
 POLICY_ID: Final = "SLA"
@@ -79,7 +83,7 @@ def version_in_force(versions: list[PolicyVersion], instant: datetime) -> Policy
     )
 
 
-class SlaPolicy(BaseAggregate[str]):
+class SlaPolicy(LedgerAggregate):
     """The single SLA policy aggregate; created by its first proposal."""
 
     @domain_event

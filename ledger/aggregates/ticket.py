@@ -10,9 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
-from eventsourcing.domain import BaseAggregate
-
-from ledger.aggregates.base import EventMeta, LedgerCreated, LedgerEvent, domain_event
+from ledger.aggregates.base import (
+    EventMeta,
+    LedgerAggregate,
+    LedgerCreated,
+    LedgerEvent,
+    domain_event,
+)
 from ledger.aggregates.rules import (
     APPROVED_CHANNELS,
     CATEGORY_SEVERITY,
@@ -65,7 +69,7 @@ class TemporaryFix:
     expired: bool = False
 
 
-class Ticket(BaseAggregate[str]):
+class Ticket(LedgerAggregate):
     """An enterprise support ticket."""
 
     @domain_event
