@@ -424,6 +424,7 @@ def main() -> None:
         sys.exit(1)
 
 
-# The projection and Kafka commands register themselves on ``app``.
+# The projection, Kafka and audit commands register themselves on ``app``.
+import ledger.cli_audit  # noqa: E402
 import ledger.cli_kafka  # noqa: E402
 import ledger.cli_projections  # noqa: E402, F401

@@ -74,3 +74,11 @@ class FixedClock:
 def clock() -> FixedClock:
     """A recording clock under the test's control."""
     return FixedClock()
+
+
+@pytest.fixture(autouse=True)
+def signing_key(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test signs with its own key, never the user's (``LEDGER_SIGNING_KEY``)."""
+    path = tmp_path_factory.mktemp("key") / "signing-key.pem"
+    monkeypatch.setenv("LEDGER_SIGNING_KEY", str(path))
+    return path

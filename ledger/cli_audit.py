@@ -1,0 +1,142 @@
+"""CLI commands for auditors and compliance: checkpoint, verify, key, replay, export,
+verify-export and report (``replay/`` holds the code)."""
+
+from __future__ import annotations
+
+import signal
+import sys
+import threading
+from datetime import UTC, datetime
+from typing import Annotated
+
+import typer
+
+from ledger.app import opened
+from ledger.cli import DbOption, JsonOption, app, err, fail, out, print_json
+from ledger.projector import engine_for
+from ledger.settings import resolve_database
+from replay.checkpoint import Checkpoint, CheckpointRefused, take_checkpoint
+from replay.keys import KeyError_, key_id, key_path, public_pem, signing_key, trusted_public
+from replay.verify import verify as run_verify
+
+key_app = typer.Typer(
+    help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True
+)
+app.add_typer(key_app, name="key")
+
+PublicKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--public-key",
+        help="Trust this public key (PEM, from `ledger key public`) instead of the configured one.",
+        metavar="FILE",
+    ),
+]
+
+
+def _describe(checkpoint: Checkpoint, new: bool) -> str:
+    s = checkpoint.statement
+    verb = "signed" if new else "nothing new since"
+    return (
+        f"{verb} checkpoint {s['seq']}: {s['tree_size']} events up to notification "
+        f"{s['last_notification_id']}, root {s['root']} (key {s['key_id']})"
+    )
+
+
+@app.command()
+def checkpoint(
+    db: DbOption = None,
+    every: Annotated[
+        float | None,
+        typer.Option(min=1.0, help="Keep checkpointing every SECONDS (a service); SIGTERM stops."),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Sign the Merkle root of the whole log up to its latest event (key made on first use)."""
+    try:
+        key = signing_key(create=True)
+    except KeyError_ as error:
+        fail(str(error))
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        engine = engine_for(database)
+        try:
+            taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
+            if every is not None:
+                stop = threading.Event()
+                for sig in (signal.SIGTERM, signal.SIGINT):
+                    signal.signal(sig, lambda *_: stop.set())
+                while not stop.wait(every):
+                    taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
+                    if new:
+                        err.print(_describe(taken, new))
+        except CheckpointRefused as error:
+            fail(f"not signed, the log does not verify: {error}")
+    if json:
+        print_json({"new": new, **taken.as_dict()})
+        return
+    out.print(_describe(taken, new))
+
+
+@app.command()
+def verify(
+    db: DbOption = None,
+    public_key: PublicKeyOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
+    try:
+        trusted = trusted_public(public_key)
+    except KeyError_ as error:
+        fail(str(error))
+    database = resolve_database(db)
+    with opened(database) as ledger:
+        result = run_verify(ledger, engine_for(database), trusted)
+    if json:
+        print_json(result.as_dict())
+    else:
+        first = result.first_bad()
+        summary = (
+            f"{result.events} events in {result.subjects} subjects, "
+            f"{result.checkpoints} checkpoints (covering up to notification "
+            f"{result.covered_up_to}), key {result.key_id}"
+        )
+        if first is None:
+            out.print(f"[green]verified[/]: {summary}")
+        else:
+            out.print(f"[red]FAILED[/]: {summary}")
+            out.print(f"first bad: {first.where()}: {first.kind}: {first.detail}", highlight=False)
+            for finding in result.findings[:20]:
+                out.print(
+                    f"  {finding.kind:<20} {finding.where():<32} {finding.detail}", highlight=False
+                )
+            if len(result.findings) > 20:
+                out.print(f"  ... and {len(result.findings) - 20} more (--json lists all)")
+    if not result.ok:
+        sys.exit(1)
+
+
+@key_app.command("public")
+def key_public() -> None:
+    """Print the public key (PEM) for auditors; the private key is never printed."""
+    try:
+        public = signing_key(create=False).public_key()
+    except KeyError_ as error:
+        fail(str(error))
+    sys.stdout.write(public_pem(public))
+
+
+@key_app.command("show")
+def key_show(json: JsonOption = False) -> None:
+    """Where the signing key is configured and its fingerprint."""
+    path = key_path()
+    view = {"path": str(path), "exists": path.exists(), "key_id": None}
+    if path.exists():
+        try:
+            view["key_id"] = key_id(signing_key(create=False).public_key())
+        except KeyError_ as error:
+            fail(str(error))
+    if json:
+        print_json(view)
+        return
+    out.print(f"key {view['key_id'] or '(not created yet)'} at {path}")

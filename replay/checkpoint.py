@@ -1,0 +1,204 @@
+"""Signed checkpoints: the Merkle root of the whole log up to its latest notification id.
+
+A checkpoint first checks the events it is about to cover (each hash recomputed, each
+link to its subject's previous event), so the ledger never signs a log that was
+already altered; then it extends the Merkle tree from the previous checkpoint's
+frontier, stores the new leaves, and signs the statement with the configured Ed25519
+key. Statements chain: each names the previous checkpoint's root.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from sqlalchemy import Connection, Engine, and_, func, insert, select, text
+
+from ledger.aggregates.chain import GENESIS, canonical, dumps
+from ledger.app import LedgerApp
+from replay.audit import (
+    AUDIT_LOCK,
+    ChainCheck,
+    Finding,
+    checkpoints,
+    create_tables,
+    leaf,
+    leaves,
+    scan,
+)
+from replay.keys import key_id, public_pem
+from replay.merkle import Frontier, leaf_hash
+
+FORMAT: Final = 1
+LEAF_BATCH: Final = 2_000
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A stored checkpoint: its signed statement and signature."""
+
+    statement: dict[str, Any]
+    signature: str
+    public_key: str
+    frontier: Frontier
+
+    @property
+    def seq(self) -> int:
+        """1, 2, ...: the checkpoint's number."""
+        return int(self.statement["seq"])
+
+    @property
+    def last_notification_id(self) -> int:
+        """The log up to and including this notification id is covered."""
+        return int(self.statement["last_notification_id"])
+
+    @property
+    def tree_size(self) -> int:
+        """How many events the root covers."""
+        return int(self.statement["tree_size"])
+
+    @property
+    def root(self) -> str:
+        """The Merkle root (hex)."""
+        return str(self.statement["root"])
+
+    def as_dict(self) -> dict[str, Any]:
+        """The statement with its signature and public key (what an export carries)."""
+        return {
+            "statement": self.statement,
+            "signature": self.signature,
+            "public_key": self.public_key,
+        }
+
+
+def signed_bytes(statement: dict[str, Any]) -> bytes:
+    """What the signature covers: the statement as canonical JSON."""
+    return dumps(statement)
+
+
+class CheckpointRefused(Exception):
+    """The events to cover do not verify; nothing was signed."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(f"{finding.kind} at {finding.where()}: {finding.detail}")
+        self.finding = finding
+
+
+def load_checkpoints(conn: Connection) -> list[Checkpoint]:
+    """Every stored checkpoint, by number (as stored: verification decides if it holds)."""
+    return [_from_row(row) for row in conn.execute(select(checkpoints).order_by(checkpoints.c.seq))]
+
+
+def latest_checkpoint(engine: Engine) -> Checkpoint | None:
+    """The newest checkpoint, if any."""
+    create_tables(engine)
+    with engine.connect() as conn:
+        row = conn.execute(select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(1)).first()
+    return None if row is None else _from_row(row)
+
+
+def _from_row(row: Any) -> Checkpoint:
+    return Checkpoint(
+        statement=json.loads(row.statement),
+        signature=row.signature,
+        public_key=row.public_key,
+        frontier=Frontier.load(json.loads(row.frontier)),
+    )
+
+
+def take_checkpoint(
+    app: LedgerApp, engine: Engine, key: Ed25519PrivateKey, now: datetime
+) -> tuple[Checkpoint, bool]:
+    """Sign the log up to its latest event; (checkpoint, False) if nothing is new."""
+    create_tables(engine)
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK})
+        rows = conn.execute(select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(1))
+        previous = next((_from_row(row) for row in rows), None)
+        frontier = Frontier() if previous is None else _resumed(previous)
+        after = 0 if previous is None else previous.last_notification_id
+        chain = ChainCheck(head_of=lambda subject: _leaf_head(conn, subject))
+        batch: list[dict[str, Any]] = []
+        last_id = after
+        for row in scan(app, after):
+            problems = chain.check(row, lambda _a, _b: None)
+            if problems:
+                raise CheckpointRefused(problems[0])
+            batch.append(
+                {
+                    "notification_id": row.notification_id,
+                    "position": frontier.size,
+                    "subject": row.subject,
+                    "version": row.version,
+                    "event_hash": row.event_hash,
+                }
+            )
+            frontier.add(
+                leaf_hash(leaf(row.notification_id, row.subject, row.version, row.event_hash))
+            )
+            last_id = row.notification_id
+            if len(batch) >= LEAF_BATCH:
+                conn.execute(insert(leaves), batch)
+                batch = []
+        if batch:
+            conn.execute(insert(leaves), batch)
+        if previous is not None and last_id == after:
+            return previous, False
+        public = key.public_key()
+        statement = {
+            "format": FORMAT,
+            "seq": 1 if previous is None else previous.seq + 1,
+            "created_at": canonical(now.astimezone(UTC)),
+            "last_notification_id": last_id,
+            "tree_size": frontier.size,
+            "root": frontier.root().hex(),
+            "previous_root": None if previous is None else previous.root,
+            "key_id": key_id(public),
+        }
+        checkpoint = Checkpoint(
+            statement=statement,
+            signature=key.sign(signed_bytes(statement)).hex(),
+            public_key=public_pem(public),
+            frontier=frontier,
+        )
+        conn.execute(
+            insert(checkpoints).values(
+                seq=checkpoint.seq,
+                statement=dumps(statement).decode(),
+                signature=checkpoint.signature,
+                public_key=checkpoint.public_key,
+                frontier=json.dumps(frontier.dump()),
+            )
+        )
+    return checkpoint, True
+
+
+def _resumed(previous: Checkpoint) -> Frontier:
+    """The previous checkpoint's frontier, if it still gives the root it signed."""
+    frontier = previous.frontier
+    if frontier.size != previous.tree_size or frontier.root().hex() != previous.root:
+        raise CheckpointRefused(
+            Finding(
+                "checkpoint_frontier",
+                f"checkpoint {previous.seq}'s stored frontier does not give its signed root; "
+                "run `ledger verify`",
+            )
+        )
+    return frontier
+
+
+def _leaf_head(conn: Connection, subject: str) -> tuple[int, str]:
+    """The subject's latest checkpointed (version, hash); (0, genesis) if none."""
+    latest = select(func.max(leaves.c.version)).where(leaves.c.subject == subject).scalar_subquery()
+    row = conn.execute(
+        select(leaves.c.version, leaves.c.event_hash).where(
+            and_(leaves.c.subject == subject, leaves.c.version == latest)
+        )
+    ).first()
+    if row is None:
+        return 0, GENESIS
+    return int(row.version), str(row.event_hash)
