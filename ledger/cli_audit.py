@@ -12,10 +12,26 @@ from typing import Annotated
 import typer
 
 from ledger.app import opened
-from ledger.cli import DbOption, JsonOption, app, err, fail, out, print_json
+from ledger.cli import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    KnownAtOption,
+    _print_state,
+    _print_timers,
+    _print_trail,
+    app,
+    err,
+    fail,
+    out,
+    parse_instant,
+    print_json,
+)
+from ledger.cli_projections import SLA_COLUMNS, _table
 from ledger.projector import engine_for
 from ledger.settings import resolve_database
 from replay.checkpoint import Checkpoint, CheckpointRefused, take_checkpoint
+from replay.history import replay_board, replay_ticket
 from replay.keys import KeyError_, key_id, key_path, public_pem, signing_key, trusted_public
 from replay.verify import verify as run_verify
 
@@ -140,3 +156,57 @@ def key_show(json: JsonOption = False) -> None:
         print_json(view)
         return
     out.print(f"key {view['key_id'] or '(not created yet)'} at {path}")
+
+
+# replay -------------------------------------------------------------------------------------
+
+
+@app.command()
+def replay(
+    target: Annotated[
+        str, typer.Argument(help="A ticket id (T-1001), or `board` for the SLA board.")
+    ],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
+    alone, as it stood at --as-of with what was recorded by --known-at."""
+    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+    known = parse_instant(known_at, "--known-at")
+    with opened(resolve_database(db)) as ledger:
+        if target == "board":
+            board = replay_board(ledger, when, known)
+            if json:
+                print_json(board)
+            else:
+                title = f"{len(board)} SLA timers as of {when.isoformat()} (UTC), from the log"
+                out.print(_table(title, board, SLA_COLUMNS))
+            return
+        view = replay_ticket(ledger, target, when, known)
+    if view is None:
+        fail(f"no ticket {target} in the log as of {when.isoformat()}")
+    if json:
+        print_json(view)
+        return
+    _print_state(f"{target} as of {when.isoformat()}", view["state"], skip=set())
+    _print_timers(f"SLA timers as of {when.isoformat()}", view["timers"])
+    steps = view["escalation"]["steps"]
+    out.print(
+        _table(
+            f"escalations of {target} (UTC)",
+            steps,
+            ["seq", "at", "from_tier", "to_tier", "actor_id", "reason"],
+        )
+    )
+    out.print(
+        _table(
+            f"RCA timeline of {target} (UTC)",
+            view["rca"]["timeline"],
+            ["at", "kind", "actor", "text"],
+        )
+    )
+    _print_trail(view["trail"])
+    head = view["chain_head"]
+    out.print(f"chain head: v{head['version']} {head['event_hash']}")

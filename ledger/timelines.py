@@ -15,7 +15,7 @@ from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.ticket import Rca, Ticket
 from ledger.app import LedgerApp
 from ledger.board import visible
-from ledger.projections.registry import POLICY_SUBJECT, EventsBySubject, ticket_rows
+from ledger.projections.registry import POLICY_SUBJECT, EventsBySubject, Rows, ticket_rows
 from ledger.projections.sla import evaluate_record
 
 
@@ -38,8 +38,12 @@ def ticket_timers(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
-    records = ticket_rows(ticket_id, history)["sla_timers"]
-    return [evaluate_record(record, as_of) for record in records]
+    return timers_from(ticket_rows(ticket_id, history), as_of)
+
+
+def timers_from(rows: Rows, as_of: datetime) -> list[dict[str, Any]]:
+    """The timer rows of one ticket's projection, evaluated at ``as_of``."""
+    return [evaluate_record(record, as_of) for record in rows["sla_timers"]]
 
 
 def escalation_timeline(
@@ -49,7 +53,11 @@ def escalation_timeline(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
-    rows = ticket_rows(ticket_id, history)
+    return escalation_from(ticket_id, ticket_rows(ticket_id, history), as_of)
+
+
+def escalation_from(ticket_id: str, rows: Rows, as_of: datetime) -> dict[str, Any]:
+    """The escalation timeline from one ticket's projection rows."""
     ticket, steps = rows["tickets"][0], rows["escalations"]
     since = steps[-1]["at"] if steps else ticket["opened_at"]
     end = ticket["closed_at"] or ticket["resolved_at"] or as_of
@@ -118,8 +126,14 @@ def rca_document(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
+    return rca_from(ticket_id, history, ticket_rows(ticket_id, history), as_of)
+
+
+def rca_from(
+    ticket_id: str, history: EventsBySubject, rows: Rows, as_of: datetime
+) -> dict[str, Any]:
+    """The RCA document from the ticket's visible history and its projection rows."""
     events = history.events(ticket_id)
-    rows = ticket_rows(ticket_id, history)
     ticket = rows["tickets"][0]
     holder = SimpleNamespace(rca=Rca(), last_occurred_at=None)
     timeline: list[dict[str, Any]] = []
@@ -142,7 +156,7 @@ def rca_document(
             event.apply(holder)  # the RCA events fill in the analysis
     for entry in holder.rca.timeline:
         timeline.append({"at": entry["at"], "kind": "manual", "actor": "", "text": entry["entry"]})
-    for timer in (evaluate_record(r, as_of) for r in rows["sla_timers"]):
+    for timer in timers_from(rows, as_of):
         if timer["breached_at"] is not None:
             timeline.append(
                 {
