@@ -7,10 +7,12 @@ import signal
 import sys
 import threading
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
 from ledger.app import opened
 from ledger.cli import (
     AsOfOption,
@@ -31,6 +33,9 @@ from ledger.cli_projections import SLA_COLUMNS, _table
 from ledger.projector import engine_for
 from ledger.settings import resolve_database
 from replay.checkpoint import Checkpoint, CheckpointRefused, take_checkpoint
+from replay.export import ExportError, Selection
+from replay.export import export as run_export
+from replay.export_verify import verify_export as run_verify_export
 from replay.history import replay_board, replay_ticket
 from replay.keys import KeyError_, key_id, key_path, public_pem, signing_key, trusted_public
 from replay.verify import verify as run_verify
@@ -210,3 +215,102 @@ def replay(
     _print_trail(view["trail"])
     head = view["chain_head"]
     out.print(f"chain head: v{head['version']} {head['event_hash']}")
+
+
+# export / verify-export ---------------------------------------------------------------------
+
+
+@app.command("export")
+def export_trail(
+    out_dir: Annotated[Path, typer.Option("--out", help="A new directory for the export.")],
+    db: DbOption = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Events that occurred at or after this instant.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Events that occurred before this instant.")
+    ] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Only this customer, its tickets and the SLA policy.")
+    ] = None,
+    format: Annotated[str, typer.Option("--format", help="jsonl or csv.")] = "jsonl",
+    redact: Annotated[
+        bool, typer.Option("--redact", help="Mask customer contacts (decision maker, escalation).")
+    ] = False,
+    redact_names: Annotated[
+        bool, typer.Option("--redact-names", help="Also mask names of people and companies.")
+    ] = False,
+    redact_text: Annotated[
+        bool, typer.Option("--redact-text", help="Also mask free text (titles, messages, notes).")
+    ] = False,
+    json: JsonOption = False,
+) -> None:
+    """Export the trail with a signed manifest, for `ledger verify-export` to check offline."""
+    fields: frozenset[str] = frozenset()
+    if redact or redact_names or redact_text:
+        fields |= CONTACT_FIELDS
+    if redact_names:
+        fields |= NAME_FIELDS
+    if redact_text:
+        fields |= TEXT_FIELDS
+    selection = Selection(
+        start=parse_instant(start, "--from"),
+        end=parse_instant(end, "--to"),
+        customer=customer,
+        redact=fields,
+    )
+    database = resolve_database(db)
+    try:
+        key = signing_key(create=True)
+        with opened(database) as ledger:
+            manifest = run_export(
+                ledger,
+                engine_for(database),
+                key,
+                out_dir,
+                selection,
+                fmt=format,
+                now=datetime.now(UTC),
+            )
+    except (ExportError, KeyError_) as error:
+        fail(str(error))
+    except CheckpointRefused as error:
+        fail(f"not exported, the log does not verify: {error}")
+    if json:
+        print_json(manifest)
+        return
+    records = sum(f["records"] for f in manifest["files"].values())
+    statement = manifest["checkpoint"]["statement"]
+    out.print(
+        f"exported {records} events of {len(manifest['subjects'])} subjects to {out_dir} "
+        f"(checkpoint {statement['seq']}, root {statement['root'][:16]}, key {manifest['key_id']})"
+        + (f"; redacted: {', '.join(sorted(fields))}" if fields else "")
+    )
+
+
+@app.command("verify-export")
+def verify_export(
+    directory: Annotated[Path, typer.Argument(help="The export directory.")],
+    public_key: PublicKeyOption = None,
+    json: JsonOption = False,
+) -> None:
+    """Check an export offline (no database): signatures, file hashes, chains, inclusion."""
+    try:
+        pinned = None if public_key is None else trusted_public(public_key)
+    except KeyError_ as error:
+        fail(str(error))
+    result = run_verify_export(directory, pinned)
+    if json:
+        print_json(result.as_dict())
+    elif result.ok:
+        trust = "pinned" if result.key_pinned else "from the export itself; pin with --public-key"
+        out.print(
+            f"[green]verified[/]: {result.records} events of {result.subjects} subjects, "
+            f"signed by key {result.key_id} ({trust})"
+        )
+    else:
+        out.print(f"[red]FAILED[/]: {len(result.problems)} problems in {directory}")
+        for problem in result.problems[:20]:
+            out.print(f"  {problem}", highlight=False)
+    if not result.ok:
+        sys.exit(1)

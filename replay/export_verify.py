@@ -1,0 +1,192 @@
+"""``ledger verify-export DIR``: check an export offline, from its files alone.
+
+No database and no ledger state: the manifest's signature, each file's SHA-256, each
+record's hash recomputed from its own fields (commitments standing in for redacted
+ones), each subject's chain, each record's inclusion in the signed checkpoint, and the
+records against the manifest's chain heads. Any edit to any file fails one of these.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from ledger.aggregates.chain import GENESIS, dumps, record_hash
+from replay.audit import leaf
+from replay.export import MANIFEST, read_records, render_manifest
+from replay.keys import KeyError_, key_id, load_public, verifies
+from replay.merkle import leaf_hash, verify_inclusion
+
+META = (
+    "type",
+    "subject",
+    "version",
+    "recorded_at",
+    "event_id",
+    "occurred_at",
+    "actor_id",
+    "actor_role",
+    "source",
+    "previous_hash",
+)
+
+
+@dataclass
+class ExportCheck:
+    """The outcome of checking one export directory."""
+
+    key_id: str = ""
+    key_pinned: bool = False
+    records: int = 0
+    subjects: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when every check passed."""
+        return not self.problems
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "ok": self.ok,
+            "records": self.records,
+            "subjects": self.subjects,
+            "key_id": self.key_id,
+            "key_pinned": self.key_pinned,
+            "problems": self.problems,
+        }
+
+
+def verify_export(directory: Path, pinned: Ed25519PublicKey | None = None) -> ExportCheck:
+    """Check the export in ``directory``; ``pinned``: the key it must be signed with."""
+    check = ExportCheck(key_pinned=pinned is not None)
+    try:
+        raw = (directory / MANIFEST).read_bytes()
+        manifest = json.loads(raw)
+        embedded = load_public(manifest["public_key"])
+    except (OSError, ValueError, KeyError, TypeError, KeyError_) as error:
+        check.problems.append(f"{MANIFEST} cannot be read: {error}")
+        return check
+    try:
+        _check(directory, raw, manifest, pinned or embedded, check)
+    except (ValueError, KeyError, TypeError, AttributeError) as error:
+        check.problems.append(f"{MANIFEST} is not as an export writes it: {error!r}")
+    return check
+
+
+def _check(
+    directory: Path,
+    raw: bytes,
+    manifest: dict[str, Any],
+    key: Ed25519PublicKey,
+    check: ExportCheck,
+) -> None:
+    if raw != render_manifest(manifest):
+        check.problems.append(f"{MANIFEST}: its bytes are not as written (edited)")
+    check.key_id = key_id(key)
+    unsigned = {k: v for k, v in manifest.items() if k != "signature"}
+    signature = str(manifest.get("signature", ""))
+    if signature != signature.lower() or not verifies(key, signature, dumps(unsigned)):
+        check.problems.append(f"{MANIFEST}: the signature does not match (edited, or another key)")
+    root, size = _checkpoint(manifest, key, check)
+    listed = set(manifest.get("files", {}))
+    for extra in sorted(p.name for p in directory.iterdir() if p.name not in listed | {MANIFEST}):
+        check.problems.append(f"{extra}: not listed in the manifest")
+    chains: dict[str, list[dict[str, Any]]] = {}
+    for name, expected in sorted(manifest.get("files", {}).items()):
+        path = directory / name
+        if not path.is_file():
+            check.problems.append(f"{name}: listed in the manifest but missing")
+            continue
+        content = path.read_bytes()
+        if hashlib.sha256(content).hexdigest() != expected["sha256"]:
+            check.problems.append(
+                f"{name}: SHA-256 differs from the manifest (the file was edited)"
+            )
+        count = 0
+        try:
+            for count, record in enumerate(read_records(path), start=1):
+                _record(record, f"{name} record {count}", root, size, check)
+                chains.setdefault(str(record.get("subject")), []).append(record)
+        except (ValueError, KeyError, TypeError) as error:
+            check.problems.append(f"{name}: cannot be parsed after record {count}: {error}")
+        if count != expected.get("records"):
+            check.problems.append(
+                f"{name}: {count} records, the manifest says {expected['records']}"
+            )
+        check.records += count
+    _chains(chains, manifest.get("subjects", {}), check)
+    check.subjects = len(chains)
+
+
+def _checkpoint(
+    manifest: dict[str, Any], key: Ed25519PublicKey, check: ExportCheck
+) -> tuple[bytes, int]:
+    cp = manifest.get("checkpoint") or {}
+    statement = cp.get("statement") or {}
+    if not verifies(key, str(cp.get("signature", "")), dumps(statement)):
+        check.problems.append("the covering checkpoint's signature does not match")
+    try:
+        return bytes.fromhex(statement["root"]), int(statement["tree_size"])
+    except (KeyError, ValueError, TypeError):
+        check.problems.append("the covering checkpoint has no root")
+        return b"", 0
+
+
+def _record(record: dict[str, Any], where: str, root: bytes, size: int, check: ExportCheck) -> None:
+    meta = {k: record[k] for k in META}
+    computed = record_hash(meta, record["data"], record["proof"])
+    if computed != record["event_hash"]:
+        check.problems.append(
+            f"{where} ({record['subject']} v{record['version']}): its content does not match "
+            "its hash"
+        )
+    hashed = leaf_hash(
+        leaf(record["notification_id"], record["subject"], record["version"], record["event_hash"])
+    )
+    proof = [bytes.fromhex(h) for h in record["inclusion"]]
+    if not verify_inclusion(hashed, int(record["leaf_index"]), size, proof, root):
+        check.problems.append(
+            f"{where} ({record['subject']} v{record['version']}): not in the signed checkpoint"
+        )
+
+
+def _chains(
+    chains: dict[str, list[dict[str, Any]]], subjects: dict[str, Any], check: ExportCheck
+) -> None:
+    for subject in sorted(set(subjects) - set(chains)):
+        check.problems.append(f"{subject}: in the manifest but no record of it is in the export")
+    for subject, records in sorted(chains.items()):
+        expected = subjects.get(subject)
+        if expected is None:
+            check.problems.append(f"{subject}: exported but not in the manifest")
+            continue
+        records.sort(key=lambda r: int(r["version"]))
+        versions = [int(r["version"]) for r in records]
+        first, last = expected["first_version"], expected["last_version"]
+        if versions != list(range(first, last + 1)):
+            check.problems.append(
+                f"{subject}: versions {first}-{last} expected, the export holds {_spans(versions)}"
+            )
+        for before, after in itertools.pairwise(records):
+            if int(after["version"]) == int(before["version"]) + 1 and (
+                after["previous_hash"] != before["event_hash"]
+            ):
+                check.problems.append(
+                    f"{subject} v{after['version']}: does not name v{before['version']}'s hash"
+                )
+        if records[0]["version"] == 1 and records[0]["previous_hash"] != GENESIS:
+            check.problems.append(f"{subject} v1: does not start from genesis")
+        if last == expected["head_version"] and records[-1]["event_hash"] != expected["head_hash"]:
+            check.problems.append(f"{subject}: the last record is not the chain head")
+
+
+def _spans(versions: list[int]) -> str:
+    return ", ".join(str(v) for v in versions[:10]) + (" ..." if len(versions) > 10 else "")
