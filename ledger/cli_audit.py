@@ -38,6 +38,7 @@ from replay.export import export as run_export
 from replay.export_verify import verify_export as run_verify_export
 from replay.history import replay_board, replay_ticket
 from replay.keys import KeyError_, key_id, key_path, public_pem, signing_key, trusted_public
+from replay.report import render_report
 from replay.verify import verify as run_verify
 
 key_app = typer.Typer(
@@ -314,3 +315,28 @@ def verify_export(
             out.print(f"  {problem}", highlight=False)
     if not result.ok:
         sys.exit(1)
+
+
+# report -------------------------------------------------------------------------------------
+
+
+@app.command()
+def report(
+    ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
+    out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
+    db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+) -> None:
+    """Write one self-contained incident page: the RCA and a timeline chart (no network)."""
+    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+    known = parse_instant(known_at, "--known-at")
+    with opened(resolve_database(db)) as ledger:
+        view = replay_ticket(ledger, ticket_id, when, known)
+    if view is None:
+        fail(f"no ticket {ticket_id} in the log as of {when.isoformat()}")
+    out_file.write_text(render_report(view), encoding="utf-8")
+    out.print(
+        f"wrote {out_file}: {len(view['rca']['timeline'])} timeline entries of {ticket_id} "
+        f"as of {when.isoformat()}"
+    )

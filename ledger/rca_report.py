@@ -84,6 +84,17 @@ def render_markdown(doc: dict[str, Any], as_of: datetime) -> str:
 def render_html(doc: dict[str, Any], as_of: datetime) -> str:
     """The RCA as a self-contained HTML page."""
     e = escape
+    return (
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>RCA {e(doc['ticket_id'])}</title></head><body>\n"
+        f"<h1>RCA {e(doc['ticket_id'])}: {e(doc['title'])}</h1>\n"
+        f"{html_sections(doc, as_of)}</body></html>\n"
+    )
+
+
+def html_sections(doc: dict[str, Any], as_of: datetime) -> str:
+    """The RCA's sections as an HTML fragment (status, facts, cause, impact, actions, timeline)."""
+    e = escape
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _facts(doc))
     actions = "".join(
         f"<tr><td>{e(a['action_id'])}</td><td>{e(a['description'])}</td>"
@@ -91,23 +102,22 @@ def render_html(doc: dict[str, Any], as_of: datetime) -> str:
         for a in doc["preventive_actions"]
     )
     timeline = "".join(
-        f"<tr><td>{e(_t(x['at']))}</td><td>{e(x['kind'])}</td><td>{e(x['actor'])}</td>"
+        f'<tr class="entry" data-entry="{n}" data-kind="{e(x["kind"])}" '
+        f'data-at="{e(x["at"].astimezone(UTC).isoformat())}">'
+        f"<td>{e(_t(x['at']))}</td><td>{e(x['kind'])}</td><td>{e(x['actor'])}</td>"
         f"<td>{e(str(x['text']))}</td></tr>"
-        for x in doc["timeline"]
+        for n, x in enumerate(doc["timeline"])
     )
     cause = e(doc["root_cause"] or "not identified yet")
     if doc["root_cause_code"]:
         cause += f" (<code>{e(doc['root_cause_code'])}</code>)"
     impact = e((doc["impact"] or {}).get("impact") or "not assessed yet")
     return (
-        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>RCA {e(doc['ticket_id'])}</title></head><body>\n"
-        f"<h1>RCA {e(doc['ticket_id'])}: {e(doc['title'])}</h1>\n"
         f"<p><em>{e(_status_line(doc))}. Generated from the ledger as of {e(_t(as_of))}.</em></p>\n"
         f"<table>{facts}</table>\n<h2>Root cause</h2>\n<p>{cause}</p>\n"
         f"<h2>Impact</h2>\n<p>{impact}</p>\n<h2>Preventive actions</h2>\n"
         "<table><tr><th>action</th><th>description</th><th>owner</th><th>due</th></tr>"
         f"{actions}</table>\n<h2>Timeline (UTC)</h2>\n"
-        "<table><tr><th>when</th><th>what</th><th>who</th><th>detail</th></tr>"
-        f"{timeline}</table>\n</body></html>\n"
+        '<table class="timeline"><tr><th>when</th><th>what</th><th>who</th><th>detail</th></tr>'
+        f"{timeline}</table>\n"
     )

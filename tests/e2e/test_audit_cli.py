@@ -1,0 +1,233 @@
+"""The auditor's and compliance team's commands as they run them, and the incident page
+rendered in a real headless Chromium."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sqlite3
+import subprocess
+import sys
+from datetime import timedelta
+from html.parser import HTMLParser
+from pathlib import Path
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from tests.e2e.test_cli import ledger, ledger_json, write_jsonl
+from tests.support import T0, Envelopes
+
+M = timedelta(minutes=1)
+AS_OF = (T0 + timedelta(days=3)).isoformat()
+
+
+def _incident(env: Envelopes) -> list[dict[str, Any]]:
+    """A Sev1 with an escalation, a missed update, a temporary fix, a re-triage and an RCA."""
+    e = env.make
+    story = [
+        env.customer("C-1", at=T0 - timedelta(days=5)),
+        env.ticket("T-1", at=T0),
+        e("ticket.assigned", "T-1", {"assignee": "se-ana"}, at=T0 + 3 * M),
+        e("ticket.responded", "T-1", {"public": True, "message": "on it"}, at=T0 + 10 * M),
+        e(
+            "ticket.escalated",
+            "T-1",
+            {"to_tier": "platform_engineer", "reason": "db"},
+            at=T0 + 20 * M,
+        ),
+        e("ticket.update_posted", "T-1", {"message": "failing over"}, at=T0 + 40 * M),
+        # no update for 3 hours: the 1-hour Sev1 cadence is missed
+        e(
+            "ticket.temporary_fix_applied",
+            "T-1",
+            {
+                "description": "failover",
+                "expires_at": (T0 + timedelta(days=1)).isoformat(),
+                "owner": "pe-li",
+            },
+            at=T0 + 220 * M,
+        ),
+        e("ticket.update_posted", "T-1", {"message": "mitigated"}, at=T0 + 225 * M),
+        e(
+            "ticket.triaged",
+            "T-1",
+            {"severity": 2, "category": "partial_outage", "reason": "mitigated"},
+            at=T0 + 230 * M,
+        ),
+        e(
+            "ticket.responded",
+            "T-1",
+            {"public": False, "message": "lock held by migration"},
+            at=T0 + 240 * M,
+        ),
+        e(
+            "ticket.permanent_fix_applied",
+            "T-1",
+            {"description": "migration lock timeout"},
+            at=T0 + 300 * M,
+        ),
+        e("ticket.resolved", "T-1", {"resolution": "patched"}, at=T0 + 310 * M),
+        e(
+            "rca.timeline_entry_added",
+            "T-1",
+            {"at": (T0 - 5 * M).isoformat(), "entry": "alert fired"},
+            at=T0 + 320 * M,
+        ),
+    ]
+    env.now = T0 + 330 * M
+    return [*story, *env.rca("T-1")]
+
+
+@pytest.fixture
+def incident_db(tmp_path: Path) -> Path:
+    db = tmp_path / "ledger.db"
+    file = write_jsonl(tmp_path / "incident.jsonl", _incident(Envelopes()))
+    result = ledger("ingest", str(file), db=db)
+    assert result.returncode == 0, result.stderr
+    assert ledger_json("rejects", "list", db=db) == []
+    return db
+
+
+class _Marks(HTMLParser):
+    """(data-kind, data-at) of the chart's marks and of the timeline table's rows."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.marks: list[tuple[str, str]] = []
+        self.rows: list[tuple[str, str]] = []
+        self.external: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        a = dict(attrs)
+        entry = (a.get("data-kind") or "", a.get("data-at") or "")
+        if a.get("class") == "mark":
+            self.marks.append(entry)
+        if a.get("class") == "entry":
+            self.rows.append(entry)
+        for name in ("src", "href"):
+            if a.get(name):
+                self.external.append(f"{tag} {name}={a[name]}")
+        if tag in ("script", "link", "iframe", "img"):
+            self.external.append(tag)
+
+
+def test_the_incident_page_renders_in_headless_chromium(incident_db: Path, tmp_path: Path) -> None:
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium; .ci/run does)")
+    page = tmp_path / "T-1.html"
+    result = ledger("report", "T-1", "--out", str(page), "--as-of", AS_OF, db=incident_db)
+    assert result.returncode == 0, result.stderr
+    expected = [
+        (entry["kind"], entry["at"])
+        for entry in ledger_json(
+            "rca", "T-1", "--format", "json", "--as-of", AS_OF, db=incident_db
+        )["timeline"]
+    ]
+    kinds = {kind for kind, _ in expected}
+    assert {
+        "escalated",
+        "SLA breached",
+        "temporary fix",
+        "permanent fix",
+        "triaged",
+        "update posted",
+        "manual",
+    } <= kinds
+
+    flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars"]
+    shot = tmp_path / "shot.png"
+    run = subprocess.run(
+        [chromium, *flags, "--window-size=1200,900", f"--screenshot={shot}", page.as_uri()],
+        capture_output=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0 and shot.exists(), run.stderr[-2000:]
+    dom = subprocess.run(
+        [chromium, *flags, "--dump-dom", page.as_uri()],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
+
+    image = Image.open(shot).convert("RGB")
+    colours = image.getcolors(maxcolors=1 << 24) or []
+    total = image.width * image.height
+    inked = sum(n for n, colour in colours if colour != (255, 255, 255)) / total
+    assert inked > 0.05, f"the page looks blank ({inked:.1%} of pixels not white)"
+    assert len(colours) > 50
+    assert any(r > 180 and g < 80 and b < 80 for _, (r, g, b) in colours)  # a breach's red
+
+    parsed = _Marks()
+    parsed.feed(dom)
+    normal = sorted((k, _utc(a)) for k, a in expected)
+    assert sorted(parsed.marks) == normal  # every timeline entry is drawn in the chart
+    assert sorted(parsed.rows) == normal  # and listed in the table
+    assert parsed.external == []  # self-contained: nothing fetched
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    """``ledger ARGS`` for commands that take no database."""
+    return subprocess.run(
+        [sys.executable, "-m", "ledger", *args], capture_output=True, text=True, check=False
+    )
+
+
+def _utc(instant: str) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromisoformat(instant).astimezone(UTC).isoformat()
+
+
+def test_checkpoint_verify_export_and_tamper_from_the_command_line(
+    incident_db: Path, tmp_path: Path
+) -> None:
+    signed = ledger_json("checkpoint", db=incident_db)
+    assert signed["new"] and signed["statement"]["tree_size"] == 18
+    assert ledger_json("verify", db=incident_db)["ok"] is True
+
+    out = tmp_path / "export"
+    assert (
+        ledger(
+            "export", "--out", str(out), "--redact", "--format", "csv", db=incident_db
+        ).returncode
+        == 0
+    )
+    public = tmp_path / "ledger.pub"
+    keys = _cli("key", "public")
+    assert "PRIVATE" not in keys.stdout
+    public.write_text(keys.stdout)
+    checked = _cli("verify-export", str(out), "--public-key", str(public), "--json")
+    assert checked.returncode == 0 and json.loads(checked.stdout)["key_pinned"] is True
+    assert "dana@acme.example" not in (out / "events.csv").read_text()
+
+    with sqlite3.connect(incident_db) as conn:  # an attacker edits the resolution
+        rowid, version, state = conn.execute(
+            "SELECT rowid, originator_version, state FROM stored_events "
+            "WHERE topic LIKE '%Resolved'"
+        ).fetchone()
+        conn.execute(
+            "UPDATE stored_events SET state = ? WHERE rowid = ?",
+            (state.replace(b"patched", b"pAtched"), rowid),
+        )
+    failed = ledger("verify", "--json", db=incident_db)
+    assert failed.returncode == 1
+    first = json.loads(failed.stdout)["first_bad"]
+    assert (first["subject"], first["version"], first["notification_id"]) == ("T-1", version, rowid)
+    assert first["kind"] == "altered"
+    shown = ledger("verify", db=incident_db).stdout
+    assert f"first bad: T-1 v{version} (notification {rowid})" in shown
+
+
+def test_replay_board_answers_like_sla_list(incident_db: Path) -> None:
+    as_of = (T0 + 200 * M).isoformat()
+    board = ledger_json("replay", "board", "--as-of", as_of, db=incident_db)
+    assert board == ledger_json("sla", "list", "--as-of", as_of, db=incident_db)
+    assert any(row["state"] == "breached" for row in board)
+    view = ledger_json("replay", "T-1", "--as-of", as_of, db=incident_db)
+    assert view["state"]["tier"] == "platform_engineer" and view["state"]["severity"] == 1
+    assert ledger("replay", "T-9", "--as-of", as_of, db=incident_db).returncode == 1
