@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
+import orjson
 import typer
 
 from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
@@ -32,7 +33,7 @@ from ledger.cli import (
 from ledger.cli_projections import SLA_COLUMNS, _table
 from ledger.projector import engine_for
 from ledger.settings import resolve_database
-from replay.checkpoint import Checkpoint, CheckpointRefused, take_checkpoint
+from replay.checkpoint import Checkpoint, CheckpointRefused, held_checkpoint, take_checkpoint
 from replay.export import ExportError, Selection
 from replay.export import export as run_export
 from replay.export_verify import verify_export as run_verify_export
@@ -104,16 +105,28 @@ def checkpoint(
 def verify(
     db: DbOption = None,
     public_key: PublicKeyOption = None,
+    against: Annotated[
+        Path | None,
+        typer.Option(
+            "--against",
+            help="A checkpoint kept elsewhere (`checkpoint --json` output, or an export's "
+            "manifest.json): the log must still agree with it.",
+            metavar="FILE",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
     try:
         trusted = trusted_public(public_key)
+        held = None if against is None else held_checkpoint(orjson.loads(against.read_bytes()))
     except KeyError_ as error:
         fail(str(error))
+    except (OSError, ValueError) as error:
+        fail(f"--against {against}: {error}")
     database = resolve_database(db)
     with opened(database) as ledger:
-        result = run_verify(ledger, engine_for(database), trusted)
+        result = run_verify(ledger, engine_for(database), trusted, held)
     if json:
         print_json(result.as_dict())
     else:

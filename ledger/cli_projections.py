@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import signal
 import threading
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,8 +13,9 @@ from typing import Annotated, Any
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy import Engine
 
-from ledger.app import opened
+from ledger.app import LedgerApp, opened
 from ledger.board import rows_as_of
 from ledger.cli import (
     AsOfOption,
@@ -156,6 +158,12 @@ def tick(
         float | None,
         typer.Option(min=1.0, help="Keep ticking every SECONDS (a service); SIGTERM stops."),
     ] = None,
+    checkpoint: Annotated[
+        bool,
+        typer.Option(
+            "--checkpoint", help="After each tick, sign a checkpoint of the log if it grew."
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
     """Write breaches, expired temporary fixes and churn risks that have come due, once."""
@@ -163,9 +171,11 @@ def tick(
         fail("--every ticks on the clock; it cannot be combined with --now")
     when = parse_instant(now, "--now") or datetime.now(UTC)
     database = resolve_database(db)
+    sign = _checkpointer(checkpoint)
     with opened(database) as ledger:
         engine = engine_for(database)
         report = run_tick(ledger, engine, when)
+        sign(ledger, engine)
         if every is not None:
             stop = threading.Event()
             for sig in (signal.SIGTERM, signal.SIGINT):
@@ -174,6 +184,7 @@ def tick(
                 report = run_tick(ledger, engine, datetime.now(UTC))
                 if report.written:
                     err.print(f"tick at {report.now.isoformat()}: wrote {report.written}")
+                sign(ledger, engine)
     if json:
         print_json(report.as_dict())
         return
@@ -181,6 +192,33 @@ def tick(
         f"tick at {report.now.isoformat()}: {report.due} due, "
         f"{sum(report.written.values())} written {report.written or ''}"
     )
+
+
+def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
+    """What the tick calls after each run: sign a checkpoint if asked (and the log grew)."""
+    if not enabled:
+        return lambda _ledger, _engine: None
+    from replay.checkpoint import CheckpointRefused, take_checkpoint
+    from replay.keys import KeyError_, signing_key
+
+    try:
+        key = signing_key(create=True)
+    except KeyError_ as error:
+        fail(str(error))
+
+    def sign(ledger: LedgerApp, engine: Engine) -> None:
+        try:
+            taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
+        except CheckpointRefused as error:  # keep ticking; verify names the bad event
+            err.print(f"[red]checkpoint refused[/]: {error}")
+            return
+        if new:
+            err.print(
+                f"checkpoint {taken.seq}: {taken.tree_size} events up to notification "
+                f"{taken.last_notification_id}"
+            )
+
+    return sign
 
 
 # sla list -----------------------------------------------------------------------------------

@@ -74,6 +74,21 @@ class Checkpoint:
         }
 
 
+def held_checkpoint(document: dict[str, Any]) -> Checkpoint:
+    """A checkpoint kept outside the database: ``ledger checkpoint --json`` output, or an
+    export's ``manifest.json`` (its covering checkpoint)."""
+    source = document.get("checkpoint", document)
+    try:
+        return Checkpoint(
+            statement=dict(source["statement"]),
+            signature=str(source["signature"]),
+            public_key=str(source["public_key"]),
+            frontier=Frontier(),
+        )
+    except (KeyError, TypeError) as error:
+        raise ValueError(f"not a checkpoint (no {error})") from error
+
+
 def signed_bytes(statement: dict[str, Any]) -> bytes:
     """What the signature covers: the statement as canonical JSON."""
     return dumps(statement)

@@ -70,14 +70,28 @@ class Verification:
         }
 
 
-def verify(app: LedgerApp, engine: Engine, trusted: Ed25519PublicKey) -> Verification:
-    """Verify the whole stored log and its checkpoints against the ``trusted`` key."""
+def verify(
+    app: LedgerApp,
+    engine: Engine,
+    trusted: Ed25519PublicKey,
+    held: Checkpoint | None = None,
+) -> Verification:
+    """Verify the whole stored log and its checkpoints against the ``trusted`` key.
+
+    ``held``: a checkpoint kept outside the database (from ``ledger checkpoint --json`` or
+    an export's manifest); the stored log must still agree with it, which is what shows
+    checkpoints deleted from the database, and events deleted before they were covered.
+    """
     create_tables(engine)
     result = Verification(key_id=key_id(trusted))
     with engine.connect() as conn:
         stored = load_checkpoints(conn)
         result.checkpoints = len(stored)
         findings = _statements(stored, trusted)
+        if held is not None:
+            findings += _held(held, stored, trusted)
+            if not any(c.statement == held.statement for c in stored):
+                stored = sorted([*stored, held], key=lambda c: c.last_notification_id)
         result.findings += findings
         untrusted = {f.checkpoint for f in findings if f.kind in UNTRUSTED}
         result.covered_up_to = max(
@@ -86,6 +100,32 @@ def verify(app: LedgerApp, engine: Engine, trusted: Ed25519PublicKey) -> Verific
         _Pass(app, conn, stored, result, untrusted).run()
     result.findings.sort(key=lambda f: (f.notification_id is None, f.notification_id or 0, f.kind))
     return result
+
+
+def _held(held: Checkpoint, stored: list[Checkpoint], trusted: Ed25519PublicKey) -> list[Finding]:
+    name = f"the checkpoint you hold (number {held.seq})"
+    if not verifies(trusted, held.signature, signed_bytes(held.statement)):
+        return [
+            Finding(
+                "checkpoint_signature",
+                f"{name} is not signed by the trusted key",
+                checkpoint=held.seq,
+            )
+        ]
+    same = [c for c in stored if c.seq == held.seq]
+    if not same:
+        return [
+            Finding(
+                "checkpoint_withheld", f"{name} is no longer in the database", checkpoint=held.seq
+            )
+        ]
+    if same[0].statement != held.statement:
+        return [
+            Finding(
+                "checkpoint_withheld", f"{name} differs from the stored one", checkpoint=held.seq
+            )
+        ]
+    return []
 
 
 UNTRUSTED = frozenset({"checkpoint_key", "checkpoint_signature"})

@@ -101,3 +101,8 @@ class Tamper:
         self._sql(
             f"UPDATE ledger_checkpoints SET {assignments} WHERE seq = ?", (*columns.values(), seq)
         )
+
+    def drop_checkpoints(self) -> None:
+        """Delete every checkpoint and its leaves (what an attacker would do first)."""
+        self._sql("DELETE FROM ledger_checkpoints")
+        self._sql("DELETE FROM ledger_checkpoint_leaves")

@@ -16,7 +16,13 @@ from ledger.app import LedgerApp
 from ledger.ingest import Ingestor, Input
 from ledger.projector import engine_for
 from ledger.settings import Database
-from replay.checkpoint import CheckpointRefused, signed_bytes, take_checkpoint
+from replay.checkpoint import (
+    CheckpointRefused,
+    held_checkpoint,
+    latest_checkpoint,
+    signed_bytes,
+    take_checkpoint,
+)
 from replay.keys import public_pem, signing_key
 from replay.verify import Verification, verify
 from tests.audit_support import Tamper
@@ -208,3 +214,21 @@ def test_a_checkpoint_with_nothing_new_signs_nothing(
     assert (new, new_again) == (True, False)
     assert again.statement == first.statement
     assert again.statement["previous_root"] is not None
+
+
+def test_a_checkpoint_held_elsewhere_shows_what_was_wiped_from_the_database(
+    ledger: LedgerApp, engine: Engine, logged: Tamper
+) -> None:
+    latest = latest_checkpoint(engine)
+    assert latest is not None
+    held = held_checkpoint({"checkpoint": latest.as_dict()})
+    nid = next(r[0] for r in logged.rows() if r[1] == "T-2" and r[2] == 5)
+    logged.delete(nid)  # T-2's last event, then every trace of the checkpoint
+    logged.drop_checkpoints()
+    public = signing_key(create=False).public_key()
+    if logged.sqlite:
+        assert [f.kind for f in verify(ledger, engine, public).findings] == ["gap"]
+    else:
+        assert verify(ledger, engine, public).ok  # nothing in the database can tell
+    found = verify(ledger, engine, public, held)
+    assert {"checkpoint_withheld", "checkpoint_root"} <= {f.kind for f in found.findings}

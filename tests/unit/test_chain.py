@@ -1,0 +1,89 @@
+"""The hash chain's body: canonical, covering every fact, and redactable by commitment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+
+from ledger.aggregates.chain import (
+    GENESIS,
+    PERSONAL_FIELDS,
+    REDACTED,
+    body,
+    commitments_of,
+    digest,
+    proof_of,
+    record_hash,
+    redacted,
+)
+
+SALT = "00112233445566778899aabbccddeeff"
+META: dict[str, Any] = {
+    "type": "customer.onboarded",
+    "subject": "C-1",
+    "version": 1,
+    "recorded_at": datetime(2026, 3, 1, 9, 0, tzinfo=UTC),
+    "event_id": "e-1",
+    "occurred_at": datetime(2026, 3, 1, 10, 0, tzinfo=timezone(timedelta(hours=1))),
+    "actor_id": "cs-jo",
+    "actor_role": "customer_success",
+    "source": "crm",
+    "previous_hash": GENESIS,
+}
+DATA: dict[str, Any] = {
+    "name": "Acme",
+    "tier": "enterprise",
+    "decision_maker": {"name": "Dana", "email": "dana@acme.example"},
+    "escalation_contact": "ops@acme.example",
+}
+
+
+def _hash(meta: dict[str, Any], data: dict[str, Any]) -> str:
+    return digest(body(meta, data, commitments_of(SALT, data)))
+
+
+def test_the_same_instant_in_any_offset_hashes_the_same() -> None:
+    moved = {**META, "occurred_at": datetime(2026, 3, 1, 9, 0, tzinfo=UTC)}
+    assert _hash(META, DATA) == _hash(moved, DATA)
+
+
+@pytest.mark.parametrize("field", sorted(META))
+def test_every_envelope_fact_is_covered(field: str) -> None:
+    changed = dict(META)
+    value = META[field]
+    changed[field] = (
+        value + timedelta(seconds=1)
+        if isinstance(value, datetime)
+        else (value + 1 if isinstance(value, int) else f"{value}x")
+    )
+    assert _hash(changed, DATA) != _hash(META, DATA)
+
+
+@pytest.mark.parametrize("field", sorted(DATA))
+def test_every_data_field_is_covered_committed_or_not(field: str) -> None:
+    changed = {**DATA, field: "something else"}
+    assert _hash(META, changed) != _hash(META, DATA)
+
+
+def test_a_redacted_record_still_gives_the_events_hash() -> None:
+    full = _hash(META, DATA)
+    redact = frozenset({"decision_maker", "escalation_contact", "name"})
+    proof = proof_of(SALT, DATA, redact)
+    shown = redacted(DATA, redact)
+    meta = {k: v for k, v in META.items()}
+    assert record_hash(meta, shown, proof) == full
+    assert shown["decision_maker"] == REDACTED and shown["tier"] == "enterprise"
+    assert SALT not in str(proof)  # only per-field salts of shown fields, never the event's
+    assert set(proof["commitments"]) == redact and proof["salts"] == {}
+    nothing_hidden = proof_of(SALT, DATA, frozenset())
+    assert record_hash(meta, redacted(DATA, frozenset()), nothing_hidden) == full
+
+
+def test_a_field_salt_reveals_nothing_about_another_field() -> None:
+    proof = proof_of(SALT, DATA, frozenset({"decision_maker"}))
+    salts = set(proof["salts"].values())
+    assert len(salts) == len(proof["salts"]) == 2
+    assert all(s != SALT for s in salts)
+    assert {"decision_maker", "escalation_contact", "name"} <= PERSONAL_FIELDS
