@@ -94,7 +94,7 @@ def checkpoint(
                     if new:
                         err.print(_describe(taken, new))
         except CheckpointRefused as error:
-            fail(f"not signed, the log does not verify: {error}")
+            fail(f"not signed: {error}")
     if json:
         print_json({"new": new, **taken.as_dict()})
         return
@@ -177,6 +177,10 @@ def key_show(json: JsonOption = False) -> None:
     out.print(f"key {view['key_id'] or '(not created yet)'} at {path}")
 
 
+def _known(known: datetime | None) -> str:
+    return "" if known is None else f" known at {known.isoformat()} (recorded later?)"
+
+
 # replay -------------------------------------------------------------------------------------
 
 
@@ -205,7 +209,7 @@ def replay(
             return
         view = replay_ticket(ledger, target, when, known)
     if view is None:
-        fail(f"no ticket {target} in the log as of {when.isoformat()}")
+        fail(f"no ticket {target} in the log as of {when.isoformat()}{_known(known)}")
     if json:
         print_json(view)
         return
@@ -289,7 +293,7 @@ def export_trail(
     except (ExportError, KeyError_) as error:
         fail(str(error))
     except CheckpointRefused as error:
-        fail(f"not exported, the log does not verify: {error}")
+        fail(f"not exported: {error}")
     if json:
         print_json(manifest)
         return
@@ -347,7 +351,7 @@ def report(
     with opened(resolve_database(db)) as ledger:
         view = replay_ticket(ledger, ticket_id, when, known)
     if view is None:
-        fail(f"no ticket {ticket_id} in the log as of {when.isoformat()}")
+        fail(f"no ticket {ticket_id} in the log as of {when.isoformat()}{_known(known)}")
     out_file.write_text(render_report(view), encoding="utf-8")
     out.print(
         f"wrote {out_file}: {len(view['rca']['timeline'])} timeline entries of {ticket_id} "

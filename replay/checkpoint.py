@@ -29,7 +29,7 @@ from replay.audit import (
     leaves,
     scan,
 )
-from replay.keys import key_id, public_pem
+from replay.keys import ENV_KEY, key_id, public_pem
 from replay.merkle import Frontier, leaf_hash
 
 FORMAT: Final = 1
@@ -134,6 +134,16 @@ def take_checkpoint(
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK})
         rows = conn.execute(select(checkpoints).order_by(checkpoints.c.seq.desc()).limit(1))
         previous = next((_from_row(row) for row in rows), None)
+        if previous is not None and previous.statement.get("key_id") != key_id(key.public_key()):
+            raise CheckpointRefused(
+                Finding(
+                    "checkpoint_key",
+                    f"checkpoint {previous.seq} was signed by key "
+                    f"{previous.statement.get('key_id')}, but the configured key is "
+                    f"{key_id(key.public_key())}: set {ENV_KEY} to the ledger's key",
+                    checkpoint=previous.seq,
+                )
+            )
         frontier = Frontier() if previous is None else _resumed(previous)
         after = 0 if previous is None else previous.last_notification_id
         chain = ChainCheck(head_of=lambda subject: _leaf_head(conn, subject))

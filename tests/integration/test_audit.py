@@ -232,3 +232,10 @@ def test_a_checkpoint_held_elsewhere_shows_what_was_wiped_from_the_database(
         assert verify(ledger, engine, public).ok  # nothing in the database can tell
     found = verify(ledger, engine, public, held)
     assert {"checkpoint_withheld", "checkpoint_root"} <= {f.kind for f in found.findings}
+
+
+def test_checkpoints_are_not_signed_with_a_key_other_than_the_ledgers(
+    ledger: LedgerApp, engine: Engine, logged: Tamper
+) -> None:
+    with pytest.raises(CheckpointRefused, match="was signed by key"):
+        take_checkpoint(ledger, engine, Ed25519PrivateKey.generate(), T0 + timedelta(hours=9))
