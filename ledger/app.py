@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol, cast
 
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import JSONTranscoder, Transcoding
+from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
 
 from ledger.aggregates.base import EventMeta, LedgerEvent
 from ledger.aggregates.customer import Customer
@@ -60,17 +60,21 @@ class LedgerApp(Application[str]):
 
     def log_events(self, page_size: int = 10_000) -> Iterator[LedgerEvent]:
         """Every stored event in notification (log) order, read page by page."""
-        position = 0
+        for notification in self.log_notifications(page_size=page_size):
+            event = self.mapper.to_domain_event(notification)
+            assert isinstance(event, LedgerEvent)
+            yield event
+
+    def log_notifications(self, after: int = 0, page_size: int = 10_000) -> Iterator[Notification]:
+        """The stored rows after notification id ``after``, undecoded, page by page."""
+        position = after
         while True:
             page = self.recorder.select_notifications(
                 start=position, limit=page_size, inclusive_of_start=False
             )
             if not page:
                 return
-            for notification in page:
-                event = self.mapper.to_domain_event(notification)
-                assert isinstance(event, LedgerEvent)
-                yield event
+            yield from page
             position = page[-1].id
 
     def find(self, subject: str) -> Aggregate | None:

@@ -114,18 +114,10 @@ class Scanned:
         return self.event.event_hash if self.event is not None else ""
 
 
-def scan(app: LedgerApp, after: int = 0, page_size: int = 5_000) -> Iterator[Scanned]:
+def scan(app: LedgerApp, after: int = 0) -> Iterator[Scanned]:
     """The stored rows after notification id ``after``, in log order, decoded."""
-    position = after
-    while True:
-        page = app.recorder.select_notifications(
-            start=position, limit=page_size, inclusive_of_start=False
-        )
-        if not page:
-            return
-        for notification in page:
-            yield _decode(app, notification)
-        position = page[-1].id
+    for notification in app.log_notifications(after, page_size=5_000):
+        yield _decode(app, notification)
 
 
 def _decode(app: LedgerApp, notification: Notification) -> Scanned:

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import psycopg
 import pytest
+from sqlalchemy import Engine
 
 from ledger.app import LedgerApp, open_app
+from ledger.projector import engine_for
 from ledger.settings import Database, resolve_database
 
 PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -58,6 +60,14 @@ def ledger(database: Database) -> Iterator[LedgerApp]:
     app = open_app(database)
     yield app
     app.close()
+
+
+@pytest.fixture
+def engine(database: Database) -> Iterator[Engine]:
+    """A SQLAlchemy engine on the test's database (read models, checkpoints)."""
+    engine = engine_for(database)
+    yield engine
+    engine.dispose()
 
 
 class FixedClock:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -14,7 +13,6 @@ from sqlalchemy import Engine
 
 from ledger.app import LedgerApp
 from ledger.ingest import Ingestor, Input
-from ledger.projector import engine_for
 from ledger.settings import Database
 from replay.checkpoint import (
     CheckpointRefused,
@@ -30,13 +28,6 @@ from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(database: Database) -> Iterator[Engine]:
-    engine = engine_for(database)
-    yield engine
-    engine.dispose()
 
 
 def _story(env: Envelopes, tickets: tuple[str, ...] = ("T-1", "T-2")) -> list[dict[str, Any]]:

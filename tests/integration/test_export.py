@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -17,8 +16,6 @@ from sqlalchemy import Engine
 from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
 from ledger.app import LedgerApp
 from ledger.ingest import Ingestor, Input
-from ledger.projector import engine_for
-from ledger.settings import Database
 from replay.export import Selection, export, read_records
 from replay.export_verify import verify_export
 from replay.keys import signing_key
@@ -26,13 +23,6 @@ from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(database: Database) -> Iterator[Engine]:
-    engine = engine_for(database)
-    yield engine
-    engine.dispose()
 
 
 @pytest.fixture

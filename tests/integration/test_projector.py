@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator
 from typing import Any
 
 import psycopg
@@ -22,13 +21,6 @@ from tests.support import Envelopes
 
 class Crash(Exception):
     """The failure a test injects inside a page."""
-
-
-@pytest.fixture
-def engine(database: Database) -> Iterator[Engine]:
-    engine = engine_for(database)
-    yield engine
-    engine.dispose()
 
 
 def _ingest_demo(ledger: LedgerApp, customers: int, batch_size: int = 500) -> None:

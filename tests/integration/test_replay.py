@@ -2,30 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from ledger.app import LedgerApp
 from ledger.ingest import Ingestor, Input
 from ledger.projections.sla import evaluate_record, sla_board
-from ledger.projector import Projector, engine_for, read_models
-from ledger.settings import Database
+from ledger.projector import Projector, read_models
 from replay.history import replay_board, replay_ticket
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(database: Database) -> Iterator[Engine]:
-    engine = engine_for(database)
-    yield engine
-    engine.dispose()
 
 
 def _stages(env: Envelopes) -> list[tuple[datetime, list[dict[str, Any]]]]:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import pytest
 from sqlalchemy import Engine
 
 from ledger.app import LedgerApp
@@ -14,21 +12,12 @@ from ledger.board import rows_as_of
 from ledger.ingest import Ingestor, Input
 from ledger.projections.metrics import metrics
 from ledger.projections.sla import sla_board
-from ledger.projector import engine_for
-from ledger.settings import Database
 from ledger.tick import tick
 from ledger.timelines import escalation_timeline, rca_document, ticket_timers
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 
 M = timedelta(minutes=1)
-
-
-@pytest.fixture
-def engine(database: Database) -> Iterator[Engine]:
-    engine = engine_for(database)
-    yield engine
-    engine.dispose()
 
 
 def _story(env: Envelopes) -> list[dict[str, Any]]:
