@@ -1,0 +1,571 @@
+"""The ledger against the physical limit and the library, on SQLite and PostgreSQL, in one run.
+
+    python -m benchmarks.harness                      # 10k and 100k events, both backends, Kafka
+    python -m benchmarks.harness --sizes 10k,100k,1m  # 1M is opt-in (minutes)
+    python -m benchmarks.harness --smoke              # seconds: the harness works, no figures
+
+For each backend and each size the workload is the demo's seeded stream (its mix of event
+types, duplicates and bad inputs), scaled by the number of customers, plus one hot ticket
+with 100 events. Measured:
+
+* ``physical``: the same serialised events (the ingested rows) inserted raw into a table
+  of the same shape, 1000 rows per transaction;
+* ``library_batched`` / ``library_single``: a plain eventsourcing application storing the
+  same domain events, 1000 per save / one per save (on a sample of at most 3000);
+* ``ingest``: ``Ingestor`` end to end (validation, rules, hashing, store), in a child
+  process reading the stream from a file, whose peak RSS is ``peak_rss_mb``;
+* ``rebuild``: every read model from the log;
+* ``replay``: the hot ticket replayed as of 200 instants of its life, p50 and p99;
+* ``sla_breached``: ``sla list --breached`` over 10k open tickets, p50 and p99;
+* ``kafka``: emit, consume and store through a tansu broker (PostgreSQL only), then project.
+
+Results go to ``benchmarks/results/latest.json`` (machine, versions, seed, settings, raw
+figures) and are printed as a table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import resource
+import sqlite3
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from eventsourcing.application import Application
+from eventsourcing.persistence import JSONTranscoder
+
+from ledger.app import DateAsISO, LedgerApp, open_app, opened
+from ledger.board import rows_as_of
+from ledger.demo import DemoSpec, generate
+from ledger.ingest import Ingestor, Input
+from ledger.projections.sla import sla_board
+from ledger.projector import Projector, engine_for
+from ledger.settings import Database, resolve_database
+from replay.history import replay_ticket
+
+PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+RESULTS = Path(__file__).parent / "results"
+LINES_PER_CUSTOMER = 305  # what the demo generates per enterprise customer, measured
+HOT = "T-HOT"
+START = datetime(2026, 1, 5, tzinfo=UTC)
+
+
+# workload -----------------------------------------------------------------------------------
+
+
+def _size(text: str) -> int:
+    text = text.strip().lower()
+    factor = {"k": 1_000, "m": 1_000_000}.get(text[-1], 1)
+    return int(float(text.rstrip("km")) * factor)
+
+
+def _envelope(n: int, type_: str, subject: str, at: datetime, role: str, data: Any) -> bytes:
+    return json.dumps(
+        {
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{subject}/{n}")),
+            "type": type_,
+            "schema_version": 1,
+            "occurred_at": at.isoformat(),
+            "source": "benchmark",
+            "actor": {"id": "se-bench" if role != "customer" else "u-bench", "role": role},
+            "subject": subject,
+            "data": data,
+        }
+    ).encode()
+
+
+def hot_ticket(customer: str, at: datetime, events: int = 100) -> list[bytes]:
+    """One long Sev1 with ``events`` events: opened, updates every 20 minutes, resolved."""
+    opened_data = {
+        "customer_id": customer,
+        "channel": "support_portal",
+        "title": "Every rendering job fails",
+        "description": "All jobs fail since the deploy",
+        "severity": 1,
+        "category": "platform_down",
+    }
+    lines = [_envelope(0, "ticket.opened", HOT, at, "customer", opened_data)]
+    for n in range(1, events - 1):
+        data = {"message": f"update {n}: still mitigating"}
+        lines.append(
+            _envelope(
+                n,
+                "ticket.update_posted",
+                HOT,
+                at + n * timedelta(minutes=20),
+                "support_engineer",
+                data,
+            )
+        )
+    lines.append(
+        _envelope(
+            events - 1,
+            "ticket.resolved",
+            HOT,
+            at + events * timedelta(minutes=20),
+            "support_engineer",
+            {"resolution": "rolled back the deploy"},
+        )
+    )
+    return lines
+
+
+def workload(events: int, seed: int) -> list[bytes]:
+    """The demo's stream scaled to about ``events`` lines, then the hot ticket."""
+    customers = max(2, round(events / LINES_PER_CUSTOMER))
+    lines = [line.raw for line in generate(DemoSpec(seed=seed, customers=customers))]
+    return lines + hot_ticket("C-001", datetime(2026, 2, 2, 9, tzinfo=UTC))
+
+
+def open_tickets(count: int) -> list[bytes]:
+    """Enterprise customers and ``count`` Sev2 tickets that nobody answers."""
+    lines = []
+    customers = max(1, count // 250)
+    for c in range(customers):
+        lines.append(
+            _envelope(
+                0,
+                "customer.onboarded",
+                f"C-{c}",
+                START,
+                "customer_success",
+                {
+                    "name": f"Customer {c}",
+                    "tier": "enterprise",
+                    "calendar": {"timezone": "UTC"},
+                    "success_owner": "cs-bench",
+                    "escalation_contact": "ops@example.com",
+                    "decision_maker": {"name": "D", "email": "d@example.com"},
+                },
+            )
+        )
+    for t in range(count):
+        at = START + timedelta(days=1, seconds=30 * t)
+        lines.append(
+            _envelope(
+                0,
+                "ticket.opened",
+                f"T-{t}",
+                at,
+                "customer",
+                {
+                    "customer_id": f"C-{t % customers}",
+                    "channel": "support_portal",
+                    "title": "Slow exports",
+                    "description": "Exports take hours",
+                    "severity": 2,
+                    "category": "partial_outage",
+                },
+            )
+        )
+    return lines
+
+
+# databases ----------------------------------------------------------------------------------
+
+
+class Scratch:
+    """Fresh databases for one measurement: SQLite files, or PostgreSQL schemas."""
+
+    def __init__(self, backend: str, root: Path) -> None:
+        self.backend, self.root, self.schemas = backend, root, []
+
+    def database(self, name: str) -> Database:
+        if self.backend == "sqlite":
+            return resolve_database(str(self.root / f"{name}.db"))
+        schema = f"bench_{name}_{uuid.uuid4().hex[:6]}"
+        self.schemas.append(schema)
+        return resolve_database(f"{PG_URL}?schema={schema}")
+
+    def drop(self) -> None:
+        if not self.schemas:
+            return
+        database = resolve_database(PG_URL)
+        with psycopg.connect(
+            host=database.host,
+            port=database.port,
+            user=database.user,
+            dbname=database.dbname,
+            autocommit=True,
+        ) as conn:
+            for schema in self.schemas:
+                conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+class PlainApplication(Application[str]):
+    """eventsourcing's Application with its own recorder; only the date transcoding added."""
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        transcoder.register(DateAsISO())
+
+
+# measures -----------------------------------------------------------------------------------
+
+
+def child_ingest(stream: Path, url: str) -> dict[str, Any]:
+    """In a fresh process: ingest the file, report time, counts and peak RSS."""
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.harness", "--child-ingest", str(stream), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return dict(json.loads(result.stdout.strip().splitlines()[-1]))
+
+
+def _run_child_ingest(stream: Path, url: str) -> None:
+    def lines() -> Iterator[Input]:
+        with stream.open("rb") as file:
+            for line in file:
+                yield Input(line.rstrip(b"\n"), "bench")
+
+    with opened(resolve_database(url)) as ledger:
+        start = time.perf_counter()
+        report = Ingestor(ledger).ingest(lines())
+        seconds = time.perf_counter() - start
+        events = ledger.store.event_count()
+    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(
+        json.dumps(
+            {
+                "seconds": seconds,
+                "inputs": report.inputs,
+                "events": events,
+                "accepted": report.accepted,
+                "peak_rss_mb": peak_kb / 1024,
+            }
+        )
+    )
+
+
+def physical(ledger: LedgerApp, scratch: Scratch) -> float:
+    """Raw batched inserts of the ingested rows into a table of the same shape."""
+    rows = [
+        (str(n.originator_id), n.originator_version, n.topic, n.state)
+        for n in ledger.log_notifications()
+    ]
+    start: float
+    if scratch.backend == "sqlite":
+        conn = sqlite3.connect(scratch.root / "physical.db", isolation_level=None)
+        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute(
+            "CREATE TABLE e (originator_id TEXT, originator_version INTEGER, topic TEXT,"
+            " state BLOB, PRIMARY KEY (originator_id, originator_version))"
+        )
+        start = time.perf_counter()
+        for i in range(0, len(rows), 1000):
+            conn.execute("BEGIN")
+            conn.executemany("INSERT INTO e VALUES (?, ?, ?, ?)", rows[i : i + 1000])
+            conn.execute("COMMIT")
+        seconds = time.perf_counter() - start
+        conn.close()
+        return len(rows) / seconds
+    database = scratch.database("physical")
+    with psycopg.connect(
+        host=database.host, port=database.port, user=database.user, dbname=database.dbname
+    ) as pg:
+        pg.execute(f'CREATE SCHEMA "{database.schema}"')
+        pg.execute(
+            f'CREATE TABLE "{database.schema}".e (notification_id BIGSERIAL, '
+            "originator_id TEXT, originator_version INTEGER, topic TEXT, state BYTEA, "
+            "PRIMARY KEY (originator_id, originator_version))"
+        )
+        pg.commit()
+        start = time.perf_counter()
+        with pg.cursor() as cursor:
+            for i in range(0, len(rows), 1000):
+                cursor.executemany(
+                    f'INSERT INTO "{database.schema}".e (originator_id, originator_version, '
+                    "topic, state) VALUES (%s, %s, %s, %s)",
+                    rows[i : i + 1000],
+                )
+                pg.commit()
+        return len(rows) / (time.perf_counter() - start)
+
+
+def library(ledger: LedgerApp, scratch: Scratch, per_save: int, limit: int | None) -> float:
+    """A plain eventsourcing application storing the same domain events."""
+    events = list(ledger.log_events())[:limit]
+    database = scratch.database(f"library{per_save}")
+    open_app(database).close()  # the schema and tables, as the ledger makes them
+    env = {
+        k: v for k, v in database.eventsourcing_env().items() if k != "APPLICATION_RECORDER_TOPIC"
+    }
+    anchor = PlainApplication(env=env)
+    start = time.perf_counter()
+    for i in range(0, len(events), per_save):
+        anchor.events.put(events[i : i + per_save])
+    seconds = time.perf_counter() - start
+    anchor.close()
+    return len(events) / seconds
+
+
+def _quantiles(samples: list[float]) -> dict[str, float]:
+    cuts = statistics.quantiles(samples, n=100, method="inclusive")
+    return {"p50_ms": cuts[49], "p99_ms": cuts[98], "runs": float(len(samples))}
+
+
+def replay_latency(ledger: LedgerApp, runs: int, seed: int) -> dict[str, float]:
+    """The hot ticket replayed as of instants across its life."""
+    history = ledger.history(HOT)
+    first, last = history[0].occurred_at, history[-1].occurred_at
+    rng = random.Random(seed)
+    samples = []
+    for _ in range(runs):
+        at = first + (last - first) * rng.random()
+        start = time.perf_counter()
+        view = replay_ticket(ledger, HOT, at)
+        samples.append((time.perf_counter() - start) * 1000)
+        assert view is not None
+    return {**_quantiles(samples), "events": float(len(history))}
+
+
+def breached_board(scratch: Scratch, tickets: int, runs: int) -> dict[str, float]:
+    """``sla list --breached`` (live read models, then the board) over open tickets."""
+    database = scratch.database("board")
+    with opened(database) as ledger:
+        Ingestor(ledger).ingest(Input(line, "bench") for line in open_tickets(tickets))
+        engine = engine_for(database)
+        Projector(ledger, engine).catch_up()
+        as_of = START + timedelta(days=30)
+        samples, breached = [], 0
+        for _ in range(runs):
+            start = time.perf_counter()
+            rows = rows_as_of(ledger, engine, as_of)
+            breached = len(sla_board(rows["sla_timers"], as_of, breached=True))
+            samples.append((time.perf_counter() - start) * 1000)
+        engine.dispose()
+    return {**_quantiles(samples), "open_tickets": float(tickets), "breached": float(breached)}
+
+
+def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
+    """Emit, consume and store through tansu, then project: inputs per second."""
+    from benchmarks.kafka_ingest import measure
+    from tests.kafka_support import broker
+
+    database = scratch.database("kafka")
+    with contextlib_broker(broker) as bootstrap:
+        figures = measure(bootstrap, database, lines, 6, 1000)
+    with opened(database) as ledger:
+        engine = engine_for(database)
+        start = time.perf_counter()
+        applied = Projector(ledger, engine).catch_up()
+        project = time.perf_counter() - start
+        engine.dispose()
+    inputs = figures["inputs"]
+    total = inputs / figures["emit_per_s"] + inputs / figures["consume_store_per_s"] + project
+    del applied
+    return {**figures, "project_s": project, "end_to_end_per_s": inputs / total}
+
+
+def contextlib_broker(factory: Callable[[], Iterator[str]]) -> Any:
+    import contextlib
+
+    return contextlib.contextmanager(factory)()
+
+
+# the run ------------------------------------------------------------------------------------
+
+
+def run_size(
+    backend: str, size: int, seed: int, root: Path, smoke: bool, with_kafka: bool
+) -> dict[str, Any]:
+    scratch = Scratch(backend, root / f"{backend}-{size}")
+    scratch.root.mkdir(parents=True, exist_ok=True)
+    try:
+        lines = workload(size, seed)
+        stream = scratch.root / "stream.jsonl"
+        stream.write_bytes(b"".join(line + b"\n" for line in lines))
+        database = scratch.database("ledger")
+        url = (
+            database.sqlite_path if backend == "sqlite" else (f"{PG_URL}?schema={database.schema}")
+        )
+        ingest = child_ingest(stream, url)
+        result: dict[str, Any] = {
+            "backend": backend,
+            "size": size,
+            "lines": len(lines),
+            "events": ingest["events"],
+            "ingest_per_s": ingest["events"] / ingest["seconds"],
+            "ingest_inputs_per_s": ingest["inputs"] / ingest["seconds"],
+            "peak_rss_mb": ingest["peak_rss_mb"],
+        }
+        with opened(database) as ledger:
+            result["physical_per_s"] = physical(ledger, scratch)
+            result["library_batched_per_s"] = library(ledger, scratch, 1000, None)
+            result["library_single_per_s"] = library(ledger, scratch, 1, 300 if smoke else 3000)
+            engine = engine_for(database)
+            start = time.perf_counter()
+            Projector(ledger, engine).rebuild()
+            result["rebuild_per_s"] = ingest["events"] / (time.perf_counter() - start)
+            engine.dispose()
+            result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
+        result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
+        result["ingest_vs_library_batched"] = (
+            result["ingest_per_s"] / result["library_batched_per_s"]
+        )
+        result["ingest_vs_library_single"] = result["ingest_per_s"] / result["library_single_per_s"]
+        if with_kafka and backend == "postgres":
+            result["kafka"] = kafka(scratch, lines)
+        return result
+    finally:
+        scratch.drop()
+
+
+def environment(args: argparse.Namespace) -> dict[str, Any]:
+    versions = {}
+    for package in (
+        "eventsourcing",
+        "SQLAlchemy",
+        "pydantic",
+        "psycopg",
+        "kafka-python",
+        "cryptography",
+        "orjson",
+    ):
+        try:
+            versions[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            versions[package] = None
+    database = resolve_database(PG_URL)
+    try:
+        with psycopg.connect(
+            host=database.host, port=database.port, user=database.user, dbname=database.dbname
+        ) as pg:
+            row = pg.execute("SHOW server_version").fetchone()
+            versions["postgresql"] = row[0] if row else None
+    except psycopg.OperationalError:
+        versions["postgresql"] = None
+    versions["sqlite"] = sqlite3.sqlite_version
+    return {
+        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "processor": platform.machine(),
+        },
+        "versions": versions,
+        "seed": args.seed,
+        "settings": {
+            "sizes": args.sizes,
+            "backends": args.backends,
+            "smoke": args.smoke,
+            "kafka": args.kafka,
+            "batch_size": 1000,
+            "replay_runs": 200,
+            "board_open_tickets": args.board_tickets,
+        },
+    }
+
+
+COLUMNS = (
+    ("backend", "backend", "{}"),
+    ("events", "events", "{:,}"),
+    ("physical_per_s", "physical/s", "{:,.0f}"),
+    ("library_single_per_s", "lib 1/save", "{:,.0f}"),
+    ("library_batched_per_s", "lib 1000/save", "{:,.0f}"),
+    ("ingest_per_s", "ingest/s", "{:,.0f}"),
+    ("ingest_vs_library_single", "x lib 1", "{:.1f}"),
+    ("ingest_vs_physical", "of physical", "{:.0%}"),
+    ("rebuild_per_s", "rebuild/s", "{:,.0f}"),
+    ("replay_p50", "replay p50 ms", "{:.1f}"),
+    ("replay_p99", "replay p99 ms", "{:.1f}"),
+    ("peak_rss_mb", "peak RSS MB", "{:.0f}"),
+    ("kafka_per_s", "kafka e2e/s", "{:,.0f}"),
+)
+
+
+def table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the figures."""
+    rows = []
+    for r in results:
+        flat = {
+            **r,
+            "replay_p50": r["replay"]["p50_ms"],
+            "replay_p99": r["replay"]["p99_ms"],
+            "kafka_per_s": r.get("kafka", {}).get("end_to_end_per_s"),
+        }
+        rows.append(
+            [fmt.format(flat[key]) if flat.get(key) is not None else "" for key, _, fmt in COLUMNS]
+        )
+    head = "| " + " | ".join(label for _, label, _ in COLUMNS) + " |"
+    rule = "|" + "|".join("---" for _ in COLUMNS) + "|"
+    return "\n".join([head, rule, *("| " + " | ".join(row) + " |" for row in rows)])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--sizes", default="10k,100k", help="comma-separated, e.g. 10k,100k,1m")
+    parser.add_argument("--backends", default="sqlite,postgres")
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--board-tickets", type=int, default=10_000)
+    parser.add_argument("--no-kafka", dest="kafka", action="store_false")
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
+    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument("--child-ingest", nargs=2, metavar=("STREAM", "DB"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child_ingest:
+        _run_child_ingest(Path(args.child_ingest[0]), args.child_ingest[1])
+        return
+    if args.smoke:
+        args.sizes, args.board_tickets = "600", 300
+    sizes = [_size(s) for s in args.sizes.split(",")]
+    backends = args.backends.split(",")
+    results: list[dict[str, Any]] = []
+    boards: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        for backend in backends:
+            for size in sizes:
+                print(f"{backend} at {size:,} events ...", file=sys.stderr, flush=True)
+                results.append(run_size(backend, size, args.seed, root, args.smoke, args.kafka))
+            scratch = Scratch(backend, root / f"{backend}-board")
+            scratch.root.mkdir(parents=True, exist_ok=True)
+            try:
+                boards[backend] = breached_board(
+                    scratch, args.board_tickets, 5 if args.smoke else 20
+                )
+            finally:
+                scratch.drop()
+    for backend in backends:
+        rates = {r["size"]: r["ingest_per_s"] for r in results if r["backend"] == backend}
+        if len(rates) > 1:
+            boards[backend]["ingest_largest_vs_smallest"] = rates[max(rates)] / rates[min(rates)]
+    document = {**environment(args), "results": results, "sla_breached": boards}
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(document, indent=2) + "\n")
+    print(table(results))
+    for backend, board in boards.items():
+        print(
+            f"{backend}: sla list --breached over {board['open_tickets']:,.0f} open tickets: "
+            f"p50 {board['p50_ms']:.0f} ms, p99 {board['p99_ms']:.0f} ms"
+            + (
+                f"; ingest rate at the largest size / smallest: "
+                f"{board['ingest_largest_vs_smallest']:.2f}"
+                if "ingest_largest_vs_smallest" in board
+                else ""
+            )
+        )
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
