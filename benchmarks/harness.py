@@ -239,7 +239,7 @@ def _run_child_ingest(stream: Path, url: str) -> None:
         report = Ingestor(ledger).ingest(lines())
         seconds = time.perf_counter() - start
         events = ledger.store.event_count()
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak_kb = _peak_rss_kb()
     print(
         json.dumps(
             {
@@ -251,6 +251,17 @@ def _run_child_ingest(stream: Path, url: str) -> None:
             }
         )
     )
+
+
+def _peak_rss_kb() -> int:
+    """This process's peak RSS (VmHWM: ru_maxrss would carry the parent's across exec)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def physical(ledger: LedgerApp, scratch: Scratch) -> float:

@@ -54,7 +54,7 @@ from ledger.settings import Database
 
 log = logging.getLogger(__name__)
 
-PAGE_SIZE: Final = 2000
+PAGE_SIZE: Final = 50_000
 CACHE_SUBJECTS: Final = 50_000
 IN_CHUNK: Final = 500
 
