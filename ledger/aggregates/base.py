@@ -150,8 +150,15 @@ _META_FIELDS = frozenset(
 
 def event_data(event: LedgerEvent) -> dict[str, Any]:
     """The type's own payload: every field that is not envelope or store metadata."""
-    return {
-        f.name: getattr(event, f.name)
-        for f in dataclasses.fields(event)  # type: ignore[arg-type]
-        if f.name not in _META_FIELDS
-    }
+    names = _DATA_FIELDS.get(type(event))
+    if names is None:
+        names = tuple(
+            f.name
+            for f in dataclasses.fields(event)  # type: ignore[arg-type]
+            if f.name not in _META_FIELDS
+        )
+        _DATA_FIELDS[type(event)] = names
+    return {name: getattr(event, name) for name in names}
+
+
+_DATA_FIELDS: dict[type[Any], tuple[str, ...]] = {}
