@@ -8,10 +8,11 @@ idempotency, rejections) is in :mod:`ledger.ingest`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date
 from typing import Any, Final, Protocol, cast
 
+import orjson
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
@@ -40,10 +41,34 @@ class DateAsISO(Transcoding):
         return date.fromisoformat(data)
 
 
+class FastJSONTranscoder(JSONTranscoder):
+    """eventsourcing's JSON format, written with orjson: the same bytes as the library's
+    own encoder (type markers included), about twice as fast on the ledger's events.
+    Reading stays the library's (its C scanner with a hook beats orjson plus a walk)."""
+
+    OPTIONS: Final = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_NON_STR_KEYS
+
+    def encode(self, obj: Any) -> bytes:
+        return orjson.dumps(obj, default=self._encode_obj, option=self.OPTIONS)
+
+
 class LedgerApp(Application[str]):
     """The ledger's event store: tickets, customers and the SLA policy."""
 
     name = "Ledger"
+
+    def construct_transcoder(self) -> JSONTranscoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
+
+    def store_events(self, aggregates: Iterable[Aggregate], **kwargs: Any) -> None:
+        """Store the aggregates' pending events in one transaction (``kwargs``: what the
+        recorder writes beside them). ``save()`` does the same plus snapshots, the
+        aggregate cache and notifications, none of which the ledger uses, and two
+        runtime protocol checks per aggregate that cost several per cent of ingest."""
+        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
+        self.events.put(events, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

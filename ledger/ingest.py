@@ -251,7 +251,7 @@ class _Batch:
 
     def save(self, positions: Sequence[Position]) -> None:
         self.write.positions.extend(positions)
-        self.app.save(*self.touched.values(), batch=self.write)
+        self.app.store_events(self.touched.values(), batch=self.write)
 
 
 def _parse(item: Input) -> tuple[Any, Input] | Outcome:

@@ -176,7 +176,7 @@ def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
             aggregate.raise_churn_risk(meta, **item.data)
         aggregates[item.subject] = aggregate
         batch.event_keys.append((item.event_id, item.subject, aggregate.version))
-    app.save(*aggregates.values(), batch=batch)
+    app.store_events(aggregates.values(), batch=batch)
 
 
 def tick(

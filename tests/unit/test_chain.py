@@ -87,3 +87,32 @@ def test_a_field_salt_reveals_nothing_about_another_field() -> None:
     assert len(salts) == len(proof["salts"]) == 2
     assert all(s != SALT for s in salts)
     assert {"decision_maker", "escalation_contact", "name"} <= PERSONAL_FIELDS
+
+
+def test_the_fast_transcoder_writes_the_librarys_bytes_and_reads_them_back() -> None:
+    from decimal import Decimal
+
+    from eventsourcing.persistence import (
+        DatetimeAsISO,
+        DecimalAsStr,
+        JSONTranscoder,
+        UUIDAsHex,
+    )
+
+    from ledger.app import DateAsISO, FastJSONTranscoder
+
+    library, fast = JSONTranscoder(), FastJSONTranscoder()
+    for transcoder in (library, fast):
+        for transcoding in (UUIDAsHex(), DecimalAsStr(), DatetimeAsISO(), DateAsISO()):
+            transcoder.register(transcoding)
+    value = {
+        "at": datetime(2026, 3, 1, 9, 30, 0, 1234, tzinfo=timezone(timedelta(hours=1))),
+        "day": datetime(2026, 3, 1, tzinfo=UTC).date(),
+        "arr": Decimal("120000.50"),
+        "nested": [1, {"due": datetime(2026, 3, 2, tzinfo=UTC)}, None, True],
+        "text": "Grüße \u2028 \x1f \"quoted\" \\",
+        7: "int key",
+        "score": 0.1,
+    }
+    assert fast.encode(value) == library.encode(value)
+    assert library.decode(fast.encode(value)) == fast.decode(library.encode(value))
