@@ -315,6 +315,11 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self._keys = SQL("{}.ledger_event_keys").format(schema)
         self._rejections = SQL("{}.ledger_rejections").format(schema)
         self._positions = SQL("{}.ledger_positions").format(schema)
+        self._insert_columns = SQL(
+            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
+            "SELECT * FROM unnest(%s::text[], %s::bigint[], %s::text[], %s::bytea[]) "
+            "RETURNING notification_id"
+        ).format(schema, Identifier(self.events_table_name))
         self._events = SQL("{}.{}").format(schema, Identifier(self.events_table_name))
         self.sql_create_statements += [
             SQL(
@@ -345,6 +350,25 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         batch: BatchWrite | None = kwargs.get("batch")
         if batch is not None:
             self._write_batch(curs, batch)
+
+    def _insert_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        # The library sends the rows as an array of a composite type in text format, which
+        # escapes every state byte in Python (a regex per row): a fifth of PostgreSQL
+        # ingest. Four arrays in binary format carry the same rows with no escaping.
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        curs.execute(
+            self._insert_columns,
+            (
+                [str(e.originator_id) for e in stored_events],
+                [e.originator_version for e in stored_events],
+                [e.topic for e in stored_events],
+                [e.state for e in stored_events],
+            ),
+            binary=True,
+        )
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
         if batch.event_keys:
