@@ -8,7 +8,7 @@ idempotency, rejections) is in :mod:`ledger.ingest`.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date
 from typing import Any, Final, Protocol, cast
 
@@ -101,6 +101,23 @@ class LedgerApp(Application[str]):
                 return
             yield from page
             position = page[-1].id
+
+    def load_many(self, subjects: Sequence[str]) -> dict[str, Aggregate | None]:
+        """Many aggregates in one query per chunk (None: nothing stored for the subject)."""
+        if not subjects:
+            return {}
+        history: dict[str, list[Any]] = {subject: [] for subject in subjects}
+        for notification in self.store.subject_events(subjects, up_to=2**62):
+            history[str(notification.originator_id)].append(
+                self.mapper.to_domain_event(notification)
+            )
+        loaded: dict[str, Aggregate | None] = {}
+        for subject, events in history.items():
+            aggregate: Any = None
+            for domain_event in events:
+                aggregate = domain_event.mutate(aggregate)
+            loaded[subject] = aggregate
+        return loaded
 
     def find(self, subject: str) -> Aggregate | None:
         """The aggregate with this id, or None if nothing was ever stored for it."""

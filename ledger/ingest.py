@@ -175,6 +175,10 @@ class Ingestor:
             self._cache.move_to_end(subject)
         return aggregate
 
+    def uncached(self, subjects: Iterable[str]) -> set[str]:
+        """The subjects not in the cache."""
+        return {s for s in subjects if s not in self._cache}
+
     def refresh(self, subjects: Iterable[str]) -> None:
         """Drop cached aggregates whose stored version moved on."""
         known = [s for s in subjects if s in self._cache]
@@ -223,7 +227,10 @@ class _Batch:
         envelopes = [p for p in parsed if not isinstance(p, Outcome)]
         event_ids = sorted({str(e.event_id) for e, _ in envelopes})
         seen = self.app.store.existing_event_ids(event_ids)
-        self.ingestor.refresh(_subjects(e for e, _ in envelopes))
+        subjects = _subjects(e for e, _ in envelopes)
+        self.ingestor.refresh(subjects)
+        # Everything the batch will read and has not cached, in one query (not one each).
+        self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(subjects))))
         outcomes = []
         for item in parsed:
             outcome = item if isinstance(item, Outcome) else self._decide(*item, seen)

@@ -371,9 +371,14 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         )
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
-        if batch.event_keys:
-            curs.executemany(
-                SQL("INSERT INTO {} VALUES (%s, %s, %s)").format(self._keys), batch.event_keys
+        if batch.event_keys:  # one statement, not one per row (a pipelined executemany)
+            event_ids, subjects, versions = zip(*batch.event_keys, strict=True)
+            curs.execute(
+                SQL(
+                    "INSERT INTO {} SELECT * FROM unnest(%s::text[], %s::text[], %s::bigint[])"
+                ).format(self._keys),
+                (list(event_ids), list(subjects), list(versions)),
+                binary=True,
             )
         if batch.rejections:
             curs.executemany(
