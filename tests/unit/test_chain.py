@@ -110,7 +110,7 @@ def test_the_fast_transcoder_writes_the_librarys_bytes_and_reads_them_back() -> 
         "day": datetime(2026, 3, 1, tzinfo=UTC).date(),
         "arr": Decimal("120000.50"),
         "nested": [1, {"due": datetime(2026, 3, 2, tzinfo=UTC)}, None, True],
-        "text": "Grüße \u2028 \x1f \"quoted\" \\",
+        "text": 'Grüße \u2028 \x1f "quoted" \\',
         7: "int key",
         "score": 0.1,
     }
