@@ -149,25 +149,10 @@ def hash_event(event: Any, data: dict[str, Any]) -> str:
     for name, value in data.items():
         plain = canonical(value)
         if name in PERSONAL_FIELDS:
-            field_salt_hex = hashlib.sha256(f"{salt}:{name}".encode()).hexdigest()
-            committed = hashlib.sha256(field_salt_hex.encode() + _dumps(plain, option=_SORTED))
-            hashed[name] = {"commitment": committed.hexdigest()}
+            hashed[name] = {"commitment": commitment(field_salt(salt, name), plain)}
         else:
             hashed[name] = plain
-    hashed_body = {
-        "format": CHAIN_FORMAT,
-        "type": event.WIRE_TYPE,
-        "subject": event.originator_id,
-        "version": event.originator_version,
-        "recorded_at": canonical(event.timestamp),
-        "event_id": event.event_id,
-        "occurred_at": canonical(event.occurred_at),
-        "actor_id": event.actor_id,
-        "actor_role": event.actor_role,
-        "source": event.source,
-        "previous_hash": event.previous_hash,
-        "data": hashed,
-    }
+    hashed_body = {"format": CHAIN_FORMAT, **event_meta(event), "data": hashed}
     return hashlib.sha256(_dumps(hashed_body, option=_SORTED)).hexdigest()
 
 
