@@ -3,9 +3,7 @@ verify-export and report (``replay/`` holds the code)."""
 
 from __future__ import annotations
 
-import signal
 import sys
-import threading
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
@@ -29,8 +27,9 @@ from ledger.cli import (
     out,
     parse_instant,
     print_json,
+    stop_on_signals,
 )
-from ledger.cli_projections import SLA_COLUMNS, _table
+from ledger.cli_projections import SLA_COLUMNS, _table, _when
 from ledger.projector import engine_for
 from ledger.settings import resolve_database
 from replay.checkpoint import Checkpoint, CheckpointRefused, held_checkpoint, take_checkpoint
@@ -86,9 +85,7 @@ def checkpoint(
         try:
             taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
             if every is not None:
-                stop = threading.Event()
-                for sig in (signal.SIGTERM, signal.SIGINT):
-                    signal.signal(sig, lambda *_: stop.set())
+                stop = stop_on_signals()
                 while not stop.wait(every):
                     taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
                     if new:
@@ -196,8 +193,7 @@ def replay(
 ) -> None:
     """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
     alone, as it stood at --as-of with what was recorded by --known-at."""
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
-    known = parse_instant(known_at, "--known-at")
+    when, known = _when(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         if target == "board":
             board = replay_board(ledger, when, known)
@@ -346,8 +342,7 @@ def report(
     known_at: KnownAtOption = None,
 ) -> None:
     """Write one self-contained incident page: the RCA and a timeline chart (no network)."""
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
-    known = parse_instant(known_at, "--known-at")
+    when, known = _when(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         view = replay_ticket(ledger, ticket_id, when, known)
     if view is None:

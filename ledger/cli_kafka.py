@@ -7,9 +7,7 @@ the one place under ``ledger/`` that imports them.
 from __future__ import annotations
 
 import logging
-import signal
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -34,7 +32,16 @@ from consumers.kafka import (
 )
 from consumers.relay import RejectionOutbox, Relay
 from ledger.app import LedgerApp, opened
-from ledger.cli import DbOption, JsonOption, app, fail, out, print_json, read_lines
+from ledger.cli import (
+    DbOption,
+    JsonOption,
+    app,
+    fail,
+    out,
+    print_json,
+    read_lines,
+    stop_on_signals,
+)
 from ledger.ingest import Outcome
 from ledger.projections import tables
 from ledger.projector import Projector, engine_for
@@ -56,13 +63,6 @@ def _servers(value: str | None) -> str:
         return bootstrap_servers(value)
     except ValueError as error:
         fail(str(error))
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
 
 
 def _log_to_stderr() -> None:
@@ -100,7 +100,7 @@ def consume(
         batch_size=batch_size,
         timing=GroupTiming(session_timeout_ms, heartbeat_interval_ms, max_poll_interval_ms),
     )
-    stop = _stop_on_signals()
+    stop = stop_on_signals()
     with opened(database) as ledger:
         publisher = producer(servers, f"{group}-rejections")
         outbox = RejectionOutbox(ledger, engine_for(database), publisher, rejected_topic)
@@ -145,7 +145,7 @@ def relay(
         if follow:
             _say(f"relaying {database.label} to {events_topic}; SIGTERM stops")
             relayer.follow(
-                _stop_on_signals(),
+                stop_on_signals(),
                 poll_seconds=poll,
                 on_publish=lambda n, at: _say(f"published {n} events, up to {at}"),
             )

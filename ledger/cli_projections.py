@@ -3,8 +3,6 @@ metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1).
 
 from __future__ import annotations
 
-import signal
-import threading
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +28,7 @@ from ledger.cli import (
     parse_instant,
     print_json,
     sla_app,
+    stop_on_signals,
 )
 from ledger.projections.health import health as health_records
 from ledger.projections.metrics import metrics as metric_figures
@@ -99,9 +98,7 @@ def project(
     with opened(database) as ledger:
         projector = Projector(ledger, engine_for(database))
         if follow:
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop = stop_on_signals()
             err.print(f"following the log of {database.label}; SIGTERM or Ctrl-C stops")
 
             def applied(report: CatchUp) -> None:
@@ -177,9 +174,7 @@ def tick(
         report = run_tick(ledger, engine, when)
         sign(ledger, engine)
         if every is not None:
-            stop = threading.Event()
-            for sig in (signal.SIGTERM, signal.SIGINT):
-                signal.signal(sig, lambda *_: stop.set())
+            stop = stop_on_signals()
             while not stop.wait(every):
                 report = run_tick(ledger, engine, datetime.now(UTC))
                 if report.written:
