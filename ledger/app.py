@@ -14,7 +14,7 @@ from typing import Any, Final, Protocol, cast
 
 import orjson
 import psycopg
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
 
 from ledger.aggregates.base import EventMeta, LedgerEvent
@@ -111,13 +111,10 @@ class LedgerApp(Application[str]):
             history[str(notification.originator_id)].append(
                 self.mapper.to_domain_event(notification)
             )
-        loaded: dict[str, Aggregate | None] = {}
-        for subject, events in history.items():
-            aggregate: Any = None
-            for domain_event in events:
-                aggregate = domain_event.mutate(aggregate)
-            loaded[subject] = aggregate
-        return loaded
+        return {
+            subject: cast(Aggregate | None, project_aggregate(None, events))
+            for subject, events in history.items()
+        }
 
     def find(self, subject: str) -> Aggregate | None:
         """The aggregate with this id, or None if nothing was ever stored for it."""

@@ -10,6 +10,7 @@ key. Statements chain: each names the previous checkpoint's root.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Final
@@ -146,7 +147,7 @@ def take_checkpoint(
             )
         frontier = Frontier() if previous is None else _resumed(previous)
         after = 0 if previous is None else previous.last_notification_id
-        chain = ChainCheck(head_of=lambda subject: _leaf_head(conn, subject))
+        chain = ChainCheck(head_of=_leaf_heads(conn))
         batch: list[dict[str, Any]] = []
         last_id = after
         for row in scan(app, after):
@@ -216,14 +217,29 @@ def _resumed(previous: Checkpoint) -> Frontier:
     return frontier
 
 
-def _leaf_head(conn: Connection, subject: str) -> tuple[int, str]:
-    """The subject's latest checkpointed (version, hash); (0, genesis) if none."""
-    latest = select(func.max(leaves.c.version)).where(leaves.c.subject == subject).scalar_subquery()
-    row = conn.execute(
-        select(leaves.c.version, leaves.c.event_hash).where(
-            and_(leaves.c.subject == subject, leaves.c.version == latest)
-        )
-    ).first()
-    if row is None:
-        return 0, GENESIS
-    return int(row.version), str(row.event_hash)
+def _leaf_heads(conn: Connection) -> Callable[[str], tuple[int, str]]:
+    """Each subject's latest checkpointed (version, hash), (0, genesis) if none: read in
+    one query the first time a subject is asked for, not one query per subject."""
+    heads: dict[str, tuple[int, str]] | None = None
+
+    def head_of(subject: str) -> tuple[int, str]:
+        nonlocal heads
+        if heads is None:
+            latest = (
+                select(leaves.c.subject, func.max(leaves.c.version).label("version"))
+                .group_by(leaves.c.subject)
+                .subquery()
+            )
+            rows = conn.execute(
+                select(leaves.c.subject, leaves.c.version, leaves.c.event_hash).join(
+                    latest,
+                    and_(
+                        leaves.c.subject == latest.c.subject,
+                        leaves.c.version == latest.c.version,
+                    ),
+                )
+            )
+            heads = {row.subject: (int(row.version), str(row.event_hash)) for row in rows}
+        return heads.get(subject, (0, GENESIS))
+
+    return head_of

@@ -17,6 +17,7 @@ no trace in what remains: checkpoint often (``ledger tick --checkpoint``).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -229,12 +230,12 @@ class _Pass:
         self._gaps()
 
     def _lone_gap(self, after: int, before: int) -> int | None:
-        ids = [
+        missing = (
             i
             for start, end in self.gaps
             for i in range(max(start, after + 1), min(end, before - 1) + 1)
-            if end > after and start < before
-        ][:2]
+        )
+        ids = list(itertools.islice(missing, 2))  # a truncation can leave millions
         return ids[0] if len(ids) == 1 else None
 
     def _leaves_before(self, notification_id: int | None) -> None:
