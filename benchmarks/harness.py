@@ -38,7 +38,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from importlib import metadata
 from pathlib import Path
@@ -366,28 +366,20 @@ def breached_board(scratch: Scratch, tickets: int, runs: int) -> dict[str, float
 
 def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
     """Emit, consume and store through tansu, then project: inputs per second."""
-    from benchmarks.kafka_ingest import measure
-    from tests.kafka_support import broker
+    from benchmarks.kafka_ingest import broker_for, measure
 
     database = scratch.database("kafka")
-    with contextlib_broker(broker) as bootstrap:
+    with broker_for(None) as bootstrap:  # $KAFKA_BOOTSTRAP, or tansu started for the run
         figures = measure(bootstrap, database, lines, 6, 1000)
     with opened(database) as ledger:
         engine = engine_for(database)
         start = time.perf_counter()
-        applied = Projector(ledger, engine).catch_up()
+        Projector(ledger, engine).catch_up()
         project = time.perf_counter() - start
         engine.dispose()
     inputs = figures["inputs"]
     total = inputs / figures["emit_per_s"] + inputs / figures["consume_store_per_s"] + project
-    del applied
     return {**figures, "project_s": project, "end_to_end_per_s": inputs / total}
-
-
-def contextlib_broker(factory: Callable[[], Iterator[str]]) -> Any:
-    import contextlib
-
-    return contextlib.contextmanager(factory)()
 
 
 # the run ------------------------------------------------------------------------------------

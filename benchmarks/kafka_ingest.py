@@ -31,7 +31,7 @@ from tests.kafka_support import FAST_GROUPS, broker, new_topic
 
 
 @contextlib.contextmanager
-def _broker(bootstrap: str | None) -> Iterator[str]:
+def broker_for(bootstrap: str | None) -> Iterator[str]:
     if bootstrap:
         yield bootstrap
     else:
@@ -97,7 +97,7 @@ def main() -> None:
     args = parser.parse_args()
     lines = [line.raw for line in generate(DemoSpec(seed=7, customers=args.customers))]
     database = resolve_database(args.db)
-    with _broker(args.bootstrap) as bootstrap:
+    with broker_for(args.bootstrap) as bootstrap:
         figures = measure(bootstrap, database, lines, args.partitions, args.batch_size)
     print(f"database: {database.label}; {len(lines)} lines, {args.partitions} partitions")
     print(f"emit (idempotent, acks=all): {figures['emit_per_s']:,.0f} msgs/s")
