@@ -340,6 +340,7 @@ def report(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    json: JsonOption = False,
 ) -> None:
     """Write one self-contained incident page: the RCA and a timeline chart (no network)."""
     when, known = _when(as_of, known_at)
@@ -348,6 +349,18 @@ def report(
     if view is None:
         fail(f"no ticket {ticket_id} in the log as of {when.isoformat()}{_known(known)}")
     out_file.write_text(render_report(view), encoding="utf-8")
+    if json:
+        print_json(
+            {
+                "out": str(out_file),
+                "ticket_id": ticket_id,
+                "as_of": view["as_of"],
+                "known_at": view["known_at"],
+                "timeline_entries": len(view["rca"]["timeline"]),
+                "chain_head": view["chain_head"],
+            }
+        )
+        return
     out.print(
         f"wrote {out_file}: {len(view['rca']['timeline'])} timeline entries of {ticket_id} "
         f"as of {when.isoformat()}"
