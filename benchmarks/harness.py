@@ -5,8 +5,9 @@
     python -m benchmarks.harness --smoke              # seconds: the harness works, no figures
 
 For each backend and each size the workload is the demo's seeded stream (its mix of event
-types, duplicates and bad inputs), scaled by the number of customers, plus one hot ticket
-with 100 events. Measured:
+types, duplicates and bad inputs) scaled by the number of customers, with 15% more lines
+of internal notes spread over its tickets by a Zipf law (many small streams, a few hot
+ones), plus one ticket of exactly 100 events for the replay measure. Measured:
 
 * ``physical``: the same serialised events (the ingested rows) inserted raw into a table
   of the same shape, 1000 rows per transaction;
@@ -26,6 +27,7 @@ figures) and are printed as a table.
 from __future__ import annotations
 
 import argparse
+import bisect
 import json
 import os
 import platform
@@ -50,7 +52,7 @@ from eventsourcing.persistence import JSONTranscoder
 
 from ledger.app import DateAsISO, LedgerApp, open_app, opened
 from ledger.board import rows_as_of
-from ledger.demo import DemoSpec, generate
+from ledger.demo import DemoLine, DemoSpec, generate
 from ledger.ingest import Ingestor, Input
 from ledger.projections.sla import sla_board
 from ledger.projector import Projector, engine_for
@@ -60,6 +62,8 @@ from replay.history import replay_ticket
 PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 RESULTS = Path(__file__).parent / "results"
 LINES_PER_CUSTOMER = 305  # what the demo generates per enterprise customer, measured
+CHATTER_SHARE = 0.15  # of the lines: internal notes spread over tickets by Zipf
+ZIPF_S = 1.0
 HOT = "T-HOT"
 START = datetime(2026, 1, 5, tzinfo=UTC)
 
@@ -73,10 +77,12 @@ def _size(text: str) -> int:
     return int(float(text.rstrip("km")) * factor)
 
 
-def _envelope(n: int, type_: str, subject: str, at: datetime, role: str, data: Any) -> bytes:
+def _envelope(
+    n: int, type_: str, subject: str, at: datetime, role: str, data: Any, prefix: str = "bench"
+) -> bytes:
     return json.dumps(
         {
-            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"bench/{subject}/{n}")),
+            "event_id": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{prefix}/{subject}/{n}")),
             "type": type_,
             "schema_version": 1,
             "occurred_at": at.isoformat(),
@@ -125,10 +131,60 @@ def hot_ticket(customer: str, at: datetime, events: int = 100) -> list[bytes]:
 
 
 def workload(events: int, seed: int) -> list[bytes]:
-    """The demo's stream scaled to about ``events`` lines, then the hot ticket."""
-    customers = max(2, round(events / LINES_PER_CUSTOMER))
-    lines = [line.raw for line in generate(DemoSpec(seed=seed, customers=customers))]
+    """About ``events`` lines: the demo's stream (its mix of event types, duplicates and
+    bad inputs, scaled by the number of customers) with Zipf-distributed chatter over its
+    tickets mixed in, then the hot ticket."""
+    chatter = round(events * CHATTER_SHARE)
+    customers = max(2, round((events - chatter) / LINES_PER_CUSTOMER))
+    demo = generate(DemoSpec(seed=seed, customers=customers))
+    lines = zipf_chatter(demo, chatter, random.Random(seed))
     return lines + hot_ticket("C-001", datetime(2026, 2, 2, 9, tzinfo=UTC))
+
+
+def zipf_chatter(demo: list[DemoLine], count: int, rng: random.Random) -> list[bytes]:
+    """The demo's lines with ``count`` internal notes (``ticket.responded``, not public)
+    spread over its tickets by a Zipf law (weight ``1 / rank ** ZIPF_S``, ranks shuffled):
+    many tickets get none or a few, a handful get thousands at 1M.
+
+    Each note goes at a random place in its ticket's open life in arrival order, and
+    occurs when the ticket's latest accepted event before it occurred, so every note is
+    accepted and leaves the demo's expected outcomes (SLA, rejections) unchanged.
+    """
+    events: dict[str, list[tuple[int, str]]] = {}  # ticket -> (line index, occurred_at)
+    closed: dict[str, int] = {}
+    for index, line in enumerate(demo):
+        if line.expect != "accept":
+            continue
+        envelope = json.loads(line.raw)
+        subject, type_ = envelope["subject"], envelope["type"]
+        if type_ == "ticket.opened" or subject in events:  # rca.* events are the ticket's
+            events.setdefault(subject, []).append((index, envelope["occurred_at"]))
+            if type_ == "ticket.closed":
+                closed[subject] = index
+    tickets = list(events)
+    rng.shuffle(tickets)
+    weights = [1 / rank**ZIPF_S for rank in range(1, len(tickets) + 1)]
+    notes: dict[int, list[bytes]] = {}  # after line index -> notes
+    for n, ticket in enumerate(rng.choices(tickets, weights, k=count) if tickets else []):
+        history = events[ticket]
+        last = closed.get(ticket, len(demo)) - 1  # a closed ticket takes nothing more
+        after = rng.randint(history[0][0], last)
+        occurred_at = history[bisect.bisect_right(history, (after, "\uffff")) - 1][1]
+        note = _envelope(
+            n,
+            "ticket.responded",
+            ticket,
+            datetime.fromisoformat(occurred_at),
+            "support_engineer",
+            {"public": False, "message": f"internal note {n}"},
+            prefix="chatter",
+        )
+        notes.setdefault(after, []).append(note)
+    lines: list[bytes] = []
+    for index, line in enumerate(demo):
+        lines.append(line.raw)
+        lines.extend(notes.get(index, ()))
+    return lines
 
 
 def open_tickets(count: int) -> list[bytes]:

@@ -5,7 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+
+import orjson
+
+from benchmarks.harness import CHATTER_SHARE, LINES_PER_CUSTOMER, workload
+from ledger.app import LedgerApp
+from ledger.demo import DemoSpec, generate
+from ledger.ingest import Ingestor, Input
 
 
 def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Path) -> None:
@@ -38,3 +46,23 @@ def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Pa
     for board in document["sla_breached"].values():
         assert board["breached"] == board["open_tickets"] == 300  # nobody answered any
     assert "| backend |" in run.stdout  # the printed table
+
+
+def test_the_workload_is_the_demo_plus_zipf_chatter_that_is_all_accepted(
+    ledger: LedgerApp,
+) -> None:
+    lines = workload(6_000, seed=3)
+    notes = Counter(orjson.loads(line)["subject"] for line in lines if b'"internal note ' in line)
+    assert sum(notes.values()) == round(6_000 * CHATTER_SHARE)
+    counts = sorted(notes.values(), reverse=True)
+    assert counts[0] >= 10 * counts[len(counts) // 2]  # a few hot tickets, many small ones
+    report = Ingestor(ledger).ingest(Input(line, "bench") for line in lines)
+    customers = round((6_000 - sum(notes.values())) / LINES_PER_CUSTOMER)
+    expected = Counter(line.expect for line in generate(DemoSpec(seed=3, customers=customers)))
+    assert (
+        report.accepted == expected["accept"] + sum(notes.values()) + 100
+    )  # + the 100-event ticket
+    assert report.duplicates == expected["duplicate"]
+    assert report.by_rule == Counter(
+        {rule: n for rule, n in expected.items() if rule not in ("accept", "duplicate")}
+    )
