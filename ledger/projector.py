@@ -27,7 +27,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -49,7 +49,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from ledger.aggregates.base import LedgerEvent
 from ledger.app import SCHEMA_LOCK, LedgerApp
 from ledger.projections import tables
-from ledger.projections.registry import BY_NAME, PROJECTIONS, Projection
+from ledger.projections.registry import BY_NAME, PROJECTIONS, Fold, Projection, Rows
 from ledger.settings import Database
 
 log = logging.getLogger(__name__)
@@ -148,6 +148,48 @@ class LogHistory:
         domain_event = self.app.mapper.to_domain_event(notification)
         assert isinstance(domain_event, LedgerEvent)
         return domain_event
+
+
+@dataclass
+class _Kept:
+    depends: Hashable
+    fold: Fold
+    folded: int  # how many of the subject's events are in the fold
+
+
+class Folds:
+    """The projections' folds kept between pages (bounded LRU), so a page costs its own
+    events and not again the whole history of every subject it touches: customers and
+    hot tickets live across the whole log, and refolding them each page made a rebuild
+    slow down as the log grew. Only what a committed page wrote is kept."""
+
+    def __init__(self, max_subjects: int = CACHE_SUBJECTS) -> None:
+        self.max_subjects = max_subjects
+        self._kept: OrderedDict[tuple[str, str], _Kept] = OrderedDict()
+
+    def rows(self, projection: Projection, subject: str, history: LogHistory) -> Rows:
+        """The subject's rows, folding only its events not folded before."""
+        folding = projection.folding
+        if folding is None:
+            return projection.rows(subject, history)
+        key = (projection.name, subject)
+        depends = folding.depends(subject, history)
+        kept = self._kept.pop(key, None)
+        if kept is None or kept.depends != depends:
+            kept = _Kept(depends, folding.start(subject, history), 0)
+        events = history.events(subject)
+        for new_event in events[kept.folded :]:
+            kept.fold.evolve(new_event)
+        kept.folded = len(events)
+        self._kept[key] = kept
+        while len(self._kept) > self.max_subjects:
+            self._kept.popitem(last=False)
+        return kept.fold.rows()
+
+    def forget(self, projection: Projection) -> None:
+        """Drop a projection's folds (a page that was not committed)."""
+        for key in [k for k in self._kept if k[0] == projection.name]:
+            del self._kept[key]
 
 
 @dataclass
@@ -261,6 +303,7 @@ class Projector:
         start = position
         done = dict.fromkeys((p.name for p in group), 0)
         history = LogHistory(self.app, position)
+        folds = Folds()
         while position < head:
             notifications = self.app.store.select_notifications(
                 start=position, limit=self.page_size, stop=head, inclusive_of_start=False
@@ -272,8 +315,11 @@ class Projector:
             history.advance(page)
             for projection in group:
                 try:
-                    self._apply(projection, history, position, page, fault)
-                except ProjectionConflict:
+                    self._apply(projection, history, folds, position, page, fault)
+                except BaseException as failed:
+                    folds.forget(projection)
+                    if not isinstance(failed, ProjectionConflict):
+                        raise
                     # Another runner applied this page first: carry on alone from its position.
                     log.info("projection %s: another runner moved first", projection.name)
                     group = [p for p in group if p is not projection]
@@ -291,6 +337,7 @@ class Projector:
         self,
         projection: Projection,
         history: LogHistory,
+        folds: Folds,
         position: int,
         page: list[tuple[int, LedgerEvent]],
         fault: Fault | None,
@@ -304,7 +351,7 @@ class Projector:
             self._move(conn, projection.name, position, page[-1][0])
             if touched:
                 self._delete(conn, projection, touched)
-                rows = self._rows(projection, history, touched, page, fault)
+                rows = self._rows(projection, history, folds, touched, page, fault)
                 for name, table_rows in rows.items():
                     if table_rows:
                         conn.execute(insert(projection.table(name)), table_rows)
@@ -315,16 +362,17 @@ class Projector:
     def _rows(
         projection: Projection,
         history: LogHistory,
+        folds: Folds,
         touched: list[str],
         page: list[tuple[int, LedgerEvent]],
         fault: Fault | None,
-    ) -> dict[str, list[dict[str, Any]]]:
+    ) -> Rows:
         if fault is not None:
             for notification_id, _ in page:
                 fault(notification_id)
-        rows: dict[str, list[dict[str, Any]]] = {}
+        rows: Rows = {}
         for subject in touched:
-            for name, subject_rows in projection.rows(subject, history).items():
+            for name, subject_rows in folds.rows(projection, subject, history).items():
                 rows.setdefault(name, []).extend(subject_rows)
         return rows
 

@@ -8,8 +8,9 @@ check-ins are *not* stored: they depend on "now" and are computed by
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
@@ -108,20 +109,23 @@ def _evolve(view: CustomerProjection, event: LedgerEvent) -> None:
         )
 
 
-def project_customer(events: list[LedgerEvent]) -> CustomerProjection | None:
-    """The customer's rows after folding ``events``; None if they hold no onboarding."""
-    view: CustomerProjection | None = None
-    for event in events:
+class CustomerFold:
+    """The fold itself: ``evolve`` with each event in log order, ``view`` any time."""
+
+    def __init__(self) -> None:
+        self.view: CustomerProjection | None = None
+
+    def evolve(self, event: LedgerEvent) -> None:
+        """Fold one more event in."""
         if event.SYSTEM:
-            continue
+            return
         if isinstance(event, Customer.Onboarded):
-            calendar = BusinessCalendar.from_wire(event.calendar)
-            view = CustomerProjection(
+            self.view = CustomerProjection(
                 {
                     "customer_id": event.originator_id,
                     "name": event.name,
                     "tier": event.tier,
-                    "timezone": calendar.timezone,
+                    "timezone": onboarding_calendar(event).timezone,
                     "success_owner": event.success_owner,
                     "escalation_contact": event.escalation_contact,
                     "decision_maker_name": event.decision_maker.get("name"),
@@ -132,9 +136,33 @@ def project_customer(events: list[LedgerEvent]) -> CustomerProjection | None:
                     "churned_at": None,
                 }
             )
+        view = self.view
         if view is None:
-            continue
+            return
         _evolve(view, event)
         view.customer["last_occurred_at"] = event.occurred_at
         view.customer["last_recorded_at"] = event.recorded_at
-    return view
+
+
+def project_customer(events: list[LedgerEvent]) -> CustomerProjection | None:
+    """The customer's rows after folding ``events``; None if they hold no onboarding."""
+    fold = CustomerFold()
+    for event in events:
+        fold.evolve(event)
+    return fold.view
+
+
+_CALENDARS: OrderedDict[str, BusinessCalendar] = OrderedDict()
+_CALENDAR_CACHE: Final = 4096
+
+
+def onboarding_calendar(event: Customer.Onboarded) -> BusinessCalendar:
+    """The calendar an onboarding event carries, parsed once per event (events never
+    change; parsing loads the time zone and is the dearest step of a customer's fold)."""
+    calendar = _CALENDARS.get(event.event_id)
+    if calendar is None:
+        calendar = BusinessCalendar.from_wire(event.calendar)
+        _CALENDARS[event.event_id] = calendar
+        if len(_CALENDARS) > _CALENDAR_CACHE:
+            _CALENDARS.popitem(last=False)
+    return calendar

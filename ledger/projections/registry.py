@@ -9,8 +9,7 @@ subject's events in log order.
 
 from __future__ import annotations
 
-from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -23,9 +22,9 @@ from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import DEFAULT_TARGETS, SlaPolicy
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import tables
-from ledger.projections.customers import project_customer
+from ledger.projections.customers import CustomerFold, onboarding_calendar
 from ledger.projections.sla import Targets
-from ledger.projections.tickets import project_ticket
+from ledger.projections.tickets import TicketFold
 
 Rows = dict[str, list[dict[str, Any]]]
 """Rows by table name."""
@@ -51,25 +50,14 @@ class History(Protocol):
         ...
 
 
-_CALENDARS: OrderedDict[str, BusinessCalendar] = OrderedDict()
-_CALENDAR_CACHE = 4096
-
-
 def calendar_of(customer_events: list[LedgerEvent]) -> BusinessCalendar:
-    """The customer's business calendar (fixed at onboarding); the default if none.
+    """The customer's business calendar (fixed at onboarding); the default if none."""
+    onboarded = _onboarding(customer_events)
+    return BusinessCalendar() if onboarded is None else onboarding_calendar(onboarded)
 
-    Parsed once per onboarding event (by its ``event_id``): events never change.
-    """
-    for event in customer_events:
-        if isinstance(event, Customer.Onboarded):
-            calendar = _CALENDARS.get(event.event_id)
-            if calendar is None:
-                calendar = BusinessCalendar.from_wire(event.calendar)
-                _CALENDARS[event.event_id] = calendar
-                if len(_CALENDARS) > _CALENDAR_CACHE:
-                    _CALENDARS.popitem(last=False)
-            return calendar
-    return BusinessCalendar()
+
+def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None:
+    return next((e for e in customer_events if isinstance(e, Customer.Onboarded)), None)
 
 
 def policy_of(policy_events: list[LedgerEvent]) -> SlaPolicy | None:
@@ -88,40 +76,116 @@ def targets_of(policy_events: list[LedgerEvent]) -> dict[int, Targets]:
     return {version.version: version.targets for version in policy.versions}
 
 
+class Fold(Protocol):
+    """One subject's rows as a fold: fed its events in log order, asked for rows any time."""
+
+    def evolve(self, event: LedgerEvent) -> None:
+        """Fold one more event in."""
+        ...
+
+    def rows(self) -> Rows:
+        """The subject's rows so far (fresh containers: later events change none of them)."""
+        ...
+
+
+@dataclass(frozen=True)
+class Folding:
+    """How a projection folds one subject: ``start`` makes an empty fold; ``depends`` says
+    what the fold read besides the subject's own events (its customer's calendar, the
+    policy). A runner that keeps a fold between pages of the log folds only the new
+    events, and starts again when ``depends`` gives another value."""
+
+    start: Callable[[str, History], Fold]
+    depends: Callable[[str, History], Hashable] = lambda subject, history: None
+
+    def rows(self, subject: str, history: History) -> Rows:
+        """The subject's rows from its whole history."""
+        fold = self.start(subject, history)
+        for event in history.events(subject):
+            fold.evolve(event)
+        return fold.rows()
+
+
+def _opening(events: list[LedgerEvent]) -> Ticket.Opened | None:
+    return next((e for e in events if isinstance(e, Ticket.Opened)), None)
+
+
+class _TicketFold:
+    """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
+
+    def __init__(self, calendar: BusinessCalendar, targets: dict[int, Targets]) -> None:
+        self.fold = TicketFold(calendar, targets)
+
+    def evolve(self, event: LedgerEvent) -> None:
+        self.fold.evolve(event)
+
+    def rows(self) -> Rows:
+        projection = self.fold.projection()
+        if projection is None:
+            return {}
+        return _utc(
+            {
+                "tickets": [projection.ticket],
+                "sla_timers": projection.timers,
+                "escalations": projection.escalations,
+            }
+        )
+
+
+def _ticket_start(subject: str, history: History) -> Fold:
+    opened = _opening(history.events(subject))
+    customer = history.events(opened.customer_id) if opened is not None else []
+    return _TicketFold(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
+
+
+def _ticket_depends(subject: str, history: History) -> Hashable:
+    opened = _opening(history.events(subject))
+    if opened is None:
+        return None
+    onboarded = _onboarding(history.events(opened.customer_id))
+    policy_events = len(history.events(POLICY_SUBJECT))
+    return (onboarded.event_id if onboarded is not None else None, policy_events)
+
+
+TICKET_FOLDING = Folding(_ticket_start, _ticket_depends)
+
+
 def ticket_rows(subject: str, history: History) -> Rows:
     """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
-    events = history.events(subject)
-    opened = next((e for e in events if isinstance(e, Ticket.Opened)), None)
-    if opened is None:
-        return {}
-    calendar = calendar_of(history.events(opened.customer_id))
-    projection = project_ticket(events, calendar, targets_of(history.events(POLICY_SUBJECT)))
-    if projection is None:
-        return {}
-    return _utc(
-        {
-            "tickets": [projection.ticket],
-            "sla_timers": projection.timers,
-            "escalations": projection.escalations,
-        }
-    )
+    return TICKET_FOLDING.rows(subject, history)
+
+
+class _CustomerFold:
+    """The ``customers`` row and success-signal rows of one customer."""
+
+    def __init__(self) -> None:
+        self.fold = CustomerFold()
+
+    def evolve(self, event: LedgerEvent) -> None:
+        self.fold.evolve(event)
+
+    def rows(self) -> Rows:
+        view = self.fold.view
+        if view is None:
+            return {}
+        return _utc(
+            {
+                "customers": [dict(view.customer)],
+                "customer_usage": [dict(row) for row in view.usage],
+                "customer_surveys": [dict(row) for row in view.surveys],
+                "customer_check_ins": [dict(row) for row in view.check_ins],
+                "customer_milestones": [dict(row) for row in view.milestones],
+                "customer_contracts": [dict(row) for row in view.contracts],
+            }
+        )
+
+
+CUSTOMER_FOLDING = Folding(lambda subject, history: _CustomerFold())
 
 
 def customer_rows(subject: str, history: History) -> Rows:
     """The ``customers`` row and success-signal rows of one customer."""
-    projection = project_customer(history.events(subject))
-    if projection is None:
-        return {}
-    return _utc(
-        {
-            "customers": [projection.customer],
-            "customer_usage": projection.usage,
-            "customer_surveys": projection.surveys,
-            "customer_check_ins": projection.check_ins,
-            "customer_milestones": projection.milestones,
-            "customer_contracts": projection.contracts,
-        }
-    )
+    return CUSTOMER_FOLDING.rows(subject, history)
 
 
 def policy_rows(subject: str, history: History) -> Rows:
@@ -148,6 +212,7 @@ class Projection:
     subject_column: str | None  # None: one subject owns every row (the policy)
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
+    folding: Folding | None = None  # None: ``rows`` from the whole history every time
 
     def table(self, name: str) -> Table:
         """One of the projection's tables by name."""
@@ -173,6 +238,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         "ticket_id",
         ticket_rows,
         _ticket_needs,
+        TICKET_FOLDING,
     ),
     Projection(
         "customers",
@@ -187,6 +253,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         ),
         "customer_id",
         customer_rows,
+        folding=CUSTOMER_FOLDING,
     ),
     Projection(
         "policy",

@@ -19,6 +19,7 @@ severity's clock; a target already past is breached at the change (R-SLA-4).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -43,6 +44,7 @@ class Interval:
     pauses: list[list[datetime | None]] = field(default_factory=list)
     stopped_at: datetime | None = None
     breached_at: datetime | None = None  # fixed by a re-target (R-SLA-4)
+    _recorded: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
 
     @property
     def paused_since(self) -> datetime | None:
@@ -76,7 +78,26 @@ class Interval:
         ``due_at`` accounts for the pauses that have ended; ``breached_at`` is set only
         when the facts decide it (stopped or paused after the due instant, or a
         re-target, R-SLA-4). ``evaluate`` turns this into a row as of an instant.
+
+        Remembered until the interval changes: a runner asks again for every ticket a
+        page touches, and the due instant (business-calendar arithmetic) is the dear part.
         """
+        facts = (
+            self.severity,
+            self.started_at,
+            self.target,
+            tuple(tuple(pause) for pause in self.pauses),
+            self.stopped_at,
+            self.breached_at,
+            calendar,
+        )
+        if self._recorded is not None and self._recorded[0] == facts:
+            return dict(self._recorded[1])
+        record = self._record(calendar)
+        self._recorded = (facts, record)
+        return dict(record)
+
+    def _record(self, calendar: BusinessCalendar) -> dict[str, Any]:
         due = None if self.target is None else self._due(calendar)
         closed = timedelta(0)
         for start, end in self.pauses:
@@ -198,7 +219,18 @@ def _target(targets: Targets, severity: int, kind: TimerKind) -> Target | None:
     if kind == "resolution":
         return None
     value = targets.get(str(severity), {}).get(key)
-    return Target.from_wire(value) if value else None
+    if not value:
+        return None
+    try:
+        return _target_from(value["duration"], value["clock"])
+    except (KeyError, TypeError):
+        return Target.from_wire(value)  # raises, naming what is wrong
+
+
+@functools.lru_cache(maxsize=256)
+def _target_from(duration: str, clock: str) -> Target:
+    """Targets are few and immutable: parsed once each, not once per timer started."""
+    return Target.from_wire({"duration": duration, "clock": clock})
 
 
 class TicketTimers:

@@ -63,7 +63,10 @@ class TicketProjection:
 
 
 @dataclass
-class _Fold:
+class TicketFold:
+    """The fold itself: ``evolve`` with each event in log order, ``projection()`` any time
+    (a runner keeps one between pages and feeds it only the new events)."""
+
     calendar: BusinessCalendar
     targets_by_version: dict[int, Targets]
     row: dict[str, Any] = field(default_factory=dict)
@@ -72,6 +75,7 @@ class _Fold:
     timers: TicketTimers | None = None
 
     def evolve(self, event: LedgerEvent) -> None:
+        """Fold one more event in."""
         if event.SYSTEM:
             return
         if self.timers is None:
@@ -166,6 +170,12 @@ class _Fold:
             row["escalation_count"] += 1
         self.tier_since = at
 
+    def projection(self) -> TicketProjection | None:
+        """The rows so far (fresh containers); None before the opening."""
+        if not self.row or self.timers is None:
+            return None
+        return TicketProjection(dict(self.row), self.timers.records(), list(self.escalations))
+
 
 def project_ticket(
     events: list[LedgerEvent],
@@ -173,9 +183,7 @@ def project_ticket(
     targets_by_version: dict[int, Targets],
 ) -> TicketProjection | None:
     """The ticket's rows after folding ``events``; None if they hold no opening."""
-    fold = _Fold(calendar, targets_by_version)
+    fold = TicketFold(calendar, targets_by_version)
     for event in events:
         fold.evolve(event)
-    if not fold.row or fold.timers is None:
-        return None
-    return TicketProjection(dict(fold.row), fold.timers.records(), fold.escalations)
+    return fold.projection()

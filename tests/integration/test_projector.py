@@ -131,3 +131,35 @@ def test_the_runner_steps_over_gaps_in_postgres_notification_ids(
     finally:
         engine.dispose()
         ledger.close()
+
+
+def test_folds_kept_between_pages_equal_a_fold_of_the_whole_log(
+    ledger: LedgerApp, engine: Engine
+) -> None:
+    """One event per page, the policy changing while a ticket is open: the folds the
+    runner keeps between pages give what a fold of the whole log gives."""
+    env = Envelopes()
+    targets = {"3": {"first_response": {"duration": "PT8H", "clock": "business"}}}
+    stream = [
+        env.customer("C-9", calendar={"timezone": "Asia/Tokyo"}),
+        env.ticket("T-9", customer_id="C-9", severity=3, category="feature_issue"),
+        env.make("ticket.responded", "T-9", {"public": True, "message": "looking"}),
+        env.make(
+            "sla_policy.change_proposed",
+            "SLA",
+            {"proposal_id": "P-1", "targets": targets, "effective_at": env.now.isoformat()},
+        ),
+        env.make("sla_policy.change_approved", "SLA", {"proposal_id": "P-1"}, role="leadership"),
+        env.ticket("T-10", customer_id="C-9", severity=3, category="feature_issue"),
+        env.make("ticket.status_changed", "T-9", {"status": "waiting_on_customer"}),
+        env.make("ticket.status_changed", "T-9", {"status": "in_progress"}),
+        env.make("customer.milestone_reached", "C-9", {"milestone": "first_video"}),
+        env.make("ticket.resolved", "T-9", {"resolution": "explained"}),
+        env.make("ticket.responded", "T-10", {"public": True, "message": "on it"}),
+    ]
+    report = Ingestor(ledger).ingest(Input(e, "t") for e in stream)
+    assert report.accepted == len(stream), report.examples
+    Projector(ledger, engine, page_size=1).catch_up()
+    live = _sorted(read_models(engine))
+    assert live == _sorted(fold(log_events(ledger)))
+    assert {row["policy_version"] for row in live["tickets"]} == {1, 2}
