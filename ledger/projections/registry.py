@@ -87,16 +87,19 @@ class Fold(Protocol):
         """The subject's rows so far (fresh containers: later events change none of them)."""
         ...
 
+    def depends(self, history: History) -> Hashable:
+        """What the fold read besides its subject's events (a customer's calendar, the
+        policy), as a value that changes when that does."""
+        ...
+
 
 @dataclass(frozen=True)
 class Folding:
-    """How a projection folds one subject: ``start`` makes an empty fold; ``depends`` says
-    what the fold read besides the subject's own events (its customer's calendar, the
-    policy). A runner that keeps a fold between pages of the log folds only the new
-    events, and starts again when ``depends`` gives another value."""
+    """How a projection folds one subject. A runner that keeps a fold between pages of
+    the log feeds it only the new events, and starts again from ``start`` when the
+    fold's ``depends`` changes."""
 
     start: Callable[[str, History], Fold]
-    depends: Callable[[str, History], Hashable] = lambda subject, history: None
 
     def rows(self, subject: str, history: History) -> Rows:
         """The subject's rows from its whole history."""
@@ -119,6 +122,14 @@ class _TicketFold:
     def evolve(self, event: LedgerEvent) -> None:
         self.fold.evolve(event)
 
+    def depends(self, history: History) -> Hashable:
+        customer = self.fold.row.get("customer_id")
+        if customer is None:
+            return None
+        onboarded = _onboarding(history.events(customer))
+        policy_events = len(history.events(POLICY_SUBJECT))
+        return (onboarded.event_id if onboarded is not None else None, policy_events)
+
     def rows(self) -> Rows:
         projection = self.fold.projection()
         if projection is None:
@@ -138,16 +149,7 @@ def _ticket_start(subject: str, history: History) -> Fold:
     return _TicketFold(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
 
 
-def _ticket_depends(subject: str, history: History) -> Hashable:
-    opened = _opening(history.events(subject))
-    if opened is None:
-        return None
-    onboarded = _onboarding(history.events(opened.customer_id))
-    policy_events = len(history.events(POLICY_SUBJECT))
-    return (onboarded.event_id if onboarded is not None else None, policy_events)
-
-
-TICKET_FOLDING = Folding(_ticket_start, _ticket_depends)
+TICKET_FOLDING = Folding(_ticket_start)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
@@ -163,6 +165,9 @@ class _CustomerFold:
 
     def evolve(self, event: LedgerEvent) -> None:
         self.fold.evolve(event)
+
+    def depends(self, history: History) -> Hashable:
+        return None  # its own events only
 
     def rows(self) -> Rows:
         view = self.fold.view
