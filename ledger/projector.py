@@ -59,7 +59,7 @@ log = logging.getLogger(__name__)
 
 PAGE_SIZE: Final = 50_000
 HISTORY_SUBJECTS: Final = 5_000  # whole histories kept (customers, the policy, fresh folds)
-FOLD_SUBJECTS: Final = 50_000  # folds kept between pages
+FOLD_SUBJECTS: Final = 20_000  # folds kept between pages
 FIRST_VERSION: Final = Aggregate.INITIAL_VERSION
 IN_CHUNK: Final = 500
 
