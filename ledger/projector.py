@@ -334,9 +334,7 @@ class Projector:
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracking position (last notification id applied)."""
-        with self.engine.connect() as conn:
-            rows = conn.execute(select(tables.tracking.c.projection, tables.tracking.c.position))
-            return {name: position for name, position in rows}
+        return positions(self.engine)
 
     def head(self) -> int:
         """The log's last notification id (0 when empty)."""
@@ -499,6 +497,13 @@ class Projector:
         )
         if moved.rowcount != 1:
             raise ProjectionConflict(name)
+
+
+def positions(engine: Engine) -> dict[str, int]:
+    """Each projection's tracking position (last notification id applied)."""
+    with engine.connect() as conn:
+        rows = conn.execute(select(tables.tracking.c.projection, tables.tracking.c.position))
+        return {name: position for name, position in rows}
 
 
 def read_models(engine: Engine) -> dict[str, list[dict[str, Any]]]:

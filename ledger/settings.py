@@ -42,6 +42,18 @@ class Database:
         schema = f" schema {self.schema}" if self.schema else ""
         return f"postgresql://{self.user}@{self.host}:{self.port}/{self.dbname}{schema}"
 
+    @property
+    def url(self) -> str:
+        """The location as ``--db`` takes it (password included: not for messages)."""
+        if self.kind == "sqlite":
+            return self.sqlite_path
+        password = f":{self.password}" if self.password else ""
+        schema = f"?schema={self.schema}" if self.schema else ""
+        return (
+            f"postgresql+psycopg://{self.user}{password}@{self.host}:{self.port}/"
+            f"{self.dbname}{schema}"
+        )
+
     def eventsourcing_env(self) -> dict[str, str]:
         """The environment eventsourcing's factory reads for this database."""
         if self.kind == "sqlite":
