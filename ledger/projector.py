@@ -239,6 +239,15 @@ class Folds:
             del self._kept[key]
 
 
+@dataclass
+class _Warm:
+    """A catch-up's histories and folds, for the next catch-up of the same projections."""
+
+    names: frozenset[str]
+    history: LogHistory
+    folds: Folds
+
+
 class _Writes:
     """What a page changes in one projection's tables.
 
@@ -324,6 +333,7 @@ class Projector:
         self.engine = engine
         self.page_size = page_size
         self.projections = tuple(projections)
+        self._warm: _Warm | None = None
         self.setup()
 
     def setup(self) -> None:
@@ -409,8 +419,14 @@ class Projector:
     ) -> dict[str, int]:
         start = position
         done = dict.fromkeys((p.name for p in group), 0)
-        history = LogHistory(self.app, position)
-        folds = Folds()
+        # What the previous catch-up left: the log is immutable and rows are a function of
+        # it, so histories and folds at this position are right whoever wrote the rows.
+        warm, self._warm = self._warm, None
+        names = frozenset(p.name for p in group)
+        if warm is not None and warm.names == names and warm.history.position == position:
+            history, folds = warm.history, warm.folds
+        else:
+            history, folds = LogHistory(self.app, position), Folds()
         # The kept folds and histories are many long-lived objects: with automatic
         # collection, each full collection walks them all again, a third of the time of a
         # 1M-event rebuild. So only the young generations are collected, once per page,
@@ -449,6 +465,8 @@ class Projector:
         finally:
             if collecting:
                 gc.enable()
+        if group and history.position == position:
+            self._warm = _Warm(frozenset(p.name for p in group), history, folds)
         return done
 
     def _apply(
