@@ -542,6 +542,26 @@ COLUMNS = (
 )
 
 
+GROWTH = {
+    "ingest": lambda r: r["ingest_per_s"],
+    "rebuild": lambda r: r["rebuild_per_s"],
+    "kafka": lambda r: r.get("kafka", {}).get("end_to_end_per_s"),
+}
+
+
+def growth(results: list[dict[str, Any]], backend: str) -> dict[str, float]:
+    """Each rate at the largest size over the same rate at the smallest."""
+    runs = sorted((r for r in results if r["backend"] == backend), key=lambda r: r["size"])
+    if len(runs) < 2:
+        return {}
+    ratios = {}
+    for name, rate in GROWTH.items():
+        small, large = rate(runs[0]), rate(runs[-1])
+        if small and large:
+            ratios[name] = large / small
+    return ratios
+
+
 def table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of the figures."""
     rows = []
@@ -596,11 +616,13 @@ def main() -> None:
                 )
             finally:
                 scratch.drop()
-    for backend in backends:
-        rates = {r["size"]: r["ingest_per_s"] for r in results if r["backend"] == backend}
-        if len(rates) > 1:
-            boards[backend]["ingest_largest_vs_smallest"] = rates[max(rates)] / rates[min(rates)]
-    document = {**environment(args), "results": results, "sla_breached": boards}
+    scaling = {backend: growth(results, backend) for backend in backends}
+    document = {
+        **environment(args),
+        "results": results,
+        "sla_breached": boards,
+        "largest_vs_smallest": scaling,
+    }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     print(table(results))
@@ -608,13 +630,12 @@ def main() -> None:
         print(
             f"{backend}: sla list --breached over {board['open_tickets']:,.0f} open tickets: "
             f"p50 {board['p50_ms']:.0f} ms, p99 {board['p99_ms']:.0f} ms"
-            + (
-                f"; ingest rate at the largest size / smallest: "
-                f"{board['ingest_largest_vs_smallest']:.2f}"
-                if "ingest_largest_vs_smallest" in board
-                else ""
-            )
         )
+        if scaling[backend]:
+            print(
+                f"{backend}: rate at the largest size / at the smallest: "
+                + ", ".join(f"{name} {ratio:.2f}" for name, ratio in scaling[backend].items())
+            )
     print(f"wrote {args.out}")
 
 
