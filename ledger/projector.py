@@ -6,12 +6,18 @@ with ``select_notifications`` on both backends and writes in batches.
 
 For each page of the log and each projection:
 
-1. the subjects the page touches are recomputed whole from their history (a
-   read-through cache of the immutable log, loaded with one query per page), through
-   the same pure folds a rebuild and an ``--as-of`` query use;
+1. each subject the page touches is brought up to date through the same pure folds a
+   rebuild and an ``--as-of`` query use: a fold kept from an earlier page takes only
+   the page's events; otherwise (first met, evicted, or what it read changed: the
+   policy) it folds the subject's whole history, read through a bounded cache of the
+   immutable log with one query per page;
 2. in **one transaction**: the tracking row moves from the old position to the page's
    last notification id (a compare-and-set, so two runners never both apply a page),
-   the subjects' old rows are deleted and their new rows inserted.
+   and the subjects' rows are replaced: all of them for a subject first met in this
+   catch-up, only the changed ones (by primary key) for a subject whose rows it wrote.
+
+Folds and histories carry over to the next catch-up that starts where this one ended
+(rows are a function of the log, so they are right whoever wrote the rows up to there).
 
 A crash anywhere throws the transaction away and the next run redoes the page: no
 double-apply (rows are replaced, not incremented), no skip (the position only moves
