@@ -58,21 +58,29 @@ def consume_until(member: IngestConsumer, count: int) -> list[tuple[float, int]]
     return marks
 
 
+def _setup(
+    bootstrap: str, lines: list[bytes], partitions: int, batch_size: int
+) -> tuple[list[bytes], list[bytes], ConsumerSettings]:
+    """The lines others depend on, the rest, and a consumer group on a fresh topic."""
+    first = [x for x in lines if depended_on(x)]
+    rest = [x for x in lines if not depended_on(x)]
+    settings = ConsumerSettings(
+        bootstrap,
+        topic=new_topic(bootstrap, partitions, "bench"),
+        group=f"bench-{uuid.uuid4().hex[:6]}",
+        batch_size=batch_size,
+        timing=FAST_GROUPS,
+    )
+    return first, rest, settings
+
+
 def measure(
     bootstrap: str, database: Any, lines: list[bytes], partitions: int, batch_size: int
 ) -> dict[str, float]:
     """Emit, consume and store ``lines`` through Kafka; rates in inputs per second."""
-    first = [x for x in lines if depended_on(x)]
-    rest = [x for x in lines if not depended_on(x)]
+    first, rest, settings = _setup(bootstrap, lines, partitions, batch_size)
+    topic = settings.topic
     with opened(database) as ledger:
-        topic = new_topic(bootstrap, partitions, "bench")
-        settings = ConsumerSettings(
-            bootstrap,
-            topic=topic,
-            group=f"bench-{uuid.uuid4().hex[:6]}",
-            batch_size=batch_size,
-            timing=FAST_GROUPS,
-        )
         publisher = producer(bootstrap, "bench")
         emit(publisher, topic, first)
         consume_until(IngestConsumer(ledger, settings), len(first))
@@ -100,16 +108,8 @@ def pipelined(
     Dependencies are sent, consumed and projected first, so the group join and the
     processes' start-up are not counted.
     """
-    first = [x for x in lines if depended_on(x)]
-    rest = [x for x in lines if not depended_on(x)]
-    topic = new_topic(bootstrap, partitions, "bench")
-    settings = ConsumerSettings(
-        bootstrap,
-        topic=topic,
-        group=f"bench-{uuid.uuid4().hex[:6]}",
-        batch_size=batch_size,
-        timing=FAST_GROUPS,
-    )
+    first, rest, settings = _setup(bootstrap, lines, partitions, batch_size)
+    topic = settings.topic
     with contextlib.ExitStack() as stack:
         tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
         (tmp / "first").write_bytes(b"".join(x + b"\n" for x in first))
