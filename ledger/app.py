@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Final, Protocol, cast
 
 import orjson
 import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
-from eventsourcing.persistence import JSONTranscoder, Notification, Transcoding
+from eventsourcing.persistence import DatetimeAsISO, JSONTranscoder, Notification, Transcoding
 
 from ledger.aggregates.base import EventMeta, LedgerEvent
 from ledger.aggregates.customer import Customer
@@ -39,6 +39,22 @@ class DateAsISO(Transcoding):
 
     def decode(self, data: str) -> date:
         return date.fromisoformat(data)
+
+
+class RecordedAtAsISO(DatetimeAsISO):
+    """The library's datetime form, remembering the last instant's text: every event of
+    an ingest batch carries the same recording time (the same object)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[datetime, str] = (datetime.min, "")
+
+    def encode(self, obj: datetime) -> str:
+        last = self._last
+        if last[0] is obj:
+            return last[1]
+        text = obj.isoformat()
+        self._last = (obj, text)
+        return text
 
 
 class FastJSONTranscoder(JSONTranscoder):
@@ -72,6 +88,7 @@ class LedgerApp(Application[str]):
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
+        transcoder.register(RecordedAtAsISO())  # replaces the library's DatetimeAsISO
         transcoder.register(DateAsISO())
 
     @property

@@ -123,7 +123,7 @@ def event_meta(event: Any) -> dict[str, Any]:
         "type": event.WIRE_TYPE,
         "subject": event.originator_id,
         "version": event.originator_version,
-        "recorded_at": canonical(event.timestamp),
+        "recorded_at": _recorded_at(event.timestamp),
         "event_id": event.event_id,
         "occurred_at": canonical(event.occurred_at),
         "actor_id": event.actor_id,
@@ -131,6 +131,21 @@ def event_meta(event: Any) -> dict[str, Any]:
         "source": event.source,
         "previous_hash": event.previous_hash,
     }
+
+
+_last_recorded: tuple[datetime, str] = (datetime.min, "")
+
+
+def _recorded_at(instant: datetime) -> str:
+    """``canonical(instant)``, remembered for the last instant: every event of an ingest
+    batch carries the same recording time (the same object)."""
+    global _last_recorded
+    last = _last_recorded
+    if last[0] is instant:
+        return last[1]
+    text: str = canonical(instant)
+    _last_recorded = (instant, text)
+    return text
 
 
 def commitments_of(salt: str, data: dict[str, Any]) -> dict[str, str]:
