@@ -42,18 +42,24 @@ class DateAsISO(Transcoding):
 
 
 class RecordedAtAsISO(DatetimeAsISO):
-    """The library's datetime form, remembering the last instant's text: every event of
-    an ingest batch carries the same recording time (the same object)."""
+    """The library's datetime form, remembering the text of the instants it wrote last:
+    every event of an ingest batch carries the same recording time (the same object),
+    between each event's own instants."""
+
+    KEEP: Final = 64
 
     def __init__(self) -> None:
-        self._last: tuple[datetime, str] = (datetime.min, "")
+        # Keyed by identity, holding the object: an id is not reused while it is here.
+        self._texts: dict[int, tuple[datetime, str]] = {}
 
     def encode(self, obj: datetime) -> str:
-        last = self._last
-        if last[0] is obj:
-            return last[1]
+        known = self._texts.get(id(obj))
+        if known is not None and known[0] is obj:
+            return known[1]
+        if len(self._texts) >= self.KEEP:
+            self._texts.clear()
         text = obj.isoformat()
-        self._last = (obj, text)
+        self._texts[id(obj)] = (obj, text)
         return text
 
 
@@ -82,9 +88,11 @@ class LedgerApp(Application[str]):
         """Store the aggregates' pending events in one transaction (``kwargs``: what the
         recorder writes beside them). ``save()`` does the same plus snapshots, the
         aggregate cache and notifications, none of which the ledger uses, and two
-        runtime protocol checks per aggregate that cost several per cent of ingest."""
-        events = [event for aggregate in aggregates for event in aggregate.collect_events()]
-        self.events.put(events, **kwargs)
+        runtime protocol checks per aggregate that cost several per cent of ingest; and
+        ``EventStore.put`` builds a notification per event for callers, unused here."""
+        to_stored = self.mapper.to_stored_event
+        stored = [to_stored(e) for aggregate in aggregates for e in aggregate.collect_events()]
+        self.recorder.insert_events(stored, **kwargs)
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
@@ -200,10 +208,11 @@ class Context(Protocol):
 Handler = Callable[[Context, Any, EventMeta], Aggregate]
 
 
-def command_meta(envelope: Any, recorded_at: Any) -> EventMeta:
-    """The envelope facts every stored event keeps."""
+def command_meta(envelope: Any, recorded_at: Any, event_id: str | None = None) -> EventMeta:
+    """The envelope facts every stored event keeps (``event_id``: the envelope's as text,
+    if the caller has it already)."""
     return EventMeta(
-        event_id=str(envelope.event_id),
+        event_id=str(envelope.event_id) if event_id is None else event_id,
         occurred_at=envelope.occurred_at,
         actor_id=envelope.actor.id,
         actor_role=envelope.actor.role,

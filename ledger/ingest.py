@@ -14,7 +14,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 from eventsourcing.persistence import IntegrityError
@@ -225,25 +225,24 @@ class _Batch:
     def run(self, inputs: Sequence[Input]) -> list[Outcome]:
         parsed = [_parse(item) for item in inputs]
         envelopes = [p for p in parsed if not isinstance(p, Outcome)]
-        event_ids = sorted({str(e.event_id) for e, _ in envelopes})
-        seen = self.app.store.existing_event_ids(event_ids)
-        subjects = _subjects(e for e, _ in envelopes)
+        seen = self.app.store.existing_event_ids(sorted({p.event_id for p in envelopes}))
+        subjects = _subjects(p.envelope for p in envelopes)
         self.ingestor.refresh(subjects)
         # Everything the batch will read and has not cached, in one query (not one each).
         self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(subjects))))
         outcomes = []
         for item in parsed:
-            outcome = item if isinstance(item, Outcome) else self._decide(*item, seen)
+            outcome = item if isinstance(item, Outcome) else self._decide(item, seen)
             if outcome.rejection is not None:
                 self.write.rejections.append(outcome.rejection)
             outcomes.append(outcome)
         return outcomes
 
-    def _decide(self, envelope: Any, item: Input, seen: set[str]) -> Outcome:
-        event_id = str(envelope.event_id)
+    def _decide(self, parsed: _Parsed, seen: set[str]) -> Outcome:
+        envelope, item, event_id = parsed
         if event_id in seen or event_id in self.accepted_ids:
             return Outcome("duplicate", item.origin, event_id, envelope.subject)
-        meta = command_meta(envelope, self.write.received_at)
+        meta = command_meta(envelope, self.write.received_at, event_id)
         try:
             aggregate = HANDLERS[envelope.type](self, envelope, meta)
         except RuleViolation as broken:
@@ -261,12 +260,19 @@ class _Batch:
         self.app.store_events(self.touched.values(), batch=self.write)
 
 
-def _parse(item: Input) -> tuple[Any, Input] | Outcome:
+class _Parsed(NamedTuple):
+    envelope: Any
+    item: Input
+    event_id: str  # the envelope's, as text (once: ``str(UUID)`` is not free)
+
+
+def _parse(item: Input) -> _Parsed | Outcome:
     try:
-        return parse_envelope(item.payload), item
+        envelope = parse_envelope(item.payload)
     except WireError as error:
         rejection = _rejection(item, error.rule, error.reason, error.field, "", None)
         return Outcome("rejected", item.origin, rejection.event_id, rejection.subject, rejection)
+    return _Parsed(envelope, item, str(envelope.event_id))
 
 
 def _subjects(envelopes: Iterable[Any]) -> set[str]:

@@ -17,6 +17,7 @@ Only the standard library and orjson (for speed: hashing is on the ingest path).
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -59,8 +60,16 @@ CHAIN_FIELDS: Final = frozenset({"previous_hash", "event_hash", "salt"})
 
 
 def new_salt() -> str:
-    """A fresh random salt for one event."""
-    return secrets.token_hex(16)
+    """A fresh random salt for one event (from the OS's CSPRNG, drawn 256 at a time:
+    one system call per salt was 2% of ingest)."""
+    if not _SALTS:
+        drawn = secrets.token_hex(16 * 256)
+        _SALTS.extend(drawn[i : i + 32] for i in range(0, len(drawn), 32))
+    return _SALTS.pop()
+
+
+_SALTS: list[str] = []
+os.register_at_fork(after_in_child=_SALTS.clear)  # a child never reuses its parent's
 
 
 _AS_IS: Final = frozenset({str, int, bool, float, type(None)})
