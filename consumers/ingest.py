@@ -28,6 +28,7 @@ from kafka.structs import OffsetAndMetadata
 from consumers.kafka import GROUP, INBOUND, GroupTiming
 from consumers.relay import RejectionOutbox
 from ledger.app import LedgerApp
+from ledger.collection import collected_per_batch
 from ledger.ingest import Ingestor, IngestReport, Input, Outcome
 from ledger.store import Position
 
@@ -151,21 +152,24 @@ class IngestConsumer:
         started = last_log = time.monotonic()
         done_at_last_log = 0
         try:
-            while not stop.is_set():
-                outcomes = self.poll_once()
-                if outcomes and on_batch is not None:
-                    on_batch(outcomes, self.report.as_dict())
-                now = time.monotonic()
-                if now - last_log >= LOG_EVERY_SECONDS:
-                    done = self.report.inputs
-                    log.info(
-                        "consumed %d inputs (%.0f/s now, %.0f/s overall), lag %s",
-                        done,
-                        (done - done_at_last_log) / (now - last_log),
-                        done / (now - started),
-                        self.lag(),
-                    )
-                    last_log, done_at_last_log = now, done
+            with collected_per_batch() as batches:  # cached aggregates: ledger.collection
+                while not stop.is_set():
+                    outcomes = self.poll_once()
+                    if outcomes:
+                        batches.done()
+                    if outcomes and on_batch is not None:
+                        on_batch(outcomes, self.report.as_dict())
+                    now = time.monotonic()
+                    if now - last_log >= LOG_EVERY_SECONDS:
+                        done = self.report.inputs
+                        log.info(
+                            "consumed %d inputs (%.0f/s now, %.0f/s overall), lag %s",
+                            done,
+                            (done - done_at_last_log) / (now - last_log),
+                            done / (now - started),
+                            self.lag(),
+                        )
+                        last_log, done_at_last_log = now, done
         finally:
             self.consumer.close()  # leaves the group: its partitions move on at once
         return self.report

@@ -21,6 +21,7 @@ from eventsourcing.persistence import IntegrityError
 
 from ledger.aggregates.rules import RuleViolation
 from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
+from ledger.collection import collected_per_batch
 from ledger.store import BatchWrite, Position, Rejection
 from schemas import WireError, parse_envelope
 
@@ -130,11 +131,13 @@ class Ingestor:
     ) -> IngestReport:
         """Ingest everything, batch by batch; returns the counts."""
         report = IngestReport()
-        for batch in _batched(inputs, batch_size):
-            outcomes = self.ingest_batch(batch)
-            report.add(outcomes)
-            if on_batch is not None:
-                on_batch(outcomes)
+        with collected_per_batch() as batches:  # the cache is long-lived: ledger.collection
+            for batch in _batched(inputs, batch_size):
+                outcomes = self.ingest_batch(batch)
+                report.add(outcomes)
+                if on_batch is not None:
+                    on_batch(outcomes)
+                batches.done()
         return report
 
     def ingest_batch(

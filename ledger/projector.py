@@ -30,7 +30,6 @@ lock.)
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 from collections import OrderedDict
@@ -57,6 +56,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.app import SCHEMA_LOCK, LedgerApp
+from ledger.collection import collected_per_batch
 from ledger.projections import tables
 from ledger.projections.registry import BY_NAME, PROJECTIONS, Fold, Projection, Rows
 from ledger.settings import Database
@@ -433,13 +433,9 @@ class Projector:
             history, folds = warm.history, warm.folds
         else:
             history, folds = LogHistory(self.app, position), Folds()
-        # The kept folds and histories are many long-lived objects: with automatic
-        # collection, each full collection walks them all again, a third of the time of a
-        # 1M-event rebuild. So only the young generations are collected, once per page,
-        # and the old one after the catch-up.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
+        # The kept folds and histories are many long-lived objects (ledger.collection):
+        # only the young generations are collected, once per page, and the old one after.
+        with collected_per_batch(full_every=None) as pages:
             while position < head:
                 notifications = self.app.store.select_notifications(
                     start=position, limit=self.page_size, stop=head, inclusive_of_start=False
@@ -465,12 +461,9 @@ class Projector:
                 position = page[-1][0]
                 if progress is not None:
                     progress(position - start, head - start)
-                gc.collect(1)  # the page's cycles; see below
+                pages.done()
                 if not group:
                     break
-        finally:
-            if collecting:
-                gc.enable()
         if group and history.position == position:
             self._warm = _Warm(frozenset(p.name for p in group), history, folds)
         return done
