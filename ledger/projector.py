@@ -167,7 +167,20 @@ class LogHistory:
             self.position = page[-1][0]
 
     def trim(self) -> None:
-        """Drop the least recently used histories beyond the bound."""
+        """Drop the least recently used histories beyond the bound, tickets first: every
+        ticket's fold reads its customer's and the policy's (``depends``), so those are
+        asked for again and again, a ticket's own mostly when it is first met."""
+        excess = len(self._events) - self.max_subjects
+        if excess <= 0:
+            return
+        tickets = []
+        for subject in self._events:  # least recently used first
+            if subject.startswith("T-"):
+                tickets.append(subject)
+                if len(tickets) == excess:
+                    break
+        for subject in tickets:
+            del self._events[subject]
         while len(self._events) > self.max_subjects:
             self._events.popitem(last=False)
 
@@ -334,10 +347,14 @@ class Projector:
         *,
         page_size: int = PAGE_SIZE,
         projections: Sequence[Projection] = PROJECTIONS,
+        history_subjects: int = HISTORY_SUBJECTS,
+        fold_subjects: int = FOLD_SUBJECTS,
     ) -> None:
         self.app = app
         self.engine = engine
         self.page_size = page_size
+        self.history_subjects = history_subjects  # the bounds of what a catch-up keeps
+        self.fold_subjects = fold_subjects
         self.projections = tuple(projections)
         self._warm: _Warm | None = None
         self.setup()
@@ -432,7 +449,8 @@ class Projector:
         if warm is not None and warm.names == names and warm.history.position == position:
             history, folds = warm.history, warm.folds
         else:
-            history, folds = LogHistory(self.app, position), Folds()
+            history = LogHistory(self.app, position, self.history_subjects)
+            folds = Folds(self.fold_subjects)
         # The kept folds and histories are many long-lived objects (ledger.collection):
         # only the young generations are collected, once per page, and the old one after.
         with collected_per_batch(full_every=None) as pages:

@@ -69,11 +69,26 @@ def policy_of(policy_events: list[LedgerEvent]) -> SlaPolicy | None:
 
 
 def targets_of(policy_events: list[LedgerEvent]) -> dict[int, Targets]:
-    """Targets by policy version (version 1 is the contract's default)."""
-    policy = policy_of(policy_events)
-    if policy is None:
-        return {1: DEFAULT_TARGETS}
-    return {version.version: version.targets for version in policy.versions}
+    """Targets by policy version (version 1 is the contract's default).
+
+    Remembered by the events' hashes: every ticket a runner meets asks again, and the
+    policy has a handful of events where a log has millions of others.
+    """
+    key = tuple(event.event_hash for event in policy_events)
+    targets = _TARGETS.get(key)
+    if targets is None:
+        policy = policy_of(policy_events)
+        if policy is None:
+            targets = {1: DEFAULT_TARGETS}
+        else:
+            targets = {version.version: version.targets for version in policy.versions}
+        if len(_TARGETS) >= 64:
+            _TARGETS.clear()
+        _TARGETS[key] = targets
+    return dict(targets)
+
+
+_TARGETS: dict[tuple[str, ...], dict[int, Targets]] = {}
 
 
 class Fold(Protocol):
