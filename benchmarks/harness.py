@@ -54,7 +54,7 @@ from eventsourcing.persistence import JSONTranscoder
 from ledger.app import DateAsISO, LedgerApp, open_app, opened
 from ledger.board import rows_as_of
 from ledger.demo import DemoLine, DemoSpec, generate
-from ledger.ingest import Ingestor, Input
+from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, Input
 from ledger.projections.sla import sla_board
 from ledger.projector import Projector, engine_for
 from ledger.settings import Database, resolve_database
@@ -426,7 +426,7 @@ def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
     from benchmarks.kafka_ingest import broker_for, pipelined
 
     with broker_for(None) as bootstrap:  # $KAFKA_BOOTSTRAP, or tansu started for the run
-        figures = pipelined(bootstrap, scratch.database("kafka"), lines, 6, 1000)
+        figures = pipelined(bootstrap, scratch.database("kafka"), lines, 6, DEFAULT_BATCH_SIZE)
     return {**figures, "end_to_end_per_s": figures["pipelined_per_s"]}
 
 
@@ -518,7 +518,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
             "backends": args.backends,
             "smoke": args.smoke,
             "kafka": args.kafka,
-            "batch_size": 1000,
+            "batch_size": DEFAULT_BATCH_SIZE,
             "replay_runs": 200,
             "board_open_tickets": args.board_tickets,
         },

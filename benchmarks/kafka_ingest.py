@@ -1,6 +1,6 @@
 """End-to-end ingest from Kafka into the ledger: emit a demo stream, consume, time it.
 
-    python -m benchmarks.kafka_ingest [--customers 240] [--partitions 6] [--batch-size 1000]
+    python -m benchmarks.kafka_ingest [--customers 240] [--partitions 6] [--batch-size 5000]
         [--db postgresql+psycopg://...?schema=...] [--bootstrap HOST:PORT]
 
 Without ``--bootstrap`` a tansu broker is started for the run. The stream is emitted
@@ -32,6 +32,7 @@ from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
 from ledger.app import LedgerApp, opened
 from ledger.demo import DemoSpec, generate
+from ledger.ingest import DEFAULT_BATCH_SIZE
 from ledger.projector import Projector, engine_for, positions
 from ledger.settings import Database, resolve_database
 from tests.kafka_support import FAST_GROUPS, broker, new_topic
@@ -241,7 +242,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=240)
     parser.add_argument("--partitions", type=int, default=6)
-    parser.add_argument("--batch-size", type=int, default=1000)
+    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
     parser.add_argument("--bootstrap", default=None)
     parser.add_argument("--emit", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--topic", help=argparse.SUPPRESS)

@@ -29,7 +29,7 @@ from consumers.kafka import GROUP, INBOUND, GroupTiming
 from consumers.relay import RejectionOutbox
 from ledger.app import LedgerApp
 from ledger.collection import collected_per_batch
-from ledger.ingest import Ingestor, IngestReport, Input, Outcome
+from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
 from ledger.store import Position
 
 log = logging.getLogger(__name__)
@@ -44,7 +44,7 @@ class ConsumerSettings:
     bootstrap: str
     topic: str = INBOUND
     group: str = GROUP
-    batch_size: int = 1000
+    batch_size: int = DEFAULT_BATCH_SIZE
     poll_ms: int = 500
     timing: GroupTiming = field(default_factory=GroupTiming)
 

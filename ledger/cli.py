@@ -21,7 +21,7 @@ from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.app import LedgerApp, opened
 from ledger.board import visible
-from ledger.ingest import Ingestor, IngestReport, Input, Outcome
+from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
 from ledger.settings import ENV_DB_URL, resolve_database
 from ledger.timelines import ticket_timers
 from ledger.views import customer_state, instant, rejection_view, ticket_state, trail
@@ -188,7 +188,9 @@ def print_report(report: IngestReport, title: str) -> None:
 def ingest(
     file: Annotated[str, typer.Argument(help="A JSON Lines file of envelopes; - reads stdin.")],
     db: DbOption = None,
-    batch_size: Annotated[int, typer.Option(min=1, help="Inputs per transaction.")] = 1000,
+    batch_size: Annotated[
+        int, typer.Option(min=1, help="Inputs per transaction.")
+    ] = DEFAULT_BATCH_SIZE,
     json: JsonOption = False,
 ) -> None:
     """Ingest envelopes: each is accepted, acknowledged as a duplicate, or rejected and kept."""

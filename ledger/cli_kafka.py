@@ -42,7 +42,7 @@ from ledger.cli import (
     read_lines,
     stop_on_signals,
 )
-from ledger.ingest import Outcome
+from ledger.ingest import DEFAULT_BATCH_SIZE, Outcome
 from ledger.projections import tables
 from ledger.projector import Projector, engine_for
 from ledger.settings import resolve_database
@@ -84,7 +84,7 @@ def consume(
     topic: Annotated[str, typer.Option(help="Topic to consume.")] = INBOUND,
     group: Annotated[str, typer.Option(help="Consumer group id.")] = GROUP,
     rejected_topic: Annotated[str, typer.Option(help="Where rejections go.")] = REJECTED,
-    batch_size: Annotated[int, typer.Option(min=1, help="Records per batch.")] = 1000,
+    batch_size: Annotated[int, typer.Option(min=1, help="Records per batch.")] = DEFAULT_BATCH_SIZE,
     session_timeout_ms: Annotated[int, typer.Option(min=1000)] = 10_000,
     heartbeat_interval_ms: Annotated[int, typer.Option(min=100)] = 1_000,
     max_poll_interval_ms: Annotated[int, typer.Option(min=1000)] = 60_000,

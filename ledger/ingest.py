@@ -31,7 +31,10 @@ Status = Literal["accepted", "duplicate", "rejected"]
 Payload = bytes | str | Mapping[str, Any]
 Clock = Callable[[], datetime]
 
-DEFAULT_BATCH_SIZE = 1000
+DEFAULT_BATCH_SIZE = 5000
+"""Inputs per transaction. Past a few hundred thousand events each batch dirties about
+one page of every key index per event (event ids are random): 5000 per commit share them
+and ingest 1M events on SQLite about a fifth faster than 1000 (benchmarks/)."""
 DEFAULT_CACHE_SIZE = 20_000
 SAVE_ATTEMPTS = 3
 
