@@ -15,7 +15,9 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   same domain events, 1000 per save / one per save (on a sample of at most 3000);
 * ``ingest``: ``Ingestor`` end to end (validation, rules, hashing, store), in a child
   process reading the stream from a file, whose peak RSS is ``peak_rss_mb``;
-* ``rebuild``: every read model from the log;
+* ``rebuild``: every read model from the log, once the database has settled (``settle``:
+  PostgreSQL vacuumed, analysed and checkpointed, SQLite's WAL checkpointed), as the
+  latency measures below are;
 * ``replay``: the hot ticket replayed as of 200 instants of its life, p50 and p99;
 * ``sla_breached``: ``sla list --breached`` over 10k open tickets, p50 and p99;
 * ``kafka``: a producer process, the consumer storing batches, and ``ledger project
@@ -251,16 +253,40 @@ class Scratch:
     def drop(self) -> None:
         if not self.schemas:
             return
-        database = resolve_database(PG_URL)
-        with psycopg.connect(
-            host=database.host,
-            port=database.port,
-            user=database.user,
-            dbname=database.dbname,
-            autocommit=True,
-        ) as conn:
+        with _admin() as conn:
             for schema in self.schemas:
                 conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
+
+
+def _admin() -> psycopg.Connection[Any]:
+    database = resolve_database(PG_URL)
+    return psycopg.connect(
+        host=database.host,
+        port=database.port,
+        user=database.user,
+        dbname=database.dbname,
+        autocommit=True,
+    )
+
+
+def settle(database: Database) -> None:
+    """Do now what a bulk load leaves the database to do later, so that the next measure
+    times the ledger rather than the aftermath of the previous one: PostgreSQL's first
+    reads of fresh rows write hint bits and its dirty pages are flushed by a checkpoint
+    at some point (autovacuum and the checkpointer would, in their time); SQLite's WAL is
+    copied into the database file at some commit. Run before rebuild and before the
+    latency measures."""
+    if database.kind == "sqlite":
+        with sqlite3.connect(database.sqlite_path) as conn:
+            conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        return
+    with _admin() as conn:
+        tables = conn.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s", (database.schema,)
+        ).fetchall()
+        for (table,) in tables:
+            conn.execute(f'VACUUM (ANALYZE) "{database.schema}"."{table}"')
+        conn.execute("CHECKPOINT")
 
 
 class PlainApplication(Application[str]):
@@ -410,6 +436,7 @@ def breached_board(scratch: Scratch, tickets: int, runs: int) -> dict[str, float
         Ingestor(ledger).ingest(Input(line, "bench") for line in open_tickets(tickets))
         engine = engine_for(database)
         Projector(ledger, engine).catch_up()
+        settle(database)
         as_of = START + timedelta(days=30)
         samples, breached = [], 0
         for _ in range(runs):
@@ -461,10 +488,12 @@ def run_size(
             result["library_batched_per_s"] = library(ledger, scratch, 1000, None)
             result["library_single_per_s"] = library(ledger, scratch, 1, 300 if smoke else 3000)
             engine = engine_for(database)
+            settle(database)
             start = time.perf_counter()
             Projector(ledger, engine).rebuild()
             result["rebuild_per_s"] = ingest["events"] / (time.perf_counter() - start)
             engine.dispose()
+            settle(database)
             result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
         result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
         result["ingest_vs_library_batched"] = (
@@ -519,6 +548,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
             "smoke": args.smoke,
             "kafka": args.kafka,
             "batch_size": DEFAULT_BATCH_SIZE,
+            "settled": "before rebuild and the latency measures (benchmarks.harness.settle)",
             "replay_runs": 200,
             "board_open_tickets": args.board_tickets,
         },
