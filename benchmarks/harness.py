@@ -23,6 +23,9 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
 * ``kafka``: a producer process, the consumer storing batches, and ``ledger project
   --follow`` in a third process, all at once through a tansu broker (PostgreSQL only).
 
+Sizes of 10k events or less are measured three times and each figure is the median (the
+runs are kept beside it): a run of a second or two is at the mercy of a busy neighbour.
+
 Results go to ``benchmarks/results/latest.json`` (machine, versions, seed, settings, raw
 figures) and are printed as a table.
 """
@@ -460,7 +463,44 @@ def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
 # the run ------------------------------------------------------------------------------------
 
 
+def repeats_for(size: int, smoke: bool) -> int:
+    """How many times a size is measured: a 10k run lasts a second or two, which a busy
+    neighbour on a shared machine can slow by a quarter, so small sizes take the median
+    of three; a larger run is long enough to average such spells out."""
+    return 1 if smoke or size > SMALL else 3
+
+
+SMALL = 10_000
+
+
+def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Each figure's median over the runs (nested figures too), the runs kept as measured."""
+    if len(runs) == 1:
+        return runs[0]
+
+    def merge(values: list[Any]) -> Any:
+        first = values[0]
+        if isinstance(first, dict):
+            return {key: merge([v[key] for v in values]) for key in first}
+        if isinstance(first, int | float) and not isinstance(first, bool):
+            return statistics.median(values)
+        return first
+
+    return {**merge(runs), "runs": runs}
+
+
 def run_size(
+    backend: str, size: int, seed: int, root: Path, smoke: bool, with_kafka: bool
+) -> dict[str, Any]:
+    """Every measure at one size, repeated as ``repeats_for`` says (medians reported)."""
+    runs = [
+        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka)
+        for n in range(repeats_for(size, smoke))
+    ]
+    return median_of(runs)
+
+
+def run_once(
     backend: str, size: int, seed: int, root: Path, smoke: bool, with_kafka: bool
 ) -> dict[str, Any]:
     scratch = Scratch(backend, root / f"{backend}-{size}")
