@@ -31,22 +31,24 @@ lock.)
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
+import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from sqlalchemy import (
     Connection,
     Engine,
+    Table,
     bindparam,
     create_engine,
     delete,
     event,
-    insert,
     select,
     text,
     update,
@@ -326,7 +328,37 @@ class _Writes:
                 )
         for name, table_rows in self.rows.items():
             if table_rows:
-                conn.execute(insert(projection.table(name)), table_rows)
+                insert_rows(conn, projection.table(name), table_rows)
+
+
+def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Insert rows through the driver, in the connection's transaction.
+
+    SQLAlchemy's executemany costs about as much again as the database's own work on
+    SQLite, and on PostgreSQL sends one ``INSERT`` per row (psycopg's pipeline). Here
+    PostgreSQL takes the rows as one ``COPY`` stream and SQLite as one executemany,
+    which halved the time a rebuild spends writing rows on both. Values go through each
+    column type's own bind processing, as SQLAlchemy's ``INSERT`` would (instants to
+    UTC, JSON to text); a column a row lacks is NULL.
+    """
+    dialect = conn.dialect
+    quote = dialect.identifier_preparer.quote
+    fields = [
+        (column.name, column.type.dialect_impl(dialect).bind_processor(dialect))
+        for column in table.columns
+    ]
+    values = ([row.get(n) if p is None else p(row.get(n)) for n, p in fields] for row in rows)
+    columns = ", ".join(quote(name) for name, _ in fields)
+    driver = conn.connection.driver_connection
+    if isinstance(driver, psycopg.Connection):
+        statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            for row in values:
+                copy.write_row(row)
+    else:
+        assert isinstance(driver, sqlite3.Connection)
+        marks = ", ".join("?" * len(fields))
+        driver.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values)
 
 
 @dataclass
