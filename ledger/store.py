@@ -21,9 +21,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final, Protocol
 
-from eventsourcing.persistence import Notification, StoredEvent
+from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
 from eventsourcing.sqlite import SQLiteConnection, SQLiteCursor, SQLiteProcessRecorder
+from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
@@ -335,11 +336,13 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self._keys = SQL("{}.ledger_event_keys").format(schema)
         self._rejections = SQL("{}.ledger_rejections").format(schema)
         self._positions = SQL("{}.ledger_positions").format(schema)
-        self._insert_columns = SQL(
-            "INSERT INTO {}.{} (originator_id, originator_version, topic, state) "
-            "SELECT * FROM unnest(%b::text[], %b::bigint[], %b::text[], %b::bytea[]) "
-            "RETURNING notification_id"
+        self._copy_events = SQL(
+            "COPY {}.{} (originator_id, originator_version, topic, state) "
+            "FROM STDIN (FORMAT BINARY)"
         ).format(schema, Identifier(self.events_table_name))
+        self._copy_keys = SQL(
+            "COPY {} (event_id, subject, version) FROM STDIN (FORMAT BINARY)"
+        ).format(self._keys)
         self._events = SQL("{}.{}").format(schema, Identifier(self.events_table_name))
         self.sql_create_statements += [
             SQL(
@@ -363,43 +366,51 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             ).format(self._positions),
         ]
 
-    def _insert_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
-    ) -> None:
-        super()._insert_events(curs, stored_events, **kwargs)
-        batch: BatchWrite | None = kwargs.get("batch")
-        if batch is not None:
-            self._write_batch(curs, batch)
+    def insert_events(
+        self, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        """A ledger batch (``batch=``: its events, keys, rejections and positions) in one
+        transaction, the rows sent by ``COPY``; anything else as the library does it.
 
-    def _insert_stored_events(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+        The library pipelines an ``INSERT`` of the events as an array, which psycopg
+        builds in Python, and returns the notification ids, which the ledger never
+        reads. COPY in binary format streams the same rows from C; it cannot run in a
+        pipeline, so this transaction runs without one (a handful of statements).
+        """
+        batch: BatchWrite | None = kwargs.pop("batch", None)
+        if batch is None:
+            ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
+            return ids
+        self._insert_batch(stored_events, batch, **kwargs)
+        return None
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _insert_batch(
+        self, stored_events: Sequence[StoredEvent], batch: BatchWrite, **kwargs: Any
     ) -> None:
-        # The library sends the rows as an array of a composite type in text format, which
-        # escapes every state byte in Python (a regex per row): a fifth of PostgreSQL
-        # ingest. Four arrays in binary format carry the same rows with no escaping.
-        self._lock_table(curs)
-        self._notify_channel(curs)
-        curs.execute(
-            self._insert_columns,
-            (
-                [str(e.originator_id) for e in stored_events],
-                [e.originator_version for e in stored_events],
-                [e.topic for e in stored_events],
-                [e.state for e in stored_events],
-            ),
-            binary=True,
-        )
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            super()._insert_events(curs, stored_events, **kwargs)  # tracking, if given
+            self._write_batch(curs, batch)
+            if stored_events:
+                # Notification ids in commit order, as the library ensures (see
+                # ``ledger.projector``): the table lock, then the rows.
+                self._lock_table(curs)
+                self._notify_channel(curs)
+                with curs.copy(self._copy_events) as copy:
+                    copy.set_types(["text", "int8", "text", "bytea"])
+                    for e in stored_events:
+                        copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
-        if batch.event_keys:  # one statement, not one per row (a pipelined executemany)
-            event_ids, subjects, versions = zip(*batch.event_keys, strict=True)
-            curs.execute(
-                SQL(
-                    "INSERT INTO {} SELECT * FROM unnest(%b::text[], %b::text[], %b::bigint[])"
-                ).format(self._keys),
-                (list(event_ids), list(subjects), list(versions)),
-                binary=True,
-            )
+        if batch.event_keys:
+            with curs.copy(self._copy_keys) as copy:
+                copy.set_types(["text", "text", "int8"])
+                for key in batch.event_keys:
+                    copy.write_row(key)
         if batch.rejections:
             curs.executemany(
                 SQL(
