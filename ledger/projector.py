@@ -41,6 +41,7 @@ from typing import Any, Final
 import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
+from eventsourcing.utils import resolve_topic
 from sqlalchemy import (
     Connection,
     Engine,
@@ -69,10 +70,12 @@ PAGE_SIZE: Final = 50_000
 HISTORY_SUBJECTS: Final = 5_000  # whole histories kept (customers, the policy, fresh folds)
 FOLD_SUBJECTS: Final = 20_000  # folds kept between pages
 FIRST_VERSION: Final = Aggregate.INITIAL_VERSION
+REBUILD_SUBJECTS: Final = 2_000  # subjects folded and written per transaction of a rebuild
 IN_CHUNK: Final = 500
 
 Progress = Callable[[int, int], None]
-"""``progress(done, total)``: notifications processed so far, of how many."""
+"""``progress(done, total)``: notifications processed so far, of how many (subjects, while
+a rebuild folds the log subject by subject)."""
 Fault = Callable[[int], None]
 """Test hook: called with each notification id while a page is applied (may raise)."""
 
@@ -431,8 +434,24 @@ class Projector:
     def rebuild(
         self, names: Iterable[str] | None = None, *, progress: Progress | None = None
     ) -> CatchUp:
-        """Drop the named read models (default: all) and project them again from the log."""
+        """Drop the named read models (default: all) and project them again from the log.
+
+        Up to the log's head as it stands, subject by subject rather than page by page:
+        each subject's whole history is folded once and its rows written once, a chunk
+        of subjects per transaction. Page by page, a subject that lives across many
+        pages is folded, diffed and written again for each (at 1M events, rows written
+        were 1.6 times the rows kept). Events stored meanwhile are then caught up as
+        usual. ``progress(done, total)`` counts subjects rebuilt, then notifications.
+
+        While a rebuild runs its projections stay at position 0, and each chunk's
+        transaction first checks that they still are: a runner that moved one on (it
+        caught up from 0 after the reset) owns it, and this rebuild carries on as a plain
+        catch-up from there. Whatever chunks committed before are replaced on the way,
+        as a catch-up from 0 replaces every subject it meets.
+        """
         chosen = [BY_NAME[n] for n in names] if names is not None else list(self.projections)
+        self._warm = None
+        head = self.head()
         with self.engine.begin() as conn:
             for projection in chosen:
                 for table in projection.tables:
@@ -442,7 +461,64 @@ class Projector:
                     .where(tables.tracking.c.projection == projection.name)
                     .values(position=0)
                 )
-        return self.catch_up([p.name for p in chosen], progress=progress)
+        rebuilt = self._rebuild_subjects(chosen, head, progress) if head else []
+        report = self.catch_up([p.name for p in chosen], progress=progress)
+        if rebuilt:
+            events = self.app.store.event_count(up_to=head)
+            for name in rebuilt:
+                report.applied[name] = report.applied.get(name, 0) + events
+        return report
+
+    def _rebuild_subjects(
+        self, chosen: list[Projection], head: int, progress: Progress | None
+    ) -> list[str]:
+        """Every subject of the chosen projections folded from its history up to ``head``;
+        the projections rebuilt to ``head`` (those another runner took over are not)."""
+        kinds: dict[str, type[Any]] = {}
+        subjects: dict[str, list[str]] = {p.name: [] for p in chosen}
+        for subject, topic in self.app.store.first_events(head):
+            kind = kinds.get(topic)
+            if kind is None:
+                kind = kinds[topic] = resolve_topic(topic)
+            for projection in chosen:
+                if issubclass(kind, projection.follows):
+                    subjects[projection.name].append(subject)
+        total = sum(len(found) for found in subjects.values())
+        done = 0
+        history = LogHistory(self.app, head, self.history_subjects)
+        rebuilt = []
+        with collected_per_batch(full_every=None) as chunks:
+            for projection in chosen:
+                found = subjects[projection.name]
+                try:
+                    for start in range(0, len(found), REBUILD_SUBJECTS):
+                        chunk = found[start : start + REBUILD_SUBJECTS]
+                        self._rebuild_chunk(projection, chunk, history)
+                        done += len(chunk)
+                        if progress is not None:
+                            progress(done, total)
+                        history.trim()
+                        chunks.done()
+                    with self.engine.begin() as conn:
+                        self._move(conn, projection.name, 0, head)
+                except ProjectionConflict:
+                    log.info("projection %s: another runner moved first", projection.name)
+                    continue
+                rebuilt.append(projection.name)
+        return rebuilt
+
+    def _rebuild_chunk(self, projection: Projection, chunk: list[str], history: LogHistory) -> None:
+        history.load(chunk)
+        history.load({s for subject in chunk for s in projection.needs(subject, history)})
+        rows: Rows = {}
+        for subject in chunk:
+            for name, table_rows in projection.rows(subject, history).items():
+                rows.setdefault(name, []).extend(table_rows)
+        with self.engine.begin() as conn:
+            self._move(conn, projection.name, 0, 0)  # still ours: nobody moved it on
+            for name, table_rows in rows.items():
+                if table_rows:
+                    insert_rows(conn, projection.table(name), table_rows)
 
     def follow(
         self,

@@ -90,7 +90,9 @@ class LedgerRecorder(Protocol):
 
     def rejection_counts(self) -> dict[str, int]: ...
 
-    def event_count(self) -> int: ...
+    def event_count(self, up_to: int | None = None) -> int: ...
+
+    def first_events(self, up_to: int) -> list[tuple[str, str]]: ...
 
     def positions(self, consumer: str | None) -> list[Position]: ...
 
@@ -288,10 +290,22 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         rows = self._select("SELECT rule, COUNT(*) FROM ledger_rejections GROUP BY rule")
         return {row[0]: row[1] for row in rows}
 
-    def event_count(self) -> int:
-        """How many domain events are stored."""
-        rows = self._select(f"SELECT COUNT(*) FROM {self.events_table_name}")
-        return int(rows[0][0])
+    def event_count(self, up_to: int | None = None) -> int:
+        """How many domain events are stored (with notification id ``<= up_to``, if given)."""
+        statement = f"SELECT COUNT(*) FROM {self.events_table_name}"
+        if up_to is None:
+            return int(self._select(statement)[0][0])
+        return int(self._select(statement + " WHERE rowid <= ?", [up_to])[0][0])
+
+    def first_events(self, up_to: int) -> list[tuple[str, str]]:
+        """Each subject whose first event has notification id ``<= up_to``, with that
+        event's topic, in subject order."""
+        rows = self._select(
+            f"SELECT originator_id, topic FROM {self.events_table_name} "
+            "WHERE originator_version = 1 AND rowid <= ? ORDER BY originator_id",
+            [up_to],
+        )
+        return [(row[0], row[1]) for row in rows]
 
     def positions(self, consumer: str | None) -> list[Position]:
         """The stored offsets of one consumer (group), or of all when ``consumer`` is None."""
@@ -492,10 +506,24 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         )
         return {row["rule"]: row["n"] for row in rows}
 
-    def event_count(self) -> int:
-        """How many domain events are stored."""
-        rows = self._select(SQL("SELECT COUNT(*) AS n FROM {}").format(self._events))
-        return int(rows[0]["n"])
+    def event_count(self, up_to: int | None = None) -> int:
+        """How many domain events are stored (with notification id ``<= up_to``, if given)."""
+        statement = SQL("SELECT COUNT(*) AS n FROM {}").format(self._events)
+        if up_to is None:
+            return int(self._select(statement)[0]["n"])
+        return int(self._select(statement + SQL(" WHERE notification_id <= %s"), [up_to])[0]["n"])
+
+    def first_events(self, up_to: int) -> list[tuple[str, str]]:
+        """Each subject whose first event has notification id ``<= up_to``, with that
+        event's topic, in subject order."""
+        rows = self._select(
+            SQL(
+                "SELECT originator_id, topic FROM {} WHERE originator_version = 1 "
+                'AND notification_id <= %s ORDER BY originator_id COLLATE "C"'
+            ).format(self._events),
+            [up_to],
+        )
+        return [(row["originator_id"], row["topic"]) for row in rows]
 
     def positions(self, consumer: str | None) -> list[Position]:
         """The stored offsets of one consumer (group), or of all when ``consumer`` is None."""
