@@ -12,12 +12,13 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
 import orjson
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, StoredEvent
 
 from ledger.aggregates.rules import RuleViolation
 from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
@@ -132,16 +133,92 @@ class Ingestor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_batch: Callable[[list[Outcome]], None] | None = None,
     ) -> IngestReport:
-        """Ingest everything, batch by batch; returns the counts."""
+        """Ingest everything, batch by batch; returns the counts.
+
+        A pipeline one batch deep: while a batch's transaction is written and committed
+        on a writer thread (SQLite and PostgreSQL do that work without the GIL), the next
+        batch is read, validated and decided here, on top of the batch in flight (its
+        aggregates and accepted event ids, which the store does not show yet). If the
+        write in flight fails on a version key (another writer raced it), what was
+        decided on top of it is thrown away: that batch is redone alone from fresh
+        aggregates, then the next one is decided again. ``on_batch`` hears of each batch
+        once it has committed.
+        """
         report = IngestReport()
-        with collected_per_batch() as batches:  # the cache is long-lived: ledger.collection
-            for batch in _batched(inputs, batch_size):
-                outcomes = self.ingest_batch(batch)
+        with (
+            collected_per_batch() as batches,  # the cache is long-lived: ledger.collection
+            ThreadPoolExecutor(1, thread_name_prefix="ledger-ingest-write") as writer,
+        ):
+
+            def committed(outcomes: list[Outcome]) -> None:
                 report.add(outcomes)
                 if on_batch is not None:
                     on_batch(outcomes)
                 batches.done()
+
+            in_flight: _InFlight | None = None
+            decided: _Batch | None = None  # decided, not handed to the writer yet
+            try:
+                for inputs_of_batch in _batched(inputs, batch_size):
+                    parsed = [_parse(item) for item in inputs_of_batch]
+                    decided = self._decided(inputs_of_batch, parsed, in_flight)
+                    if in_flight is not None:
+                        outcomes, redone = self._finish(in_flight, behind=decided)
+                        in_flight = None
+                        if redone:  # what was decided on top of it is void
+                            decided = None
+                            decided = self._decided(inputs_of_batch, parsed, None)
+                        committed(outcomes)
+                    write = writer.submit(
+                        self.app.recorder.insert_events, decided.stored, batch=decided.write
+                    )
+                    in_flight, decided = _InFlight(inputs_of_batch, decided, write), None
+                if in_flight is not None:
+                    committed(self._finish(in_flight)[0])
+                    in_flight = None
+            finally:
+                # Interrupted: whatever became of the write in flight, the aggregates of
+                # the batches not reported are not to be trusted.
+                if in_flight is not None:
+                    wait([in_flight.write])
+                    self._forget(in_flight.batch.touched)
+                if decided is not None:
+                    self._forget(decided.touched)
         return report
+
+    def _decided(
+        self, inputs: Sequence[Input], parsed: list[_Parsed | Outcome], ahead: _InFlight | None
+    ) -> _Batch:
+        """A batch decided (on top of the batch ahead, if any) and its rows to store."""
+        batch = _Batch(self, self._recorded_at(), None if ahead is None else ahead.batch)
+        try:
+            batch.outcomes = batch.run(inputs, parsed)
+            batch.stored = self.app.stored_events(batch.touched.values())
+        except BaseException:
+            self._forget(batch.touched)
+            raise
+        return batch
+
+    def _finish(
+        self, in_flight: _InFlight, behind: _Batch | None = None
+    ) -> tuple[list[Outcome], bool]:
+        """Wait for a batch's write: its outcomes once committed, and whether it had to
+        be redone (it raced another writer; ``behind``, decided on top of it, is void)."""
+        try:
+            in_flight.write.result()
+        except IntegrityError:
+            self._forget(in_flight.batch.touched)
+            if behind is not None:
+                self._forget(behind.touched)
+            log.warning("batch raced another writer; retrying")
+            return self.ingest_batch(in_flight.inputs), True
+        except BaseException:
+            self._forget(in_flight.batch.touched)
+            if behind is not None:
+                self._forget(behind.touched)
+            raise
+        self._remember(in_flight.batch.touched)
+        return in_flight.batch.outcomes, False
 
     def ingest_batch(
         self, inputs: Sequence[Input], positions: Sequence[Position] = ()
@@ -210,13 +287,21 @@ class Ingestor:
 class _Batch:
     """One attempt at one batch: decisions in memory, then one save."""
 
-    def __init__(self, ingestor: Ingestor, recorded_at: datetime) -> None:
+    def __init__(
+        self, ingestor: Ingestor, recorded_at: datetime, ahead: _Batch | None = None
+    ) -> None:
         self.ingestor = ingestor
         self.app = ingestor.app
         self.write = BatchWrite(received_at=recorded_at)
         self.touched: dict[str, Aggregate] = {}  # changed in this batch
         self.loaded: dict[str, Aggregate | None] = {}  # read in this batch
         self.accepted_ids: set[str] = set()
+        # The batch decided before this one and not committed yet: its changes are this
+        # batch's starting point, as if stored.
+        self.ahead_touched = {} if ahead is None else ahead.touched
+        self.ahead_ids = set() if ahead is None else ahead.accepted_ids
+        self.outcomes: list[Outcome] = []
+        self.stored: list[StoredEvent] = []
 
     def load(self, subject: str) -> Aggregate | None:
         """The subject as this batch sees it (its own changes included)."""
@@ -224,18 +309,28 @@ class _Batch:
             return self.touched[subject]
         if subject in self.loaded:
             return self.loaded[subject]
-        aggregate = self.ingestor.cached(subject) or self.app.find(subject)
+        aggregate = (
+            self.ahead_touched.get(subject)
+            or self.ingestor.cached(subject)
+            or self.app.find(subject)
+        )
         self.loaded[subject] = aggregate
         return aggregate
 
-    def run(self, inputs: Sequence[Input]) -> list[Outcome]:
-        parsed = [_parse(item) for item in inputs]
+    def run(
+        self, inputs: Sequence[Input], parsed: list[_Parsed | Outcome] | None = None
+    ) -> list[Outcome]:
+        """Decide every input (``parsed``: the inputs already parsed, if they are)."""
+        if parsed is None:
+            parsed = [_parse(item) for item in inputs]
         envelopes = [p for p in parsed if not isinstance(p, Outcome)]
         seen = self.app.store.existing_event_ids(sorted({p.event_id for p in envelopes}))
+        seen |= self.ahead_ids
         subjects = _subjects(p.envelope for p in envelopes)
-        self.ingestor.refresh(subjects)
+        stored = subjects - self.ahead_touched.keys()  # the rest are ahead of the store
+        self.ingestor.refresh(stored)
         # Everything the batch will read and has not cached, in one query (not one each).
-        self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(subjects))))
+        self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(stored))))
         outcomes = []
         for item in parsed:
             outcome = item if isinstance(item, Outcome) else self._decide(item, seen)
@@ -264,6 +359,14 @@ class _Batch:
     def save(self, positions: Sequence[Position]) -> None:
         self.write.positions.extend(positions)
         self.app.store_events(self.touched.values(), batch=self.write)
+
+
+class _InFlight(NamedTuple):
+    """A decided batch whose transaction the writer thread has in hand."""
+
+    inputs: Sequence[Input]
+    batch: _Batch
+    write: Future[Any]
 
 
 class _Parsed(NamedTuple):

@@ -1,10 +1,10 @@
-"""Ingest's batch writes under failure: a race with another writer, a failed write, a
-reader that stops.
+"""Ingest writes a batch on a writer thread while it decides the next one on top of it.
 
-What a user relies on: another writer that commits between a batch's decisions and its
-write makes that write fail; the batch is decided again from what is stored and nothing
-is lost or stored twice. A write that fails outright stops the ingest with nothing of
-that batch stored, and the same inputs can be sent again.
+What a user relies on: the pipeline changes no outcome. Another writer that commits
+between a batch's decisions and its write makes that write fail; the batch is decided
+again from what is stored, so is the batch decided on top of it, and nothing is lost or
+stored twice. A write that fails outright stops the ingest with nothing of that batch
+stored, and the same inputs can be sent again.
 """
 
 from __future__ import annotations
@@ -70,6 +70,8 @@ def test_a_batch_that_races_another_writer_is_decided_again(
         env.make("ticket.responded", "T-1", {"public": True, "message": "on it"}),
         env.make("ticket.update_posted", "T-1", {"message": "still on it"}),
     ]
+    # Decided while the second batch is written, on top of it: void once that write fails.
+    third = [env.make("ticket.status_changed", "T-1", {"status": "waiting_on_customer"})]
 
     def commit_theirs() -> None:  # after our decisions on the second batch, before its write
         outcomes = Ingestor(other_writer).ingest_batch([Input(theirs, "other")])
@@ -78,21 +80,41 @@ def test_a_batch_that_races_another_writer_is_decided_again(
     wrapper = _WritesOnCall(ledger, 2, commit_theirs)
     seen: list[list[str]] = []
     report = Ingestor(ledger).ingest(
-        _inputs(first + second),
+        _inputs(first + second + third),
         batch_size=2,
         on_batch=lambda outcomes: seen.append([o.status for o in outcomes]),
     )
 
-    assert wrapper.calls == 3  # the raced write, then the same batch decided again
-    assert (report.accepted, report.duplicates, report.rejected) == (4, 0, 0)
-    assert seen == [["accepted", "accepted"], ["accepted", "accepted"]]
+    assert wrapper.calls == 4  # the raced write, the same batch again, then the third
+    assert (report.accepted, report.duplicates, report.rejected) == (5, 0, 0)
+    assert seen == [["accepted", "accepted"], ["accepted", "accepted"], ["accepted"]]
     assert _chain_is_whole(ledger, "T-1") == [
         "ticket.opened",
         "ticket.assigned",
         "ticket.responded",
         "ticket.update_posted",
+        "ticket.status_changed",
     ]
-    assert ledger.store.event_count() == 5
+    assert ledger.store.event_count() == 6
+
+
+def test_an_event_id_in_the_batch_being_written_is_a_duplicate_in_the_next(
+    ledger: LedgerApp,
+) -> None:
+    """The next batch is decided before the one ahead has committed: a repeated event id
+    is still acknowledged as a duplicate (R-IN-4), and stored once."""
+    env = Envelopes()
+    opened = env.ticket("T-1")
+    assigned = env.make("ticket.assigned", "T-1", {"assignee": "se-ana"})
+    statuses: list[str] = []
+    report = Ingestor(ledger).ingest(
+        _inputs([env.customer("C-1"), opened, opened, assigned, assigned, opened]),
+        batch_size=1,
+        on_batch=lambda outcomes: statuses.extend(o.status for o in outcomes),
+    )
+    assert statuses == ["accepted", "accepted", "duplicate", "accepted", "duplicate", "duplicate"]
+    assert (report.accepted, report.duplicates) == (3, 3)
+    assert _chain_is_whole(ledger, "T-1") == ["ticket.opened", "ticket.assigned"]
 
 
 def test_a_failed_write_stores_nothing_of_its_batch_and_can_be_sent_again(
