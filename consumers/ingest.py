@@ -8,6 +8,12 @@ Kafka's committed offsets (only a hint, committed after the database), says wher
 resume. A crash anywhere re-reads at most the batch whose transaction was thrown away;
 ``event_id`` is a second guard (a duplicate is acknowledged, not stored twice).
 
+Batches go through ingest's pipeline (``ledger.ingest.Pipeline``): one is stored on a
+writer thread while the next is polled and decided. Kafka's offsets are committed and
+rejections published once a batch is stored; before partitions are revoked or assigned,
+and before the consumer leaves, the batch in flight is waited for, so the stored
+positions the new owner seeks to are complete.
+
 Rejections are published to ``ledger.rejected`` through the outbox after each commit.
 SIGTERM (``stop``) finishes the batch in hand, commits, leaves the group and returns.
 """
@@ -57,8 +63,10 @@ class _SeekToStored(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         log.info("partitions revoked: %s", sorted(tp.partition for tp in revoked))
+        self.ingest.flush()  # the batch in flight is stored before its partitions move
 
     def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        self.ingest.flush()
         self.ingest.seek_to_stored(list(assigned))
 
 
@@ -78,6 +86,10 @@ class IngestConsumer:
         self.outbox = outbox
         self.ingestor = ingestor or Ingestor(app)
         self.report = IngestReport()
+        # One batch is stored on a writer thread while the next is polled and decided
+        # (ledger.ingest.Pipeline); its Kafka offsets are committed once it has been.
+        self.pipeline = self.ingestor.pipeline()
+        self._offsets_in_flight: dict[TopicPartition, OffsetAndMetadata] = {}
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap,
             group_id=settings.group,
@@ -107,12 +119,15 @@ class IngestConsumer:
         )
 
     def poll_once(self) -> list[Outcome]:
-        """One poll, one batch, one transaction; then Kafka's offsets and the outbox."""
+        """One poll, one batch into the pipeline; the batch before it, once stored, has
+        its Kafka offsets committed and rejections published, and its outcomes are
+        returned. A poll short of a full batch (caught up) or empty also waits for the
+        batch it handed on."""
         records = self.consumer.poll(
             timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_size
         )
         if not records:
-            return []
+            return self.flush()
         inputs: list[Input] = []
         positions: list[Position] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
@@ -123,7 +138,24 @@ class IngestConsumer:
             last = batch[-1].offset
             positions.append(Position(self.settings.group, tp.topic, tp.partition, last))
             offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
-        outcomes = self.ingestor.ingest_batch(inputs, positions)
+        outcomes = self.pipeline.push(inputs, positions)
+        done = self._stored(outcomes)
+        self._offsets_in_flight = offsets
+        if len(inputs) < self.settings.batch_size:
+            # Caught up: no next batch to overlap this one's write with, and waiting for
+            # the next poll would hold its offsets and rejections back by poll_ms.
+            done += self.flush()
+        return done
+
+    def flush(self) -> list[Outcome]:
+        """Wait for the batch in flight to be stored; its outcomes (empty if none)."""
+        return self._stored(self.pipeline.flush())
+
+    def _stored(self, outcomes: list[Outcome] | None) -> list[Outcome]:
+        """A batch is stored: count it, commit its offsets to Kafka, publish rejections."""
+        offsets, self._offsets_in_flight = self._offsets_in_flight, {}
+        if outcomes is None:
+            return []
         self.report.add(outcomes)
         self.consumer.commit(offsets)  # a hint only: the database already holds the truth
         if self.outbox is not None and any(o.status == "rejected" for o in outcomes):
@@ -152,7 +184,7 @@ class IngestConsumer:
         started = last_log = time.monotonic()
         done_at_last_log = 0
         try:
-            with collected_per_batch() as batches:  # cached aggregates: ledger.collection
+            with collected_per_batch() as batches, self.pipeline:  # (ledger.collection)
                 while not stop.is_set():
                     outcomes = self.poll_once()
                     if outcomes:
@@ -170,6 +202,9 @@ class IngestConsumer:
                             self.lag(),
                         )
                         last_log, done_at_last_log = now, done
+                outcomes = self.flush()  # the batch in flight, before leaving the group
+                if outcomes and on_batch is not None:
+                    on_batch(outcomes, self.report.as_dict())
         finally:
             self.consumer.close()  # leaves the group: its partitions move on at once
         return self.report

@@ -133,66 +133,40 @@ class Ingestor:
         batch_size: int = DEFAULT_BATCH_SIZE,
         on_batch: Callable[[list[Outcome]], None] | None = None,
     ) -> IngestReport:
-        """Ingest everything, batch by batch; returns the counts.
-
-        A pipeline one batch deep: while a batch's transaction is written and committed
-        on a writer thread (SQLite and PostgreSQL do that work without the GIL), the next
-        batch is read, validated and decided here, on top of the batch in flight (its
-        aggregates and accepted event ids, which the store does not show yet). If the
-        write in flight fails on a version key (another writer raced it), what was
-        decided on top of it is thrown away: that batch is redone alone from fresh
-        aggregates, then the next one is decided again. ``on_batch`` hears of each batch
-        once it has committed.
-        """
+        """Ingest everything, batch by batch, through a ``Pipeline``; returns the counts.
+        ``on_batch`` hears of each batch once it has committed."""
         report = IngestReport()
-        with (
-            collected_per_batch() as batches,  # the cache is long-lived: ledger.collection
-            ThreadPoolExecutor(1, thread_name_prefix="ledger-ingest-write") as writer,
-        ):
-
-            def committed(outcomes: list[Outcome]) -> None:
+        with collected_per_batch() as batches, self.pipeline() as pipeline:
+            # (the cache is long-lived: ledger.collection)
+            def committed(outcomes: list[Outcome] | None) -> None:
+                if outcomes is None:
+                    return
                 report.add(outcomes)
                 if on_batch is not None:
                     on_batch(outcomes)
                 batches.done()
 
-            in_flight: _InFlight | None = None
-            decided: _Batch | None = None  # decided, not handed to the writer yet
-            try:
-                for inputs_of_batch in _batched(inputs, batch_size):
-                    parsed = [_parse(item) for item in inputs_of_batch]
-                    decided = self._decided(inputs_of_batch, parsed, in_flight)
-                    if in_flight is not None:
-                        outcomes, redone = self._finish(in_flight, behind=decided)
-                        in_flight = None
-                        if redone:  # what was decided on top of it is void
-                            decided = None
-                            decided = self._decided(inputs_of_batch, parsed, None)
-                        committed(outcomes)
-                    write = writer.submit(
-                        self.app.recorder.insert_events, decided.stored, batch=decided.write
-                    )
-                    in_flight, decided = _InFlight(inputs_of_batch, decided, write), None
-                if in_flight is not None:
-                    committed(self._finish(in_flight)[0])
-                    in_flight = None
-            finally:
-                # Interrupted: whatever became of the write in flight, the aggregates of
-                # the batches not reported are not to be trusted.
-                if in_flight is not None:
-                    wait([in_flight.write])
-                    self._forget(in_flight.batch.touched)
-                if decided is not None:
-                    self._forget(decided.touched)
+            for batch in _batched(inputs, batch_size):
+                committed(pipeline.push(batch))
+            committed(pipeline.flush())
         return report
 
+    def pipeline(self) -> Pipeline:
+        """A pipeline of batches through this ingestor (a context manager)."""
+        return Pipeline(self)
+
     def _decided(
-        self, inputs: Sequence[Input], parsed: list[_Parsed | Outcome], ahead: _InFlight | None
+        self,
+        inputs: Sequence[Input],
+        parsed: list[_Parsed | Outcome],
+        positions: Sequence[Position],
+        ahead: _InFlight | None,
     ) -> _Batch:
         """A batch decided (on top of the batch ahead, if any) and its rows to store."""
         batch = _Batch(self, self._recorded_at(), None if ahead is None else ahead.batch)
         try:
             batch.outcomes = batch.run(inputs, parsed)
+            batch.write.positions.extend(positions)
             batch.stored = self.app.stored_events(batch.touched.values())
         except BaseException:
             self._forget(batch.touched)
@@ -211,7 +185,7 @@ class Ingestor:
             if behind is not None:
                 self._forget(behind.touched)
             log.warning("batch raced another writer; retrying")
-            return self.ingest_batch(in_flight.inputs), True
+            return self.ingest_batch(in_flight.inputs, in_flight.positions), True
         except BaseException:
             self._forget(in_flight.batch.touched)
             if behind is not None:
@@ -361,10 +335,73 @@ class _Batch:
         self.app.store_events(self.touched.values(), batch=self.write)
 
 
+class Pipeline:
+    """Batches through an ingestor, one deep: while a batch's transaction is written and
+    committed on a writer thread (SQLite and PostgreSQL do that work without the GIL),
+    the next batch is parsed, validated and decided, on top of the batch in flight (its
+    aggregates and accepted event ids, which the store does not show yet).
+
+    If the write in flight fails on a version key (another writer raced it), what was
+    decided on top of it is thrown away: that batch is redone alone from fresh
+    aggregates, then the next one is decided again. Use as a context manager; leaving it
+    waits for the write in flight, and what was not flushed is not reported.
+    """
+
+    def __init__(self, ingestor: Ingestor) -> None:
+        self.ingestor = ingestor
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-ingest-write")
+        self._in_flight: _InFlight | None = None
+        self._decided: _Batch | None = None  # decided, not handed to the writer yet
+
+    def push(
+        self, inputs: Sequence[Input], positions: Sequence[Position] = ()
+    ) -> list[Outcome] | None:
+        """Decide a batch (stored with ``positions``) and hand it to the writer; the
+        outcomes of the batch before it, now committed (None if there was none)."""
+        ingestor = self.ingestor
+        parsed = [_parse(item) for item in inputs]
+        ahead = self._in_flight
+        self._decided = ingestor._decided(inputs, parsed, positions, ahead)
+        outcomes = None
+        if ahead is not None:
+            outcomes, redone = ingestor._finish(ahead, behind=self._decided)
+            self._in_flight = None
+            if redone:  # what was decided on top of it is void
+                self._decided = None
+                self._decided = ingestor._decided(inputs, parsed, positions, None)
+        batch = self._decided
+        write = self._writer.submit(
+            ingestor.app.recorder.insert_events, batch.stored, batch=batch.write
+        )
+        self._in_flight, self._decided = _InFlight(inputs, positions, batch, write), None
+        return outcomes
+
+    def flush(self) -> list[Outcome] | None:
+        """Wait for the batch in flight: its outcomes once committed (None if none)."""
+        ahead, self._in_flight = self._in_flight, None
+        return None if ahead is None else self.ingestor._finish(ahead)[0]
+
+    def __enter__(self) -> Pipeline:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        # Whatever became of the write in flight, the aggregates of the batches not
+        # reported are not to be trusted: the cache forgets them.
+        if self._in_flight is not None:
+            wait([self._in_flight.write])
+            self.ingestor._forget(self._in_flight.batch.touched)
+            self._in_flight = None
+        if self._decided is not None:
+            self.ingestor._forget(self._decided.touched)
+            self._decided = None
+        self._writer.shutdown()
+
+
 class _InFlight(NamedTuple):
     """A decided batch whose transaction the writer thread has in hand."""
 
     inputs: Sequence[Input]
+    positions: Sequence[Position]
     batch: _Batch
     write: Future[Any]
 
