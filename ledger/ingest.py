@@ -351,7 +351,7 @@ class Pipeline:
         self.ingestor = ingestor
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-ingest-write")
         self._in_flight: _InFlight | None = None
-        self._decided: _Batch | None = None  # decided, not handed to the writer yet
+        self._unsent: _Batch | None = None  # decided, not handed to the writer yet
 
     def push(
         self, inputs: Sequence[Input], positions: Sequence[Position] = ()
@@ -361,19 +361,19 @@ class Pipeline:
         ingestor = self.ingestor
         parsed = [_parse(item) for item in inputs]
         ahead = self._in_flight
-        self._decided = ingestor._decided(inputs, parsed, positions, ahead)
+        self._unsent = ingestor._decided(inputs, parsed, positions, ahead)
         outcomes = None
         if ahead is not None:
-            outcomes, redone = ingestor._finish(ahead, behind=self._decided)
+            outcomes, redone = ingestor._finish(ahead, behind=self._unsent)
             self._in_flight = None
             if redone:  # what was decided on top of it is void
-                self._decided = None
-                self._decided = ingestor._decided(inputs, parsed, positions, None)
-        batch = self._decided
+                self._unsent = None
+                self._unsent = ingestor._decided(inputs, parsed, positions, None)
+        batch = self._unsent
         write = self._writer.submit(
             ingestor.app.recorder.insert_events, batch.stored, batch=batch.write
         )
-        self._in_flight, self._decided = _InFlight(inputs, positions, batch, write), None
+        self._in_flight, self._unsent = _InFlight(inputs, positions, batch, write), None
         return outcomes
 
     def flush(self) -> list[Outcome] | None:
@@ -391,9 +391,9 @@ class Pipeline:
             wait([self._in_flight.write])
             self.ingestor._forget(self._in_flight.batch.touched)
             self._in_flight = None
-        if self._decided is not None:
-            self.ingestor._forget(self._decided.touched)
-            self._decided = None
+        if self._unsent is not None:
+            self.ingestor._forget(self._unsent.touched)
+            self._unsent = None
         self._writer.shutdown()
 
 
