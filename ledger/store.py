@@ -165,27 +165,26 @@ _INSERT_KEYS_FROM_JSON: Final = (
 )
 
 
-def _insert_as_json(
-    c: SQLiteCursor, statement: str, rows: Sequence[tuple[Any, ...]], state_column: int = -1
-) -> bool:
-    """Insert many rows with one statement that reads them from one JSON array; False
-    (nothing done) where that cannot carry them, for the caller to ``executemany``.
+def _text_state_rows(stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ...]] | None:
+    """The events as rows for one ``INSERT ... SELECT FROM json_each(?)``, the state as
+    text; None where that cannot carry them (SQLite before 3.38, a state not UTF-8: a
+    cipher or compressor), for the caller to ``executemany``.
 
     ``executemany`` binds each row under the GIL and steps it without, so a writer thread
     beside a busy one waits for the GIL at every row (ingest's writer thread took twice
     as long as the same write alone). One statement is one step: SQLite parses the array
-    and inserts every row without taking the GIL back. The state column (bytes, the
-    event's JSON, so UTF-8) travels as text and is cast back to the very same bytes.
+    and inserts every row without taking the GIL back. The state (the event's JSON, so
+    UTF-8) travels as text and is cast back to the very same bytes.
     """
     if not _JSON_ROWS:
-        return False
-    if state_column >= 0:
-        try:
-            rows = [(*row[:state_column], row[state_column].decode()) for row in rows]
-        except UnicodeDecodeError:  # a cipher or compressor: not text
-            return False
-    c.execute(statement, (orjson.dumps(rows),))
-    return True
+        return None
+    try:
+        return [
+            (str(e.originator_id), e.originator_version, e.topic, e.state.decode())
+            for e in stored_events
+        ]
+    except UnicodeDecodeError:
+        return None
 
 
 class LedgerSQLiteRecorder(SQLiteProcessRecorder):
@@ -195,6 +194,11 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        self._insert_events_from_json = (
+            f"INSERT INTO {self.events_table_name} "
+            "(originator_id, originator_version, topic, state) "
+            "SELECT value->>0, value->>1, value->>2, CAST(value->>3 AS BLOB) FROM json_each(?)"
+        )
         # SQLite's default page cache is 2 MiB: past a few hundred thousand events, inserts
         # into the key and event B-trees miss it on every batch and ingest halves. Give each
         # connection 64 MiB (the library has no setting for it, so wrap its factory).
@@ -235,11 +239,17 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         # The library inserts row by row to read each new row id; one statement is about
         # four times cheaper, and the ids follow from the table's largest row id: SQLite
         # gives each new row max(rowid) + 1, and this transaction is the only writer.
-        rows = [
-            (str(s.originator_id), s.originator_version, s.topic, s.state) for s in stored_events
-        ]
-        if not _insert_as_json(c, self._insert_events_from_json, rows, state_column=3):
-            c.executemany(self.insert_events_statement, rows)
+        rows = _text_state_rows(stored_events)
+        if rows is not None:
+            c.execute(self._insert_events_from_json, (orjson.dumps(rows),))
+        else:
+            c.executemany(
+                self.insert_events_statement,
+                [
+                    (str(e.originator_id), e.originator_version, e.topic, e.state)
+                    for e in stored_events
+                ],
+            )
         c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
         last = int(c.fetchone()[0] or 0)
         returning = list(range(last - len(stored_events) + 1, last + 1))
@@ -251,16 +261,10 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
             self._write_batch(c, batch)
         return returning
 
-    @property
-    def _insert_events_from_json(self) -> str:
-        return (
-            f"INSERT INTO {self.events_table_name} "
-            "(originator_id, originator_version, topic, state) "
-            "SELECT value->>0, value->>1, value->>2, CAST(value->>3 AS BLOB) FROM json_each(?)"
-        )
-
     def _write_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
-        if batch.event_keys and not _insert_as_json(c, _INSERT_KEYS_FROM_JSON, batch.event_keys):
+        if batch.event_keys and _JSON_ROWS:
+            c.execute(_INSERT_KEYS_FROM_JSON, (orjson.dumps(batch.event_keys),))
+        elif batch.event_keys:
             c.executemany("INSERT INTO ledger_event_keys VALUES (?, ?, ?)", batch.event_keys)
         if batch.rejections:
             received_at = batch.received_at.astimezone(UTC).isoformat()
