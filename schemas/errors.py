@@ -129,7 +129,7 @@ def _document_error(detail: ErrorDetails) -> WireError:
         value = detail["input"].get("type") if isinstance(detail["input"], dict) else None
         if isinstance(value, str):
             return WireError(
-                UNKNOWN_TYPE, "type", f"type: unknown event type {value!r} (see event-contract.md)"
+                UNKNOWN_TYPE, "type", f"type: unknown event type {value!r} (see docs/event-contract.md)"
             )
         return WireError(BAD_FIELD, "type", "type: Input should be a string naming an event type")
     return WireError(NOT_JSON, DOCUMENT, f"{DOCUMENT}: {_MESSAGES.get(kind, detail['msg'])}")
