@@ -13,8 +13,18 @@ Timers:
   ``waiting_on_customer`` does not count; it ends at resolution (R-SLA-3);
 * ``resolution`` is measured with no target, from opening (or reopening) to resolution.
 
+An interval's due instant is the first instant outside every pause at which the time
+counted since its start (pauses excluded, on the target's clock) reaches the target. A
+target that passed before a pause stays passed: the pause neither moves the breach nor
+lets a later update meet it. A target reached exactly as a pause begins is due when the
+pause ends. While a pause runs with time left, ``due_at`` is the pause start plus the
+time left, and the timer cannot breach until the pause ends.
+
 A severity change re-targets the running timers from their start on the new
-severity's clock; a target already past is breached at the change (R-SLA-4).
+severity's clock (R-SLA-4): a breach under the old target stands; otherwise the time
+counted so far, pauses excluded, is held against the new target, and a due instant
+already behind the change is breached at the change. Re-targeted during a pause with
+time left, the timer is due that time after the pause ends.
 """
 
 from __future__ import annotations
@@ -60,24 +70,46 @@ class Interval:
             total -= self.target.elapsed(start, min(end or until, until), calendar)
         return total
 
-    def _due(self, calendar: BusinessCalendar) -> datetime:
+    def _add(self, start: datetime, amount: timedelta, calendar: BusinessCalendar) -> datetime:
+        """The instant ``amount`` of the target's clock has run from ``start``, unpaused."""
         assert self.target is not None
-        # Resume point: the start, or the end of the last finished pause.
-        resume = self.started_at
-        for _, end in self.pauses:
-            if end is not None:
-                resume = max(resume, end)
-        remaining = self.target.length(calendar) - self.counted(calendar, resume)
         if self.target.clock == "24x7":
-            return resume + max(remaining, timedelta(0))
-        return calendar.add(resume, max(remaining, timedelta(0)))
+            return start + amount
+        return calendar.add(start, amount)
+
+    def _due(self, calendar: BusinessCalendar) -> datetime:
+        """The first instant outside every pause at which the counted time reaches the target.
+
+        The clock runs in the stretches between pauses; each is tried in turn with the time
+        still left. A target reached before a pause begins is due there, whatever comes
+        later: a pause never moves a due instant that lies before it (R-SLA-3). A target
+        reached exactly as a pause begins has not passed; it is due when the pause ends,
+        with nothing left. While a pause runs with time left, the due instant is not known
+        yet; the answer is then the pause start plus the time left (where the deadline
+        stood when the clock stopped, the earliest it can come due).
+        """
+        assert self.target is not None
+        remaining = self.target.length(calendar)
+        resume = self.started_at
+        for start, end in self.pauses:
+            assert start is not None
+            if start >= resume:
+                due = self._add(resume, remaining, calendar)
+                if due < start:
+                    return due
+                remaining -= self.target.elapsed(resume, start, calendar)
+            if end is None:
+                return self._add(start, remaining, calendar)
+            resume = max(resume, end)
+        return self._add(resume, remaining, calendar)
 
     def record(self, calendar: BusinessCalendar) -> dict[str, Any]:
         """The interval as the facts so far fix it, independent of any "now".
 
-        ``due_at`` accounts for the pauses that have ended; ``breached_at`` is set only
-        when the facts decide it (stopped or paused after the due instant, or a
-        re-target, R-SLA-4). ``evaluate`` turns this into a row as of an instant.
+        ``due_at`` is the due instant (see ``_due``; provisional while a pause runs with
+        time left); ``breached_at`` is set only when the facts decide it (stopped or
+        paused after the due instant, or a re-target, R-SLA-4). ``evaluate`` turns this
+        into a row as of an instant.
 
         Remembered until the interval changes: a runner asks again for every ticket a
         page touches, and the due instant (business-calendar arithmetic) is the dear part.
@@ -341,8 +373,15 @@ class TicketTimers:
             interval.severity, interval.target = severity, target
             if earlier is not None:
                 interval.breached_at = earlier  # a breach under the old target stands
-            elif interval._due(self.calendar) <= at:
-                interval.breached_at = at  # the new target is already past (R-SLA-4)
+                continue
+            # The time counted so far (pauses excluded, on the new clock) against the new
+            # target: a due instant already behind the change is breached at the change
+            # (R-SLA-4). Paused with time left, the due instant comes from the time left
+            # once the pause ends, and nothing is breached now.
+            due = interval._due(self.calendar)
+            paused_since = interval.paused_since
+            if due < at and (paused_since is None or due < paused_since):
+                interval.breached_at = at
 
     def records(self) -> list[dict[str, Any]]:
         """Every interval as stored in the read model (see ``Interval.record``)."""

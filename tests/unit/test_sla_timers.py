@@ -143,3 +143,98 @@ def test_system_breach_events_change_nothing() -> None:
     before = story.rows(T0 + 90 * M)
     story.ticket.record_breach(story.meta(T0 + 60 * M, "system"), "first_response", T0 + 60 * M, 1)
     assert story.rows(T0 + 90 * M) == before
+
+
+# Pauses and re-targets (R-SLA-3, R-SLA-4) ------------------------------------------------
+
+Z = UTC
+MON = datetime(2026, 6, 1, tzinfo=Z)  # a Monday in CEST: 08:30Z is 10:30 in Berlin
+
+
+def at(hour: int, minute: int = 0) -> datetime:
+    return MON.replace(hour=hour, minute=minute)
+
+
+def _waiting_after_the_due_instant() -> Story:
+    """Sev1 answered 10:10Z (update due 11:10Z), waiting on the customer 12:00Z-13:00Z."""
+    story = Story(at(10), 1, "platform_down")
+    story.do(at(10, 10), "respond", True, "on it")
+    story.do(at(12), "change_status", "waiting_on_customer")
+    return story
+
+
+def test_a_target_passed_before_a_pause_stays_passed() -> None:
+    story = _waiting_after_the_due_instant()
+    story.do(at(13), "change_status", "in_progress")
+    for as_of in (at(11, 11), at(12, 30), at(13), at(13, 30), at(20)):
+        update = story.rows(as_of)["update"][0]
+        assert (update["state"], update["due_at"], update["breached_at"]) == (
+            "breached",
+            at(11, 10),
+            at(11, 10),
+        ), as_of
+
+
+def test_an_update_during_a_pause_does_not_meet_a_target_already_passed() -> None:
+    story = _waiting_after_the_due_instant()
+    story.do(at(12, 30), "post_update", "still looking")
+    story.do(at(13), "change_status", "in_progress")
+    first, second = story.rows(at(13, 30))["update"]
+    assert (first["state"], first["breached_at"], first["stopped_at"]) == (
+        "breached",
+        at(11, 10),
+        at(12, 30),
+    )
+    # The next interval starts paused (still waiting) and counts from 13:00Z.
+    assert (second["state"], second["due_at"], second["paused_seconds"]) == (
+        "running",
+        at(14),
+        30 * 60,
+    )
+
+
+def test_a_pause_beginning_exactly_at_the_due_instant_defers_it_to_the_pause_end() -> None:
+    story = Story(at(10), 1, "platform_down")
+    story.do(at(10, 10), "respond", True, "on it")
+    story.do(at(11, 10), "change_status", "waiting_on_customer")  # nothing left, not passed
+    assert story.rows(at(11, 30))["update"][0]["state"] == "paused"
+    story.do(at(11, 40), "change_status", "in_progress")
+    assert story.rows(at(11, 40))["update"][0]["due_at"] == at(11, 40)
+    later = story.rows(at(11, 41))["update"][0]
+    assert (later["state"], later["breached_at"]) == ("breached", at(11, 40))
+
+
+def test_retarget_during_a_pause_counts_only_the_time_before_it() -> None:
+    story = Story(at(8), 2, "partial_outage")
+    story.do(at(8, 30), "respond", True, "on it")  # 10:30 in Berlin: business time
+    story.do(at(8, 40), "change_status", "waiting_on_customer")  # 10 minutes counted
+    story.do(at(10), "triage", 1, "platform_down", "all tenants down")
+    at_change = story.rows(at(10))["update"][0]
+    assert (at_change["severity"], at_change["state"], at_change["breached_at"]) == (
+        1,
+        "paused",
+        None,
+    )
+    # Paused, ``due_at`` is the pause start plus the 50 minutes left: not a deadline.
+    assert at_change["due_at"] == at(8, 40) + 50 * M
+    story.do(at(10, 30), "change_status", "in_progress")
+    resumed = story.rows(at(10, 30))["update"][0]
+    assert (resumed["state"], resumed["due_at"]) == ("running", at(11, 20))
+    assert story.rows(at(11, 20))["update"][0]["state"] == "running"
+    late = story.rows(at(11, 21))["update"][0]
+    assert (late["state"], late["breached_at"]) == ("breached", at(11, 20))
+
+
+def test_retarget_during_a_pause_breaches_at_the_change_when_already_over() -> None:
+    story = Story(at(8), 2, "partial_outage")
+    story.do(at(8, 30), "respond", True, "on it")
+    story.do(at(9, 45), "change_status", "waiting_on_customer")  # 75 minutes counted
+    story.do(at(10), "triage", 1, "platform_down", "all tenants down")
+    update = story.rows(at(10))["update"][0]
+    assert (update["state"], update["due_at"], update["breached_at"]) == (
+        "breached",
+        at(9, 30),
+        at(10),
+    )
+    story.do(at(10, 30), "change_status", "in_progress")
+    assert story.rows(at(12))["update"][0]["breached_at"] == at(10)
