@@ -16,6 +16,12 @@ For each page of the log and each projection:
    and the subjects' rows are replaced: all of them for a subject first met in this
    catch-up, only the changed ones (by primary key) for a subject whose rows it wrote.
 
+A subject whose fold fails is left out, not the page: its rows are removed (a rebuild,
+folding the same history, fails the same way, so rebuild still equals live), the
+failure is logged as a warning naming the projection and the subject, and it is listed
+in ``projection_failures`` (projection, subject, the position it was folded up to, the
+error), written in the page's transaction and cleared when the subject folds again.
+
 Folds and histories carry over to the next catch-up that starts where this one ended
 (rows are a function of the log, so they are right whoever wrote the rows up to there).
 
@@ -36,6 +42,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any, Final
 
 import psycopg
@@ -43,13 +50,18 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
 from sqlalchemy import (
+    Column,
     Connection,
     Engine,
+    Integer,
+    String,
     Table,
+    Text,
     bindparam,
     create_engine,
     delete,
     event,
+    insert,
     select,
     text,
     update,
@@ -61,7 +73,15 @@ from ledger.aggregates.base import LedgerEvent
 from ledger.app import SCHEMA_LOCK, LedgerApp
 from ledger.collection import collected_per_batch
 from ledger.projections import tables
-from ledger.projections.registry import BY_NAME, PROJECTIONS, Fold, Projection, Rows
+from ledger.projections.registry import (
+    BY_NAME,
+    PROJECTIONS,
+    Failure,
+    Fold,
+    Projection,
+    Rows,
+    guarded,
+)
 from ledger.settings import Database
 
 log = logging.getLogger(__name__)
@@ -78,6 +98,17 @@ Progress = Callable[[int, int], None]
 a rebuild folds the log subject by subject)."""
 Fault = Callable[[int], None]
 """Test hook: called with each notification id while a page is applied (may raise)."""
+
+
+failures = Table(
+    "projection_failures",
+    tables.metadata,
+    Column("projection", String(64), primary_key=True),
+    Column("subject", String(200), primary_key=True),
+    Column("notification_id", Integer, nullable=False),  # the log position folded up to
+    Column("error", Text, nullable=False),
+)
+"""Subjects a projection left out because their fold failed (none: every subject is in)."""
 
 
 class ProjectionConflict(RuntimeError):
@@ -371,6 +402,7 @@ class CatchUp:
 
     applied: dict[str, int] = field(default_factory=dict)  # notifications read
     positions: dict[str, int] = field(default_factory=dict)
+    failed: list[Failure] = field(default_factory=list)  # subjects left out by this run
 
 
 class Projector:
@@ -405,6 +437,10 @@ class Projector:
         """Each projection's tracking position (last notification id applied)."""
         return positions(self.engine)
 
+    def failures(self) -> list[dict[str, Any]]:
+        """The subjects left out of the read models now, with why (``projection_failures``)."""
+        return listed_failures(self.engine)
+
     def head(self) -> int:
         """The log's last notification id (0 when empty)."""
         return self.app.store.max_notification_id() or 0
@@ -426,7 +462,7 @@ class Projector:
         for projection in chosen:
             groups.setdefault(positions.get(projection.name, 0), []).append(projection)
         for position, group in sorted(groups.items()):
-            applied = self._catch_up_group(group, position, head, progress, fault)
+            applied = self._catch_up_group(group, position, head, progress, fault, report.failed)
             report.applied.update(applied)
         report.positions = self.positions()
         return report
@@ -461,8 +497,11 @@ class Projector:
                     .where(tables.tracking.c.projection == projection.name)
                     .values(position=0)
                 )
-        rebuilt = self._rebuild_subjects(chosen, head, progress) if head else []
+                conn.execute(delete(failures).where(failures.c.projection == projection.name))
+        failed: list[Failure] = []
+        rebuilt = self._rebuild_subjects(chosen, head, progress, failed) if head else []
         report = self.catch_up([p.name for p in chosen], progress=progress)
+        report.failed[:0] = failed
         if rebuilt:
             events = self.app.store.event_count(up_to=head)
             for name in rebuilt:
@@ -470,7 +509,11 @@ class Projector:
         return report
 
     def _rebuild_subjects(
-        self, chosen: list[Projection], head: int, progress: Progress | None
+        self,
+        chosen: list[Projection],
+        head: int,
+        progress: Progress | None,
+        failed: list[Failure],
     ) -> list[str]:
         """Every subject of the chosen projections folded from its history up to ``head``;
         the projections rebuilt to ``head`` (those another runner took over are not)."""
@@ -493,7 +536,7 @@ class Projector:
                 try:
                     for start in range(0, len(found), REBUILD_SUBJECTS):
                         chunk = found[start : start + REBUILD_SUBJECTS]
-                        self._rebuild_chunk(projection, chunk, history)
+                        self._rebuild_chunk(projection, chunk, history, failed)
                         done += len(chunk)
                         if progress is not None:
                             progress(done, total)
@@ -507,18 +550,30 @@ class Projector:
                 rebuilt.append(projection.name)
         return rebuilt
 
-    def _rebuild_chunk(self, projection: Projection, chunk: list[str], history: LogHistory) -> None:
+    def _rebuild_chunk(
+        self,
+        projection: Projection,
+        chunk: list[str],
+        history: LogHistory,
+        failures_so_far: list[Failure],
+    ) -> None:
         history.load(chunk)
         history.load({s for subject in chunk for s in projection.needs(subject, history)})
         rows: Rows = {}
+        failed: list[Failure] = []
         for subject in chunk:
-            for name, table_rows in projection.rows(subject, history).items():
+            folded = guarded(
+                projection.name, subject, partial(projection.rows, subject, history), failed
+            )
+            for name, table_rows in (folded or {}).items():
                 rows.setdefault(name, []).extend(table_rows)
         with self.engine.begin() as conn:
             self._move(conn, projection.name, 0, 0)  # still ours: nobody moved it on
             for name, table_rows in rows.items():
                 if table_rows:
                     insert_rows(conn, projection.table(name), table_rows)
+            _note_failures(conn, projection.name, chunk, failed, history.position)
+        failures_so_far.extend(failed)  # once committed
 
     def follow(
         self,
@@ -548,6 +603,7 @@ class Projector:
         head: int,
         progress: Progress | None,
         fault: Fault | None,
+        failed: list[Failure],
     ) -> dict[str, int]:
         start = position
         done = dict.fromkeys((p.name for p in group), 0)
@@ -574,15 +630,19 @@ class Projector:
                 history.advance(page)
                 for projection in group:
                     try:
-                        self._apply(projection, history, folds, position, page, fault)
-                    except BaseException as failed:
+                        failed.extend(
+                            self._apply(projection, history, folds, position, page, fault)
+                        )
+                    except BaseException as error:
                         folds.forget(projection)
-                        if not isinstance(failed, ProjectionConflict):
+                        if not isinstance(error, ProjectionConflict):
                             raise
                         # Another runner applied this page first: carry on alone from its position.
                         log.info("projection %s: another runner moved first", projection.name)
                         group = [p for p in group if p is not projection]
-                        done.update(self.catch_up([projection.name], fault=fault).applied)
+                        alone = self.catch_up([projection.name], fault=fault)
+                        done.update(alone.applied)
+                        failed.extend(alone.failed)
                         continue
                     done[projection.name] += len(page)
                 position = page[-1][0]
@@ -603,7 +663,8 @@ class Projector:
         position: int,
         page: list[tuple[int, LedgerEvent]],
         fault: Fault | None,
-    ) -> None:
+    ) -> list[Failure]:
+        """Apply one page to one projection, in one transaction; the subjects left out."""
         by_subject: dict[str, list[tuple[int, LedgerEvent]]] = {}
         for notification_id, domain_event in page:
             if isinstance(domain_event, projection.follows):
@@ -615,6 +676,7 @@ class Projector:
         stale = folds.stale(projection, touched, history)
         history.load(stale)
         history.load({s for subject in stale for s in projection.needs(subject, history)})
+        failed: list[Failure] = []
         with self.engine.begin() as conn:
             self._move(conn, projection.name, position, page[-1][0])
             if touched:
@@ -623,14 +685,25 @@ class Projector:
                         fault(notification_id)
                 writes = _Writes(projection)
                 for subject in touched:
-                    rows, written = folds.rows(projection, subject, history, by_subject[subject])
+                    folded = guarded(
+                        projection.name,
+                        subject,
+                        partial(folds.rows, projection, subject, history, by_subject[subject]),
+                        failed,
+                    )
+                    if folded is None:  # left out: its rows go (its fold was not kept)
+                        writes.replace(subject, {})
+                        continue
+                    rows, written = folded
                     if written is None:
                         writes.replace(subject, rows)
                     else:
                         writes.change(subject, written, rows)
                 writes.apply(conn)
+                _note_failures(conn, projection.name, touched, failed, page[-1][0])
             if fault is not None:
                 fault(-1)  # after every write, before the commit
+        return failed
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:
@@ -641,6 +714,42 @@ class Projector:
         )
         if moved.rowcount != 1:
             raise ProjectionConflict(name)
+
+
+def _note_failures(
+    conn: Connection, name: str, subjects: list[str], failed: list[Failure], position: int
+) -> None:
+    """List the subjects of a projection that failed; clear those that fold again."""
+    listed = set(
+        conn.execute(select(failures.c.subject).where(failures.c.projection == name)).scalars()
+    )
+    cleared = [s for s in subjects if s in listed]
+    for i in range(0, len(cleared), IN_CHUNK):
+        conn.execute(
+            delete(failures).where(
+                failures.c.projection == name, failures.c.subject.in_(cleared[i : i + IN_CHUNK])
+            )
+        )
+    if failed:
+        conn.execute(
+            insert(failures),
+            [
+                {
+                    "projection": name,
+                    "subject": f.subject,
+                    "notification_id": position,
+                    "error": f.error,
+                }
+                for f in failed
+            ],
+        )
+
+
+def listed_failures(engine: Engine) -> list[dict[str, Any]]:
+    """The subjects left out of the read models, with why, by projection and subject."""
+    with engine.connect() as conn:
+        result = conn.execute(select(failures).order_by(failures.c.projection, failures.c.subject))
+        return [dict(row._mapping) for row in result]
 
 
 def positions(engine: Engine) -> dict[str, int]:

@@ -5,16 +5,27 @@ runner can recompute exactly the subjects a batch touched, ``ledger rebuild`` ca
 recompute all of them, and an ``--as-of``/``--known-at`` query can fold a filtered log
 through the very same functions (``fold``). ``History`` is anything that gives a
 subject's events in log order.
+
+A subject whose fold fails (an event no rule foresaw, written before the intake bound
+that now refuses it) is left out, never the whole answer: ``guarded`` folds one subject
+and turns its exception into a logged ``Failure`` (the runner, ``fold`` and the as-of
+queries all go through it). Errors of the database are not the subject's: they raise.
 """
 
 from __future__ import annotations
 
+import logging
+import sqlite3
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from functools import partial
+from typing import Any, Protocol, TypeVar
 
+import psycopg
+from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Table
+from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
@@ -30,6 +41,64 @@ Rows = dict[str, list[dict[str, Any]]]
 """Rows by table name."""
 
 POLICY_SUBJECT = "SLA"
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+NOT_THE_SUBJECT: tuple[type[BaseException], ...] = (
+    PersistenceError,
+    SQLAlchemyError,
+    sqlite3.Error,
+    psycopg.Error,
+    MemoryError,
+)
+"""Failures of the machine or the database, not of one subject's events: never skipped."""
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A subject a projection could not fold: left out of the answer, with why."""
+
+    projection: str
+    subject: str
+    error: str
+
+    def __str__(self) -> str:
+        return f"{self.projection} {self.subject}: {self.error}"
+
+
+class SubjectFailed(ValueError):
+    """The one subject a question is about cannot be folded (an error, not an empty answer)."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(f"{failure.subject} cannot be projected ({failure.error})")
+        self.failure = failure
+
+
+def describe(error: BaseException) -> str:
+    """An exception as one line: its type and message."""
+    return f"{type(error).__name__}: {error}".rstrip(": ")
+
+
+def guarded(
+    projection: str,
+    subject: str,
+    work: Callable[[], _T],
+    failures: list[Failure] | None = None,
+) -> _T | None:
+    """``work()`` (folding one subject), or None when it raised: the failure is logged
+    as a warning naming the projection and the subject, and added to ``failures``."""
+    try:
+        return work()
+    except NOT_THE_SUBJECT:
+        raise
+    except Exception as error:
+        failure = Failure(projection, subject, describe(error))
+        log.warning("projection %s: %s left out: %s", projection, subject, failure.error)
+        if failures is not None:
+            failures.append(failure)
+        return None
 
 
 def _utc(rows: Rows) -> Rows:
@@ -305,12 +374,16 @@ class EventsBySubject:
         return [s for s, events in self._events.items() if isinstance(events[0], kind)]
 
 
-def fold(events: Iterable[LedgerEvent]) -> Rows:
-    """Every projection's rows from a list of events, without a database."""
+def fold(events: Iterable[LedgerEvent], failures: list[Failure] | None = None) -> Rows:
+    """Every projection's rows from a list of events, without a database; a subject
+    whose fold fails is left out (``guarded``: logged, and added to ``failures``)."""
     history = EventsBySubject(events)
     board: Rows = {table.name: [] for p in PROJECTIONS for table in p.tables}
     for projection in PROJECTIONS:
         for subject in history.subjects(projection.follows):
-            for name, rows in projection.rows(subject, history).items():
-                board[name].extend(rows)
+            rows = guarded(
+                projection.name, subject, partial(projection.rows, subject, history), failures
+            )
+            for name, table_rows in (rows or {}).items():
+                board[name].extend(table_rows)
     return board
