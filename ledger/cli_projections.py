@@ -1,5 +1,8 @@
 """CLI commands over the projections: project, rebuild, tick, sla list, escalations, rca,
-metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1)."""
+metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1).
+
+A subject that cannot be projected or evaluated is left out of an answer with a warning
+on standard error naming it; ``project`` and ``rebuild`` list every subject left out."""
 
 from __future__ import annotations
 
@@ -14,7 +17,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from ledger.app import LedgerApp, opened
-from ledger.board import rows_as_of
+from ledger.board import answer, rows_as_of
 from ledger.cli import (
     AsOfOption,
     DbOption,
@@ -32,9 +35,9 @@ from ledger.cli import (
 )
 from ledger.projections.health import health as health_records
 from ledger.projections.metrics import metrics as metric_figures
-from ledger.projections.registry import BY_NAME
+from ledger.projections.registry import BY_NAME, SubjectFailed
 from ledger.projections.sla import sla_board
-from ledger.projector import CatchUp, Projector, engine_for
+from ledger.projector import CatchUp, Projector, engine_for, listed_failures
 from ledger.rca_report import render_html, render_markdown
 from ledger.settings import resolve_database
 from ledger.tick import tick as run_tick
@@ -52,6 +55,15 @@ def _rows(
     database = resolve_database(db)
     with opened(database) as ledger:
         return rows_as_of(ledger, engine_for(database), when, known)
+
+
+FAILURE_COLUMNS = ["projection", "subject", "notification_id", "error"]
+
+
+def _print_failures(failures: list[dict[str, Any]]) -> None:
+    """The subjects left out of the read models (nothing when there are none)."""
+    if failures:
+        out.print(_table(f"{len(failures)} subjects left out", failures, FAILURE_COLUMNS))
 
 
 def _cell(value: Any) -> str:
@@ -109,14 +121,16 @@ def project(
 
             projector.follow(stop, poll_seconds=poll, on_catch_up=applied)
         report = projector.catch_up()
+        failures = projector.failures()
     if json:
-        print_json({"applied": report.applied, "positions": report.positions})
+        print_json({"applied": report.applied, "positions": report.positions, "failed": failures})
         return
     rows = [
         {"projection": n, "applied": report.applied.get(n, 0), "position": p}
         for n, p in sorted(report.positions.items())
     ]
     out.print(_table("projections", rows, ["projection", "applied", "position"]))
+    _print_failures(failures)
 
 
 @app.command()
@@ -139,10 +153,19 @@ def rebuild(
         report = projector.rebuild(
             names, progress=lambda done, total: bar.update(task, completed=done, total=total)
         )
+        failures = [f for f in listed_failures(projector.engine) if f["projection"] in names]
     if json:
-        print_json({"rebuilt": names, "events_read": report.applied, "positions": report.positions})
+        print_json(
+            {
+                "rebuilt": names,
+                "events_read": report.applied,
+                "positions": report.positions,
+                "failed": failures,
+            }
+        )
         return
     out.print(f"rebuilt {', '.join(names)} from the log: {report.applied}")
+    _print_failures(failures)
 
 
 @app.command()
@@ -252,14 +275,18 @@ def sla_list(
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
     when, known = _when(as_of, known_at)
-    board = sla_board(
-        _rows(db, when, known)["sla_timers"],
-        when,
-        breached=breached,
-        at_risk=at_risk,
-        open_only=open_only,
-        customer=customer,
-        severity=severity,
+    board = answer(
+        _rows(db, when, known),
+        lambda rows: sla_board(
+            rows["sla_timers"],
+            when,
+            breached=breached,
+            at_risk=at_risk,
+            open_only=open_only,
+            customer=customer,
+            severity=severity,
+        ),
+        "sla list",
     )
     if json:
         print_json(board)
@@ -282,7 +309,10 @@ def escalations(
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
     when, known = _when(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
-        timeline = escalation_timeline(ledger, ticket_id, when, known)
+        try:
+            timeline = escalation_timeline(ledger, ticket_id, when, known)
+        except SubjectFailed as error:
+            fail(str(error))
     if timeline is None:
         fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json:
@@ -328,7 +358,10 @@ def rca(
         fail(f"--format {format!r}: use md, html or json")
     when, known = _when(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
-        document = rca_document(ledger, ticket_id, when, known)
+        try:
+            document = rca_document(ledger, ticket_id, when, known)
+        except SubjectFailed as error:
+            fail(str(error))
     if document is None:
         fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json or format == "json":
@@ -359,7 +392,9 @@ def metrics(
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
     when, known = _when(as_of, known_at)
     start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
-    figures = metric_figures(_rows(db, when, known), when, start, end)
+    figures = answer(
+        _rows(db, when, known), lambda rows: metric_figures(rows, when, start, end), "metrics"
+    )
     if json:
         print_json(figures)
         return
@@ -425,7 +460,9 @@ def health(
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
     when, known = _when(as_of, known_at)
-    records = health_records(_rows(db, when, known), when, customer_id)
+    records = answer(
+        _rows(db, when, known), lambda rows: health_records(rows, when, customer_id), "health"
+    )
     if customer_id is not None and not records:
         fail(f"no customer {customer_id} in the ledger as of {when.isoformat()}")
     if json:

@@ -36,7 +36,7 @@ from ledger.aggregates.base import EventMeta
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.app import LedgerApp
-from ledger.board import rows_as_of
+from ledger.board import answer, rows_as_of
 from ledger.projections.health import SILENT_DAYS, health
 from ledger.projections.registry import Rows
 from ledger.projections.sla import evaluate_record
@@ -187,7 +187,8 @@ def tick(
 ) -> TickReport:
     """Write what has come due by ``now`` and is not in the log yet."""
     for attempt in range(1, ATTEMPTS + 1):
-        candidates = due_events(rows_as_of(app, engine, now), now)
+        rows = rows_as_of(app, engine, now)  # a subject that cannot be evaluated is left out:
+        candidates = answer(rows, lambda r: due_events(r, now), "tick")  # logged, not fatal
         stored = app.store.existing_event_ids([d.event_id for d in candidates])
         todo = sorted(
             (d for d in candidates if d.event_id not in stored),

@@ -2,12 +2,14 @@
 
 Each function replays the ticket (plus its customer's calendar and the SLA policy) from
 the log, keeps the events visible as of ``as_of``/``known_at`` (R-TIME-1) and folds them
-through the same projection functions as the read models.
+through the same projection functions as the read models. A ticket that cannot be folded
+is an error naming it (``SubjectFailed``), never an empty answer.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
@@ -15,7 +17,15 @@ from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.ticket import Rca, Ticket
 from ledger.app import LedgerApp
 from ledger.board import visible
-from ledger.projections.registry import POLICY_SUBJECT, EventsBySubject, Rows, ticket_rows
+from ledger.projections.registry import (
+    POLICY_SUBJECT,
+    EventsBySubject,
+    Failure,
+    Rows,
+    SubjectFailed,
+    guarded,
+    ticket_rows,
+)
 from ledger.projections.sla import evaluate_record
 
 
@@ -31,6 +41,15 @@ def ticket_history(
     return EventsBySubject([*policy, *customer, *events])
 
 
+def ticket_projection(ticket_id: str, history: EventsBySubject) -> Rows:
+    """The ticket's projection rows; ``SubjectFailed`` (logged) when it cannot be folded."""
+    failed: list[Failure] = []
+    rows = guarded("tickets", ticket_id, partial(ticket_rows, ticket_id, history), failed)
+    if rows is None:
+        raise SubjectFailed(failed[0])
+    return rows
+
+
 def ticket_timers(
     app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
 ) -> list[dict[str, Any]] | None:
@@ -38,7 +57,7 @@ def ticket_timers(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
-    return timers_from(ticket_rows(ticket_id, history), as_of)
+    return timers_from(ticket_projection(ticket_id, history), as_of)
 
 
 def timers_from(rows: Rows, as_of: datetime) -> list[dict[str, Any]]:
@@ -53,7 +72,7 @@ def escalation_timeline(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
-    return escalation_from(ticket_id, ticket_rows(ticket_id, history), as_of)
+    return escalation_from(ticket_id, ticket_projection(ticket_id, history), as_of)
 
 
 def escalation_from(ticket_id: str, rows: Rows, as_of: datetime) -> dict[str, Any]:
@@ -126,7 +145,7 @@ def rca_document(
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
-    return rca_from(ticket_id, history, ticket_rows(ticket_id, history), as_of)
+    return rca_from(ticket_id, history, ticket_projection(ticket_id, history), as_of)
 
 
 def rca_from(
