@@ -749,7 +749,8 @@ def listed_failures(engine: Engine) -> list[dict[str, Any]]:
     """The subjects left out of the read models, with why, by projection and subject."""
     with engine.connect() as conn:
         result = conn.execute(select(failures).order_by(failures.c.projection, failures.c.subject))
-        return [dict(row._mapping) for row in result]
+        keys = [str(column.name) for column in failures.columns]
+        return [dict(zip(keys, row, strict=True)) for row in result]
 
 
 def positions(engine: Engine) -> dict[str, int]:
