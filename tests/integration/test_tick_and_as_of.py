@@ -221,3 +221,48 @@ def test_escalation_timeline_and_rca_timeline(
     assert ("SLA breached", T0 + 60 * M) in kinds  # derived, whether or not the tick ran
     assert [k for k, _ in kinds].index("escalated") < [k for k, _ in kinds].index("resolved")
     assert [at for _, at in kinds] == sorted(at for _, at in kinds)
+
+
+def test_a_pause_after_the_due_instant_leaves_one_breach_in_the_trail(
+    ledger: LedgerApp, engine: Engine, clock: FixedClock
+) -> None:
+    """Sev1 answered at +10m (update due +70m), waiting on the customer +180m..+240m.
+
+    T-1 stays silent; T-2 posts an update at +210m, inside the pause. The update target
+    passed before the pause, so each has one breach at +70m: the pause neither moves it
+    to its end (a second ``sla.breached``) nor lets the update meet it.
+    """
+    env = Envelopes()
+    e = env.make
+    history = [env.customer("C-1", at=T0 - timedelta(days=1))]
+    for ticket in ("T-1", "T-2"):
+        history += [
+            env.ticket(ticket, at=T0),
+            e("ticket.responded", ticket, {"public": True, "message": "on it"}, at=T0 + 10 * M),
+            e("ticket.status_changed", ticket, {"status": "waiting_on_customer"}, at=T0 + 180 * M),
+        ]
+    history.append(e("ticket.update_posted", "T-2", {"message": "any logs?"}, at=T0 + 210 * M))
+    for ticket in ("T-1", "T-2"):
+        history.append(
+            e("ticket.status_changed", ticket, {"status": "in_progress"}, at=T0 + 240 * M)
+        )
+    _ingest(ledger, history, clock)
+
+    for now in (T0 + 200 * M, T0 + 230 * M, T0 + 270 * M):
+        tick(ledger, engine, now)
+        board = sla_board(rows_as_of(ledger, engine, now)["sla_timers"], now)
+        first_updates = [r for r in board if r["timer"] == "update" and r["seq"] == 2]
+        assert [(r["ticket_id"], r["state"], r["breached_at"]) for r in first_updates] == [
+            ("T-1", "breached", T0 + 70 * M),
+            ("T-2", "breached", T0 + 70 * M),
+        ], now
+    breaches = {
+        t: [(getattr(ev, "timer", ""), ev.occurred_at) for ev in ledger.history(t) if ev.SYSTEM]
+        for t in ("T-1", "T-2")
+    }
+    assert breaches == {"T-1": [("update", T0 + 70 * M)], "T-2": [("update", T0 + 70 * M)]}
+    # T-2's next interval started paused at +210m and counts from +240m: due at +300m.
+    later = tick(ledger, engine, T0 + 301 * M)
+    assert [(d.subject, d.occurred_at) for d in later.events if d.type == "sla.breached"] == [
+        ("T-2", T0 + 300 * M)
+    ]
