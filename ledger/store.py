@@ -4,9 +4,14 @@ Three tables ride in the same transaction as the domain events of an ingest batc
 so that a batch is all-or-nothing:
 
 * ``ledger_event_keys``: every accepted ``event_id`` (R-IN-4), with the stored event
-  it became; a duplicate is found by one query per batch;
+  it became and the fingerprint of its content: a duplicate (same id, same content) or
+  a conflict (same id, other content) is found by one query per batch;
 * ``ledger_rejections``: every rejected input with its original bytes, rule id, field,
-  reason and time (rejected, never dropped);
+  reason, time and fingerprint (rejected, never dropped; the same input sent again is
+  found by its fingerprint and not stored twice);
+* ``ledger_deferred``: inputs waiting for a subject the ledger has not stored yet
+  (R-IN-6), with their bytes, what they wait for, and the rule they would be rejected
+  under when their grace period passes;
 * ``ledger_positions``: the last consumed offset per consumer, topic and partition,
   for exactly-once ingest from Kafka.
 
@@ -48,6 +53,7 @@ class Rejection:
     event_type: str | None
     subject: str | None
     origin: str
+    fingerprint: str | None = None
 
 
 @dataclass(frozen=True)
@@ -69,20 +75,88 @@ class Position:
     offset: int
 
 
+@dataclass(frozen=True)
+class Deferral:
+    """An input waiting for ``waits_for`` to be stored (R-IN-6).
+
+    ``rejection`` is what it would be rejected as were it decided now (rule, field,
+    reason, bytes); ``id`` is None until stored, ``received_at`` when it was first
+    deferred (its grace period runs from then)."""
+
+    waits_for: str
+    rejection: Rejection
+    received_at: datetime | None = None
+    id: int | None = None
+
+    @property
+    def subject(self) -> str:
+        """The subject the input is about."""
+        return self.rejection.subject or ""
+
+
 @dataclass
 class BatchWrite:
     """What an ingest batch writes beside its domain events, in the same transaction."""
 
     received_at: datetime
-    event_keys: list[tuple[str, str, int]] = field(default_factory=list)
+    # (event_id, subject, version, content fingerprint)
+    event_keys: list[tuple[str, str, int, str | None]] = field(default_factory=list)
     rejections: list[Rejection] = field(default_factory=list)
     positions: list[Position] = field(default_factory=list)
+    deferred: list[Deferral] = field(default_factory=list)  # newly deferred
+    released: list[int] = field(default_factory=list)  # stored deferrals now decided
+    redeferred: list[Deferral] = field(default_factory=list)  # stored, waiting anew
+
+    @property
+    def is_empty(self) -> bool:
+        """Nothing to write."""
+        return not (
+            self.event_keys
+            or self.rejections
+            or self.positions
+            or self.deferred
+            or self.released
+            or self.redeferred
+        )
+
+
+@dataclass(frozen=True)
+class KnownInputs:
+    """What the ledger already holds of a batch's inputs: accepted event ids with their
+    content fingerprints (None for keys stored before fingerprints were kept), and the
+    fingerprints of inputs rejected (with the rule) or deferred before."""
+
+    accepted: dict[str, str | None]
+    rejected: dict[str, str]
+    deferred: set[str]
 
 
 class LedgerRecorder(Protocol):
     """The queries the application needs beyond eventsourcing's recorder interface."""
 
     def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
+
+    def known_inputs(
+        self, event_ids: Sequence[str], fingerprints: Sequence[str]
+    ) -> KnownInputs: ...
+
+    def has_deferred(self) -> bool: ...
+
+    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]: ...
+
+    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]: ...
+
+    def ready_deferred(self) -> list[Deferral]: ...
+
+    def deferred(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[Deferral]: ...
+
+    def deferred_count(self) -> int: ...
 
     def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
 
@@ -131,37 +205,59 @@ def _rejection_row(received_at: Any, r: Rejection) -> tuple[Any, ...]:
         r.origin,
         r.payload,
         r.payload_is_json,
+        r.fingerprint,
     )
 
 
 _REJECTION_COLUMNS = (
     "received_at, rule, code, field, reason, event_id, event_type, subject, origin, "
-    "payload, payload_is_json"
+    "payload, payload_is_json, fingerprint"
 )
+_DEFERRED_COLUMNS = _REJECTION_COLUMNS + ", waits_for"
+
+
+def _deferred_row(received_at: Any, d: Deferral) -> tuple[Any, ...]:
+    return (*_rejection_row(d.received_at or received_at, d.rejection), d.waits_for)
+
+
+def _rejection_of(row: Any) -> Rejection:
+    return Rejection(
+        rule=row["rule"],
+        reason=row["reason"],
+        field=row["field"],
+        code=row["code"],
+        payload=bytes(row["payload"]),
+        payload_is_json=bool(row["payload_is_json"]),
+        event_id=row["event_id"],
+        event_type=row["event_type"],
+        subject=row["subject"],
+        origin=row["origin"],
+        fingerprint=row["fingerprint"],
+    )
+
+
+def _redeferred_row(d: Deferral) -> tuple[Any, ...]:
+    r = d.rejection
+    return (d.waits_for, r.rule, r.code, r.field, r.reason, d.id)
 
 
 def _stored_rejection(row: Any, received_at: datetime) -> StoredRejection:
-    return StoredRejection(
-        id=row["id"],
+    return StoredRejection(id=row["id"], received_at=received_at, rejection=_rejection_of(row))
+
+
+def _stored_deferral(row: Any, received_at: datetime) -> Deferral:
+    return Deferral(
+        waits_for=row["waits_for"],
+        rejection=_rejection_of(row),
         received_at=received_at,
-        rejection=Rejection(
-            rule=row["rule"],
-            reason=row["reason"],
-            field=row["field"],
-            code=row["code"],
-            payload=bytes(row["payload"]),
-            payload_is_json=bool(row["payload_is_json"]),
-            event_id=row["event_id"],
-            event_type=row["event_type"],
-            subject=row["subject"],
-            origin=row["origin"],
-        ),
+        id=row["id"],
     )
 
 
 _JSON_ROWS: Final = sqlite3.sqlite_version_info >= (3, 38)  # json_each and ->> built in
 _INSERT_KEYS_FROM_JSON: Final = (
-    "INSERT INTO ledger_event_keys SELECT value->>0, value->>1, value->>2 FROM json_each(?)"
+    "INSERT INTO ledger_event_keys (event_id, subject, version, fingerprint) "
+    "SELECT value->>0, value->>1, value->>2, value->>3 FROM json_each(?)"
 )
 
 
@@ -230,8 +326,28 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
             "consumer TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
             "offset INTEGER NOT NULL, PRIMARY KEY (consumer, topic, partition)"
             ") WITHOUT ROWID",
+            "CREATE TABLE IF NOT EXISTS ledger_deferred ("
+            "id INTEGER PRIMARY KEY AUTOINCREMENT, received_at TEXT NOT NULL, "
+            "rule TEXT NOT NULL, code TEXT NOT NULL, field TEXT NOT NULL, "
+            "reason TEXT NOT NULL, event_id TEXT, event_type TEXT, subject TEXT, "
+            "origin TEXT NOT NULL, payload BLOB NOT NULL, payload_is_json INTEGER NOT NULL, "
+            "fingerprint TEXT, waits_for TEXT NOT NULL)",
+            "CREATE INDEX IF NOT EXISTS ledger_deferred_subject ON ledger_deferred (subject)",
+            "CREATE INDEX IF NOT EXISTS ledger_deferred_waits ON ledger_deferred (waits_for)",
+            "CREATE INDEX IF NOT EXISTS ledger_deferred_print ON ledger_deferred (fingerprint)",
         ]
         return statements
+
+    def _create_table(self, c: SQLiteCursor) -> None:
+        super()._create_table(c)
+        # Ledgers created before fingerprints were kept gain the column (NULL for old rows).
+        for table in ("ledger_event_keys", "ledger_rejections"):
+            c.execute(f"PRAGMA table_info({table})")
+            if "fingerprint" not in {row[1] for row in c.fetchall()}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN fingerprint TEXT")
+        c.execute(
+            "CREATE INDEX IF NOT EXISTS ledger_rejections_print ON ledger_rejections (fingerprint)"
+        )
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -265,13 +381,41 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
         if batch.event_keys and _JSON_ROWS:
             c.execute(_INSERT_KEYS_FROM_JSON, (orjson.dumps(batch.event_keys),))
         elif batch.event_keys:
-            c.executemany("INSERT INTO ledger_event_keys VALUES (?, ?, ?)", batch.event_keys)
+            c.executemany(
+                "INSERT INTO ledger_event_keys (event_id, subject, version, fingerprint) "
+                "VALUES (?, ?, ?, ?)",
+                batch.event_keys,
+            )
+        received_at = batch.received_at.astimezone(UTC).isoformat()
         if batch.rejections:
-            received_at = batch.received_at.astimezone(UTC).isoformat()
             c.executemany(
                 f"INSERT INTO ledger_rejections ({_REJECTION_COLUMNS}) "
-                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [_rejection_row(received_at, r) for r in batch.rejections],
+            )
+        if batch.released:
+            c.executemany(
+                "DELETE FROM ledger_deferred WHERE id = ?", [(i,) for i in batch.released]
+            )
+        if batch.redeferred:
+            c.executemany(
+                "UPDATE ledger_deferred SET waits_for = ?, rule = ?, code = ?, field = ?, "
+                "reason = ? WHERE id = ?",
+                [_redeferred_row(d) for d in batch.redeferred],
+            )
+        if batch.deferred:
+            c.executemany(
+                f"INSERT INTO ledger_deferred ({_DEFERRED_COLUMNS}) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    _deferred_row(
+                        received_at
+                        if d.received_at is None
+                        else d.received_at.astimezone(UTC).isoformat(),
+                        d,
+                    )
+                    for d in batch.deferred
+                ],
             )
         if batch.positions:
             c.executemany(
@@ -296,6 +440,104 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
             )
             found.update(row[0] for row in rows)
         return found
+
+    def known_inputs(self, event_ids: Sequence[str], fingerprints: Sequence[str]) -> KnownInputs:
+        """Which event ids were accepted before (with their content fingerprints), and
+        which fingerprints belong to inputs rejected or deferred before."""
+        accepted: dict[str, str | None] = {}
+        for chunk in _chunks(event_ids):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                f"SELECT event_id, fingerprint FROM ledger_event_keys WHERE event_id IN ({marks})",
+                chunk,
+            )
+            accepted.update((row[0], row[1]) for row in rows)
+        rejected: dict[str, str] = {}
+        deferred: set[str] = set()
+        for chunk in _chunks(fingerprints):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                "SELECT fingerprint, rule, 0 FROM ledger_rejections "
+                f"WHERE fingerprint IN ({marks}) "
+                "UNION ALL SELECT fingerprint, rule, 1 FROM ledger_deferred "
+                f"WHERE fingerprint IN ({marks})",
+                [*chunk, *chunk],
+            )
+            for row in rows:
+                if row[2]:
+                    deferred.add(row[0])
+                else:
+                    rejected.setdefault(row[0], row[1])
+        return KnownInputs(accepted, rejected, deferred)
+
+    def has_deferred(self) -> bool:
+        """Whether any input is waiting (one probe: ingest skips its deferral work if not)."""
+        return bool(self._select("SELECT EXISTS (SELECT 1 FROM ledger_deferred)")[0][0])
+
+    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]:
+        """Which of ``subjects`` have inputs waiting."""
+        found: set[str] = set()
+        for chunk in _chunks(subjects):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                f"SELECT DISTINCT subject FROM ledger_deferred WHERE subject IN ({marks})", chunk
+            )
+            found.update(row[0] for row in rows)
+        return found
+
+    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]:
+        """Every waiting input of each subject that has one waiting for any of
+        ``waits_for``, in arrival order."""
+        found: dict[int, Deferral] = {}
+        for chunk in _chunks(waits_for):
+            marks = ",".join("?" * len(chunk))
+            rows = self._select(
+                "SELECT * FROM ledger_deferred WHERE subject IN (SELECT subject FROM "
+                f"ledger_deferred WHERE waits_for IN ({marks}))",
+                chunk,
+            )
+            for row in rows:
+                found[row["id"]] = _stored_deferral(row, datetime.fromisoformat(row["received_at"]))
+        return [found[i] for i in sorted(found)]
+
+    def ready_deferred(self) -> list[Deferral]:
+        """Every waiting input of each subject that has one waiting for a subject that
+        is stored now, in arrival order."""
+        rows = self._select(
+            "SELECT * FROM ledger_deferred WHERE subject IN (SELECT d.subject FROM "
+            f"ledger_deferred d WHERE EXISTS (SELECT 1 FROM {self.events_table_name} e "
+            "WHERE e.originator_id = d.waits_for AND e.originator_version = 1)) ORDER BY id"
+        )
+        return [_stored_deferral(row, datetime.fromisoformat(row["received_at"])) for row in rows]
+
+    def deferred(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[Deferral]:
+        """Waiting inputs in arrival order (of one subject; received before an instant)."""
+        statement = "SELECT * FROM ledger_deferred WHERE 1 = 1"
+        params: list[Any] = []
+        if subject is not None:
+            statement += " AND subject = ?"
+            params.append(subject)
+        if before is not None:
+            statement += " AND received_at < ?"
+            params.append(before.astimezone(UTC).isoformat())
+        statement += " ORDER BY id"
+        if limit is not None:
+            statement += " LIMIT ?"
+            params.append(limit)
+        return [
+            _stored_deferral(row, datetime.fromisoformat(row["received_at"]))
+            for row in self._select(statement, params)
+        ]
+
+    def deferred_count(self) -> int:
+        """How many inputs are waiting."""
+        return int(self._select("SELECT COUNT(*) FROM ledger_deferred")[0][0])
 
     def current_versions(self, subjects: Sequence[str]) -> dict[str, int]:
         """The stored version of each subject that exists."""
@@ -394,12 +636,13 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self._keys = SQL("{}.ledger_event_keys").format(schema)
         self._rejections = SQL("{}.ledger_rejections").format(schema)
         self._positions = SQL("{}.ledger_positions").format(schema)
+        self._deferred = SQL("{}.ledger_deferred").format(schema)
         self._copy_events = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) "
             "FROM STDIN (FORMAT BINARY)"
         ).format(schema, Identifier(self.events_table_name))
         self._copy_keys = SQL(
-            "COPY {} (event_id, subject, version) FROM STDIN (FORMAT BINARY)"
+            "COPY {} (event_id, subject, version, fingerprint) FROM STDIN (FORMAT BINARY)"
         ).format(self._keys)
         self._events = SQL("{}.{}").format(schema, Identifier(self.events_table_name))
         self.sql_create_statements += [
@@ -422,6 +665,31 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 "consumer text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
                 '"offset" bigint NOT NULL, PRIMARY KEY (consumer, topic, partition))'
             ).format(self._positions),
+            # Ledgers created before fingerprints were kept gain the column (NULL for old rows).
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS fingerprint text").format(self._keys),
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS fingerprint text").format(
+                self._rejections
+            ),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_rejections_print ON {} (fingerprint)").format(
+                self._rejections
+            ),
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {} ("
+                "id bigserial PRIMARY KEY, received_at timestamptz NOT NULL, "
+                "rule text NOT NULL, code text NOT NULL, field text NOT NULL, "
+                "reason text NOT NULL, event_id text, event_type text, subject text, "
+                "origin text NOT NULL, payload bytea NOT NULL, payload_is_json boolean NOT NULL, "
+                "fingerprint text, waits_for text NOT NULL)"
+            ).format(self._deferred),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_subject ON {} (subject)").format(
+                self._deferred
+            ),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_waits ON {} (waits_for)").format(
+                self._deferred
+            ),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_print ON {} (fingerprint)").format(
+                self._deferred
+            ),
         ]
 
     def insert_events(
@@ -466,16 +734,37 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
     def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
         if batch.event_keys:
             with curs.copy(self._copy_keys) as copy:
-                copy.set_types(["text", "text", "int8"])
+                copy.set_types(["text", "text", "int8", "text"])
                 for key in batch.event_keys:
                     copy.write_row(key)
         if batch.rejections:
             curs.executemany(
                 SQL(
                     "INSERT INTO {} (" + _REJECTION_COLUMNS + ") VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                 ).format(self._rejections),
                 [_rejection_row(batch.received_at, r) for r in batch.rejections],
+            )
+        if batch.released:
+            curs.execute(
+                SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._deferred),
+                [list(batch.released)],
+            )
+        if batch.redeferred:
+            curs.executemany(
+                SQL(
+                    "UPDATE {} SET waits_for = %s, rule = %s, code = %s, field = %s, "
+                    "reason = %s WHERE id = %s"
+                ).format(self._deferred),
+                [_redeferred_row(d) for d in batch.redeferred],
+            )
+        if batch.deferred:
+            curs.executemany(
+                SQL(
+                    "INSERT INTO {} (" + _DEFERRED_COLUMNS + ") VALUES "
+                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                ).format(self._deferred),
+                [_deferred_row(batch.received_at, d) for d in batch.deferred],
             )
         if batch.positions:
             curs.executemany(
@@ -509,6 +798,110 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             [list(event_ids)],
         )
         return {row["event_id"] for row in rows}
+
+    def known_inputs(self, event_ids: Sequence[str], fingerprints: Sequence[str]) -> KnownInputs:
+        """Which event ids were accepted before (with their content fingerprints), and
+        which fingerprints belong to inputs rejected or deferred before."""
+        accepted: dict[str, str | None] = {}
+        if event_ids:
+            rows = self._select(
+                SQL(
+                    "SELECT k.event_id, k.fingerprint FROM unnest(%b::text[]) AS i(id), "
+                    "LATERAL (SELECT event_id, fingerprint FROM {} WHERE event_id = i.id) AS k"
+                ).format(self._keys),
+                [list(event_ids)],
+            )
+            accepted = {row["event_id"]: row["fingerprint"] for row in rows}
+        rejected: dict[str, str] = {}
+        deferred: set[str] = set()
+        if fingerprints:
+            rows = self._select(
+                SQL(
+                    "SELECT r.fingerprint, r.rule, false AS waiting "
+                    "FROM unnest(%b::text[]) AS i(fp), "
+                    "LATERAL (SELECT fingerprint, rule FROM {} WHERE fingerprint = i.fp LIMIT 1) r "
+                    "UNION ALL SELECT fingerprint, rule, true FROM {} WHERE fingerprint = ANY(%b)"
+                ).format(self._rejections, self._deferred),
+                [list(fingerprints), list(fingerprints)],
+            )
+            for row in rows:
+                if row["waiting"]:
+                    deferred.add(row["fingerprint"])
+                else:
+                    rejected.setdefault(row["fingerprint"], row["rule"])
+        return KnownInputs(accepted, rejected, deferred)
+
+    def has_deferred(self) -> bool:
+        """Whether any input is waiting (one probe: ingest skips its deferral work if not)."""
+        return bool(
+            self._select(SQL("SELECT EXISTS (SELECT 1 FROM {}) AS e").format(self._deferred))[0][
+                "e"
+            ]
+        )
+
+    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]:
+        """Which of ``subjects`` have inputs waiting."""
+        if not subjects:
+            return set()
+        rows = self._select(
+            SQL("SELECT DISTINCT subject FROM {} WHERE subject = ANY(%b)").format(self._deferred),
+            [list(subjects)],
+        )
+        return {row["subject"] for row in rows}
+
+    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]:
+        """Every waiting input of each subject that has one waiting for any of
+        ``waits_for``, in arrival order."""
+        if not waits_for:
+            return []
+        rows = self._select(
+            SQL(
+                "SELECT * FROM {0} WHERE subject IN "
+                "(SELECT subject FROM {0} WHERE waits_for = ANY(%b)) ORDER BY id"
+            ).format(self._deferred),
+            [list(waits_for)],
+        )
+        return [_stored_deferral(row, row["received_at"]) for row in rows]
+
+    def ready_deferred(self) -> list[Deferral]:
+        """Every waiting input of each subject that has one waiting for a subject that
+        is stored now, in arrival order."""
+        rows = self._select(
+            SQL(
+                "SELECT * FROM {0} WHERE subject IN (SELECT d.subject FROM {0} d WHERE EXISTS "
+                "(SELECT 1 FROM {1} e WHERE e.originator_id = d.waits_for "
+                "AND e.originator_version = 1)) ORDER BY id"
+            ).format(self._deferred, self._events)
+        )
+        return [_stored_deferral(row, row["received_at"]) for row in rows]
+
+    def deferred(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[Deferral]:
+        """Waiting inputs in arrival order (of one subject; received before an instant)."""
+        statement = SQL("SELECT * FROM {} WHERE true").format(self._deferred)
+        params: list[Any] = []
+        if subject is not None:
+            statement += SQL(" AND subject = %s")
+            params.append(subject)
+        if before is not None:
+            statement += SQL(" AND received_at < %s")
+            params.append(before)
+        statement += SQL(" ORDER BY id")
+        if limit is not None:
+            statement += SQL(" LIMIT %s")
+            params.append(limit)
+        return [
+            _stored_deferral(row, row["received_at"]) for row in self._select(statement, params)
+        ]
+
+    def deferred_count(self) -> int:
+        """How many inputs are waiting."""
+        return int(self._select(SQL("SELECT COUNT(*) AS n FROM {}").format(self._deferred))[0]["n"])
 
     def current_versions(self, subjects: Sequence[str]) -> dict[str, int]:
         """The stored version of each subject that exists."""
