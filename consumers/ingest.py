@@ -41,6 +41,7 @@ from ledger.store import Position
 log = logging.getLogger(__name__)
 
 LOG_EVERY_SECONDS = 5.0
+RELEASE_EVERY_SECONDS = 10.0
 
 
 @dataclass(frozen=True)
@@ -90,6 +91,7 @@ class IngestConsumer:
         # (ledger.ingest.Pipeline); its Kafka offsets are committed once it has been.
         self.pipeline = self.ingestor.pipeline()
         self._offsets_in_flight: dict[TopicPartition, OffsetAndMetadata] = {}
+        self._last_release = time.monotonic()
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap,
             group_id=settings.group,
@@ -127,14 +129,14 @@ class IngestConsumer:
             timeout_ms=self.settings.poll_ms, max_records=self.settings.batch_size
         )
         if not records:
-            return self.flush()
+            return self.flush() + self._release_when_idle()
         inputs: list[Input] = []
         positions: list[Position] = []
         offsets: dict[TopicPartition, OffsetAndMetadata] = {}
         for tp, batch in records.items():
             for record in batch:
                 origin = f"kafka:{tp.topic}/{tp.partition}@{record.offset}"
-                inputs.append(Input(record.value, origin))
+                inputs.append(Input(record.value, origin, key=record.key, keyed=True))
             last = batch[-1].offset
             positions.append(Position(self.settings.group, tp.topic, tp.partition, last))
             offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
@@ -150,6 +152,20 @@ class IngestConsumer:
     def flush(self) -> list[Outcome]:
         """Wait for the batch in flight to be stored; its outcomes (empty if none)."""
         return self._stored(self.pipeline.flush())
+
+    def _release_when_idle(self) -> list[Outcome]:
+        """While nothing arrives, deferred inputs still expire when their grace period
+        passes (R-IN-6): every ``RELEASE_EVERY_SECONDS`` of idling, one batch of none."""
+        now = time.monotonic()
+        if now - self._last_release < RELEASE_EVERY_SECONDS:
+            return []
+        self._last_release = now
+        outcomes = self.ingestor.release_deferred()
+        if outcomes:
+            self.report.add(outcomes)
+            if self.outbox is not None and any(o.status == "rejected" for o in outcomes):
+                self.outbox.publish_new()
+        return outcomes
 
     def _stored(self, outcomes: list[Outcome] | None) -> list[Outcome]:
         """A batch is stored: count it, commit its offsets to Kafka, publish rejections."""

@@ -241,6 +241,7 @@ def _existing(ctx: Context, envelope: Any, kind: type[Any], what: str, first: st
             "R-STATE-1",
             f"{envelope.subject} was never {what}: send {first} first",
             field="subject",
+            waits_for=envelope.subject,
         )
     if not isinstance(aggregate, kind):
         raise RuleViolation(

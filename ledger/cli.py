@@ -24,7 +24,14 @@ from ledger.board import visible
 from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
 from ledger.settings import ENV_DB_URL, resolve_database
 from ledger.timelines import ticket_timers
-from ledger.views import customer_state, instant, rejection_view, ticket_state, trail
+from ledger.views import (
+    customer_state,
+    deferral_view,
+    instant,
+    rejection_view,
+    ticket_state,
+    trail,
+)
 
 app = typer.Typer(
     name="ledger",
@@ -38,6 +45,10 @@ customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
 rejects_app = typer.Typer(
     help="Inputs the ledger rejected (kept, never dropped).", no_args_is_help=True
 )
+deferred_app = typer.Typer(
+    help="Inputs waiting for a subject the ledger has not stored yet (R-IN-6).",
+    no_args_is_help=True,
+)
 schemas_app = typer.Typer(help="The wire contract as JSON Schema.", no_args_is_help=True)
 sla_app = typer.Typer(
     help="SLA timers (first response, update cadence, resolution).", no_args_is_help=True
@@ -45,6 +56,7 @@ sla_app = typer.Typer(
 app.add_typer(ticket_app, name="ticket")
 app.add_typer(customer_app, name="customer")
 app.add_typer(rejects_app, name="rejects")
+app.add_typer(deferred_app, name="deferred")
 app.add_typer(schemas_app, name="schemas")
 app.add_typer(sla_app, name="sla")
 
@@ -171,8 +183,17 @@ def print_report(report: IngestReport, title: str) -> None:
     table.add_column("inputs", justify="right")
     table.add_row("accepted", str(report.accepted))
     table.add_row("duplicate (acknowledged)", str(report.duplicates))
+    table.add_row("deferred (waiting, kept)", str(report.deferred))
     table.add_row("rejected (kept)", str(report.rejected))
+    table.add_row("rejected before (not kept again)", str(report.already_rejected))
     out.print(table)
+    if report.released:
+        out.print(
+            f"Inputs deferred earlier and decided now: {report.released['accepted']} accepted, "
+            f"{report.released['rejected']} rejected."
+        )
+    if report.deferred:
+        out.print("List what waits with [bold]ledger deferred list[/].")
     if report.by_rule:
         rules = Table(title="rejected, by rule", show_header=True)
         rules.add_column("rule")
@@ -328,6 +349,72 @@ def rejects_list(
             r["reason"],
         )
     out.print(table)
+
+
+# deferred ---------------------------------------------------------------------------------
+
+
+@deferred_app.command("list")
+def deferred_list(
+    db: DbOption = None,
+    subject: Annotated[str | None, typer.Option(help="Only this subject's inputs.")] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
+    json: JsonOption = False,
+) -> None:
+    """Inputs waiting for a subject, oldest first: what they wait for, since when, and
+    the rule they will be rejected under if it never comes."""
+    with _open(db) as ledger:
+        rows = [deferral_view(d) for d in ledger.store.deferred(subject=subject, limit=limit)]
+    if json:
+        print_json(rows)
+        return
+    table = Table(title=f"{len(rows)} deferred inputs", show_header=True)
+    for column in ("id", "received_at", "subject", "type", "waits_for", "rule", "origin"):
+        table.add_column(column, overflow="fold")
+    for r in rows:
+        table.add_row(
+            str(r["id"]),
+            r["received_at"],
+            r["subject"] or "",
+            r["type"] or "",
+            r["waits_for"],
+            r["rule"],
+            r["origin"],
+        )
+    out.print(table)
+
+
+@deferred_app.command("expire")
+def deferred_expire(
+    db: DbOption = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Only this subject's inputs (default: every one).")
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Reject every waiting input now (or one subject's), under the rule it would break."""
+    with _open(db) as ledger:
+        if subject is not None and not ledger.store.deferred(subject=subject, limit=1):
+            fail(f"no deferred input of {subject}")
+        outcomes = Ingestor(ledger).expire_deferred(subject=subject)
+    expired = [o for o in outcomes if o.status == "rejected" and o.rejection is not None]
+    by_rule: dict[str, int] = {}
+    for outcome in expired:
+        assert outcome.rejection is not None
+        by_rule[outcome.rejection.rule] = by_rule.get(outcome.rejection.rule, 0) + 1
+    result = {
+        "expired": len(expired),
+        "rejected_by_rule": dict(sorted(by_rule.items())),
+        "accepted": sum(o.status == "accepted" for o in outcomes),
+    }
+    if json:
+        print_json(result)
+        return
+    out.print(
+        f"{len(expired)} deferred inputs rejected"
+        + (f" ({', '.join(f'{r}: {n}' for r, n in sorted(by_rule.items()))})" if by_rule else "")
+        + "; list them with [bold]ledger rejects list[/]."
+    )
 
 
 # schemas ----------------------------------------------------------------------------------

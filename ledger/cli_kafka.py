@@ -233,6 +233,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
             for p in ledger.store.positions(None)
         ]
         rejected = ledger.store.rejection_counts()
+        deferred = ledger.store.deferred_count()
         events = ledger.store.event_count()
     report = {
         "database": database.label,
@@ -242,6 +243,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
         "publishers": publishers,
         "consumers": consumers,
         "rejections": sum(rejected.values()),
+        "deferred": deferred,
     }
     if json:
         print_json(report)

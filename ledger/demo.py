@@ -1161,7 +1161,9 @@ class _TicketStory:
         reporter, source = self.reporter()
         data = self.opened_data(by_customer=reporter[1] == "customer")
         if not (self.customer.onboarded and self.customer.tier == "enterprise"):
-            self.emit("ticket.opened", data, reporter, source=source, expect="R-IN-2")
+            # A customer never onboarded may be on its way: the ticket waits (R-IN-6).
+            expect = "R-IN-2" if self.customer.onboarded else "deferred"
+            self.emit("ticket.opened", data, reporter, source=source, expect=expect)
             return False
         if reporter[1] == "customer" and self.take("intake"):
             self.bad_intake(data)

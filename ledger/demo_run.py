@@ -49,7 +49,7 @@ def _expected(outcome: Outcome) -> str:
     if outcome.status == "rejected":
         assert outcome.rejection is not None
         return outcome.rejection.rule
-    return "accept" if outcome.status == "accepted" else "duplicate"
+    return {"accepted": "accept", "deferred": "deferred"}.get(outcome.status, "duplicate")
 
 
 def run_demo(
@@ -68,7 +68,7 @@ def run_demo(
         was_empty = ledger.store.event_count() == 0
         report = Ingestor(ledger).ingest(
             (Input(line.raw, f"demo:{n}") for n, line in enumerate(lines, start=1)),
-            on_batch=outcomes.extend,
+            on_batch=lambda batch: outcomes.extend(o for o in batch if not o.released),
         )
         held = holdings(ledger).as_dict()
         rejections_kept = sum(ledger.store.rejection_counts().values())

@@ -1,35 +1,58 @@
-"""Ingest: envelopes in, domain events and rejections out, one transaction per batch.
+"""Ingest: envelopes in; domain events, deferrals and rejections out; one transaction per batch.
 
-Every input ends in exactly one of three outcomes: ``accepted`` (stored as a domain
-event), ``duplicate`` (its ``event_id`` was accepted before: acknowledged, not stored
-again, R-IN-4) or ``rejected`` (kept in ``ledger_rejections`` with its bytes, rule id,
-field and reason). A batch costs one duplicate query, one version query, a load per
-aggregate not already cached, and one write transaction.
+Every input ends in exactly one of four outcomes:
+
+* ``accepted``: stored as a domain event;
+* ``duplicate``: its ``event_id`` was accepted before with the same content
+  (acknowledged, not stored again, R-IN-4);
+* ``deferred``: it needs a subject the ledger has not stored *yet* (a ticket of a
+  customer not onboarded yet, an action on a ticket not opened yet). It is kept in
+  ``ledger_deferred`` in the same transaction and decided again when that subject is
+  stored; a subject's later inputs wait behind it. It is rejected under its own rule
+  when its grace period passes, or when an operator expires it (R-IN-6);
+* ``rejected``: kept in ``ledger_rejections`` with its bytes, rule id, field and reason.
+
+An input that was rejected or deferred before (the same bytes, or the same event id and
+content) is acknowledged as such (``repeat``) and not stored again; an ``event_id``
+already accepted with other content is a conflict (``R-ID-1``). An input that makes
+deciding or storing fail for a reason that is no rule is isolated and rejected with
+``R-FAULT-1`` (its error kept); the rest of its batch goes on.
+
+A batch costs one lookup of what the ledger already holds of its inputs, one version
+query, a load per aggregate not already cached, and one write transaction; while
+nothing waits, the deferral work is a single probe.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from typing import Any, Literal, NamedTuple
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final, Literal, NamedTuple
 
 import orjson
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    StoredEvent,
+)
 
 from ledger.aggregates.rules import RuleViolation
 from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
 from ledger.collection import collected_per_batch
-from ledger.store import BatchWrite, Position, Rejection
+from ledger.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
 from schemas import WireError, parse_envelope
 
 log = logging.getLogger(__name__)
 
-Status = Literal["accepted", "duplicate", "rejected"]
-Payload = bytes | str | Mapping[str, Any]
+Status = Literal["accepted", "duplicate", "deferred", "rejected"]
+Payload = bytes | str | Mapping[str, Any] | None  # None: a Kafka record with no value
 Clock = Callable[[], datetime]
 
 DEFAULT_BATCH_SIZE = 5000
@@ -39,48 +62,119 @@ and ingest 1M events on SQLite about a fifth faster than 1000 (benchmarks/)."""
 DEFAULT_CACHE_SIZE = 20_000
 SAVE_ATTEMPTS = 3
 
+ENV_MAX_SKEW: Final = "LEDGER_MAX_SKEW_SECONDS"
+ENV_DEFER_GRACE: Final = "LEDGER_DEFER_GRACE_SECONDS"
+DEFAULT_MAX_SKEW: Final = timedelta(minutes=5)
+"""How far ahead of the ledger's clock an ``occurred_at`` may be (R-IN-7)."""
+DEFAULT_DEFER_GRACE: Final = timedelta(minutes=15)
+"""How long (in recording time) a deferred input waits before it is rejected (R-IN-6)."""
+
+SKEW_RULE: Final = "R-IN-7"
+CONFLICT_RULE: Final = "R-ID-1"
+KEY_RULE: Final = "R-WIRE-5"
+FAULT_RULE: Final = "R-FAULT-1"
+WAITING_RULE: Final = "R-IN-6"
+
+CREATING_TYPES: Final = frozenset(
+    {"ticket.opened", "customer.onboarded", "sla_policy.change_proposed"}
+)
+"""Types that can bring their subject into being: they may overtake the inputs waiting
+for that subject."""
+
+
+def _seconds_from_env(name: str, default: timedelta) -> timedelta:
+    text = os.environ.get(name, "").strip()
+    if not text:
+        return default
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise ValueError(f"{name}={text!r} is not a number of seconds") from None
+    if seconds < 0:
+        raise ValueError(f"{name}={text!r} must not be negative")
+    return timedelta(seconds=seconds)
+
+
+def default_max_skew() -> timedelta:
+    """``LEDGER_MAX_SKEW_SECONDS``, or 5 minutes."""
+    return _seconds_from_env(ENV_MAX_SKEW, DEFAULT_MAX_SKEW)
+
+
+def default_defer_grace() -> timedelta:
+    """``LEDGER_DEFER_GRACE_SECONDS``, or 15 minutes."""
+    return _seconds_from_env(ENV_DEFER_GRACE, DEFAULT_DEFER_GRACE)
+
 
 @dataclass(frozen=True)
 class Input:
-    """One thing to ingest and where it came from (``file.jsonl:12``, ``kafka:t:0:42``)."""
+    """One thing to ingest and where it came from (``file.jsonl:12``, ``kafka:t/0@42``).
+
+    ``keyed`` inputs (Kafka records) carry the record's ``key``, which must be the
+    envelope's subject: the key is what keeps a subject's events on one partition."""
 
     payload: Payload
     origin: str
+    key: bytes | None = None
+    keyed: bool = False
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """What became of one input."""
+    """What became of one input.
+
+    ``repeat``: the very same input was rejected or deferred before; acknowledged, not
+    stored again. ``released``: an input deferred earlier and decided in this batch
+    (not one of the batch's own inputs). ``waits_for``: the subject a deferred input
+    waits for."""
 
     status: Status
     origin: str
     event_id: str | None = None
     subject: str | None = None
     rejection: Rejection | None = None
+    repeat: bool = False
+    released: bool = False
+    waits_for: str | None = None
 
 
 @dataclass
 class IngestReport:
-    """Counts over many batches; accepted + duplicate + rejected = inputs."""
+    """Counts over many batches; accepted + duplicates + deferred + rejected +
+    already_rejected = inputs. Inputs deferred earlier and decided now are counted
+    apart, in ``released``."""
 
     accepted: int = 0
     duplicates: int = 0
+    deferred: int = 0
     rejected: int = 0
+    already_rejected: int = 0
     by_rule: Counter[str] = field(default_factory=Counter)
     examples: dict[str, Rejection] = field(default_factory=dict)
+    released: Counter[str] = field(default_factory=Counter)
+    released_by_rule: Counter[str] = field(default_factory=Counter)
 
     @property
     def inputs(self) -> int:
         """How many inputs were counted."""
-        return self.accepted + self.duplicates + self.rejected
+        return (
+            self.accepted + self.duplicates + self.deferred + self.rejected + self.already_rejected
+        )
 
     def add(self, outcomes: Iterable[Outcome]) -> None:
         """Count a batch's outcomes."""
         for outcome in outcomes:
-            if outcome.status == "accepted":
+            if outcome.released:
+                self.released[outcome.status] += 1
+                if outcome.rejection is not None and outcome.status == "rejected":
+                    self.released_by_rule[outcome.rejection.rule] += 1
+            elif outcome.status == "accepted":
                 self.accepted += 1
             elif outcome.status == "duplicate":
                 self.duplicates += 1
+            elif outcome.status == "deferred":
+                self.deferred += 1
+            elif outcome.repeat:
+                self.already_rejected += 1
             else:
                 assert outcome.rejection is not None
                 self.rejected += 1
@@ -93,14 +187,36 @@ class IngestReport:
             "inputs": self.inputs,
             "accepted": self.accepted,
             "duplicates": self.duplicates,
+            "deferred": self.deferred,
             "rejected": self.rejected,
+            "already_rejected": self.already_rejected,
             "rejected_by_rule": dict(sorted(self.by_rule.items())),
+            "released": {
+                "accepted": self.released["accepted"],
+                "rejected": self.released["rejected"],
+                "rejected_by_rule": dict(sorted(self.released_by_rule.items())),
+            },
         }
 
 
 def system_clock() -> datetime:
     """The ledger's recording clock: UTC now."""
     return datetime.now(UTC)
+
+
+def _transient(error: BaseException) -> bool:
+    """A failure of the database or its connection, not of the input: the batch is
+    redone as a whole later (never blamed on an input)."""
+    return isinstance(error, OperationalError | InterfaceError | OSError | MemoryError)
+
+
+class _Fault(Exception):
+    """Deciding or encoding one input failed for a reason that is no rule."""
+
+    def __init__(self, key: tuple[str, int], error: BaseException) -> None:
+        super().__init__(f"{type(error).__name__}: {error}")
+        self.key = key  # ("input", index in the batch) or ("deferred", stored id)
+        self.message = f"{type(error).__name__}: {error}"
 
 
 class Ingestor:
@@ -119,10 +235,14 @@ class Ingestor:
         *,
         clock: Clock = system_clock,
         cache_size: int = DEFAULT_CACHE_SIZE,
+        max_skew: timedelta | None = None,
+        defer_grace: timedelta | None = None,
     ) -> None:
         self.app = app
         self.clock = clock
         self.cache_size = cache_size
+        self.max_skew = default_max_skew() if max_skew is None else max_skew
+        self.defer_grace = default_defer_grace() if defer_grace is None else defer_grace
         self._cache: OrderedDict[str, Aggregate] = OrderedDict()
         self._last_recorded_at: datetime | None = None
 
@@ -155,19 +275,28 @@ class Ingestor:
         """A pipeline of batches through this ingestor (a context manager)."""
         return Pipeline(self)
 
+    def expire_deferred(self, *, subject: str | None = None) -> list[Outcome]:
+        """Reject now every deferred input (of ``subject``, if given) under its rule."""
+        return self._commit([], (), expire=subject or "*")
+
+    def release_deferred(self) -> list[Outcome]:
+        """Decide the deferred inputs whose subjects have arrived, and reject those whose
+        grace period has passed (what every batch does first), with no new inputs."""
+        return self._commit([], ())
+
     def _decided(
         self,
         inputs: Sequence[Input],
-        parsed: list[_Parsed | Outcome],
+        parsed: list[_Parsed | _Refused],
         positions: Sequence[Position],
         ahead: _InFlight | None,
     ) -> _Batch:
         """A batch decided (on top of the batch ahead, if any) and its rows to store."""
         batch = _Batch(self, self._recorded_at(), None if ahead is None else ahead.batch)
         try:
-            batch.outcomes = batch.run(inputs, parsed)
+            batch.outcomes = batch.run(parsed)
             batch.write.positions.extend(positions)
-            batch.stored = self.app.stored_events(batch.touched.values())
+            batch.stored = batch.encode()
         except BaseException:
             self._forget(batch.touched)
             raise
@@ -177,44 +306,93 @@ class Ingestor:
         self, in_flight: _InFlight, behind: _Batch | None = None
     ) -> tuple[list[Outcome], bool]:
         """Wait for a batch's write: its outcomes once committed, and whether it had to
-        be redone (it raced another writer; ``behind``, decided on top of it, is void)."""
+        be redone (it raced another writer or failed; ``behind``, decided on top of it,
+        is void)."""
         try:
             in_flight.write.result()
-        except IntegrityError:
+        except BaseException as error:
             self._forget(in_flight.batch.touched)
             if behind is not None:
                 self._forget(behind.touched)
-            log.warning("batch raced another writer; retrying")
+            if isinstance(error, IntegrityError):
+                log.warning("batch raced another writer; retrying")
+            elif not isinstance(error, Exception) or _transient(error):
+                raise
+            else:
+                log.warning("batch failed to store (%s); isolating the input at fault", error)
             return self.ingest_batch(in_flight.inputs, in_flight.positions), True
-        except BaseException:
-            self._forget(in_flight.batch.touched)
-            if behind is not None:
-                self._forget(behind.touched)
-            raise
         self._remember(in_flight.batch.touched)
         return in_flight.batch.outcomes, False
 
     def ingest_batch(
         self, inputs: Sequence[Input], positions: Sequence[Position] = ()
     ) -> list[Outcome]:
-        """Ingest one batch in one transaction, with the given consumer positions."""
-        for attempt in range(1, SAVE_ATTEMPTS + 1):
-            batch = _Batch(self, self._recorded_at())
-            outcomes = batch.run(inputs)
+        """Ingest one batch in one transaction, with the given consumer positions.
+
+        An input whose decision or encoding fails for a reason that is no rule is
+        rejected (``R-FAULT-1``) and the batch decided again without it; a write that
+        fails for such a reason is split in halves until the input at fault is alone.
+        """
+        return self._commit(inputs, positions)
+
+    def _commit(
+        self, inputs: Sequence[Input], positions: Sequence[Position], expire: str = ""
+    ) -> list[Outcome]:
+        parsed = [_parse(item) for item in inputs]
+        faults: dict[tuple[str, int], str] = {}
+        attempt = 0
+        while True:
+            batch = _Batch(self, self._recorded_at(), faults=faults, expire=expire)
             try:
-                batch.save(positions)
+                outcomes = batch.run(parsed)
+                batch.write.positions.extend(positions)
+                batch.stored = batch.encode()
+                if parsed or positions or not batch.write.is_empty:
+                    self.app.recorder.insert_events(batch.stored, batch=batch.write)
+            except _Fault as fault:
+                self._forget(batch.touched)
+                log.warning("input failed to decide (%s); rejecting it as %s", fault, FAULT_RULE)
+                faults[fault.key] = fault.message
+                continue
             except IntegrityError:
                 self._forget(batch.touched)
+                attempt += 1
                 if attempt == SAVE_ATTEMPTS:
                     raise
                 log.warning("batch raced another writer; retrying (attempt %d)", attempt)
                 continue
+            except Exception as error:
+                self._forget(batch.touched)
+                if _transient(error) or not inputs:
+                    raise
+                return self._isolate(inputs, positions, error)
             except BaseException:
                 self._forget(batch.touched)
                 raise
             self._remember(batch.touched)
             return outcomes
-        raise AssertionError("unreachable")
+
+    def _isolate(
+        self, inputs: Sequence[Input], positions: Sequence[Position], error: Exception
+    ) -> list[Outcome]:
+        """A write failed for a reason that is no rule: halve the batch until the input
+        at fault is alone, reject it (``R-FAULT-1``, with the error) and store the rest."""
+        if len(inputs) > 1:
+            middle = len(inputs) // 2
+            first = self._commit(inputs[:middle], ())
+            return first + self._commit(inputs[middle:], positions)
+        (item,) = inputs
+        parsed = _parse(item)
+        envelope = parsed.envelope if isinstance(parsed, _Parsed) else None
+        fingerprint = parsed.fingerprint
+        rejection = _fault_rejection(
+            item, f"{type(error).__name__}: {error}", envelope, fingerprint
+        )
+        write = BatchWrite(received_at=self._recorded_at(), rejections=[rejection])
+        write.positions.extend(positions)
+        self.app.recorder.insert_events([], batch=write)
+        log.warning("%s: rejected as %s (%s)", item.origin, FAULT_RULE, error)
+        return [Outcome("rejected", item.origin, rejection.event_id, rejection.subject, rejection)]
 
     # The aggregate cache ------------------------------------------------------------
 
@@ -258,24 +436,75 @@ class Ingestor:
             self._cache.popitem(last=False)
 
 
+@dataclass
+class _Waiting:
+    """A deferred input in its subject's queue: stored (``stored_id``) or deferred in
+    this batch (``index``: its place among the batch's inputs)."""
+
+    parsed: _Parsed
+    waits_for: str
+    rejection: Rejection  # what it would be rejected as, were it decided now
+    received_at: datetime | None
+    stored_id: int | None = None
+    index: int | None = None
+    changed: bool = False  # its waits_for or rejection moved on in this batch
+
+    @property
+    def creates(self) -> bool:
+        """Whether it may bring its subject into being (and so overtake the queue)."""
+        return bool(self.parsed.envelope.type in CREATING_TYPES)
+
+    @property
+    def fault_key(self) -> tuple[str, int]:
+        """How a failure of this input is remembered for the batch's next attempt."""
+        if self.stored_id is not None:
+            return ("deferred", self.stored_id)
+        assert self.index is not None
+        return ("input", self.index)
+
+
 class _Batch:
     """One attempt at one batch: decisions in memory, then one save."""
 
     def __init__(
-        self, ingestor: Ingestor, recorded_at: datetime, ahead: _Batch | None = None
+        self,
+        ingestor: Ingestor,
+        recorded_at: datetime,
+        ahead: _Batch | None = None,
+        *,
+        faults: Mapping[tuple[str, int], str] | None = None,
+        expire: str = "",
     ) -> None:
         self.ingestor = ingestor
         self.app = ingestor.app
         self.write = BatchWrite(received_at=recorded_at)
         self.touched: dict[str, Aggregate] = {}  # changed in this batch
         self.loaded: dict[str, Aggregate | None] = {}  # read in this batch
-        self.accepted_ids: set[str] = set()
+        self.accepted_ids: dict[str, str] = {}  # event id -> content fingerprint
+        self.rejected_prints: dict[str, str] = {}  # fingerprint -> rule
+        self.deferred_prints: set[str] = set()
         # The batch decided before this one and not committed yet: its changes are this
-        # batch's starting point, as if stored.
+        # batch's starting point, as if stored. (A batch with deferral work is committed
+        # before the next is decided: see ``Pipeline.push``.)
         self.ahead_touched = {} if ahead is None else ahead.touched
-        self.ahead_ids = set() if ahead is None else ahead.accepted_ids
+        self.ahead_ids = {} if ahead is None else ahead.accepted_ids
+        self.ahead_rejected = {} if ahead is None else ahead.rejected_prints
+        self.faults = faults or {}
+        self.expire = expire  # "*" or a subject: expire its deferred inputs now
+        self.queues: dict[str, list[_Waiting]] = {}  # subjects with inputs waiting
+        self.created: list[str] = []  # subjects brought into being by this batch
+        self.released: list[Outcome] = []
         self.outcomes: list[Outcome] = []
         self.stored: list[StoredEvent] = []
+        self._keys: dict[str, tuple[str, int]] = {}  # event id -> whose input it was
+        # Outcomes of this batch's own inputs that were deferred, then decided in it.
+        self._late: dict[int, Outcome] = {}
+
+    @property
+    def has_deferral_work(self) -> bool:
+        """Whether this batch changes what waits (the next batch must see it stored)."""
+        w = self.write
+        return bool(self.queues or w.deferred or w.released or w.redeferred)
 
     def load(self, subject: str) -> Aggregate | None:
         """The subject as this batch sees it (its own changes included)."""
@@ -291,48 +520,385 @@ class _Batch:
         self.loaded[subject] = aggregate
         return aggregate
 
-    def run(
-        self, inputs: Sequence[Input], parsed: list[_Parsed | Outcome] | None = None
-    ) -> list[Outcome]:
-        """Decide every input (``parsed``: the inputs already parsed, if they are)."""
-        if parsed is None:
-            parsed = [_parse(item) for item in inputs]
-        envelopes = [p for p in parsed if not isinstance(p, Outcome)]
-        seen = self.app.store.existing_event_ids(sorted({p.event_id for p in envelopes}))
-        seen |= self.ahead_ids
+    # Deciding -----------------------------------------------------------------------
+
+    def run(self, parsed: Sequence[_Parsed | _Refused]) -> list[Outcome]:
+        """Decide every input, after the deferred inputs that are due."""
+        envelopes = [p for p in parsed if isinstance(p, _Parsed)]
+        store = self.app.store
+        known = store.known_inputs(
+            sorted({p.event_id for p in envelopes}), sorted({p.fingerprint for p in parsed})
+        )
         subjects = _subjects(p.envelope for p in envelopes)
         stored = subjects - self.ahead_touched.keys()  # the rest are ahead of the store
         self.ingestor.refresh(stored)
         # Everything the batch will read and has not cached, in one query (not one each).
         self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(stored))))
-        outcomes = []
-        for item in parsed:
-            outcome = item if isinstance(item, Outcome) else self._decide(item, seen)
-            if outcome.rejection is not None:
-                self.write.rejections.append(outcome.rejection)
-            outcomes.append(outcome)
-        return outcomes
+        if store.has_deferred():
+            self._take_up_waiting(sorted(subjects))
+        outcomes = [self._outcome(index, item, known) for index, item in enumerate(parsed)]
+        self._release_created()
+        self._settle_queues()
+        self.outcomes = self.finish_outcomes(outcomes) + self.released
+        return self.outcomes
 
-    def _decide(self, parsed: _Parsed, seen: set[str]) -> Outcome:
-        envelope, item, event_id = parsed
-        if event_id in seen or event_id in self.accepted_ids:
-            return Outcome("duplicate", item.origin, event_id, envelope.subject)
-        meta = command_meta(envelope, self.write.received_at, event_id)
+    def _outcome(self, index: int, item: _Parsed | _Refused, known: KnownInputs) -> Outcome:
+        if isinstance(item, _Refused):
+            rejection = item.rejection
+            rule = self._rejected_before(rejection.fingerprint or "", known)
+            if rule is not None:
+                return _repeat(item.item.origin, rejection, rule)
+            return self._reject(item.item.origin, rejection)
+        envelope, origin, event_id, fingerprint = (
+            item.envelope,
+            item.item.origin,
+            item.event_id,
+            item.fingerprint,
+        )
+        subject = envelope.subject
+        accepted_as = self._accepted_before(event_id, known)
+        if accepted_as is not None and accepted_as in ("", fingerprint):
+            return Outcome("duplicate", origin, event_id, subject)
+        rule = self._rejected_before(fingerprint, known)
+        if rule is not None:
+            stub = _rejection(item.item, rule, "rejected before", "", "", envelope, fingerprint)
+            return _repeat(origin, stub, rule)
+        if fingerprint in known.deferred or fingerprint in self.deferred_prints:
+            return Outcome("deferred", origin, event_id, subject, repeat=True)
+        if accepted_as is not None:
+            return self._reject(origin, _conflict(item))
+        fault = self.faults.get(("input", index))
+        if fault is not None:
+            return self._reject(origin, _fault_rejection(item.item, fault, envelope, fingerprint))
+        queue = self.queues.get(subject)
+        if queue and envelope.type not in CREATING_TYPES:
+            return self._defer_behind(index, item, queue)
+        decided = self._decide(item, ("input", index))
+        if isinstance(decided, Rejection):
+            return self._reject(origin, decided)
+        if isinstance(decided, _Waiting):
+            decided.index = index
+            self._enqueue(decided)
+            return Outcome(
+                "deferred",
+                origin,
+                event_id,
+                subject,
+                decided.rejection,
+                waits_for=decided.waits_for,
+            )
+        return Outcome("accepted", origin, event_id, subject)
+
+    def _decide(self, item: _Parsed, key: tuple[str, int]) -> Rejection | _Waiting | None:
+        """Run the input's command: a rejection, a deferral, or None (accepted)."""
+        envelope, event_id = item.envelope, item.event_id
+        received_at = self.write.received_at
+        if envelope.occurred_at > received_at + self.ingestor.max_skew:
+            return _rejection(
+                item.item,
+                SKEW_RULE,
+                f"occurred_at {envelope.occurred_at.isoformat()} is more than "
+                f"{_span(self.ingestor.max_skew)} ahead of the ledger's clock "
+                f"({received_at.astimezone(UTC).isoformat()}): events are recorded once "
+                "they happen",
+                "occurred_at",
+                "",
+                envelope,
+                item.fingerprint,
+            )
+        existed = self.load(envelope.subject) is not None
+        meta = command_meta(envelope, received_at, event_id)
         try:
             aggregate = HANDLERS[envelope.type](self, envelope, meta)
         except RuleViolation as broken:
             rejection = _rejection(
-                item, broken.rule, broken.reason, broken.field, broken.code, envelope
+                item.item,
+                broken.rule,
+                broken.reason,
+                broken.field,
+                broken.code,
+                envelope,
+                item.fingerprint,
             )
-            return Outcome("rejected", item.origin, event_id, envelope.subject, rejection)
+            if broken.waits_for:
+                return _Waiting(item, broken.waits_for, rejection, None)
+            return rejection
+        except Exception as error:
+            raise _Fault(key, error) from error
         self.touched[aggregate.id] = aggregate
-        self.accepted_ids.add(event_id)
-        self.write.event_keys.append((event_id, aggregate.id, aggregate.version))
-        return Outcome("accepted", item.origin, event_id, envelope.subject)
+        self.accepted_ids[event_id] = item.fingerprint
+        self._keys[event_id] = key
+        self.write.event_keys.append((event_id, aggregate.id, aggregate.version, item.fingerprint))
+        if not existed:
+            self.created.append(envelope.subject)
+        return None
 
-    def save(self, positions: Sequence[Position]) -> None:
-        self.write.positions.extend(positions)
-        self.app.store_events(self.touched.values(), batch=self.write)
+    def _accepted_before(self, event_id: str, known: KnownInputs) -> str | None:
+        """The content fingerprint the id was accepted with ("" if unknown), or None."""
+        for accepted in (self.accepted_ids, self.ahead_ids, known.accepted):
+            if event_id in accepted:
+                return accepted[event_id] or ""
+        return None
+
+    def _rejected_before(self, fingerprint: str, known: KnownInputs) -> str | None:
+        for rejected in (self.rejected_prints, self.ahead_rejected, known.rejected):
+            rule = rejected.get(fingerprint)
+            if rule is not None:
+                return rule
+        return None
+
+    def _reject(self, origin: str, rejection: Rejection, *, released: bool = False) -> Outcome:
+        self.write.rejections.append(rejection)
+        if rejection.fingerprint:
+            self.rejected_prints[rejection.fingerprint] = rejection.rule
+        return Outcome(
+            "rejected",
+            origin,
+            rejection.event_id,
+            rejection.subject,
+            rejection,
+            released=released,
+        )
+
+    # Waiting (R-IN-6) -----------------------------------------------------------------
+
+    def _take_up_waiting(self, subjects: Sequence[str]) -> None:
+        """Before the batch's inputs: reject what waited past its grace, decide what the
+        store now has the subjects for, and note which of the batch's subjects have a
+        queue (their inputs wait behind it)."""
+        store = self.app.store
+        grace = self.ingestor.defer_grace
+        cutoff = self.write.received_at - grace
+        if self.expire == "*":
+            expiring = store.deferred()
+        elif self.expire:
+            expiring = store.deferred(subject=self.expire)
+        else:
+            expiring = store.deferred(before=cutoff)
+        expired_ids = set()
+        for deferral in expiring:
+            expired_ids.add(deferral.id)
+            self._expired(deferral)
+        ready = [d for d in store.ready_deferred() if d.id not in expired_ids]
+        waiting = [
+            d
+            for subject in store.deferred_subjects(subjects)
+            for d in store.deferred(subject=subject)
+            if d.id not in expired_ids
+        ]
+        for deferral in sorted({d.id: d for d in [*ready, *waiting]}.values(), key=_by_id):
+            parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
+            if not isinstance(parsed, _Parsed):  # stored by a ledger whose contract was looser
+                self._expired(deferral, reason=parsed.rejection.reason)
+                continue
+            self._enqueue(
+                _Waiting(
+                    parsed,
+                    deferral.waits_for,
+                    deferral.rejection,
+                    deferral.received_at,
+                    stored_id=deferral.id,
+                )
+            )
+        for subject in sorted({d.subject for d in ready} & self.queues.keys()):
+            self._drain(subject)
+
+    def _expired(self, deferral: Deferral, reason: str = "") -> None:
+        assert deferral.id is not None
+        self.write.released.append(deferral.id)
+        waited = self.write.received_at - (deferral.received_at or self.write.received_at)
+        rejection = replace(
+            deferral.rejection,
+            reason=(reason or deferral.rejection.reason)
+            + f" (deferred {_span(max(waited, timedelta(0)))} waiting for "
+            f"{deferral.waits_for}; expired)",
+        )
+        self.released.append(self._reject(rejection.origin, rejection, released=True))
+
+    def _enqueue(self, waiting: _Waiting) -> None:
+        self.queues.setdefault(waiting.parsed.envelope.subject, []).append(waiting)
+        self.deferred_prints.add(waiting.parsed.fingerprint)
+
+    def _defer_behind(self, index: int, item: _Parsed, queue: list[_Waiting]) -> Outcome:
+        """The subject has inputs waiting: this one waits behind them (per-subject order)."""
+        head = queue[0]
+        rejection = _rejection(
+            item.item,
+            WAITING_RULE,
+            f"an earlier input of {item.envelope.subject} is waiting for {head.waits_for}; "
+            "this one waits behind it, to keep the subject's order",
+            "subject",
+            "",
+            item.envelope,
+            item.fingerprint,
+        )
+        waiting = _Waiting(item, head.waits_for, rejection, None, index=index)
+        self._enqueue(waiting)
+        return Outcome(
+            "deferred",
+            item.item.origin,
+            item.event_id,
+            item.envelope.subject,
+            rejection,
+            waits_for=head.waits_for,
+        )
+
+    def _release_created(self) -> None:
+        """After the inputs: decide the queues waiting for a subject this batch created."""
+        if not self.created:
+            return
+        created = set(self.created)
+        if self.app.store.has_deferred():
+            known = {w.stored_id for q in self.queues.values() for w in q}
+            for deferral in self.app.store.deferred_queues(sorted(created)):
+                if deferral.id in known or deferral.id in self.write.released:
+                    continue
+                parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
+                if isinstance(parsed, _Parsed):
+                    self._enqueue(
+                        _Waiting(
+                            parsed,
+                            deferral.waits_for,
+                            deferral.rejection,
+                            deferral.received_at,
+                            stored_id=deferral.id,
+                        )
+                    )
+        done: set[str] = set()
+        while True:
+            ready = sorted(
+                subject
+                for subject, queue in self.queues.items()
+                if subject not in done and any(w.waits_for in created for w in queue)
+            )
+            if not ready:
+                return
+            for subject in ready:
+                done.add(subject)
+                before = len(self.created)
+                self._drain(subject)
+                created.update(self.created[before:])
+                if len(self.created) > before:
+                    done.clear()  # new subjects may release queues drained already
+
+    def _drain(self, subject: str) -> None:
+        """Decide a subject's waiting inputs in arrival order until no more can go: one
+        that still waits blocks those behind it, except those that may create the
+        subject (they overtake)."""
+        queue = self.queues.get(subject, [])
+        progress = True
+        while progress and queue:
+            progress = False
+            blocked_by: str | None = None
+            for waiting in list(queue):
+                if blocked_by is not None and not waiting.creates:
+                    if waiting.waits_for != blocked_by:
+                        waiting.waits_for, waiting.changed = blocked_by, True
+                    continue
+                decided = self._decide_waiting(waiting)
+                if isinstance(decided, _Waiting):
+                    if (decided.waits_for, decided.rejection.rule) != (
+                        waiting.waits_for,
+                        waiting.rejection.rule,
+                    ):
+                        waiting.waits_for, waiting.rejection = decided.waits_for, decided.rejection
+                        waiting.changed = True
+                    blocked_by = waiting.waits_for
+                    continue
+                queue.remove(waiting)
+                progress = True
+                self.deferred_prints.discard(waiting.parsed.fingerprint)
+                if waiting.stored_id is not None:
+                    self.write.released.append(waiting.stored_id)
+                self._settled(waiting, decided)
+        if not queue:
+            self.queues.pop(subject, None)
+
+    def _decide_waiting(self, waiting: _Waiting) -> Rejection | _Waiting | None:
+        fault = self.faults.get(waiting.fault_key)
+        item = waiting.parsed
+        if fault is not None:
+            return _fault_rejection(item.item, fault, item.envelope, item.fingerprint)
+        return self._decide(item, waiting.fault_key)
+
+    def _settled(self, waiting: _Waiting, decided: Rejection | None) -> None:
+        """A waiting input is decided: an input of this batch gets its outcome replaced,
+        a stored one is reported as released."""
+        item = waiting.parsed
+        if decided is None:
+            outcome = Outcome(
+                "accepted",
+                item.item.origin,
+                item.event_id,
+                item.envelope.subject,
+                released=waiting.index is None,
+            )
+        else:
+            outcome = self._reject(item.item.origin, decided, released=waiting.index is None)
+        if waiting.index is None:
+            self.released.append(outcome)
+        else:
+            self._late[waiting.index] = outcome
+
+    def _settle_queues(self) -> None:
+        """What still waits is written: new deferrals as rows, stored ones updated; the
+        batch's own inputs decided late get their final outcome."""
+        for queue in self.queues.values():
+            for waiting in queue:
+                deferral = Deferral(waiting.waits_for, waiting.rejection, waiting.received_at)
+                if waiting.stored_id is None:
+                    self.write.deferred.append(deferral)
+                elif waiting.changed:
+                    self.write.redeferred.append(replace(deferral, id=waiting.stored_id))
+
+    def finish_outcomes(self, outcomes: list[Outcome]) -> list[Outcome]:
+        """The batch's outcomes with those decided late (deferred, then released in the
+        same batch) in their input's place."""
+        late = self._late
+        if not late:
+            return outcomes
+        return [late.get(i, o) for i, o in enumerate(outcomes)]
+
+    # Storing ------------------------------------------------------------------------
+
+    def encode(self) -> list[StoredEvent]:
+        """The touched aggregates' new events as rows to store. An event that cannot be
+        encoded (a value no JSON holds) is blamed on the input it came from."""
+        to_stored = self.app.mapper.to_stored_event
+        rows: list[StoredEvent] = []
+        for aggregate in self.touched.values():
+            for event in aggregate.collect_events():
+                try:
+                    rows.append(to_stored(event))
+                except Exception as error:
+                    key = self._keys.get(str(getattr(event, "event_id", "")), ("input", -1))
+                    raise _Fault(key, error) from error
+        return rows
+
+
+def _by_id(deferral: Deferral) -> int:
+    return deferral.id or 0
+
+
+def _repeat(origin: str, rejection: Rejection, rule: str) -> Outcome:
+    """An input rejected before, sent again: acknowledged, not stored again."""
+    return Outcome(
+        "rejected",
+        origin,
+        rejection.event_id,
+        rejection.subject,
+        replace(rejection, rule=rule),
+        repeat=True,
+    )
+
+
+def _span(length: timedelta) -> str:
+    seconds = int(length.total_seconds())
+    if seconds % 3600 == 0 and seconds:
+        return f"{seconds // 3600} h"
+    if seconds % 60 == 0 and seconds:
+        return f"{seconds // 60} min"
+    return f"{seconds} s"
 
 
 class Pipeline:
@@ -343,8 +909,10 @@ class Pipeline:
 
     If the write in flight fails on a version key (another writer raced it), what was
     decided on top of it is thrown away: that batch is redone alone from fresh
-    aggregates, then the next one is decided again. Use as a context manager; leaving it
-    waits for the write in flight, and what was not flushed is not reported.
+    aggregates, then the next one is decided again. A batch that changes what waits
+    (R-IN-6), or whose deciding fails, is committed before the next is decided. Use as
+    a context manager; leaving it waits for the write in flight, and what was not
+    flushed is not reported.
     """
 
     def __init__(self, ingestor: Ingestor) -> None:
@@ -357,24 +925,49 @@ class Pipeline:
         self, inputs: Sequence[Input], positions: Sequence[Position] = ()
     ) -> list[Outcome] | None:
         """Decide a batch (stored with ``positions``) and hand it to the writer; the
-        outcomes of the batch before it, now committed (None if there was none)."""
+        outcomes of what was committed meanwhile (None if nothing was)."""
         ingestor = self.ingestor
         parsed = [_parse(item) for item in inputs]
+        committed: list[Outcome] | None = None
         ahead = self._in_flight
-        self._unsent = ingestor._decided(inputs, parsed, positions, ahead)
-        outcomes = None
+        if ahead is not None and ahead.batch.has_deferral_work:
+            committed = self.flush()  # what waits must be stored before the next decides
+            ahead = None
+        try:
+            self._unsent = ingestor._decided(inputs, parsed, positions, ahead)
+        except Exception as error:
+            return _joined(committed, self._alone(inputs, positions, error))
         if ahead is not None:
             outcomes, redone = ingestor._finish(ahead, behind=self._unsent)
             self._in_flight = None
+            committed = _joined(committed, outcomes)
             if redone:  # what was decided on top of it is void
                 self._unsent = None
-                self._unsent = ingestor._decided(inputs, parsed, positions, None)
+                try:
+                    self._unsent = ingestor._decided(inputs, parsed, positions, None)
+                except Exception as error:
+                    return _joined(committed, self._alone(inputs, positions, error))
         batch = self._unsent
         write = self._writer.submit(
             ingestor.app.recorder.insert_events, batch.stored, batch=batch.write
         )
         self._in_flight, self._unsent = _InFlight(inputs, positions, batch, write), None
-        return outcomes
+        return committed
+
+    def _alone(
+        self, inputs: Sequence[Input], positions: Sequence[Position], error: Exception
+    ) -> list[Outcome]:
+        """Deciding a batch failed: commit the batch in flight, then this one on its own
+        (which rejects the input at fault and stores the rest)."""
+        if not isinstance(error, _Fault) and _transient(error):
+            raise error
+        done: list[Outcome] = []
+        ahead, self._in_flight = self._in_flight, None
+        if ahead is not None:
+            done = self.ingestor._finish(ahead)[0]
+            # The failed batch was decided on top of these aggregates: not to be trusted.
+            self.ingestor._forget(ahead.batch.touched)
+        return done + self.ingestor.ingest_batch(inputs, positions)
 
     def flush(self) -> list[Outcome] | None:
         """Wait for the batch in flight: its outcomes once committed (None if none)."""
@@ -397,6 +990,10 @@ class Pipeline:
         self._writer.shutdown()
 
 
+def _joined(first: list[Outcome] | None, second: list[Outcome]) -> list[Outcome]:
+    return second if first is None else first + second
+
+
 class _InFlight(NamedTuple):
     """A decided batch whose transaction the writer thread has in hand."""
 
@@ -410,15 +1007,82 @@ class _Parsed(NamedTuple):
     envelope: Any
     item: Input
     event_id: str  # the envelope's, as text (once: ``str(UUID)`` is not free)
+    fingerprint: str  # of its content (see ``_content_print``)
 
 
-def _parse(item: Input) -> _Parsed | Outcome:
+class _Refused(NamedTuple):
+    """An input refused before any rule could see it (not an envelope of the contract)."""
+
+    item: Input
+    rejection: Rejection
+
+    @property
+    def fingerprint(self) -> str:
+        """Of its bytes."""
+        return self.rejection.fingerprint or ""
+
+
+def _content_print(envelope: Any) -> str:
+    """The fingerprint of an envelope's content: its fields as the contract reads them,
+    in the model's order, so the same event sent as other bytes (spacing, key order, an
+    omitted optional field) has the same fingerprint."""
+    text = type(envelope).__pydantic_serializer__.to_json(envelope)
+    return hashlib.blake2b(text, digest_size=16).hexdigest()
+
+
+def _bytes_print(payload: Payload, key: bytes | None = None) -> str:
+    """The fingerprint of an input that is no envelope: its bytes (a tombstone: its key)."""
+    raw = b"\x00tombstone\x00" + (key or b"") if payload is None else _payload_bytes(payload)[0]
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
+
+
+TOMBSTONE_REASON: Final = (
+    "(document): a Kafka record with no value (a tombstone); the ledger deletes nothing, "
+    "send a correcting event instead"
+)
+
+
+def _parse(item: Input) -> _Parsed | _Refused:
+    if item.payload is None:
+        rejection = Rejection(
+            rule="R-WIRE-1",
+            reason=TOMBSTONE_REASON,
+            field="(document)",
+            code="",
+            payload=b"",
+            payload_is_json=False,
+            event_id=None,
+            event_type=None,
+            subject=None if item.key is None else _printable(item.key.decode("utf-8", "replace")),
+            origin=_printable(item.origin),
+            fingerprint=_bytes_print(None, item.key),
+        )
+        return _Refused(item, rejection)
     try:
         envelope = parse_envelope(item.payload)
     except WireError as error:
-        rejection = _rejection(item, error.rule, error.reason, error.field, "", None)
-        return Outcome("rejected", item.origin, rejection.event_id, rejection.subject, rejection)
-    return _Parsed(envelope, item, str(envelope.event_id))
+        rejection = _rejection(
+            item, error.rule, error.reason, error.field, "", None, _bytes_print(item.payload)
+        )
+        return _Refused(item, rejection)
+    except Exception as error:  # a defect of the wire check: kept, never a crash
+        message = f"{type(error).__name__}: {error}"
+        return _Refused(item, _fault_rejection(item, message, None, _bytes_print(item.payload)))
+    fingerprint = _content_print(envelope)
+    if item.keyed and item.key != envelope.subject.encode():
+        key = "no key" if item.key is None else f"key {item.key[:200]!r}"
+        rejection = _rejection(
+            item,
+            KEY_RULE,
+            f"(key): the record has {key}, not its subject {envelope.subject!r}; key every "
+            "record by its envelope's subject, so that one subject's events share a partition",
+            "(key)",
+            "",
+            envelope,
+            fingerprint,
+        )
+        return _Refused(item, rejection)
+    return _Parsed(envelope, item, str(envelope.event_id), fingerprint)
 
 
 def _subjects(envelopes: Iterable[Any]) -> set[str]:
@@ -432,7 +1096,13 @@ def _subjects(envelopes: Iterable[Any]) -> set[str]:
 
 
 def _rejection(
-    item: Input, rule: str, reason: str, field_name: str, code: str, envelope: Any
+    item: Input,
+    rule: str,
+    reason: str,
+    field_name: str,
+    code: str,
+    envelope: Any,
+    fingerprint: str | None,
 ) -> Rejection:
     payload, is_json = _payload_bytes(item.payload)
     hint = envelope if envelope is not None else _peek(item.payload)
@@ -447,6 +1117,37 @@ def _rejection(
         event_type=_text(hint, "type"),
         subject=_text(hint, "subject"),
         origin=_printable(item.origin),
+        fingerprint=fingerprint,
+    )
+
+
+def _conflict(item: _Parsed) -> Rejection:
+    """R-ID-1: the event id was accepted before for an event with other content."""
+    return _rejection(
+        item.item,
+        CONFLICT_RULE,
+        f"event_id: {item.event_id} already names a stored event with other content; "
+        "an event_id is one event's idempotency key (R-IN-4): give a new event a new id",
+        "event_id",
+        "conflict",
+        item.envelope,
+        item.fingerprint,
+    )
+
+
+def _fault_rejection(
+    item: Input, message: str, envelope: Any, fingerprint: str | None
+) -> Rejection:
+    """R-FAULT-1: deciding or storing this input failed for a reason that is no rule."""
+    return _rejection(
+        item,
+        FAULT_RULE,
+        f"(document): the ledger could not process this input ({message[:500]}); it is "
+        "kept, and the rest of its batch was stored",
+        "(document)",
+        "fault",
+        envelope,
+        fingerprint,
     )
 
 
@@ -460,6 +1161,8 @@ def _printable(text: str) -> str:
 
 def _payload_bytes(payload: Payload) -> tuple[bytes, bool]:
     """The original bytes, and whether they are a JSON document."""
+    if payload is None:
+        return b"", False
     if isinstance(payload, Mapping):
         try:
             return orjson.dumps(payload, default=str), True
@@ -475,6 +1178,8 @@ def _payload_bytes(payload: Payload) -> tuple[bytes, bool]:
 
 def _peek(payload: Payload) -> Any:
     """Best-effort envelope fields of an input that did not validate (for listing)."""
+    if payload is None:
+        return None
     if isinstance(payload, Mapping):
         return payload
     try:

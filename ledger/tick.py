@@ -175,7 +175,7 @@ def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
             assert isinstance(aggregate, Customer)
             aggregate.raise_churn_risk(meta, **item.data)
         aggregates[item.subject] = aggregate
-        batch.event_keys.append((item.event_id, item.subject, aggregate.version))
+        batch.event_keys.append((item.event_id, item.subject, aggregate.version, None))
     app.store_events(aggregates.values(), batch=batch)
 
 

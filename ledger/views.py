@@ -14,7 +14,7 @@ import orjson
 from ledger.aggregates.base import LedgerEvent, event_data
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.store import StoredRejection
+from ledger.store import Deferral, StoredRejection
 
 
 def instant(value: datetime | None) -> str | None:
@@ -113,6 +113,16 @@ def customer_state(customer: Customer) -> dict[str, Any]:
         "milestones": customer.milestones,
         "check_ins": plain(list(customer.check_ins.values())),
         "version": customer.version,
+    }
+
+
+def deferral_view(deferral: Deferral) -> dict[str, Any]:
+    """A deferred input as listed: what it waits for, since when, the rule it would be
+    rejected under, and the original envelope."""
+    assert deferral.id is not None and deferral.received_at is not None
+    return {
+        "waits_for": deferral.waits_for,
+        **rejection_view(StoredRejection(deferral.id, deferral.received_at, deferral.rejection)),
     }
 
 

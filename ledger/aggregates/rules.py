@@ -50,18 +50,25 @@ class RuleViolation(Exception):
     (``out_of_order`` for R-IN-5).
     """
 
-    def __init__(self, rule: str, reason: str, *, field: str = "", code: str = "") -> None:
+    def __init__(
+        self, rule: str, reason: str, *, field: str = "", code: str = "", waits_for: str = ""
+    ) -> None:
         super().__init__(f"{rule}: {reason}")
         self.rule = rule
         self.reason = reason
         self.field = field
         self.code = code
+        # The subject whose arrival could change the answer (R-IN-6): a command on a
+        # subject not stored yet, a ticket for a customer not onboarded yet.
+        self.waits_for = waits_for
 
 
-def require(condition: bool, rule: str, reason: str, *, field: str = "", code: str = "") -> None:
+def require(
+    condition: bool, rule: str, reason: str, *, field: str = "", code: str = "", waits_for: str = ""
+) -> None:
     """Raise :class:`RuleViolation` unless ``condition`` holds."""
     if not condition:
-        raise RuleViolation(rule, reason, field=field, code=code)
+        raise RuleViolation(rule, reason, field=field, code=code, waits_for=waits_for)
 
 
 def is_blank(text: str | None) -> bool:

@@ -433,6 +433,7 @@ class Ticket(LedgerAggregate):
             "R-IN-2",
             f"customer {customer_id} was never onboarded; onboard it before opening tickets",
             field="data.customer_id",
+            waits_for=customer_id,
         )
         require(
             customer_tier == "enterprise",

@@ -63,6 +63,7 @@ def test_the_workload_is_the_demo_plus_zipf_chatter_that_is_all_accepted(
         report.accepted == expected["accept"] + sum(notes.values()) + 100
     )  # + the 100-event ticket
     assert report.duplicates == expected["duplicate"]
+    assert report.deferred == expected["deferred"]
     assert report.by_rule == Counter(
-        {rule: n for rule, n in expected.items() if rule not in ("accept", "duplicate")}
+        {rule: n for rule, n in expected.items() if rule not in ("accept", "duplicate", "deferred")}
     )

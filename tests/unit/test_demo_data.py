@@ -27,6 +27,7 @@ ENVELOPE_KEYS = [
 ]
 BAD_KINDS = (
     "duplicate",
+    "deferred",
     "R-IN-1",
     "R-IN-2",
     "R-IN-3",
@@ -175,7 +176,9 @@ def _surprises(lines: list[DemoLine]) -> Counter[str]:
                 context.aggregates[aggregate.id] = aggregate
                 accepted_ids.add(event_id)
                 outcome = "accept"
-        except (WireError, RuleViolation) as error:
+        except RuleViolation as error:
+            outcome = "deferred" if error.waits_for else error.rule
+        except WireError as error:
             outcome = error.rule
         if outcome != line.expect:
             surprises[f"{line.expect} -> {outcome}"] += 1
