@@ -9,6 +9,8 @@ effect at ``max(effective_at, approval time)``: nothing is approved retroactivel
 
 from __future__ import annotations
 
+import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -81,6 +83,24 @@ def version_in_force(versions: list[PolicyVersion], instant: datetime) -> Policy
     return max(
         applicable, key=lambda v: (v.effective_from is not None, v.effective_from, v.version)
     )
+
+
+class PolicyTargets(dict[int, Targets]):
+    """Targets by version, and which version applies to a ticket opened at an instant.
+
+    The read side asks the policy's history, not the version a ``ticket.opened``
+    recorded at intake: across Kafka partitions an approval can be stored after tickets
+    opened under it, and the version in force at the opening (as the ledger knows the
+    policy at the query's ``known_at``) does not depend on that order (R-SLA-6, R-IN-6).
+    """
+
+    def __init__(self, versions: Iterable[PolicyVersion]) -> None:
+        self.versions = list(versions)
+        super().__init__((v.version, v.targets) for v in self.versions)
+
+    def version_at(self, instant: datetime) -> int:
+        """The version in force for a ticket opened at ``instant``."""
+        return version_in_force(self.versions, instant).version
 
 
 class SlaPolicy(LedgerAggregate):
@@ -193,7 +213,7 @@ class SlaPolicy(LedgerAggregate):
             field="actor.role",
         )
         require(
-            meta.actor_id != proposal.proposed_by,
+            same_actor_key(meta.actor_id) != same_actor_key(proposal.proposed_by),
             "R-SLA-6",
             f"the proposer {meta.actor_id!r} cannot approve their own SLA change; "
             "another leadership member must approve it",
@@ -232,6 +252,12 @@ class SlaPolicy(LedgerAggregate):
         proposal.approved_version = event.version
         targets = merge_targets(self.versions[-1].targets, proposal.targets)
         self.versions.append(PolicyVersion(event.version, event.effective_from, targets))
+
+
+def same_actor_key(actor_id: str) -> str:
+    """An actor id as R-SLA-6 compares them: Unicode NFKC, case-folded, stripped, so
+    ``Alice``, `` alice`` and its fullwidth form are one person."""
+    return unicodedata.normalize("NFKC", actor_id).casefold().strip()
 
 
 def _check_proposal(proposal_id: str) -> None:

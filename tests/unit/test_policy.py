@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import pytest
+
+from ledger.aggregates.base import EventMeta
 from ledger.aggregates.policy import (
     DEFAULT_TARGETS,
     DEFAULT_VERSION,
     PolicyVersion,
+    SlaPolicy,
     merge_targets,
+    same_actor_key,
     version_in_force,
 )
+from ledger.aggregates.rules import RuleViolation
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 FEB = datetime(2026, 2, 1, tzinfo=UTC)
@@ -51,3 +57,55 @@ def test_a_severity_left_out_keeps_its_targets() -> None:
     }
     assert merged["1"] == DEFAULT_TARGETS["1"]
     assert DEFAULT_TARGETS["2"]["first_response"]["duration"] == "PT4H"  # not mutated
+
+
+# R-SLA-6: the proposer may not approve, however their id is written -------------------
+
+AT = datetime(2026, 3, 2, 9, tzinfo=UTC)
+CHANGE = {"2": {"first_response": {"duration": "PT2H", "clock": "24x7"}}}
+
+
+def _meta(n: int, actor_id: str, role: str) -> EventMeta:
+    return EventMeta(f"e{n}", AT, actor_id, role, "test", AT)
+
+
+def _proposed_by(actor_id: str) -> SlaPolicy:
+    return SlaPolicy.propose_first(_meta(1, actor_id, "leadership"), "P-1", CHANGE, AT)
+
+
+@pytest.mark.parametrize(
+    ("proposer", "approver"),
+    [
+        ("alice", "alice"),
+        ("Alice", " alice"),
+        ("alice", "ALICE\t"),
+        ("\uff21lice", "alice"),  # a fullwidth A is an A under NFKC
+        ("Stra\u00dfe", "STRASSE"),  # casefold: sharp s is ss
+        ("Cafe\u0301", "caf\u00e9"),  # NFD and NFC accents
+    ],
+)
+def test_the_proposer_cannot_approve_under_another_spelling(proposer: str, approver: str) -> None:
+    policy = _proposed_by(proposer)
+    with pytest.raises(RuleViolation) as raised:
+        policy.approve(_meta(2, approver, "leadership"), "P-1")
+    assert (raised.value.rule, raised.value.field) == ("R-SLA-6", "actor.id")
+    assert policy.versions == [DEFAULT_VERSION]
+
+
+def test_another_leader_approves() -> None:
+    policy = _proposed_by("alice")
+    policy.approve(_meta(2, "bob", "leadership"), "P-1")
+    assert [v.version for v in policy.versions] == [1, 2]
+
+
+@pytest.mark.parametrize(
+    ("actor_id", "key"),
+    [
+        ("Alice", "alice"),
+        (" alice ", "alice"),
+        ("\uff21LICE", "alice"),
+        ("lead-maria", "lead-maria"),
+    ],
+)
+def test_actor_keys(actor_id: str, key: str) -> None:
+    assert same_actor_key(actor_id) == key
