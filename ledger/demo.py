@@ -74,7 +74,7 @@ STAFF: Final[dict[str, tuple[str, ...]]] = {
     "leadership": ("lead-maria", "lead-tom"),
 }
 SUCCESS_OWNERS: Final = ("cs-jo", "cs-kim", "cs-ravi", "cs-lena")
-USAGE_PIPELINE: Final[Actor] = ("usage-pipeline", "system")
+USAGE_PIPELINE: Final[Actor] = ("usage-pipeline", "customer_success")  # not system (R-IN-8)
 
 # Deliberate faults and rare turns of the story: (every n-th eligible moment, at most).
 QUOTAS: Final[dict[str, tuple[int, int]]] = {

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AfterValidator, Field
@@ -10,12 +10,19 @@ from pydantic_core import PydanticCustomError
 
 from schemas.envelope import Model
 from schemas.fields import Day, LocalTime
+from schemas.time_zones import TIME_ZONES
 
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 
 
+_ZONES: Final = frozenset(TIME_ZONES)
+
+
 def _iana_zone(name: str) -> str:
+    """One of the listed IANA names (the schema's ``enum``) that loads here too."""
     try:
+        if name not in _ZONES:
+            raise ZoneInfoNotFoundError(name)
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError, OSError):
         raise PydanticCustomError(
@@ -42,7 +49,8 @@ class Calendar(Model):
     """Time zone, weekly opening hours in local wall time, holidays (R-SLA-1)."""
 
     timezone: Annotated[str, AfterValidator(_iana_zone)] = Field(
-        description="IANA time zone, e.g. Europe/Berlin"
+        description="IANA time zone, e.g. Europe/Berlin",
+        json_schema_extra={"enum": list(TIME_ZONES)},
     )
     hours: dict[Weekday, OpeningHours] | None = Field(
         default=None,

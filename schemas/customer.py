@@ -6,63 +6,76 @@ Onboarding contacts take any string here: R-CS-1 (the domain layer) checks blank
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import Field, ValidationInfo, field_validator
+from pydantic import ConfigDict, Field, ValidationInfo, field_validator
 from pydantic_core import PydanticCustomError
 
 from schemas.business_calendar import Calendar
 from schemas.envelope import CustomerEnvelope, Data, Model
-from schemas.fields import Day, Instant, Money
+from schemas.fields import Count, Day, Instant, Label, Money, Text, TicketId
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
 SCORE_RANGE = {"csat": (1, 5), "nps": (0, 10)}
 
 
+def _score_range(low: int, high: int) -> dict[str, Any]:
+    """JSON Schema: a CSAT score is from ``low`` to ``high`` (the field allows 0-10)."""
+    return {
+        "if": {
+            "properties": {"kind": {"const": "csat", "description": "A CSAT survey"}},
+            "required": ["kind"],
+        },
+        "then": {
+            "properties": {"score": {"minimum": low, "maximum": high, "description": "CSAT is 1-5"}}
+        },
+    }
+
+
 class Contact(Model):
     """A named person with an e-mail address."""
 
-    name: str = Field(description="Full name (R-CS-1)")
-    email: str = Field(description="E-mail address (R-CS-1)")
+    name: Text = Field(description="Full name (R-CS-1)")
+    email: Text = Field(description="E-mail address (R-CS-1)")
 
 
 class CustomerOnboardedData(Data):
     """A customer with its calendar and its three contacts (R-CS-1)."""
 
-    name: str = Field(description="The customer's name")
+    name: Text = Field(description="The customer's name")
     tier: Literal["enterprise", "self_serve"] = Field(description="Support tier (R-IN-2)")
     calendar: Calendar = Field(description="Business calendar for business-clock SLAs")
-    success_owner: str = Field(description="Customer-success owner (R-CS-1)")
-    escalation_contact: str = Field(description="Escalation contact (R-CS-1)")
+    success_owner: Text = Field(description="Customer-success owner (R-CS-1)")
+    escalation_contact: Text = Field(description="Escalation contact (R-CS-1)")
     decision_maker: Contact = Field(description="Decision-maker contact (R-CS-1)")
 
 
 class CustomerOwnerChangedData(Data):
     """A new success owner (R-CS-1)."""
 
-    success_owner: str = Field(description="The new owner")
-    reason: str = Field(description="Why")
+    success_owner: Text = Field(description="The new owner")
+    reason: Text = Field(description="Why")
 
 
 class CustomerCheckInScheduledData(Data):
     """A check-in to hold (R-CS-4)."""
 
-    check_in_id: str = Field(description="The check-in's id")
+    check_in_id: Label = Field(description="The check-in's id, at most 128 characters")
     due_at: Instant = Field(description="When it is due, with offset")
 
 
 class CustomerCheckInCompletedData(Data):
     """A check-in held (R-CS-4)."""
 
-    check_in_id: str = Field(description="The scheduled check-in's id")
-    notes: str = Field(description="What was discussed")
+    check_in_id: Label = Field(description="The scheduled check-in's id")
+    notes: Text = Field(description="What was discussed")
 
 
 class CustomerMilestoneReachedData(Data):
     """An onboarding milestone (R-CS-2)."""
 
-    milestone: str = Field(description="Which milestone")
+    milestone: Text = Field(description="Which milestone")
 
 
 class CustomerUsageReportedData(Data):
@@ -70,9 +83,9 @@ class CustomerUsageReportedData(Data):
 
     period_start: Day = Field(description="First day, YYYY-MM-DD")
     period_end: Day = Field(description="Last day, YYYY-MM-DD; not before period_start")
-    active_users: int = Field(ge=0, description="Active users in the period")
-    videos_localized: int = Field(ge=0, description="Videos localized in the period")
-    error_count: int = Field(ge=0, description="Errors in the period")
+    active_users: Count = Field(description="Active users in the period")
+    videos_localized: Count = Field(description="Videos localized in the period")
+    error_count: Count = Field(description="Errors in the period")
 
     @field_validator("period_end")
     @classmethod
@@ -88,9 +101,13 @@ class CustomerUsageReportedData(Data):
 class CustomerSurveyRecordedData(Data):
     """A survey answer: CSAT 1-5 or NPS 0-10."""
 
+    model_config = ConfigDict(json_schema_extra={"allOf": [_score_range(*SCORE_RANGE["csat"])]})
+
     kind: Literal["csat", "nps"] = Field(description="csat (1-5) or nps (0-10)")
-    score: int = Field(description="The score, in the kind's range")
-    ticket_id: str | None = Field(default=None, description="The ticket it is about, if any")
+    score: int = Field(ge=0, le=10, description="The score, in the kind's range")
+    ticket_id: TicketId | None = Field(
+        default=None, description="The ticket it is about, if any (T-...)"
+    )
 
     @field_validator("score")
     @classmethod
@@ -113,7 +130,7 @@ class CustomerContractData(Data):
     arr: Money = Field(
         description='Annual recurring revenue, a non-negative decimal string, e.g. "120000.00"'
     )
-    reason: str = Field(description="Why")
+    reason: Text = Field(description="Why")
 
 
 class CustomerOnboarded(CustomerEnvelope):

@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.fields import CustomerId, EventId, Instant, NonEmpty, TicketId
+from schemas.fields import CustomerId, EventId, Instant, NonEmptyLabel, TicketId
 
 Role = Literal[
     "customer",
@@ -41,7 +41,10 @@ class EmptyData(Data):
 class Actor(Model):
     """Who did it."""
 
-    id: NonEmpty = Field(description="The actor's identity in the producing service")
+    id: NonEmptyLabel = Field(
+        description="The actor's identity in the producing service, at most 128 characters, "
+        "no control characters"
+    )
     role: Role = Field(description="The actor's role")
 
 
@@ -54,7 +57,10 @@ class Envelope(Model):
     occurred_at: Instant = Field(
         description="When it happened (valid time): RFC 3339 with offset; naive is rejected"
     )
-    source: NonEmpty = Field(description="The producing service, e.g. support-portal")
+    source: NonEmptyLabel = Field(
+        description="The producing service, e.g. support-portal; at most 128 characters, "
+        "no control characters"
+    )
     actor: Actor = Field(description="Who did it")
     subject: str = Field(description="The aggregate: T-..., C-... or SLA")
     data: Data = Field(description="The type's payload")
@@ -63,13 +69,15 @@ class Envelope(Model):
 class TicketEnvelope(Envelope):
     """An event about one ticket (ticket.*, rca.*)."""
 
-    subject: TicketId = Field(description="The ticket id, T-...")
+    subject: TicketId = Field(description="The ticket id: T- then up to 126 of A-Z a-z 0-9 . _ -")
 
 
 class CustomerEnvelope(Envelope):
     """An event about one customer (customer.*)."""
 
-    subject: CustomerId = Field(description="The customer id, C-...")
+    subject: CustomerId = Field(
+        description="The customer id: C- then up to 126 of A-Z a-z 0-9 . _ -"
+    )
 
 
 class PolicyEnvelope(Envelope):

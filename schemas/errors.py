@@ -18,6 +18,7 @@ NOT_JSON: Final = "R-WIRE-1"  # not JSON, or JSON that is not an object
 BAD_FIELD: Final = "R-WIRE-2"  # missing, wrong type, unknown, naive timestamp, bad value
 UNKNOWN_TYPE: Final = "R-WIRE-3"  # unknown type or unsupported schema_version
 SYSTEM_ONLY: Final = "R-WIRE-4"  # a type only the ledger writes
+SPEAKS_FOR_LEDGER: Final = "R-IN-8"  # a producer using the system role or a ledger actor id
 DOCUMENT: Final = "(document)"
 
 RULE_FOR_FIELD: Final[dict[tuple[str, str], str]] = {
@@ -83,6 +84,26 @@ def system_type_error(event_type: str) -> WireError:
     )
 
 
+def ledger_actor_error(field: str, value: str) -> WireError:
+    """R-IN-8: a producer spoke as the ledger (the ``system`` role or a ledger actor id)."""
+    what = "role" if field == "actor.role" else "id"
+    return WireError(
+        SPEAKS_FOR_LEDGER,
+        field,
+        f"{field}: {value!r} is the ledger's own actor {what}; producers speak for "
+        "themselves only (R-IN-8)",
+    )
+
+
+def duplicate_key_error(field: str) -> WireError:
+    """R-WIRE-2: a JSON object repeats a key, so which value counts is ambiguous."""
+    return WireError(
+        BAD_FIELD,
+        field,
+        f"{field}: Duplicate key: a JSON object names this field more than once",
+    )
+
+
 def wire_error(error: ValidationError, *, allow_system: bool) -> WireError:
     """The first problem of ``error`` as a `WireError`, with a count of the others."""
     details = error.errors(include_url=False)
@@ -129,7 +150,9 @@ def _document_error(detail: ErrorDetails) -> WireError:
         value = detail["input"].get("type") if isinstance(detail["input"], dict) else None
         if isinstance(value, str):
             return WireError(
-                UNKNOWN_TYPE, "type", f"type: unknown event type {value!r} (see docs/event-contract.md)"
+                UNKNOWN_TYPE,
+                "type",
+                f"type: unknown event type {value!r} (see docs/event-contract.md)",
             )
         return WireError(BAD_FIELD, "type", "type: Input should be a string naming an event type")
     return WireError(NOT_JSON, DOCUMENT, f"{DOCUMENT}: {_MESSAGES.get(kind, detail['msg'])}")

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Data, Model, PolicyEnvelope
-from schemas.fields import Instant, IsoDuration
+from schemas.fields import Instant, IsoDuration, Label
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -17,8 +17,8 @@ class Target(Model):
     """A duration on a clock."""
 
     duration: IsoDuration = Field(
-        description="Positive ISO 8601 duration PnWnDTnHnMnS, e.g. PT4H; on the business "
-        "clock P1D is one business day"
+        description="Positive ISO 8601 duration PnWnDTnHnMnS of at most 366 days, e.g. PT4H; "
+        "on the business clock P1D is one business day"
     )
     clock: Literal["24x7", "business"] = Field(
         description="24x7: real elapsed time; business: the customer's business hours"
@@ -37,7 +37,7 @@ class SeverityTargets(Model):
 class SlaPolicyChangeProposedData(Data):
     """A new policy version, effective once approved (R-SLA-6)."""
 
-    proposal_id: str = Field(description="The proposal's id")
+    proposal_id: Label = Field(description="The proposal's id, at most 128 characters")
     targets: dict[Literal["1", "2", "3", "4"], SeverityTargets] = Field(
         min_length=1,
         description='Severity ("1" to "4") to its targets; a severity left out keeps its '
@@ -51,7 +51,7 @@ class SlaPolicyChangeProposedData(Data):
 class SlaPolicyChangeApprovedData(Data):
     """Approval by leadership, not by the proposer (R-SLA-6)."""
 
-    proposal_id: str = Field(description="The approved proposal's id")
+    proposal_id: Label = Field(description="The approved proposal's id")
 
 
 class SlaPolicyChangeProposed(PolicyEnvelope):

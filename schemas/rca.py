@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Data, EmptyData, TicketEnvelope
-from schemas.fields import Day, Instant
+from schemas.fields import Count, Day, Instant, Label, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -16,38 +16,40 @@ PAYLOAD = "The payload"
 class RcaRootCauseIdentifiedData(Data):
     """The root cause, in words and as a code."""
 
-    root_cause: str = Field(description="What caused it")
-    root_cause_code: str = Field(description="A shared code; equal codes are repeat incidents")
+    root_cause: Text = Field(description="What caused it")
+    root_cause_code: Label = Field(
+        description="A shared code, at most 128 characters; equal codes are repeat incidents"
+    )
 
 
 class RcaImpactAssessedData(Data):
     """Who was affected, and for how long."""
 
-    impact: str = Field(description="What the customers could not do")
-    customers_affected: int = Field(ge=0, description="How many customers")
-    duration_minutes: int = Field(ge=0, description="How long, in minutes")
+    impact: Text = Field(description="What the customers could not do")
+    customers_affected: Count = Field(description="How many customers")
+    duration_minutes: Count = Field(description="How long, in minutes")
 
 
 class RcaPreventiveActionAddedData(Data):
     """One preventive action, owned and due (R-RCA-2)."""
 
-    action_id: str = Field(description="The action's id within the RCA")
-    description: str = Field(description="What will be done")
-    owner: str = Field(description="Who does it (R-RCA-2)")
+    action_id: Label = Field(description="The action's id within the RCA, at most 128 characters")
+    description: Text = Field(description="What will be done")
+    owner: Text = Field(description="Who does it (R-RCA-2)")
     due_date: Day = Field(description="By when, a date YYYY-MM-DD (R-RCA-2)")
 
 
 class RcaOwnerAssignedData(Data):
     """Who owns the RCA."""
 
-    owner: str = Field(description="The RCA's owner")
+    owner: Text = Field(description="The RCA's owner")
 
 
 class RcaTimelineEntryAddedData(Data):
     """A manual entry for the RCA's timeline."""
 
     at: Instant = Field(description="When it happened, with offset")
-    entry: str = Field(description="What happened")
+    entry: Text = Field(description="What happened")
 
 
 class RcaRootCauseIdentified(TicketEnvelope):

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Instant
+from schemas.fields import Count, Instant, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -19,22 +19,25 @@ class SlaBreachedData(Data):
 
     timer: Literal["first_response", "update", "resolution"] = Field(description="Which timer")
     due_at: Instant = Field(description="When it was due")
-    policy_version: int = Field(description="The SLA policy version the timer ran under")
+    policy_version: Count = Field(description="The SLA policy version the timer ran under")
 
 
 class FixTemporaryExpiredData(Data):
     """A temporary fix outlived its expiry with no permanent fix (R-FIX-2)."""
 
     expires_at: Instant = Field(description="The fix's expiry")
-    owner: str = Field(description="The fix's follow-up owner")
+    owner: Text = Field(description="The fix's follow-up owner")
 
 
 class CustomerChurnRiskRaisedData(Data):
     """Early warning (R-CS-3)."""
 
-    reason: str = Field(description="Why: low or falling health, or a silent customer")
+    reason: Text = Field(description="Why: low or falling health, or a silent customer")
     health_score: float | None = Field(
-        default=None, description="Health score 0-100 at the time, if it is the reason"
+        default=None,
+        ge=0,
+        le=100,
+        description="Health score 0-100 at the time, if it is the reason",
     )
 
 

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Data, EmptyData, TicketEnvelope
-from schemas.fields import Instant
+from schemas.fields import CustomerId, Instant, Int64, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -21,15 +21,15 @@ PAYLOAD = "The payload"
 class TicketOpenedData(Data):
     """A customer's problem enters the ledger (R-IN-1..3, R-SEV-1)."""
 
-    customer_id: str = Field(description="The enterprise customer, C-...")
-    channel: str = Field(
+    customer_id: CustomerId = Field(description="The enterprise customer, C-...")
+    channel: Text = Field(
         description="support_portal, enterprise_email or contract_channel (R-IN-1)"
     )
-    title: str = Field(description="One line")
-    description: str = Field(description="What happens")
-    severity: int = Field(description="1 Critical, 2 High, 3 Medium, 4 Low (R-IN-3)")
-    category: str = Field(description="A category of R-SEV; it implies the severity (R-IN-3)")
-    reason: str | None = Field(
+    title: Text = Field(description="One line")
+    description: Text = Field(description="What happens")
+    severity: Int64 = Field(description="1 Critical, 2 High, 3 Medium, 4 Low (R-IN-3)")
+    category: Text = Field(description="A category of R-SEV; it implies the severity (R-IN-3)")
+    reason: Text | None = Field(
         default=None, description="Why the severity differs from the category's (R-SEV-1)"
     )
 
@@ -37,28 +37,28 @@ class TicketOpenedData(Data):
 class TicketTriagedData(Data):
     """Severity and category (re)set; every change has a reason (R-SEV-1, R-SEV-2)."""
 
-    severity: int = Field(description="1 to 4")
-    category: str = Field(description="A category of R-SEV")
-    reason: str = Field(description="Why (R-SEV-1)")
+    severity: Int64 = Field(description="1 to 4 (R-IN-3)")
+    category: Text = Field(description="A category of R-SEV")
+    reason: Text = Field(description="Why (R-SEV-1)")
 
 
 class TicketAssignedData(Data):
     """Someone works on the ticket."""
 
-    assignee: str = Field(description="The engineer's id")
+    assignee: Text = Field(description="The engineer's id")
 
 
 class TicketRespondedData(Data):
     """A response; a public one by staff stops the first-response timer (R-SLA-2)."""
 
     public: bool = Field(description="Visible to the customer")
-    message: str = Field(description="The response")
+    message: Text = Field(description="The response")
 
 
 class TicketUpdatePostedData(Data):
     """A status update for the customer (R-SLA-3)."""
 
-    message: str = Field(description="The update")
+    message: Text = Field(description="The update")
 
 
 class TicketStatusChangedData(Data):
@@ -73,8 +73,8 @@ class TicketEscalatedData(Data):
     to_tier: Literal["platform_engineer", "security_infra_lead", "leadership"] = Field(
         description="The next tier up"
     )
-    reason: str = Field(description="Why (R-ESC-1)")
-    escalated_to: str | None = Field(default=None, description="The person escalated to")
+    reason: Text = Field(description="Why (R-ESC-1)")
+    escalated_to: Text | None = Field(default=None, description="The person escalated to")
 
 
 class TicketDeescalatedData(Data):
@@ -83,33 +83,33 @@ class TicketDeescalatedData(Data):
     to_tier: Literal["support_engineer", "platform_engineer", "security_infra_lead"] = Field(
         description="A lower tier"
     )
-    reason: str = Field(description="Why (R-ESC-1)")
+    reason: Text = Field(description="Why (R-ESC-1)")
 
 
 class TicketTemporaryFixAppliedData(Data):
     """A workaround with an expiry and a follow-up owner (R-FIX-2)."""
 
-    description: str = Field(description="The workaround")
+    description: Text = Field(description="The workaround")
     expires_at: Instant = Field(description="When it must be replaced, with offset")
-    owner: str = Field(description="Who follows it up")
+    owner: Text = Field(description="Who follows it up")
 
 
 class TicketPermanentFixAppliedData(Data):
     """The real fix."""
 
-    description: str = Field(description="The fix")
+    description: Text = Field(description="The fix")
 
 
 class TicketResolvedData(Data):
     """Resolved, in writing (R-FIX-1)."""
 
-    resolution: str = Field(description="The written resolution (R-FIX-1)")
+    resolution: Text = Field(description="The written resolution (R-FIX-1)")
 
 
 class TicketReopenedData(Data):
     """Back to work."""
 
-    reason: str = Field(description="Why")
+    reason: Text = Field(description="Why")
 
 
 class TicketOpened(TicketEnvelope):

@@ -248,7 +248,7 @@ def test_lenient_fields_let_any_value_of_their_type_through(
         ("occurred_at", "2026-03-27T16:30:00.123456Z"),
         ("occurred_at", "2026-03-27t16:30:00-00:00"),
         ("event_id", "6F1C2A9E-3B8D-4E0F-9A55-0C1D2E3F4A5B"),
-        ("actor.role", "system"),
+        ("actor.role", "customer_success"),
     ],
 )
 def test_iso_strings_are_accepted_in_strict_mode(path: str, value: Any) -> None:
@@ -311,6 +311,8 @@ def test_calendars_and_targets_in_full() -> None:
         ("source", ..., "R-WIRE-2", "source"),
         ("subject", "C-42", "R-WIRE-2", "subject"),
         ("subject", "T-", "R-WIRE-2", "subject"),
+        ("actor.role", "system", "R-IN-8", "actor.role"),
+        ("actor.id", "ledger", "R-IN-8", "actor.id"),
         ("data", None, "R-WIRE-2", "data"),
         ("data.severity", "1", "R-IN-3", "data.severity"),
         ("data.severity", 1.5, "R-IN-3", "data.severity"),
@@ -534,17 +536,23 @@ def test_checked_in_json_schemas_match_the_models() -> None:
     assert on_disk == expected, "schemas/json/ drifted from the models: run `ledger schemas export`"
 
 
-def test_export_writes_one_deterministic_file_per_type(tmp_path: Path) -> None:
+def test_export_writes_the_producer_and_the_ledger_schema(tmp_path: Path) -> None:
     paths = export_json_schemas(tmp_path / "out")
-    assert sorted(p.name for p in paths) == sorted(f"{t}.json" for t in ENVELOPE_MODELS)
+    assert sorted(p.name for p in paths) == ["envelope.json", "ledger-written.json"]
     first = {p.name: p.read_bytes() for p in paths}
     export_json_schemas(tmp_path / "out")
     assert {p.name: p.read_bytes() for p in paths} == first
-    opened = json.loads(first["ticket.opened.json"])
-    assert opened["title"] == "ticket.opened" and opened["$id"].endswith("/ticket.opened.json")
-    assert opened["properties"]["type"]["const"] == "ticket.opened"
-    assert opened["additionalProperties"] is False
     assert all(text.endswith(b"}\n") for text in first.values())
+    producer = json.loads(first["envelope.json"])
+    assert producer["$id"].endswith("/envelope.json")
+    assert producer["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+    branches = [producer["$defs"][ref["$ref"].rsplit("/", 1)[1]] for ref in producer["oneOf"]]
+    assert {b["properties"]["type"]["const"] for b in branches} == PRODUCER_TYPES
+    assert all(b["additionalProperties"] is False for b in branches)
+    assert "system" not in producer["$defs"]["Actor"]["properties"]["role"]["enum"]
+    ledger = json.loads(first["ledger-written.json"])
+    types = {ledger["$defs"][r["$ref"].rsplit("/", 1)[1]]["title"] for r in ledger["oneOf"]}
+    assert types == SYSTEM_TYPES == set(ENVELOPE_MODELS) - PRODUCER_TYPES
 
 
 def _properties(schema: Any) -> list[tuple[str, dict[str, Any]]]:
@@ -625,3 +633,411 @@ def test_any_field_replaced_is_handled_alike_from_python_and_from_json(
     except ValueError:
         return  # NaN and infinities are not JSON
     assert outcome(text) == result
+
+
+# Bounds (R-IN-7) -----------------------------------------------------------------------
+
+# (type, field, the rule it carries): every instant of the contract
+INSTANT_FIELDS = [
+    ("ticket.opened", "occurred_at", "R-WIRE-2"),
+    ("sla_policy.change_approved", "occurred_at", "R-WIRE-2"),
+    ("rca.timeline_entry_added", "data.at", "R-WIRE-2"),
+    ("customer.check_in_scheduled", "data.due_at", "R-WIRE-2"),
+    ("ticket.temporary_fix_applied", "data.expires_at", "R-FIX-2"),  # RULE_FOR_FIELD
+    ("sla_policy.change_proposed", "data.effective_at", "R-WIRE-2"),
+    ("sla.breached", "data.due_at", "R-WIRE-2"),
+    ("fix.temporary_expired", "data.expires_at", "R-WIRE-2"),
+]
+# (type, field, the rule it carries): every integer of the contract
+INTEGER_FIELDS = [
+    ("ticket.opened", "data.severity", "R-IN-3"),
+    ("ticket.triaged", "data.severity", "R-IN-3"),
+    ("customer.usage_reported", "data.active_users", "R-WIRE-2"),
+    ("customer.usage_reported", "data.videos_localized", "R-WIRE-2"),
+    ("customer.usage_reported", "data.error_count", "R-WIRE-2"),
+    ("customer.survey_recorded", "data.score", "R-WIRE-2"),
+    ("rca.impact_assessed", "data.customers_affected", "R-WIRE-2"),
+    ("rca.impact_assessed", "data.duration_minutes", "R-WIRE-2"),
+    ("sla.breached", "data.policy_version", "R-WIRE-2"),
+]
+
+
+def _schema_nodes(schema: Any) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    if isinstance(schema, dict):
+        found.append(schema)
+        for value in schema.values():
+            found.extend(_schema_nodes(value))
+    elif isinstance(schema, list):
+        for value in schema:
+            found.extend(_schema_nodes(value))
+    return found
+
+
+def test_the_field_lists_cover_every_instant_and_integer() -> None:
+    nodes = [
+        n for text in expected_json_schemas().values() for n in _schema_nodes(json.loads(text))
+    ]
+    integers = [n for n in nodes if n.get("type") == "integer" and "const" not in n]
+    assert all(n["minimum"] >= -(2**63) and n["maximum"] <= 2**63 - 1 for n in integers)
+    assert {n["title"] for n in integers} == _titles(INTEGER_FIELDS)
+    instants = [n for n in nodes if n.get("format") == "date-time"]
+    assert {n["title"] for n in instants} == _titles(INSTANT_FIELDS)
+
+
+def _titles(fields: list[tuple[str, str, str]]) -> set[str]:
+    return {field.split(".")[-1].replace("_", " ").title() for _, field, _ in fields}
+
+
+@pytest.mark.parametrize(
+    "value", ["0001-01-01T00:00:00+14:00", "9999-12-31T23:59:59-12:00", "0001-01-01T00:59:59+01:00"]
+)
+@pytest.mark.parametrize(("event_type", "field", "rule"), INSTANT_FIELDS)
+def test_instants_without_a_utc_form_are_refused(
+    event_type: str, field: str, rule: str, value: str
+) -> None:
+    document = changed(envelope(event_type), field, value)
+    error = rejected(orjson.dumps(document), allow_system=True)
+    assert (error.rule, error.field) == (rule, field)
+    assert "UTC" in error.reason
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "0001-01-01T00:00:00Z",
+        "0001-01-01T00:00:00-14:00",
+        "9999-12-31T23:59:59+14:00",
+        "9999-12-31T23:59:59.999999Z",
+        "2024-02-29T12:00:00Z",
+        "2000-02-29T12:00:00+23:59",
+    ],
+)
+def test_instants_at_the_edges_of_utc_parse(value: str) -> None:
+    document = changed(envelope("rca.timeline_entry_added"), "data.at", value)
+    parse_envelope(document)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "2026-02-29T00:00:00Z",
+        "1900-02-29T00:00:00Z",
+        "2026-04-31T00:00:00Z",
+        "0000-01-01T00:00:00Z",
+        "2026-03-27T24:00:00Z",
+        "2026-03-27T16:30:60Z",
+        "2026-03-27T16:30:00+24:00",
+        "2026-03-27T16:30:00+01:60",
+        "2026-03-27T16:30:00+01:00\n",
+    ],
+)
+def test_impossible_instants_are_refused(value: str) -> None:
+    error = rejected(changed(EXAMPLE, "occurred_at", value))
+    assert (error.rule, error.field) == ("R-WIRE-2", "occurred_at")
+
+
+@pytest.mark.parametrize(("event_type", "field", "rule"), INTEGER_FIELDS)
+@pytest.mark.parametrize("value", [2**63, 2**64, 10**40, -(2**63) - 1])
+def test_integers_beyond_64_bits_are_refused_from_bytes_text_and_mappings(
+    event_type: str, field: str, rule: str, value: int
+) -> None:
+    document = changed(envelope(event_type), field, value)
+    for raw in (json.dumps(document).encode(), json.dumps(document), document):
+        error = rejected(raw, allow_system=True)
+        assert (error.rule, error.field) == (rule, field), raw
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field", "value"),
+    [
+        ("customer.usage_reported", "data.active_users", 2**63 - 1),
+        ("rca.impact_assessed", "data.duration_minutes", 2**63 - 1),
+        ("ticket.opened", "data.severity", -(2**63)),  # R-IN-3 is the domain's to judge
+        ("ticket.opened", "data.severity", 2**63 - 1),
+    ],
+)
+def test_integers_at_the_edges_of_64_bits_parse(event_type: str, field: str, value: int) -> None:
+    document = changed(envelope(event_type), field, value)
+    assert parse_envelope(document) == parse_envelope(orjson.dumps(document))
+
+
+def test_a_big_integer_anywhere_in_a_mapping_is_a_wire_error() -> None:
+    error = rejected(changed(EXAMPLE, "data.extra", 2**70))
+    assert (error.rule, error.field) == ("R-WIRE-2", "data.extra")
+    assert rejected({**EXAMPLE, "data": {1: 2**70}}).rule.startswith("R-WIRE-")
+    assert rejected(changed(EXAMPLE, "source", 2**64)).field == "source"
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "T-\uff11\uff10\uff10\uff11"),  # fullwidth digits
+        ("subject", "T-1001 "),
+        ("subject", " T-1001"),
+        ("subject", "T-1001\u200b"),  # zero-width space
+        ("subject", "T-Cafe\u0301"),  # NFD accent
+        ("subject", "T-caf\u00e9"),
+        ("subject", "T-1001\n"),
+        ("subject", "T-.1"),
+        ("subject", "T--1"),
+        ("subject", "T-1/2"),
+        ("subject", "t-1001"),
+        ("subject", "T-" + "9" * 127),  # 129 characters
+        ("data.customer_id", "C-42 "),
+        ("data.customer_id", "C-\uff14\uff12"),
+        ("data.customer_id", "42"),
+        ("data.customer_id", "T-42"),
+        ("event_id", "00000000-0000-0000-0000-000000000000"),
+        ("event_id", "6f1c2a9e-3b8d-4e0f-9a55-0c1d2e3f4a5b\n"),
+        ("actor.id", "x" * 129),
+        ("actor.id", "u-881\n"),
+        ("actor.id", "u-\x85881"),
+        ("source", "s" * 129),
+        ("source", "support-portal\t"),
+    ],
+)
+def test_ids_of_one_ascii_pattern_and_bounded_labels(field: str, value: str) -> None:
+    error = rejected(changed(EXAMPLE, field, value))
+    assert (error.rule, error.field) == ("R-WIRE-2", field)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("subject", "T-" + "9" * 126),  # 128 characters
+        ("subject", "T-a.b_c-D"),
+        ("subject", "T-0"),
+        ("data.customer_id", "C-001"),
+        ("actor.id", "x" * 128),
+        ("actor.id", "Zo\u00eb M\u00fcller"),  # any printable text is an actor id
+        ("source", "support portal"),
+    ],
+)
+def test_ids_within_the_bounds_parse(field: str, value: str) -> None:
+    parse_envelope(changed(EXAMPLE, field, value))
+
+
+@pytest.mark.parametrize(
+    ("event_type", "field"),
+    [
+        ("customer.check_in_scheduled", "data.check_in_id"),
+        ("customer.check_in_completed", "data.check_in_id"),
+        ("rca.preventive_action_added", "data.action_id"),
+        ("rca.root_cause_identified", "data.root_cause_code"),
+        ("sla_policy.change_proposed", "data.proposal_id"),
+        ("sla_policy.change_approved", "data.proposal_id"),
+    ],
+)
+def test_identifiers_in_data_are_bounded_labels(event_type: str, field: str) -> None:
+    for value in ("x" * 129, "PA\n1", "a\x7fb"):
+        error = rejected(changed(envelope(event_type), field, value))
+        assert (error.rule, error.field) == ("R-WIRE-2", field)
+    parse_envelope(changed(envelope(event_type), field, "x" * 128))
+
+
+def test_a_survey_names_its_ticket_by_id() -> None:
+    survey = envelope("customer.survey_recorded", {"kind": "csat", "score": 4, "ticket_id": "T-9"})
+    assert parsed(survey, CustomerSurveyRecorded).data.ticket_id == "T-9"
+    for value in ("T-9 ", "9", "C-9", "T-\uff19"):
+        error = rejected(changed(survey, "data.ticket_id", value))
+        assert (error.rule, error.field) == ("R-WIRE-2", "data.ticket_id")
+
+
+@pytest.mark.parametrize("good", ["P52W2D", "P366D", "PT8784H", "PT527040M", "P52WT48H"])
+def test_durations_up_to_366_days(good: str) -> None:
+    targets = {"1": {"first_response": {"duration": good, "clock": "business"}}}
+    parse_envelope(changed(envelope("sla_policy.change_proposed"), "data.targets", targets))
+
+
+@pytest.mark.parametrize(
+    "bad", ["P999999W", "P367D", "P52W3D", "PT8785H", "P366DT1S", "P99999999999999999999999W"]
+)
+def test_durations_beyond_366_days_are_refused(bad: str) -> None:
+    targets = {
+        "1": {"first_response": TARGET},
+        "2": {"first_response": {"duration": bad, "clock": "business"}, "update_every": None},
+    }
+    error = rejected(changed(envelope("sla_policy.change_proposed"), "data.targets", targets))
+    assert (error.rule, error.field) == ("R-WIRE-2", "data.targets.2.first_response.duration")
+    assert "366 days" in error.reason
+    targets = {"1": {"first_response": TARGET, "update_every": {"duration": bad, "clock": "24x7"}}}
+    error = rejected(changed(envelope("sla_policy.change_proposed"), "data.targets", targets))
+    assert error.field == "data.targets.1.update_every.duration"
+
+
+@pytest.mark.parametrize("zone", ["Factory", "localtime", "posixrules", "Europe/Berlin\n", "utc"])
+def test_time_zones_are_the_listed_iana_names(zone: str) -> None:
+    error = rejected(changed(envelope("customer.onboarded"), "data.calendar.timezone", zone))
+    assert (error.rule, error.field) == ("R-WIRE-2", "data.calendar.timezone")
+
+
+@pytest.mark.parametrize(
+    "zone", ["UTC", "Etc/GMT+5", "America/Argentina/Buenos_Aires", "US/Eastern"]
+)
+def test_listed_time_zones_parse(zone: str) -> None:
+    parse_envelope(changed(envelope("customer.onboarded"), "data.calendar.timezone", zone))
+
+
+def test_patterns_match_whole_values_only() -> None:
+    cases = [
+        ("customer.onboarded", "data.calendar.hours", {"mon": ["09:00\n", "17:00"]}),
+        ("customer.renewed", "data.arr", "5\n"),
+        ("customer.usage_reported", "data.period_start", "2026-03-01\n"),
+        ("rca.preventive_action_added", "data.due_date", "2026-02-29"),
+    ]
+    for event_type, path, value in cases:
+        assert rejected(changed(envelope(event_type), path, value)).rule in {"R-WIRE-2", "R-RCA-2"}
+
+
+# Producers speak for themselves only (R-IN-8) -------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "field"),
+    [
+        ("actor.role", "system", "actor.role"),
+        ("actor.id", "ledger", "actor.id"),
+        ("actor.id", "Ledger", "actor.id"),
+        ("actor.id", " LEDGER ", "actor.id"),
+        ("actor.id", "\uff4c\uff45\uff44\uff47\uff45\uff52", "actor.id"),  # fullwidth
+    ],
+)
+def test_producers_cannot_speak_as_the_ledger(path: str, value: str, field: str) -> None:
+    error = rejected(orjson.dumps(changed(EXAMPLE, path, value)))
+    assert (error.rule, error.field) == ("R-IN-8", field)
+    assert parse_envelope(changed(EXAMPLE, path, value), allow_system=True)
+
+
+def test_a_producer_cannot_stop_a_timer_as_system() -> None:
+    response = envelope(
+        "ticket.responded",
+        {"public": True, "message": "done"},
+        actor={"id": "usage-pipeline", "role": "system"},
+    )
+    error = rejected(response)
+    assert (error.rule, error.field) == ("R-IN-8", "actor.role")
+
+
+def test_a_ledger_type_from_a_producer_is_still_r_wire_4() -> None:
+    breach = envelope("sla.breached", actor={"id": "ledger", "role": "system"})
+    assert (rejected(breach).rule, rejected(breach).field) == ("R-WIRE-4", "type")
+
+
+def test_what_the_ledger_writes_itself_parses_with_allow_system() -> None:
+    from ledger.tick import ACTOR, SOURCE
+
+    actor_id, role = ACTOR
+    for event_type in sorted(SYSTEM_TYPES):
+        document = envelope(event_type, actor={"id": actor_id, "role": role}, source=SOURCE)
+        assert parse_envelope(orjson.dumps(document), allow_system=True).actor.role == "system"
+    churn = envelope(
+        "customer.churn_risk_raised",
+        {"reason": "low_health: health 42.1 is below 50", "health_score": 42.1},
+        actor={"id": actor_id, "role": role},
+        source=SOURCE,
+    )
+    assert parse_envelope(churn, allow_system=True)
+
+
+# Duplicate keys ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "field"),
+    [
+        (b'{"type": "ticket.opened", "type": "ticket.opened"}', "type"),
+        (b'"severity": 1,', "data.severity"),
+        (b'"actor": {"id": "u-881", "id": "u-882", "role": "customer"},', "actor.id"),
+        (b'"actor": {"id": "u-881", "role": "system", "role": "customer"},', "actor.role"),
+        (b'"subject": "T-1001",', "subject"),
+    ],
+)
+def test_a_repeated_key_is_refused_naming_it(raw: bytes, field: str) -> None:
+    text = orjson.dumps(EXAMPLE)
+    if raw.startswith(b'"severity"'):
+        text = text.replace(b'"severity":1', b'"severity":4,"severity":1')
+    elif raw.startswith(b'"actor"'):
+        text = text.replace(orjson.dumps({"actor": EXAMPLE["actor"]})[1:-1] + b",", raw)
+    elif raw.startswith(b'"subject"'):
+        text = text.replace(b"{", b'{"subject":"T-9",', 1)
+    else:
+        text = text.replace(b'"type":', b'"type":"ticket.opened","type":')
+    for form in (text, text.decode(), text.replace(b",", b" ,\n ")):
+        error = rejected(form)
+        assert (error.rule, error.field) == ("R-WIRE-2", field), form
+
+
+def test_a_repeated_key_is_found_behind_escaped_colons_and_in_nested_objects() -> None:
+    text = orjson.dumps(EXAMPLE).replace(b"16:10", b"16\\u003a10")
+    assert parse_envelope(text) == parse_envelope(EXAMPLE)
+    doubled = text.replace(b'"title":', b'"title":"a\\u003ab","title":')
+    assert (rejected(doubled).rule, rejected(doubled).field) == ("R-WIRE-2", "data.title")
+    targets = {"1": {"first_response": TARGET}}
+    proposal = orjson.dumps(
+        changed(envelope("sla_policy.change_proposed"), "data.targets", targets)
+    )
+    doubled = proposal.replace(b'"clock":"24x7"', b'"clock":"business","clock":"24x7"')
+    error = rejected(doubled)
+    assert (error.rule, error.field) == ("R-WIRE-2", "data.targets.1.first_response.clock")
+    escaped_key = orjson.dumps(EXAMPLE).replace(b'"title":', b'"title":"x","\\u0074itle":')
+    assert rejected(escaped_key).field == "data.title"
+
+
+def test_equal_keys_in_different_objects_are_not_repeats() -> None:
+    targets = {
+        "1": {"first_response": TARGET, "update_every": TARGET},
+        "2": {"first_response": TARGET},
+    }
+    document = changed(envelope("sla_policy.change_proposed"), "data.targets", targets)
+    parse_envelope(orjson.dumps(document))
+    parse_envelope(json.dumps(document, indent=2))
+
+
+def test_a_mapping_whose_keys_collide_in_json_is_refused() -> None:
+    document = changed(envelope("customer.usage_reported"), "data.error_count", 2**70)
+    document["data"] = {**document["data"], 1: 1, "1": 2}
+    assert rejected(document).rule.startswith("R-WIRE-")
+
+
+# Anything at all, again ------------------------------------------------------------------
+
+json_texts = st.recursive(
+    st.sampled_from(["null", "true", "1", "-0", "1.5e3", str(2**64), str(-(2**70)), '"T-1"', '""']),
+    lambda inner: (
+        st.lists(inner, max_size=3).map(lambda items: "[" + ",".join(items) + "]")
+        | st.lists(
+            st.tuples(st.sampled_from(['"type"', '"data"', '"a"', '"\\u0061"']), inner), max_size=3
+        ).map(lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}")
+    ),
+    max_leaves=10,
+)
+
+
+@given(json_texts, st.sampled_from(sorted(MINIMAL)), st.sampled_from(["data", "actor", "x"]))
+def test_any_json_spliced_into_an_envelope_is_an_envelope_or_a_wire_error(
+    text: str, event_type: str, where: str
+) -> None:
+    document = orjson.dumps(envelope(event_type)).decode()
+    raw = document.replace(f'"{where}":', f'"{where}":{text},"{where}":', 1)
+    for allow_system in (False, True):
+        try:
+            parse_envelope(raw.encode(), allow_system=allow_system)
+        except WireError as error:
+            assert error.rule.startswith("R-") and error.reason.startswith(error.field)
+
+
+@given(
+    st.dictionaries(
+        st.sampled_from(["event_id", "type", "data", "actor", "subject", "x"]),
+        st.integers() | st.sampled_from([2**64, -(2**64), 10**100]) | json_values,
+        max_size=6,
+    )
+)
+def test_any_mapping_with_big_integers_is_an_envelope_or_a_wire_error(
+    document: dict[str, Any],
+) -> None:
+    try:
+        parse_envelope({**envelope("ticket.opened"), **document})
+    except WireError as error:
+        assert error.rule.startswith("R-") and error.reason.startswith(error.field)
