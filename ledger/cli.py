@@ -198,9 +198,10 @@ def print_report(report: IngestReport, title: str) -> None:
         rules = Table(title="rejected, by rule", show_header=True)
         rules.add_column("rule")
         rules.add_column("count", justify="right")
-        rules.add_column("example reason")
+        rules.add_column("example (origin: reason)", overflow="fold")
         for rule, count in sorted(report.by_rule.items()):
-            rules.add_row(rule, str(count), report.examples[rule].reason)
+            example = report.examples[rule]
+            rules.add_row(rule, str(count), f"{example.origin}: {example.reason}")
         out.print(rules)
         out.print("List them with [bold]ledger rejects list[/].")
 

@@ -223,6 +223,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
         projector = Projector(ledger, engine)
         head = projector.head()
         projections = projector.positions()
+        failed = projector.failures()
         with engine.connect() as conn:
             rows = conn.execute(
                 select(tables.publish_positions.c.stream, tables.publish_positions.c.position)
@@ -244,6 +245,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
         "consumers": consumers,
         "rejections": sum(rejected.values()),
         "deferred": deferred,
+        "projection_failures": failed,
     }
     if json:
         print_json(report)

@@ -72,21 +72,31 @@ def test_ingest_counts_and_show(tmp_path: Path, story: tuple[Path, list[dict[str
             },
         ],
     )
+    nothing_released = {"accepted": 0, "rejected": 0, "rejected_by_rule": {}}
     assert ledger_json("ingest", str(path), db=db) == {
         "inputs": 4,
         "accepted": 4,
         "duplicates": 0,
+        "deferred": 0,
         "rejected": 0,
+        "already_rejected": 0,
         "rejected_by_rule": {},
+        "released": nothing_released,
     }
     report = ledger_json("ingest", str(bad), db=db)
     assert report == {
         "inputs": 3,
         "accepted": 0,
         "duplicates": 1,
+        "deferred": 0,
         "rejected": 2,
+        "already_rejected": 0,
         "rejected_by_rule": {"R-WIRE-1": 1, "R-WIRE-2": 1},
+        "released": nothing_released,
     }
+    again = ledger_json("ingest", str(bad), db=db)  # re-run after a crash, or by mistake
+    assert (again["duplicates"], again["rejected"], again["already_rejected"]) == (1, 0, 2)
+    assert len(ledger_json("rejects", "list", db=db)) == 2
     shown = ledger_json("ticket", "show", "T-1", db=db)
     assert shown["status"] == "open" and shown["tier"] == "platform_engineer"
     assert [e["type"] for e in shown["trail"]] == [
@@ -113,7 +123,15 @@ def test_rejects_are_listed_with_envelope_or_raw(tmp_path: Path) -> None:
             env.ticket("T-1", customer_id="C-404"),
         ],
     )
-    ledger_json("ingest", str(bad), db=db)
+    report = ledger_json("ingest", str(bad), db=db)
+    assert (report["rejected"], report["deferred"]) == (1, 1)  # C-404 may be on its way
+    (waiting,) = ledger_json("deferred", "list", db=db)
+    assert (waiting["subject"], waiting["waits_for"], waiting["rule"]) == ("T-1", "C-404", "R-IN-2")
+    assert waiting["origin"] == "bad.jsonl:2" and waiting["envelope"]["subject"] == "T-1"
+    assert ledger_json("status", db=db)["deferred"] == 1
+    expired = ledger_json("deferred", "expire", db=db)
+    assert expired == {"expired": 1, "rejected_by_rule": {"R-IN-2": 1}, "accepted": 0}
+    assert ledger_json("deferred", "list", db=db) == []
     rows = ledger_json("rejects", "list", db=db)
     assert [r["rule"] for r in rows] == ["R-WIRE-1", "R-IN-2"]
     assert rows[0]["raw_base64"] and rows[0]["origin"] == "bad.jsonl:1"
@@ -160,6 +178,8 @@ def test_every_command_has_help() -> None:
         ("ticket", "show"),
         ("customer", "show"),
         ("rejects", "list"),
+        ("deferred", "list"),
+        ("deferred", "expire"),
         ("schemas", "export"),
         ("demo",),
         ("project",),
