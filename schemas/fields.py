@@ -74,9 +74,12 @@ _TIME: Final = r"(?:[01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](?:\.[0-9]+)?"
 _OFFSET: Final = r"(?:[Zz]|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])"
 INSTANT_PATTERN: Final = f"^{_DATE}[Tt]{_TIME}{_OFFSET}$"
 DATE_PATTERN: Final = f"^{_DATE}$"
-_INSTANT: Final = re.compile(INSTANT_PATTERN)
-_NAIVE: Final = re.compile(f"{_DATE}[Tt]{_TIME}")
-_DAY: Final = re.compile(DATE_PATTERN)
+# In Python a plain form suffices: datetime.fromisoformat refuses the impossible dates,
+# hours, seconds and offsets the schema's pattern spells out (and costs less to match).
+_FORM: Final = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?"
+_INSTANT: Final = re.compile(f"{_FORM}(?:[Zz]|[+-][0-9]{{2}}:[0-5][0-9])")
+_NAIVE: Final = re.compile(_FORM)
+_DAY: Final = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")  # date.fromisoformat does the rest
 
 
 def _rfc3339(value: object) -> object:
@@ -90,7 +93,10 @@ def _rfc3339(value: object) -> object:
     if not isinstance(value, str):
         return value  # the strict datetime check names the wrong JSON type
     if _INSTANT.fullmatch(value) is not None:
-        instant = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
+        try:
+            instant = datetime.fromisoformat(value[:-1] + "Z" if value[-1] == "z" else value)
+        except ValueError:
+            raise _not_rfc3339() from None
         try:
             instant.astimezone(UTC)
         except OverflowError:
@@ -100,8 +106,15 @@ def _rfc3339(value: object) -> object:
             ) from None
         return instant
     if _NAIVE.fullmatch(value) is not None:
-        return datetime.fromisoformat(value)
-    raise PydanticCustomError(
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _not_rfc3339()
+
+
+def _not_rfc3339() -> PydanticCustomError:
+    return PydanticCustomError(
         "rfc3339", "Input should be an RFC 3339 timestamp such as 2026-03-27T16:30:00+01:00"
     )
 
@@ -117,9 +130,12 @@ Instant = Annotated[
 def _day(value: object) -> object:
     if not isinstance(value, str):
         return value
-    if _DAY.fullmatch(value) is None:
-        raise PydanticCustomError("date_form", "Input should be a calendar date YYYY-MM-DD")
-    return date.fromisoformat(value)
+    if _DAY.fullmatch(value) is not None:
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise PydanticCustomError("date_form", "Input should be a calendar date YYYY-MM-DD")
 
 
 Day = Annotated[date, BeforeValidator(_day), Field(json_schema_extra=_patterned(DATE_PATTERN))]
