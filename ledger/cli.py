@@ -428,7 +428,8 @@ def schemas_export(
         typer.Option("--out", help="Folder to write to (default: the package's schemas/json)."),
     ] = None,
 ) -> None:
-    """Write one JSON Schema file per event type, for services that do not speak Python."""
+    """Write envelope.json (what producers send) and ledger-written.json, for services that
+    do not speak Python."""
     from schemas import DEFAULT_SCHEMA_DIR, export_json_schemas
 
     target = out_dir or DEFAULT_SCHEMA_DIR
