@@ -30,7 +30,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.customer import Customer
-from ledger.aggregates.policy import DEFAULT_TARGETS, SlaPolicy
+from ledger.aggregates.policy import DEFAULT_VERSION, PolicyTargets, SlaPolicy
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import tables
 from ledger.projections.customers import CustomerFold, onboarding_calendar
@@ -147,17 +147,14 @@ def targets_of(policy_events: list[LedgerEvent]) -> dict[int, Targets]:
     targets = _TARGETS.get(key)
     if targets is None:
         policy = policy_of(policy_events)
-        if policy is None:
-            targets = {1: DEFAULT_TARGETS}
-        else:
-            targets = {version.version: version.targets for version in policy.versions}
+        targets = PolicyTargets([DEFAULT_VERSION] if policy is None else policy.versions)
         if len(_TARGETS) >= 64:
             _TARGETS.clear()
         _TARGETS[key] = targets
-    return dict(targets)
+    return PolicyTargets(targets.versions)
 
 
-_TARGETS: dict[tuple[str, ...], dict[int, Targets]] = {}
+_TARGETS: dict[tuple[str, ...], PolicyTargets] = {}
 
 
 class Fold(Protocol):

@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar, Target
+from ledger.aggregates.policy import PolicyTargets
 from ledger.aggregates.ticket import Ticket
 
 TimerKind = Literal["first_response", "update", "resolution"]
@@ -265,6 +266,14 @@ def _target_from(duration: str, clock: str) -> Target:
     return Target.from_wire({"duration": duration, "clock": clock})
 
 
+def policy_version(targets_by_version: dict[int, Targets], opened: Ticket.Opened) -> int:
+    """The policy version a ticket runs under: the one in force at its opening, as the
+    policy's history says (``PolicyTargets``), else the one its opening recorded."""
+    if isinstance(targets_by_version, PolicyTargets):
+        return targets_by_version.version_at(opened.occurred_at)
+    return opened.policy_version
+
+
 class TicketTimers:
     """The fold: evolve with a ticket's events, then ask for rows as of any instant."""
 
@@ -314,7 +323,8 @@ class TicketTimers:
         at = event.occurred_at
         if isinstance(event, Ticket.Opened):
             self.ticket_id, self.customer_id = event.originator_id, event.customer_id
-            self.policy_version, self.severity = event.policy_version, event.severity
+            self.policy_version = policy_version(self.targets_by_version, event)
+            self.severity = event.severity
             self._start("first_response", at)
             self._start("resolution", at)
         elif isinstance(event, Ticket.Triaged) and event.severity != self.severity:

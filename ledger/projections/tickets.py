@@ -21,7 +21,7 @@ from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.rules import RCA_SEVERITIES, TIERS
 from ledger.aggregates.ticket import Ticket
-from ledger.projections.sla import Targets, TicketTimers
+from ledger.projections.sla import Targets, TicketTimers, policy_version
 
 TICKET_KEYS = (
     "ticket_id",
@@ -95,7 +95,7 @@ class TicketFold:
                 max_severity=event.severity,
                 status="open",
                 tier=TIERS[0],
-                policy_version=event.policy_version,
+                policy_version=policy_version(self.targets_by_version, event),
                 opened_at=at,
                 reopen_count=0,
                 escalation_count=0,

@@ -12,7 +12,9 @@ from eventsourcing.persistence import DataError
 
 from ledger import app as ledger_app
 from ledger.app import LedgerApp
+from ledger.board import log_events
 from ledger.ingest import Ingestor, Input, Outcome
+from ledger.projections.registry import fold
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 
@@ -281,3 +283,36 @@ def test_an_operator_expires_waiting_inputs(
     assert [d.subject for d in ledger.store.deferred()] == ["T-1"]
     assert [o.rejection.rule for o in ingestor.expire_deferred() if o.rejection] == ["R-IN-2"]
     assert ledger.store.deferred_count() == 0
+
+
+def test_an_approval_stored_after_its_tickets_still_applies_to_them(
+    ledger: LedgerApp, ingestor: Ingestor, env: Envelopes
+) -> None:
+    """Across partitions a policy approval can reach the ledger after tickets opened under
+    it: the read models use the version in force at the opening by the policy's history."""
+    targets = {"3": {"first_response": {"duration": "PT8H", "clock": "business"}}}
+    effective = T0 + timedelta(days=1)
+    proposal = env.make(
+        "sla_policy.change_proposed",
+        "SLA",
+        {"proposal_id": "P-1", "targets": targets, "effective_at": effective.isoformat()},
+        role="customer_success",
+        at=T0,
+    )
+    approval = env.make(
+        "sla_policy.change_approved", "SLA", {"proposal_id": "P-1"}, role="leadership", at=T0
+    )
+    before = env.ticket("T-1", severity=3, category="feature_issue", at=T0 + timedelta(hours=2))
+    after = env.ticket("T-2", severity=3, category="feature_issue", at=effective)
+    outcomes = batch(ingestor, env.customer("C-1", at=T0), before, after, proposal, approval)
+    assert kinds(outcomes) == ["accepted"] * 5
+    assert ledger.repository.get("T-2").policy_version == 1  # what intake knew then
+    rows = fold(log_events(ledger))
+    assert {r["ticket_id"]: r["policy_version"] for r in rows["tickets"]} == {"T-1": 1, "T-2": 2}
+    timers = {(r["ticket_id"], r["timer"]): r for r in rows["sla_timers"]}
+    assert timers[("T-2", "first_response")]["policy_version"] == 2
+    as_known_before = fold(e for e in log_events(ledger) if e.event_id != approval["event_id"])
+    assert {r["ticket_id"]: r["policy_version"] for r in as_known_before["tickets"]} == {
+        "T-1": 1,
+        "T-2": 1,
+    }
