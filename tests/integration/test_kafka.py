@@ -3,14 +3,15 @@
 The broker is tansu, started once for this module on a free loopback port (or
 ``KAFKA_BOOTSTRAP``). Every test uses fresh topics and a fresh consumer group.
 
-Streams are emitted in two phases: onboardings and SLA policy events first, then the
-rest. Kafka keeps order per subject only; a ``ticket.opened`` that overtook its
-customer's onboarding on another partition would be rejected (R-IN-2), so producers let
-the subjects a ticket depends on land first, and so do these tests.
+Most streams are emitted in two phases: onboardings and SLA policy events first, then
+the rest. Kafka keeps order per subject only; a ``ticket.opened`` that overtakes its
+customer's onboarding on another partition waits for it (R-IN-6), and one test emits
+the stream plainly to show the ledger ends the same.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -39,6 +40,7 @@ from ledger.settings import Database, resolve_database
 from ledger.tick import tick
 from tests.conftest import PG_URL
 from tests.kafka_support import FAST_GROUPS, broker, new_topic, read_topic
+from tests.support import Envelopes
 
 pytestmark = [pytest.mark.kafka, pytest.mark.postgres]
 
@@ -266,6 +268,112 @@ def test_sigkill_mid_stream_then_restart_loses_and_doubles_nothing(
         app.close()
         engine.dispose()
         publisher.close()
+
+
+def test_plain_emit_over_six_partitions_with_a_sigkill_equals_the_file_ingest(
+    bootstrap: str, pg_database: Database, pg_url: str, tmp_path: Path
+) -> None:
+    """No dependencies first: tickets overtake their customers' onboardings on other
+    partitions. They wait (R-IN-6) and are decided when the customer arrives, so the
+    ledger ends as ``ledger ingest`` of the same file leaves it, a SIGKILL included."""
+    lines = [line.raw for line in generate(DemoSpec(seed=5, customers=12))]
+    stream = tmp_path / "stream.jsonl"
+    stream.write_bytes(b"\n".join(lines) + b"\n")
+    reference, reference_rows = file_run(lines, tmp_path / "reference.db")
+    assert reference.deferred > 0  # tickets of a customer nobody onboarded: still waiting
+    inbound = new_topic(bootstrap, 6)
+    group = f"g-{uuid.uuid4().hex[:8]}"
+    emitted = _cli("emit", str(stream), "--bootstrap", bootstrap, "--topic", inbound)
+    assert emitted == {"sent": len(lines), "topic": inbound}
+    consumer = _consume_process(bootstrap, pg_url, inbound, group)
+    try:
+        _await_line(consumer, lambda line: _totals(line) >= len(lines) // 3)
+        consumer.send_signal(signal.SIGKILL)  # mid-stream: no goodbye, no commit
+        consumer.wait(timeout=30)
+    finally:
+        consumer.kill()
+    app = open_app(pg_database)
+    engine = engine_for(pg_database)
+    try:
+        done_before = sum(p.offset + 1 for p in app.store.positions(group))
+        assert 0 < done_before < len(lines)
+        assert app.store.deferred_count() > 0  # overtaken tickets were waiting
+        restarted = _consume_process(bootstrap, pg_url, inbound, group)
+        try:
+            _await_line(restarted, lambda line: _totals(line) >= len(lines) - done_before)
+            restarted.send_signal(signal.SIGTERM)
+            assert restarted.wait(timeout=30) == 0
+        finally:
+            restarted.kill()
+        assert app.store.event_count() == reference.accepted
+        assert app.store.rejection_counts() == reference.by_rule
+        assert app.store.deferred_count() == reference.deferred
+        Projector(app, engine).catch_up()
+        assert comparable(read_models(engine)) == reference_rows
+    finally:
+        app.close()
+        engine.dispose()
+
+
+def test_poison_records_in_every_batch_are_kept_and_the_consumer_goes_on(
+    bootstrap: str, pg_database: Database
+) -> None:
+    """A tombstone, a record keyed by another subject, an instant that overflows UTC, an
+    integer past 64 bits and bytes that are no JSON, one in the middle of every batch:
+    each is a kept rejection naming its field; every valid record is stored."""
+    env = Envelopes()
+    valid = [env.customer("C-1")] + [env.ticket(f"T-{n}") for n in range(1, 10)]
+    usage = env.make(
+        "customer.usage_reported",
+        "C-1",
+        {
+            "period_start": "2026-02-01",
+            "period_end": "2026-02-28",
+            "active_users": 2**64,
+            "videos_localized": 1,
+            "error_count": 0,
+        },
+    )
+    poison: list[tuple[bytes, bytes | None, str, str]] = [
+        (b"T-1", None, "R-WIRE-1", "(document)"),
+        (b"C-9", orjson.dumps(env.ticket("T-50")), "R-WIRE-5", "(key)"),
+        (
+            b"T-51",
+            orjson.dumps({**env.ticket("T-51"), "occurred_at": "0001-01-01T00:00:00+14:00"}),
+            "R-WIRE-2",
+            "occurred_at",
+        ),
+        (b"C-1", json.dumps(usage).encode(), "R-WIRE-2", "data.active_users"),
+        (b"T-52", b"\xff not json", "R-WIRE-1", "(document)"),
+    ]
+    expected = {(rule, field) for _, _, rule, field in poison}
+    records: list[tuple[bytes | None, bytes | None]] = []
+    for n, envelope in enumerate(valid):
+        records.append((envelope["subject"].encode(), orjson.dumps(envelope)))
+        if n % 2 == 1 and poison:  # batches of 3: a poison record in every other one
+            key, value, _, _ = poison.pop(0)
+            records.append((key, value))
+    assert not poison
+    inbound, rejected = new_topic(bootstrap, 1), new_topic(bootstrap, 1)
+    app = open_app(pg_database)
+    engine = engine_for(pg_database)
+    progress = Progress()
+    member = Member(app, settings(bootstrap, inbound, batch_size=3), engine, rejected, progress)
+    publisher = producer(bootstrap, "test-poison")
+    try:
+        for key, value in records:
+            publisher.send(inbound, key=key, value=value)
+        publisher.flush()
+        progress.await_total(len(records))
+        assert member.thread.is_alive()  # one bad message never stops the consumer
+    finally:
+        member.close()
+        publisher.close()
+    assert app.store.event_count() == len(valid)
+    kept = [(r.rejection.rule, r.rejection.field) for r in app.store.rejections()]
+    assert len(kept) == 5 and set(kept) == expected
+    app.close()
+    engine.dispose()
 
 
 def test_two_consumers_in_one_group_give_the_same_ledger_as_one(
