@@ -163,10 +163,55 @@ instants = st.datetimes(
 ).map(lambda d: d.isoformat())
 
 
+# Optional fields filled in, so that mutants reach them too.
+RICH: dict[str, dict[str, Any]] = {
+    "ticket.opened": {**MINIMAL["ticket.opened"][1], "reason": "filed high on purpose"},
+    "ticket.escalated": {**MINIMAL["ticket.escalated"][1], "escalated_to": "pe-li"},
+    "customer.survey_recorded": {"kind": "csat", "score": 5, "ticket_id": "T-7"},
+    "customer.onboarded": {
+        **MINIMAL["customer.onboarded"][1],
+        "calendar": {
+            "timezone": "America/New_York",
+            "hours": {"mon": ["09:00", "17:00"], "sat": ["10:00", "24:00"]},
+            "holidays": ["2026-12-25"],
+            "hours_per_business_day": 7.5,
+        },
+    },
+    "sla_policy.change_proposed": {
+        **MINIMAL["sla_policy.change_proposed"][1],
+        "targets": {
+            "1": {
+                "first_response": {"duration": "PT1H", "clock": "24x7"},
+                "update_every": {"duration": "P1D", "clock": "business"},
+            }
+        },
+    },
+}
+
+
+def _leaves(value: Any, prefix: tuple[str, ...]) -> list[tuple[str, ...]]:
+    if isinstance(value, dict) and value:
+        return [leaf for key, inner in value.items() for leaf in _leaves(inner, (*prefix, key))]
+    return [prefix]
+
+
+ENVELOPE_LEAVES = [leaf for leaf in _leaves(envelope("ticket.opened"), ()) if leaf[0] != "data"]
+DATA_LEAVES = sorted(
+    (event_type, leaf)
+    for event_type in PRODUCER_TYPES
+    for leaf in _leaves(RICH.get(event_type, MINIMAL[event_type][1]), ("data",))
+)
+
+
+def _valid(event_type: str) -> dict[str, Any]:
+    return envelope(event_type, copy.deepcopy(RICH.get(event_type, MINIMAL[event_type][1])))
+
+
 @st.composite
-def valid_envelopes(draw: st.DrawFn) -> dict[str, Any]:
-    event_type = draw(st.sampled_from(sorted(PRODUCER_TYPES)))
-    document = envelope(event_type)
+def valid_envelopes(draw: st.DrawFn, event_type: str | None = None) -> dict[str, Any]:
+    if event_type is None:
+        event_type = draw(st.sampled_from(sorted(PRODUCER_TYPES)))
+    document = _valid(event_type)
     subject = MINIMAL[event_type][0]
     if subject.startswith("T-"):
         document["subject"] = draw(st.from_regex(TICKET_ID_PATTERN[:-1] + r"\Z"))
@@ -280,6 +325,16 @@ REPLACEMENTS = st.one_of(
 TYPES = st.sampled_from(sorted(PRODUCER_TYPES | SYSTEM_TYPES | {"ticket.snoozed", "Ticket.opened"}))
 
 
+def _replacement_for(value: Any) -> st.SearchStrategy[Any]:
+    """Mostly values near the field's own kind (boundary numbers for a number, odd
+    strings for a string), else anything."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return st.one_of(BOUNDARY_NUMBERS, BOUNDARY_NUMBERS, REPLACEMENTS)
+    if isinstance(value, str):
+        return st.one_of(ODD_STRINGS, ODD_STRINGS, REPLACEMENTS)
+    return REPLACEMENTS
+
+
 def _present(value: Any) -> bool:
     return value is not ...
 
@@ -313,6 +368,17 @@ def set_at(document: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[
 
 
 @st.composite
+def leaf_mutants(draw: st.DrawFn) -> dict[str, Any]:
+    """One leaf of the envelope or of some type's data, replaced by a value near its kind."""
+    event_type, path = draw(
+        st.sampled_from(DATA_LEAVES)
+        | st.tuples(st.sampled_from(sorted(PRODUCER_TYPES)), st.sampled_from(ENVELOPE_LEAVES))
+    )
+    document = draw(valid_envelopes(event_type))
+    return set_at(document, path, draw(_replacement_for(_get(document, path))))
+
+
+@st.composite
 def mutants(draw: st.DrawFn) -> dict[str, Any]:
     document = draw(valid_envelopes())
     for _ in range(draw(st.integers(1, 2))):
@@ -327,7 +393,7 @@ def mutants(draw: st.DrawFn) -> dict[str, Any]:
             document = set_at(document, (*parent, key), draw(REPLACEMENTS.filter(_present)))
         else:
             path = draw(st.sampled_from(paths))
-            document = set_at(document, path, draw(REPLACEMENTS))
+            document = set_at(document, path, draw(_replacement_for(_get(document, path))))
     return document
 
 
@@ -362,10 +428,15 @@ def test_ledger_written_events_are_valid_under_their_schema() -> None:
 
 
 @settings(
-    max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None
 )
-@given(st.one_of(valid_envelopes(), mutants(), mutants()))
+@given(st.one_of(valid_envelopes(), mutants(), leaf_mutants(), leaf_mutants()))
 def test_the_schema_and_the_ledger_agree(document: dict[str, Any]) -> None:
+    agree(document)
+
+
+def agree(document: dict[str, Any]) -> None:
+    """Both accept, both reject, or the ledger rejects for a documented inexpressible check."""
     text = json.dumps(document)
     wire = json.loads(text)  # what a validator of the JSON text sees
     by_schema = schema_accepts(wire)
@@ -376,6 +447,66 @@ def test_the_schema_and_the_ledger_agree(document: dict[str, Any]) -> None:
         assert inexpressible(wire, error) is not None, (
             f"the schema accepts what the ledger rejects ({error}): {text}"
         )
+
+
+# Every leaf of every producer type, swept with the values near its kind: random mutants
+# rarely hit one field with one bound, so the bounds are also walked through in order.
+SWEEP_STRINGS = [
+    "",
+    " ",
+    "x\n",
+    "\x00",
+    "a\x85b",
+    "T-\uff11",
+    "T-1 ",
+    "T-1\n",
+    "T-" + "9" * 126,
+    "T-" + "9" * 127,
+    "C-1",
+    "C-" + "9" * 127,
+    "ledger",
+    "Ledger",
+    "system",
+    "x" * 128,
+    "x" * 129,
+    "0001-01-01T00:00:00+14:00",
+    "2026-02-29T00:00:00Z",
+    "2026-03-27T16:30:00+01:00\n",
+    "2026-03-01",
+    "2026-02-30",
+    "00000000-0000-0000-0000-000000000000",
+    "P52W3D",
+    "P999999W",
+    "PT1H\n",
+    "09:00\n",
+    "Factory",
+    "5\n",
+]
+
+
+def _kind_leaves(kind: type) -> list[tuple[str, tuple[str, ...]]]:
+    envelope_leaves = [("ticket.opened", leaf) for leaf in ENVELOPE_LEAVES]
+    return [
+        (event_type, leaf)
+        for event_type, leaf in [*envelope_leaves, *DATA_LEAVES]
+        if type(_get(_valid(event_type), leaf)) is kind
+    ]
+
+
+def test_every_number_leaf_at_its_bounds() -> None:
+    leaves = _kind_leaves(int) + _kind_leaves(float)
+    assert len(leaves) >= 10
+    for event_type, leaf in leaves:
+        for value in [*INTEGERS, *FLOATS]:
+            agree(set_at(_valid(event_type), leaf, value))
+
+
+def test_every_string_leaf_with_odd_strings() -> None:
+    leaves = _kind_leaves(str)
+    assert len(leaves) >= 60
+    for event_type, leaf in leaves:
+        for value in SWEEP_STRINGS:
+            agree(set_at(_valid(event_type), leaf, value))
 
 
 @pytest.mark.parametrize(
