@@ -482,7 +482,7 @@ class _Batch:
         self.loaded: dict[str, Aggregate | None] = {}  # read in this batch
         self.accepted_ids: dict[str, str] = {}  # event id -> content fingerprint
         self.rejected_prints: dict[str, str] = {}  # fingerprint -> rule
-        self.deferred_prints: set[str] = set()
+        self.deferred_prints: dict[str, tuple[str, str]] = {}  # -> (waits_for, rule)
         # The batch decided before this one and not committed yet: its changes are this
         # batch's starting point, as if stored. (A batch with deferral work is committed
         # before the next is decided: see ``Pipeline.push``.)
@@ -563,8 +563,13 @@ class _Batch:
         if rule is not None:
             stub = _rejection(item.item, rule, "rejected before", "", "", envelope, fingerprint)
             return _repeat(origin, stub, rule)
-        if fingerprint in known.deferred or fingerprint in self.deferred_prints:
-            return Outcome("deferred", origin, event_id, subject, repeat=True)
+        waiting = self.deferred_prints.get(fingerprint) or known.deferred.get(fingerprint)
+        if waiting is not None:  # sent again while it waits: acknowledged, kept once
+            waits_for, rule = waiting
+            stub = _rejection(item.item, rule, f"waiting for {waits_for}", "", "", envelope, None)
+            return Outcome(
+                "deferred", origin, event_id, subject, stub, repeat=True, waits_for=waits_for
+            )
         if accepted_as is not None:
             return self._reject(origin, _conflict(item))
         fault = self.faults.get(("input", index))
@@ -718,7 +723,10 @@ class _Batch:
 
     def _enqueue(self, waiting: _Waiting) -> None:
         self.queues.setdefault(waiting.parsed.envelope.subject, []).append(waiting)
-        self.deferred_prints.add(waiting.parsed.fingerprint)
+        self.deferred_prints[waiting.parsed.fingerprint] = (
+            waiting.waits_for,
+            waiting.rejection.rule,
+        )
 
     def _defer_behind(self, index: int, item: _Parsed, queue: list[_Waiting]) -> Outcome:
         """The subject has inputs waiting: this one waits behind them (per-subject order)."""
@@ -808,7 +816,7 @@ class _Batch:
                     continue
                 queue.remove(waiting)
                 progress = True
-                self.deferred_prints.discard(waiting.parsed.fingerprint)
+                self.deferred_prints.pop(waiting.parsed.fingerprint, None)
                 if waiting.stored_id is not None:
                     self.write.released.append(waiting.stored_id)
                 self._settled(waiting, decided)

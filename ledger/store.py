@@ -128,7 +128,7 @@ class KnownInputs:
 
     accepted: dict[str, str | None]
     rejected: dict[str, str]
-    deferred: set[str]
+    deferred: dict[str, tuple[str, str]]  # fingerprint -> (waits_for, rule)
 
 
 class LedgerRecorder(Protocol):
@@ -453,19 +453,19 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
             )
             accepted.update((row[0], row[1]) for row in rows)
         rejected: dict[str, str] = {}
-        deferred: set[str] = set()
+        deferred: dict[str, tuple[str, str]] = {}
         for chunk in _chunks(fingerprints):
             marks = ",".join("?" * len(chunk))
             rows = self._select(
-                "SELECT fingerprint, rule, 0 FROM ledger_rejections "
+                "SELECT fingerprint, rule, NULL FROM ledger_rejections "
                 f"WHERE fingerprint IN ({marks}) "
-                "UNION ALL SELECT fingerprint, rule, 1 FROM ledger_deferred "
+                "UNION ALL SELECT fingerprint, rule, waits_for FROM ledger_deferred "
                 f"WHERE fingerprint IN ({marks})",
                 [*chunk, *chunk],
             )
             for row in rows:
-                if row[2]:
-                    deferred.add(row[0])
+                if row[2] is not None:
+                    deferred[row[0]] = (row[2], row[1])
                 else:
                     rejected.setdefault(row[0], row[1])
         return KnownInputs(accepted, rejected, deferred)
@@ -813,20 +813,21 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             )
             accepted = {row["event_id"]: row["fingerprint"] for row in rows}
         rejected: dict[str, str] = {}
-        deferred: set[str] = set()
+        deferred: dict[str, tuple[str, str]] = {}
         if fingerprints:
             rows = self._select(
                 SQL(
-                    "SELECT r.fingerprint, r.rule, false AS waiting "
+                    "SELECT r.fingerprint, r.rule, NULL::text AS waits_for "
                     "FROM unnest(%b::text[]) AS i(fp), "
                     "LATERAL (SELECT fingerprint, rule FROM {} WHERE fingerprint = i.fp LIMIT 1) r "
-                    "UNION ALL SELECT fingerprint, rule, true FROM {} WHERE fingerprint = ANY(%b)"
+                    "UNION ALL SELECT fingerprint, rule, waits_for FROM {} "
+                    "WHERE fingerprint = ANY(%b)"
                 ).format(self._rejections, self._deferred),
                 [list(fingerprints), list(fingerprints)],
             )
             for row in rows:
-                if row["waiting"]:
-                    deferred.add(row["fingerprint"])
+                if row["waits_for"] is not None:
+                    deferred[row["fingerprint"]] = (row["waits_for"], row["rule"])
                 else:
                     rejected.setdefault(row["fingerprint"], row["rule"])
         return KnownInputs(accepted, rejected, deferred)
