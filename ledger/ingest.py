@@ -47,7 +47,7 @@ from ledger.aggregates.rules import RuleViolation
 from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
 from ledger.collection import collected_per_batch
 from ledger.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
-from schemas import WireError, parse_envelope
+from schemas import WireError, parse_canonical
 
 log = logging.getLogger(__name__)
 
@@ -1031,12 +1031,11 @@ class _Refused(NamedTuple):
         return self.rejection.fingerprint or ""
 
 
-def _content_print(envelope: Any) -> str:
-    """The fingerprint of an envelope's content: its fields as the contract reads them,
-    in the model's order, so the same event sent as other bytes (spacing, key order, an
-    omitted optional field) has the same fingerprint."""
-    text = type(envelope).__pydantic_serializer__.to_json(envelope)
-    return hashlib.blake2b(text, digest_size=16).hexdigest()
+def _content_print(canonical: bytes) -> str:
+    """The fingerprint of an envelope's content: its canonical JSON (keys sorted, no
+    whitespace, ``schemas.parse_canonical``), so the same event sent as other bytes
+    (spacing, key order) has the same fingerprint."""
+    return hashlib.blake2b(canonical, digest_size=16).hexdigest()
 
 
 def _bytes_print(payload: Payload, key: bytes | None = None) -> str:
@@ -1068,7 +1067,7 @@ def _parse(item: Input) -> _Parsed | _Refused:
         )
         return _Refused(item, rejection)
     try:
-        envelope = parse_envelope(item.payload)
+        envelope, canonical = parse_canonical(item.payload)
     except WireError as error:
         rejection = _rejection(
             item, error.rule, error.reason, error.field, "", None, _bytes_print(item.payload)
@@ -1077,7 +1076,7 @@ def _parse(item: Input) -> _Parsed | _Refused:
     except Exception as error:  # a defect of the wire check: kept, never a crash
         message = f"{type(error).__name__}: {error}"
         return _Refused(item, _fault_rejection(item, message, None, _bytes_print(item.payload)))
-    fingerprint = _content_print(envelope)
+    fingerprint = _content_print(canonical)
     if item.keyed and item.key != envelope.subject.encode():
         key = "no key" if item.key is None else f"key {item.key[:200]!r}"
         rejection = _rejection(

@@ -26,7 +26,7 @@ from schemas.envelope import (
 )
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
-from schemas.parse import envelope_to_wire, parse_envelope
+from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
 from schemas.policy import (
     SlaPolicyChangeApproved,
     SlaPolicyChangeProposed,
@@ -119,5 +119,6 @@ __all__ = [
     "envelope_to_wire",
     "expected_json_schemas",
     "export_json_schemas",
+    "parse_canonical",
     "parse_envelope",
 ]

@@ -35,7 +35,17 @@ LEDGER_ACTOR_IDS: Final[frozenset[str]] = frozenset({"ledger"})
 def parse_envelope(
     raw: bytes | str | Mapping[str, Any], *, allow_system: bool = False
 ) -> AnyEnvelope:
-    """Validate one envelope against the contract; raise `WireError` on any problem.
+    """Validate one envelope against the contract; raise `WireError` on any problem
+    (see `parse_canonical`)."""
+    return parse_canonical(raw, allow_system=allow_system)[0]
+
+
+def parse_canonical(
+    raw: bytes | str | Mapping[str, Any], *, allow_system: bool = False
+) -> tuple[AnyEnvelope, bytes]:
+    """The validated envelope and its canonical JSON: the document with its keys sorted
+    and no whitespace, the same bytes for the same content however it was spelt (the
+    ledger's fingerprint of an input). Raise `WireError` on any problem.
 
     Bytes and text are parsed and validated in one pass of pydantic-core. A mapping is
     first written as JSON, so the Python API and JSON Lines files agree on everything.
@@ -53,7 +63,10 @@ def parse_envelope(
         raise wire_error(error, allow_system=allow_system) from None
     if not allow_system and envelope.type in SYSTEM_TYPES:
         raise system_type_error(envelope.type)
-    document = None if unique_keys else _refuse_duplicate_keys(raw)
+    if unique_keys:  # written by `_json_of`: keys sorted already
+        document, canonical = None, raw if isinstance(raw, bytes) else raw.encode()
+    else:
+        document, canonical = _refuse_duplicate_keys(raw)
     if not allow_system:
         actor = envelope.actor
         if actor.role == SYSTEM_ROLE:
@@ -62,7 +75,7 @@ def parse_envelope(
             raise ledger_actor_error("actor.id", actor.id)
     if _NUL_ESCAPE[type(raw)] in raw:
         _refuse_nul(orjson.loads(raw) if document is None else document, "")
-    return envelope
+    return envelope, canonical
 
 
 _NUL_ESCAPE: Final[dict[type, Any]] = {bytes: b"\\u0000", str: "\\u0000"}
@@ -73,8 +86,9 @@ _ESCAPED_COLONS: Final[dict[type, tuple[Any, Any]]] = {
 }
 
 
-def _refuse_duplicate_keys(raw: bytes | str) -> Any:
-    """Refuse a JSON object that repeats a key; return the document (as orjson reads it).
+def _refuse_duplicate_keys(raw: bytes | str) -> tuple[Any, bytes]:
+    """Refuse a JSON object that repeats a key; return the document (as orjson reads it)
+    and its canonical JSON (keys sorted).
 
     ``raw`` has passed validation, so it is JSON. Every key of it carries one colon
     outside strings; orjson keeps one value per key. So when no colon is written as
@@ -86,16 +100,24 @@ def _refuse_duplicate_keys(raw: bytes | str) -> Any:
     if first not in raw and second not in raw:
         try:
             document = orjson.loads(raw)
-            canonical = orjson.dumps(document)
+            canonical = orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
         except (orjson.JSONDecodeError, orjson.JSONEncodeError):
             pass
         else:
             if raw.count(_COLON[type(raw)]) == canonical.count(b":"):
-                return document
+                return document, canonical
     field = _duplicate_key(raw)
     if field is not None:
         raise duplicate_key_error(field)
-    return None
+    return None, _canonical_text(raw)
+
+
+def _canonical_text(raw: bytes | str) -> bytes:
+    """Canonical JSON of a document orjson cannot read back (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(orjson.loads(raw), option=orjson.OPT_SORT_KEYS)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":")).encode()
 
 
 class _Pairs(list[tuple[str, Any]]):
@@ -160,12 +182,13 @@ def _json_of(document: Mapping[str, Any]) -> tuple[bytes, bool]:
     may turn keys such as ``1`` and ``"1"`` into one name, so that text is checked.
     """
     try:
-        return orjson.dumps(document, default=_json_default), True
+        return orjson.dumps(document, default=_json_default, option=orjson.OPT_SORT_KEYS), True
     except Exception as error:  # anything the mapping's own code raises, too
         if "64-bit" not in str(error):
             raise WireError(NOT_JSON, DOCUMENT, f"{DOCUMENT}: not JSON data ({error})") from None
     try:  # integers beyond 64 bits are JSON too; the contract's bounds refuse them
-        return json.dumps(document, default=_json_default, allow_nan=False).encode(), False
+        text = json.dumps(document, default=_json_default, allow_nan=False, sort_keys=True)
+        return text.encode(), False
     except Exception as error:
         raise WireError(NOT_JSON, DOCUMENT, f"{DOCUMENT}: not JSON data ({error})") from None
 
