@@ -42,7 +42,10 @@ class Ledger:
     ) -> list[Outcome]:
         """Ingest envelopes in one transaction; one outcome per envelope, in order."""
         inputs = [Input(e, f"{origin}:{n}") for n, e in enumerate(envelopes, start=1)]
-        return self._ingestor.ingest_batch(inputs) if inputs else []
+        if not inputs:
+            return []
+        # Inputs deferred earlier and decided in this batch are not among these envelopes.
+        return [o for o in self._ingestor.ingest_batch(inputs) if not o.released]
 
     def ticket(self, ticket_id: str) -> dict[str, Any] | None:
         """The ticket's state and trail, as ``ledger ticket show --json`` prints it."""

@@ -351,6 +351,8 @@ class Ingestor:
                     self.app.recorder.insert_events(batch.stored, batch=batch.write)
             except _Fault as fault:
                 self._forget(batch.touched)
+                if fault.key in faults:  # blamed on an input rejected already: no culprit
+                    raise
                 log.warning("input failed to decide (%s); rejecting it as %s", fault, FAULT_RULE)
                 faults[fault.key] = fault.message
                 continue
@@ -434,6 +436,13 @@ class Ingestor:
             self._cache.move_to_end(subject)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+class _Duplicate:
+    """A waiting input whose event was accepted meanwhile (sent again, not waiting)."""
+
+
+DUPLICATE: Final = _Duplicate()
 
 
 @dataclass
@@ -823,18 +832,38 @@ class _Batch:
         if not queue:
             self.queues.pop(subject, None)
 
-    def _decide_waiting(self, waiting: _Waiting) -> Rejection | _Waiting | None:
+    def _decide_waiting(self, waiting: _Waiting) -> Rejection | _Waiting | _Duplicate | None:
         fault = self.faults.get(waiting.fault_key)
         item = waiting.parsed
         if fault is not None:
             return _fault_rejection(item.item, fault, item.envelope, item.fingerprint)
+        # While it waited, its event id may have been accepted for another input.
+        accepted_as = self._accepted_since(item.event_id)
+        if accepted_as is not None:
+            return DUPLICATE if accepted_as in ("", item.fingerprint) else _conflict(item)
         return self._decide(item, waiting.fault_key)
 
-    def _settled(self, waiting: _Waiting, decided: Rejection | None) -> None:
+    def _accepted_since(self, event_id: str) -> str | None:
+        """The fingerprint an event id was accepted with ("" if unknown), or None."""
+        for accepted in (self.accepted_ids, self.ahead_ids):
+            if event_id in accepted:
+                return accepted[event_id] or ""
+        stored = self.app.store.known_inputs([event_id], []).accepted
+        return (stored[event_id] or "") if event_id in stored else None
+
+    def _settled(self, waiting: _Waiting, decided: Rejection | _Duplicate | None) -> None:
         """A waiting input is decided: an input of this batch gets its outcome replaced,
         a stored one is reported as released."""
         item = waiting.parsed
-        if decided is None:
+        if isinstance(decided, _Duplicate):
+            outcome = Outcome(
+                "duplicate",
+                item.item.origin,
+                item.event_id,
+                item.envelope.subject,
+                released=waiting.index is None,
+            )
+        elif decided is None:
             outcome = Outcome(
                 "accepted",
                 item.item.origin,

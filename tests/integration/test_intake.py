@@ -316,3 +316,17 @@ def test_an_approval_stored_after_its_tickets_still_applies_to_them(
         "T-1": 1,
         "T-2": 1,
     }
+
+
+def test_one_event_id_waiting_twice_with_other_content_is_decided_once(
+    ledger: LedgerApp, ingestor: Ingestor, env: Envelopes
+) -> None:
+    """Two inputs waiting under one event id (the second with other content): when the
+    subject arrives the first is accepted and the second is the conflict, not a crash."""
+    opened = env.ticket("T-1", customer_id="C-7")
+    other = {**opened, "data": {**opened["data"], "title": "another title"}}
+    assert kinds(batch(ingestor, opened, other)) == ["deferred", "deferred"]
+    outcomes = batch(ingestor, env.customer("C-7"))
+    assert kinds(outcomes) == ["accepted", "accepted", "R-ID-1"]
+    assert all(o.released for o in outcomes[1:])
+    assert ledger.store.event_count() == 2 and ledger.store.deferred_count() == 0
