@@ -19,8 +19,9 @@ GROUP: Final = "ledger-ingest"
 
 @dataclass(frozen=True)
 class GroupTiming:
-    """Consumer-group timeouts. Kafka's defaults join in ~23 s on the test broker; the
-    tuned values (6 s session) join in ~3 s and still tolerate a slow batch."""
+    """Consumer-group timeouts. A group on the test broker joins after about half the
+    session timeout, so Kafka's defaults make every join slow; these shorter ones join
+    quickly and still tolerate a slow batch."""
 
     session_timeout_ms: int = 10_000
     heartbeat_interval_ms: int = 1_000

@@ -2,8 +2,8 @@
 
 Such a run holds many long-lived objects (cached aggregates, folds, histories). With
 automatic collection, CPython walks all of them again at every full collection, which
-it starts each time a quarter as many objects again have survived: measured, 15% to 18%
-of a 1M-event SQLite ingest and a third of a 1M-event rebuild, growing with the heap.
+it starts each time a quarter as many objects again have survived: a cost that grows
+with the heap (the README's Performance section has the measured share).
 
 So, while a run lasts, automatic collection is off. The young generations, where a
 batch's cycles are, are collected after each batch; every generation every

@@ -57,8 +57,8 @@ Clock = Callable[[], datetime]
 
 DEFAULT_BATCH_SIZE = 5000
 """Inputs per transaction. Past a few hundred thousand events each batch dirties about
-one page of every key index per event (event ids are random): 5000 per commit share them
-and ingest 1M events on SQLite about a fifth faster than 1000 (benchmarks/)."""
+one page of every key index per event (event ids are random): larger commits share
+those pages (measured in benchmarks/, see the README's Performance section)."""
 DEFAULT_CACHE_SIZE = 20_000
 SAVE_ATTEMPTS = 3
 

@@ -370,9 +370,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
 
     SQLAlchemy's executemany costs about as much again as the database's own work on
     SQLite, and on PostgreSQL sends one ``INSERT`` per row (psycopg's pipeline). Here
-    PostgreSQL takes the rows as one ``COPY`` stream and SQLite as one executemany:
-    the time a 100k rebuild spends writing rows halved on PostgreSQL and fell by a
-    third on SQLite. Values go through each
+    PostgreSQL takes the rows as one ``COPY`` stream and SQLite as one executemany
+    (figures in the README's Performance section). Values go through each
     column type's own bind processing, as SQLAlchemy's ``INSERT`` would (instants to
     UTC, JSON to text); a column a row lacks is NULL.
     """

@@ -93,7 +93,7 @@ def _refuse_duplicate_keys(raw: bytes | str) -> tuple[Any, bytes]:
     ``raw`` has passed validation, so it is JSON. Every key of it carries one colon
     outside strings; orjson keeps one value per key. So when no colon is written as
     ``\\u003a``, the colons of ``raw`` equal those of orjson's re-serialisation exactly
-    when no key was dropped: one count each, about 3 us for a 400-byte event. Otherwise
+    when no key was dropped: one round trip and two counts, all in C. Otherwise
     (and to name the key) the document is read again, pair by pair.
     """
     first, second = _ESCAPED_COLONS[type(raw)]
