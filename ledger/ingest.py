@@ -44,8 +44,9 @@ from eventsourcing.persistence import (
 )
 
 from ledger.aggregates.rules import RuleViolation
-from ledger.app import HANDLERS, Aggregate, LedgerApp, command_meta
+from ledger.app import Aggregate, LedgerApp
 from ledger.collection import collected_per_batch
+from ledger.handlers import HANDLERS, command_meta
 from ledger.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
 from schemas import WireError, parse_canonical
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import DataError
 
-from ledger import app as ledger_app
+from ledger import handlers
 from ledger.app import LedgerApp
 from ledger.board import log_events
 from ledger.ingest import Ingestor, Input, Outcome
@@ -92,14 +92,14 @@ def test_an_input_that_breaks_deciding_is_isolated_and_the_batch_goes_on(
 ) -> None:
     """A defect met by one input (no rule: an exception) rejects that input alone, as
     R-FAULT-1 with the error and its origin, and stores every other input."""
-    handle = ledger_app.HANDLERS["ticket.assigned"]
+    handle = handlers.HANDLERS["ticket.assigned"]
 
     def fragile(ctx: Any, envelope: Any, meta: Any) -> Any:
         if envelope.data.assignee == "poison":
             raise OverflowError("date value out of range")
         return handle(ctx, envelope, meta)
 
-    monkeypatch.setitem(ledger_app.HANDLERS, "ticket.assigned", fragile)
+    monkeypatch.setitem(handlers.HANDLERS, "ticket.assigned", fragile)
     outcomes = batch(
         ingestor,
         env.customer("C-1"),
