@@ -25,18 +25,33 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, Final, Protocol
 
 import orjson
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
 from eventsourcing.postgres import PostgresProcessRecorder
-from eventsourcing.sqlite import SQLiteConnection, SQLiteCursor, SQLiteProcessRecorder
+from eventsourcing.sqlite import (
+    SQLiteApplicationRecorder,
+    SQLiteConnection,
+    SQLiteCursor,
+    SQLiteDatastore,
+    SQLiteProcessRecorder,
+)
 from eventsourcing.utils import retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from ledger.aggregates import chain
+
 IN_CHUNK = 500  # ids per IN (...) query
+
+ORJSON_CANONICAL: Final = partial(orjson.dumps, option=orjson.OPT_SORT_KEYS)
+"""The hash chain's canonical JSON, written by orjson: the bytes of the domain's own
+``chain.standard_dumps`` (``tests/unit/test_canonical_json.py``), faster. The domain
+imports no third-party package, so the adapter that brings orjson installs it."""
+chain.use_canonical_json(ORJSON_CANONICAL)
 
 
 @dataclass(frozen=True)
@@ -264,13 +279,13 @@ _INSERT_KEYS_FROM_JSON: Final = (
 def _text_state_rows(stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ...]] | None:
     """The events as rows for one ``INSERT ... SELECT FROM json_each(?)``, the state as
     text; None where that cannot carry them (SQLite before 3.38, a state not UTF-8: a
-    cipher or compressor), for the caller to ``executemany``.
+    cipher or compressor), for the library's own insert to store instead.
 
-    ``executemany`` binds each row under the GIL and steps it without, so a writer thread
-    beside a busy one waits for the GIL at every row (ingest's writer thread took twice
-    as long as the same write alone). One statement is one step: SQLite parses the array
-    and inserts every row without taking the GIL back. The state (the event's JSON, so
-    UTF-8) travels as text and is cast back to the very same bytes.
+    ``executemany`` (and the library's ``execute`` per row) binds each row under the GIL
+    and steps it without, so a writer thread beside a busy one waits for the GIL at every
+    row. One statement is one step: SQLite parses the array and inserts every row without
+    taking the GIL back. The state (the event's JSON, so UTF-8) travels as text and is
+    cast back to the very same bytes.
     """
     if not _JSON_ROWS:
         return None
@@ -283,32 +298,83 @@ def _text_state_rows(stored_events: Sequence[StoredEvent]) -> list[tuple[Any, ..
         return None
 
 
-class LedgerSQLiteRecorder(SQLiteProcessRecorder):
-    """SQLite: the embedded default."""
+class JSONEachSQLiteApplicationRecorder(SQLiteApplicationRecorder):
+    """eventsourcing's SQLite application recorder, inserting a transaction's events with
+    one statement.
 
-    CACHE_KIB: Final = 65_536
+    Replaces ``SQLiteApplicationRecorder._insert_events`` (eventsourcing 9.5.6, pinned by
+    ``tests/unit/test_library_pins.py``), which runs one ``INSERT`` per event to read each
+    new row id: here one ``INSERT ... SELECT FROM json_each(?)`` stores them all, and the
+    ids follow from the table's largest row id (SQLite gives each new row max(rowid) + 1,
+    and the transaction is the only writer). Why one statement: see ``_text_state_rows``
+    and the README's "Performance". Where the rows cannot travel as JSON text, the
+    library's insert runs.
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._insert_events_from_json = (
+    ``LedgerSQLiteRecorder`` lists it after ``SQLiteProcessRecorder``, so it sits between
+    the process and application recorders in the method resolution order: the library's
+    ``SQLiteProcessRecorder._insert_events`` calls it through ``super()`` and then
+    records tracking, as it does with the library's own insert.
+    """
+
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name)
+        self.insert_events_from_json_statement = (
             f"INSERT INTO {self.events_table_name} "
             "(originator_id, originator_version, topic, state) "
             "SELECT value->>0, value->>1, value->>2, CAST(value->>3 AS BLOB) FROM json_each(?)"
         )
-        # SQLite's default page cache is 2 MiB: past a few hundred thousand events, inserts
-        # into the key and event B-trees miss it on every batch and ingest halves. Give each
-        # connection 64 MiB (the library has no setting for it, so wrap its factory).
+
+    def _insert_events(
+        self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> Sequence[int] | None:
+        rows = _text_state_rows(stored_events)
+        if rows is None:
+            return super()._insert_events(c, stored_events, **kwargs)
+        c.execute(self.insert_events_from_json_statement, (orjson.dumps(rows),))
+        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
+        last = int(c.fetchone()[0] or 0)
+        return list(range(last - len(stored_events) + 1, last + 1))
+
+
+class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecorder):
+    """SQLite: the embedded default.
+
+    The library's process recorder with the ledger's tables (``_insert_events`` adds a
+    batch's rows from its ``batch`` keyword argument, as eventsourcing's searchable
+    content example adds its own), each transaction's events inserted by
+    ``JSONEachSQLiteApplicationRecorder``, and a larger page cache on every connection
+    (``_configure_connections``).
+    """
+
+    CACHE_KIB: Final = 65_536
+    WAL_AUTOCHECKPOINT_PAGES: Final = 16_384
+
+    def __init__(self, datastore: SQLiteDatastore, *, events_table_name: str = "stored_events"):
+        super().__init__(datastore, events_table_name=events_table_name)
+        self._configure_connections()
+
+    def _configure_connections(self) -> None:
+        """Give every connection of the datastore's pool a page cache of ``CACHE_KIB``
+        and a WAL checkpoint every ``WAL_AUTOCHECKPOINT_PAGES`` pages.
+
+        Wraps ``SQLiteConnectionPool._create_connection`` on this pool (eventsourcing
+        9.5.6, pinned by ``tests/unit/test_library_pins.py``): the library has no setting
+        for either pragma, and a pragma set in a transaction would only reach the
+        connection that ran it. SQLite's default page cache is 2 MiB: past a few hundred
+        thousand events, inserts into the key and event B-trees miss it on every batch
+        (the README's "Performance" says what that costs).
+        """
         pool = self.datastore.pool
         create = pool._create_connection
 
-        def create_with_cache() -> SQLiteConnection:
+        def create_configured() -> SQLiteConnection:
             connection = create()
             cursor = connection.cursor()
             cursor.execute(f"PRAGMA cache_size = -{self.CACHE_KIB}")
-            cursor.execute("PRAGMA wal_autocheckpoint = 16384")
+            cursor.execute(f"PRAGMA wal_autocheckpoint = {self.WAL_AUTOCHECKPOINT_PAGES}")
             return connection
 
-        pool._create_connection = create_with_cache  # type: ignore[method-assign]
+        pool._create_connection = create_configured  # type: ignore[method-assign]
 
     def construct_create_table_statements(self) -> list[str]:
         statements = super().construct_create_table_statements()
@@ -352,26 +418,9 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder):
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
-        # The library inserts row by row to read each new row id; one statement is about
-        # four times cheaper, and the ids follow from the table's largest row id: SQLite
-        # gives each new row max(rowid) + 1, and this transaction is the only writer.
-        rows = _text_state_rows(stored_events)
-        if rows is not None:
-            c.execute(self._insert_events_from_json, (orjson.dumps(rows),))
-        else:
-            c.executemany(
-                self.insert_events_statement,
-                [
-                    (str(e.originator_id), e.originator_version, e.topic, e.state)
-                    for e in stored_events
-                ],
-            )
-        c.execute(f"SELECT MAX(rowid) FROM {self.events_table_name}")
-        last = int(c.fetchone()[0] or 0)
-        returning = list(range(last - len(stored_events) + 1, last + 1))
-        tracking = kwargs.get("tracking")
-        if tracking is not None:
-            self._insert_tracking(c, tracking)
+        """The library's insert (the events, then ``tracking``, if given), then the
+        rows of the ledger batch given as ``batch``, in the same transaction."""
+        returning = super()._insert_events(c, stored_events, **kwargs)
         batch: BatchWrite | None = kwargs.get("batch")
         if batch is not None:
             self._write_batch(c, batch)
@@ -696,40 +745,60 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
     ) -> Sequence[int] | None:
         """A ledger batch (``batch=``: its events, keys, rejections and positions) in one
-        transaction, the rows sent by ``COPY``; anything else as the library does it.
+        transaction without a pipeline, the events sent by ``COPY``; anything else as the
+        library does it.
 
-        The library pipelines an ``INSERT`` of the events as an array, which psycopg
-        builds in Python, and returns the notification ids, which the ledger never
-        reads. COPY in binary format streams the same rows from C; it cannot run in a
-        pipeline, so this transaction runs without one (a handful of statements).
+        Replaces ``PostgresApplicationRecorder.insert_events`` for ledger batches
+        (eventsourcing 9.5.6, pinned by ``tests/unit/test_library_pins.py``). The library
+        runs its transaction in a pipeline, and ``COPY`` cannot run in one; it builds the
+        events as an array of a composite type in Python, where binary ``COPY`` streams
+        the same rows from C; and it reads back the notification ids, which the ledger
+        never reads. The transaction keeps the library's order otherwise: its
+        ``_insert_events`` hook first (tracking, and the ledger's rows), then the events.
         """
-        batch: BatchWrite | None = kwargs.pop("batch", None)
-        if batch is None:
+        if kwargs.get("batch") is None:
             ids: Sequence[int] | None = super().insert_events(stored_events, **kwargs)
             return ids
-        self._insert_batch(stored_events, batch, **kwargs)
+        self._insert_batch(stored_events, **kwargs)
         return None
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _insert_batch(
-        self, stored_events: Sequence[StoredEvent], batch: BatchWrite, **kwargs: Any
-    ) -> None:
+    def _insert_batch(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         with (
             self.datastore.get_connection() as conn,
             conn.transaction(),
             conn.cursor() as curs,
         ):
-            super()._insert_events(curs, stored_events, **kwargs)  # tracking, if given
-            self._write_batch(curs, batch)
+            self._insert_events(curs, stored_events, **kwargs)
             if stored_events:
-                # Notification ids in commit order, as the library ensures (see
-                # ``ledger.projector``): the table lock, then the rows.
-                self._lock_table(curs)
-                self._notify_channel(curs)
-                with curs.copy(self._copy_events) as copy:
-                    copy.set_types(["text", "int8", "text", "bytea"])
-                    for e in stored_events:
-                        copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
+                self._copy_stored_events(curs, stored_events)
+
+    def _insert_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any
+    ) -> None:
+        """The library's hook (``tracking``, if given), then the rows of the ledger
+        batch given as ``batch``, in the same transaction."""
+        super()._insert_events(curs, stored_events, **kwargs)
+        batch: BatchWrite | None = kwargs.get("batch")
+        if batch is not None:
+            self._write_batch(curs, batch)
+
+    def _copy_stored_events(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> None:
+        """The events by binary ``COPY``, after the library's table lock and notification.
+
+        Replaces ``PostgresApplicationRecorder._insert_stored_events`` (pinned), and calls
+        its ``_lock_table`` and ``_notify_channel`` (pinned) as it does: notification ids
+        are issued in commit order only if the table is locked before the rows go in
+        (see ``ledger.projector``).
+        """
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        with curs.copy(self._copy_events) as copy:
+            copy.set_types(["text", "int8", "text", "bytea"])
+            for e in stored_events:
+                copy.write_row((e.originator_id, e.originator_version, e.topic, e.state))
 
     def _write_batch(self, curs: Cursor[DictRow], batch: BatchWrite) -> None:
         if batch.event_keys:
@@ -779,7 +848,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
     def _select(self, statement: Composed, params: Sequence[Any] = ()) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:
             # These are index probes. Before the tables are analysed the planner's row
-            # estimates are huge, and it would spend 100 ms compiling one with JIT.
+            # estimates are huge, and it would compile each with JIT (see "Performance").
             curs.execute("SET LOCAL jit = off")
             curs.execute(statement, params)
             return list(curs.fetchall())
@@ -789,7 +858,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if not event_ids:
             return set()
         # One index probe per id: with ``event_id = ANY(...)`` the planner scans the whole
-        # table until it is several hundred thousand rows long (12 ms a batch at 100k).
+        # table until it is several hundred thousand rows long (see "Performance").
         rows = self._select(
             SQL(
                 "SELECT i.id AS event_id FROM unnest(%b::text[]) AS i(id) "
@@ -979,8 +1048,8 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         if not subjects:
             return []
         # One index probe per subject. With ``originator_id = ANY(...)`` a table that has
-        # not been analysed yet (a bulk load outruns autovacuum) is scanned whole: 0.4 s a
-        # batch at 1M events. The ORDER BY keeps the planner from flattening the LATERAL
+        # not been analysed yet (a bulk load outruns autovacuum) is scanned whole (see
+        # "Performance"). The ORDER BY keeps the planner from flattening the LATERAL
         # into a join it would plan the same way. Filtering on ``notification_id <=
         # up_to`` in SQL makes the planner AND a scan of the whole notification index.
         rows = self._select(

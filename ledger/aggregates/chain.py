@@ -11,19 +11,22 @@ Personal data and free text are not hashed directly: the body holds a *commitmen
 then redact a field by giving its commitment instead of its value and field salt, and
 still verify; the salts of other fields reveal nothing about a redacted one.
 
-Only the standard library and orjson (for speed: hashing is on the ingest path).
+Only the standard library: canonical JSON is written by ``standard_dumps`` unless a
+faster writer of the same bytes is installed with ``use_canonical_json`` (the store
+installs orjson's, since hashing is on the ingest path).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import math
 import os
 import secrets
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
-
-import orjson
 
 GENESIS: Final = "0" * 64
 """The "previous hash" of a subject's first event."""
@@ -92,11 +95,88 @@ def canonical(value: Any) -> Any:
     return value
 
 
+CanonicalJSON = Callable[[Any], bytes]
+"""Writes a JSON-ready value (what ``canonical`` returns) as canonical JSON bytes."""
+
+
+def standard_dumps(value: Any) -> bytes:
+    """Canonical JSON bytes: sorted keys, no spaces, UTF-8 (RFC 8259), strings escaped as
+    ``json.dumps(ensure_ascii=False)`` escapes them, numbers as orjson writes them (with
+    ``OPT_SORT_KEYS``, the writer the chain's hashes were first computed with): integers
+    in 64 bits, floats as ``repr`` but for ``0.00001``-style decimals at exponent -5 and
+    unpadded negative exponents below it (``1e-7``), NaN and infinities as ``null``.
+
+    Raises ``TypeError`` for anything else: a value must be made JSON-ready
+    (``canonical``) before it is written."""
+    return "".join(_json_parts(value, [])).encode()
+
+
+def _json_parts(value: Any, parts: list[str]) -> list[str]:
+    if isinstance(value, str):
+        parts.append(json.dumps(value, ensure_ascii=False))
+    elif value is None:
+        parts.append("null")
+    elif value is True:
+        parts.append("true")
+    elif value is False:
+        parts.append("false")
+    elif isinstance(value, int):
+        if not -(2**63) <= value < 2**64:
+            raise TypeError(f"Integer exceeds 64-bit range: {value}")
+        parts.append(int.__repr__(value))
+    elif type(value) is float:
+        parts.append(_float_text(value))
+    elif isinstance(value, dict):
+        parts.append("{")
+        for i, key in enumerate(sorted(value)):
+            if not isinstance(key, str):
+                raise TypeError(f"Dict key must be str: {key!r}")
+            if i:
+                parts.append(",")
+            parts.append(json.dumps(key, ensure_ascii=False))
+            parts.append(":")
+            _json_parts(value[key], parts)
+        parts.append("}")
+    elif isinstance(value, list | tuple):
+        parts.append("[")
+        for i, item in enumerate(value):
+            if i:
+                parts.append(",")
+            _json_parts(item, parts)
+        parts.append("]")
+    else:
+        raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+    return parts
+
+
+def _float_text(value: float) -> str:
+    if not math.isfinite(value):
+        return "null"
+    text = repr(value)
+    mantissa, _, exponent = text.partition("e")
+    if not exponent or exponent[0] == "+":
+        return text
+    power = int(exponent)
+    if power == -5:
+        sign = "-" if mantissa[0] == "-" else ""
+        return f"{sign}0.0000{mantissa.lstrip('-').replace('.', '')}"
+    return f"{mantissa}e{power}"
+
+
+_writer: CanonicalJSON = standard_dumps
+
+
+def use_canonical_json(writer: CanonicalJSON) -> None:
+    """Write canonical JSON with ``writer`` from now on: a faster writer of exactly the
+    bytes ``standard_dumps`` writes for every JSON-ready value (a hash must not depend on
+    which writer computed it; ``tests/unit/test_canonical_json.py`` checks orjson's)."""
+    global _writer
+    _writer = writer
+
+
 def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes: sorted keys, no spaces, UTF-8 (RFC 8259, as orjson writes it:
-    the same bytes as ``json.dumps(sort_keys=True, separators=(",", ":"),
-    ensure_ascii=False)`` for everything the ledger stores, about ten times faster)."""
-    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    """Canonical JSON bytes of a JSON-ready value, by the installed writer."""
+    return _writer(value)
 
 
 def field_salt(salt: str, field: str) -> str:
@@ -106,7 +186,7 @@ def field_salt(salt: str, field: str) -> str:
 
 def commitment(field_salt_hex: str, value: Any) -> str:
     """The commitment to one field's value."""
-    return hashlib.sha256(field_salt_hex.encode() + dumps(canonical(value))).hexdigest()
+    return hashlib.sha256(field_salt_hex.encode() + _writer(canonical(value))).hexdigest()
 
 
 def body(meta: dict[str, Any], data: dict[str, Any], commitments: dict[str, str]) -> dict[str, Any]:
@@ -177,11 +257,7 @@ def hash_event(event: Any, data: dict[str, Any]) -> str:
         else:
             hashed[name] = plain
     hashed_body = {"format": CHAIN_FORMAT, **event_meta(event), "data": hashed}
-    return hashlib.sha256(_dumps(hashed_body, option=_SORTED)).hexdigest()
-
-
-_dumps = orjson.dumps
-_SORTED: Final = orjson.OPT_SORT_KEYS
+    return hashlib.sha256(_writer(hashed_body)).hexdigest()
 
 
 # Exported records: checked offline, without the ledger's code or database ----------------
