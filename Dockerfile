@@ -5,5 +5,6 @@ COPY ledger ledger
 COPY consumers consumers
 COPY replay replay
 COPY schemas schemas
+COPY cli cli
 RUN pip install --no-cache-dir .
 ENTRYPOINT []

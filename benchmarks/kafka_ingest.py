@@ -133,7 +133,7 @@ def pipelined(
             [
                 sys.executable,
                 "-m",
-                "ledger",
+                "cli",
                 "project",
                 "--follow",
                 "--poll",

@@ -116,6 +116,11 @@ class DemoLine:
     expect: str
 
 
+def quarter_end(spec: DemoSpec) -> datetime:
+    """The demo's "now": midnight UTC after the quarter's last day."""
+    return datetime.combine(spec.start + timedelta(days=spec.days), time(0), tzinfo=UTC)
+
+
 def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
     """The quarter as JSON Lines, in arrival order."""
     quarter = _Quarter(spec)

@@ -173,7 +173,7 @@ def test_the_incident_page_renders_in_headless_chromium(incident_db: Path, tmp_p
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
     """``ledger ARGS`` for commands that take no database."""
     return subprocess.run(
-        [sys.executable, "-m", "ledger", *args], capture_output=True, text=True, check=False
+        [sys.executable, "-m", "cli", *args], capture_output=True, text=True, check=False
     )
 
 

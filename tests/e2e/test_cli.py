@@ -22,7 +22,7 @@ def ledger(
 ) -> subprocess.CompletedProcess[str]:
     """Run ``ledger ARGS --db DB``; never raises on a non-zero exit."""
     return subprocess.run(
-        [sys.executable, "-m", "ledger", *args, "--db", str(db)],
+        [sys.executable, "-m", "cli", *args, "--db", str(db)],
         input=stdin.decode() if stdin is not None else None,
         capture_output=True,
         text=True,
@@ -193,7 +193,7 @@ def test_every_command_has_help() -> None:
     ]
     for command in commands:
         result = subprocess.run(
-            [sys.executable, "-m", "ledger", *command, "--help"],
+            [sys.executable, "-m", "cli", *command, "--help"],
             capture_output=True,
             text=True,
             check=False,
@@ -325,7 +325,7 @@ def test_project_follow_keeps_up_and_stops_on_sigterm(tmp_path: Path, database: 
     env = Envelopes()
     ledger_json("ingest", str(write_jsonl(tmp_path / "a.jsonl", [env.customer("C-1")])), db=db)
     follower = subprocess.Popen(
-        [sys.executable, "-m", "ledger", "project", "--follow", "--poll", "0.1", "--db", str(db)],
+        [sys.executable, "-m", "cli", "project", "--follow", "--poll", "0.1", "--db", str(db)],
         stderr=subprocess.PIPE,
         text=True,
     )

@@ -31,8 +31,7 @@ from consumers.kafka import producer
 from consumers.relay import RejectionOutbox, Relay
 from ledger.app import LedgerApp, open_app
 from ledger.board import log_events
-from ledger.demo import DemoSpec, generate
-from ledger.demo_run import quarter_end
+from ledger.demo import DemoSpec, generate, quarter_end
 from ledger.ingest import Ingestor, IngestReport, Input
 from ledger.projections.registry import fold
 from ledger.projector import Projector, engine_for, read_models
@@ -192,7 +191,7 @@ def _consume_process(bootstrap: str, url: str, topic: str, group: str) -> subpro
         [
             sys.executable,
             "-m",
-            "ledger",
+            "cli",
             "consume",
             "--bootstrap",
             bootstrap,
@@ -511,7 +510,7 @@ def test_the_cli_emits_consumes_relays_and_reports(
 
 def _cli(*args: str) -> Any:
     result = subprocess.run(
-        [sys.executable, "-m", "ledger", *args, "--json"],
+        [sys.executable, "-m", "cli", *args, "--json"],
         capture_output=True,
         text=True,
         timeout=300,

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from ledger.cli import app
+from cli import app
 
 COMPOSE = Path(__file__).resolve().parents[2] / "compose.yaml"
 

@@ -1,4 +1,4 @@
-"""CLI commands over the projections: project, rebuild, tick, sla list, escalations, rca,
+"""Commands over the projections: project, rebuild, tick, sla list, escalations, rca,
 metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1).
 
 A subject that cannot be projected or evaluated is left out of an answer with a warning
@@ -13,26 +13,24 @@ from typing import Annotated, Any
 
 import typer
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 from sqlalchemy import Engine
 
-from ledger.app import LedgerApp, opened
-from ledger.board import answer, rows_as_of
-from ledger.cli import (
+from cli.common import (
     AsOfOption,
     DbOption,
     JsonOption,
     KnownAtOption,
-    _short,
-    app,
     err,
     fail,
     out,
     parse_instant,
     print_json,
-    sla_app,
     stop_on_signals,
+    when_known,
 )
+from cli.render import SLA_COLUMNS, cell, table
+from ledger.app import LedgerApp, opened
+from ledger.board import answer, rows_as_of
 from ledger.projections.health import health as health_records
 from ledger.projections.metrics import metrics as metric_figures
 from ledger.projections.registry import BY_NAME, SubjectFailed
@@ -42,11 +40,6 @@ from ledger.rca_report import render_html, render_markdown
 from ledger.settings import resolve_database
 from ledger.tick import tick as run_tick
 from ledger.timelines import escalation_timeline, rca_document
-
-
-def _when(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
-    return when, parse_instant(known_at, "--known-at")
 
 
 def _rows(
@@ -63,24 +56,7 @@ FAILURE_COLUMNS = ["projection", "subject", "notification_id", "error"]
 def _print_failures(failures: list[dict[str, Any]]) -> None:
     """The subjects left out of the read models (nothing when there are none)."""
     if failures:
-        out.print(_table(f"{len(failures)} subjects left out", failures, FAILURE_COLUMNS))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, datetime):
-        return _short(value.isoformat())
-    return str(value)
-
-
-def _table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
-    table = Table(title=title, show_header=True)
-    for column in columns:
-        table.add_column(column, overflow="fold")
-    for row in rows:
-        table.add_row(*(_cell(row.get(c)) for c in columns))
-    return table
+        out.print(table(f"{len(failures)} subjects left out", failures, FAILURE_COLUMNS))
 
 
 # project / rebuild / tick -------------------------------------------------------------------
@@ -98,7 +74,6 @@ def _progress_bar(label: str, quiet: bool) -> Progress:
     )
 
 
-@app.command()
 def project(
     db: DbOption = None,
     follow: Annotated[bool, typer.Option("--follow", help="Keep following the log.")] = False,
@@ -129,11 +104,10 @@ def project(
         {"projection": n, "applied": report.applied.get(n, 0), "position": p}
         for n, p in sorted(report.positions.items())
     ]
-    out.print(_table("projections", rows, ["projection", "applied", "position"]))
+    out.print(table("projections", rows, ["projection", "applied", "position"]))
     _print_failures(failures)
 
 
-@app.command()
 def rebuild(
     name: Annotated[
         str | None,
@@ -168,7 +142,6 @@ def rebuild(
     _print_failures(failures)
 
 
-@app.command()
 def tick(
     db: DbOption = None,
     now: Annotated[
@@ -242,21 +215,6 @@ def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
 # sla list -----------------------------------------------------------------------------------
 
 
-SLA_COLUMNS = [
-    "ticket_id",
-    "customer_id",
-    "timer",
-    "severity",
-    "policy_version",
-    "started_at",
-    "due_at",
-    "stopped_at",
-    "state",
-    "breached_at",
-]
-
-
-@sla_app.command("list")
 def sla_list(
     db: DbOption = None,
     breached: Annotated[bool, typer.Option("--breached", help="Only breached timers.")] = False,
@@ -274,7 +232,7 @@ def sla_list(
     json: JsonOption = False,
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     board = answer(
         _rows(db, when, known),
         lambda rows: sla_board(
@@ -292,13 +250,12 @@ def sla_list(
         print_json(board)
         return
     columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
-    out.print(_table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
+    out.print(table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
 
 
 # escalations / rca ----------------------------------------------------------------------------
 
 
-@app.command()
 def escalations(
     ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
     db: DbOption = None,
@@ -307,7 +264,7 @@ def escalations(
     json: JsonOption = False,
 ) -> None:
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         try:
             timeline = escalation_timeline(ledger, ticket_id, when, known)
@@ -323,7 +280,7 @@ def escalations(
         for s in timeline["steps"]
     ]
     out.print(
-        _table(
+        table(
             f"escalations of {ticket_id} (UTC)",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason", "time_at_previous_tier"],
@@ -331,7 +288,7 @@ def escalations(
     )
     out.print(
         f"now at [bold]{timeline['current_tier']}[/] "
-        f"since {_cell(timeline['at_current_tier_since'])}"
+        f"since {cell(timeline['at_current_tier_since'])}"
         f" ({_duration(timeline['seconds_at_current_tier'])}), status {timeline['status']}"
     )
 
@@ -341,7 +298,6 @@ def _duration(seconds: int) -> str:
     return f"{hours}h{rest // 60:02d}m"
 
 
-@app.command()
 def rca(
     ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
     db: DbOption = None,
@@ -356,7 +312,7 @@ def rca(
     """The ticket's RCA with its timeline from the trail, rendered from the ledger (R-RCA-3)."""
     if format not in ("md", "html", "json"):
         fail(f"--format {format!r}: use md, html or json")
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         try:
             document = rca_document(ledger, ticket_id, when, known)
@@ -378,7 +334,6 @@ def rca(
 # metrics / health -------------------------------------------------------------------------------
 
 
-@app.command()
 def metrics(
     db: DbOption = None,
     from_: Annotated[
@@ -390,7 +345,7 @@ def metrics(
     json: JsonOption = False,
 ) -> None:
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
     figures = answer(
         _rows(db, when, known), lambda rows: metric_figures(rows, when, start, end), "metrics"
@@ -403,35 +358,35 @@ def metrics(
         f"{figures['tickets_opened']} tickets opened in the window"
     )
     out.print(
-        _table(
+        table(
             "first response (minutes)",
             figures["first_response"],
             ["severity", "count", "median_minutes", "p90_minutes"],
         )
     )
     out.print(
-        _table(
+        table(
             "SLA compliance",
             figures["sla_compliance"],
             ["severity", "met", "breached", "open", "compliance_pct"],
         )
     )
     out.print(
-        _table(
+        table(
             "time to resolution (hours)",
             figures["time_to_resolution"],
             ["severity", "count", "median_hours", "p90_hours"],
         )
     )
     out.print(
-        _table(
+        table(
             "volume by week",
             figures["volume_by_week"],
             ["week", "sev1", "sev2", "sev3", "sev4", "total"],
         )
     )
     out.print(
-        _table(
+        table(
             f"{len(figures['repeat_incidents'])} repeat incidents",
             figures["repeat_incidents"],
             ["ticket_id", "repeats", "customer_id", "why"],
@@ -448,7 +403,6 @@ def metrics(
     )
 
 
-@app.command()
 def health(
     customer_id: Annotated[
         str | None, typer.Argument(help="One customer, e.g. C-042; default all.")
@@ -459,7 +413,7 @@ def health(
     json: JsonOption = False,
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     records = answer(
         _rows(db, when, known), lambda rows: health_records(rows, when, customer_id), "health"
     )
@@ -478,7 +432,7 @@ def health(
         for r in records
     ]
     out.print(
-        _table(
+        table(
             f"customer health as of {when.isoformat()} (lowest first)",
             shown,
             [
@@ -496,3 +450,10 @@ def health(
             ],
         )
     )
+
+
+def register(app: typer.Typer, sla: typer.Typer) -> None:
+    """Add this family's commands to ``app`` and ``sla list`` to the sla group."""
+    for command in (project, rebuild, tick, escalations, rca, metrics, health):
+        app.command()(command)
+    sla.command("list")(sla_list)

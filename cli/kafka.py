@@ -1,8 +1,5 @@
-"""CLI commands of the distributed ledger: consume, relay, emit.
-
-These are the composition root for ``consumers/`` (Kafka services), so this module is
-the one place under ``ledger/`` that imports them.
-"""
+"""Commands of the distributed ledger: consume, relay, emit and status (``consumers/``
+holds the Kafka services)."""
 
 from __future__ import annotations
 
@@ -16,6 +13,7 @@ from typing import Annotated, Any
 import typer
 from sqlalchemy import select
 
+from cli.common import DbOption, JsonOption, fail, out, print_json, read_lines, stop_on_signals
 from consumers.emit import emit as emit_lines
 from consumers.emit import emit_dependencies_first
 from consumers.ingest import ConsumerSettings, IngestConsumer
@@ -32,16 +30,6 @@ from consumers.kafka import (
 )
 from consumers.relay import RejectionOutbox, Relay
 from ledger.app import LedgerApp, opened
-from ledger.cli import (
-    DbOption,
-    JsonOption,
-    app,
-    fail,
-    out,
-    print_json,
-    read_lines,
-    stop_on_signals,
-)
 from ledger.ingest import DEFAULT_BATCH_SIZE, Outcome
 from ledger.projections import tables
 from ledger.projector import Projector, engine_for
@@ -77,7 +65,6 @@ def _say(line: str) -> None:
     sys.stderr.flush()
 
 
-@app.command()
 def consume(
     bootstrap: BootstrapOption = None,
     db: DbOption = None,
@@ -119,7 +106,6 @@ def consume(
     _say(f"stopped after {report.inputs} inputs: {report.as_dict()}")
 
 
-@app.command()
 def relay(
     bootstrap: BootstrapOption = None,
     db: DbOption = None,
@@ -157,7 +143,6 @@ def relay(
         out.print(f"published {published} events to {events_topic}; relayed up to {position}")
 
 
-@app.command()
 def emit(
     file: Annotated[str, typer.Argument(help="A JSON Lines file of envelopes; - reads stdin.")],
     bootstrap: BootstrapOption = None,
@@ -214,7 +199,6 @@ def _consumed_by(
     return wait
 
 
-@app.command()
 def status(db: DbOption = None, json: JsonOption = False) -> None:
     """Where everything stands: the log, projections, publishers, consumers, rejections."""
     database = resolve_database(db)
@@ -252,3 +236,9 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
         return
     for key, value in report.items():
         out.print(f"[bold]{key}[/]: {value}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to ``app``."""
+    for command in (consume, relay, emit, status):
+        app.command()(command)

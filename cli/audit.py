@@ -1,4 +1,4 @@
-"""CLI commands for auditors and compliance: checkpoint, verify, key, replay, export,
+"""Commands for auditors and compliance: checkpoint, verify, key, replay, export,
 verify-export and report (``replay/`` holds the code)."""
 
 from __future__ import annotations
@@ -11,25 +11,22 @@ from typing import Annotated
 import orjson
 import typer
 
-from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
-from ledger.app import opened
-from ledger.cli import (
+from cli.common import (
     AsOfOption,
     DbOption,
     JsonOption,
     KnownAtOption,
-    _print_state,
-    _print_timers,
-    _print_trail,
-    app,
     err,
     fail,
     out,
     parse_instant,
     print_json,
     stop_on_signals,
+    when_known,
 )
-from ledger.cli_projections import SLA_COLUMNS, _table, _when
+from cli.render import SLA_COLUMNS, print_state, print_timers, print_trail, table
+from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
+from ledger.app import opened
 from ledger.projector import engine_for
 from ledger.settings import resolve_database
 from replay.checkpoint import Checkpoint, CheckpointRefused, held_checkpoint, take_checkpoint
@@ -44,7 +41,6 @@ from replay.verify import verify as run_verify
 key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True
 )
-app.add_typer(key_app, name="key")
 
 PublicKeyOption = Annotated[
     str | None,
@@ -65,7 +61,6 @@ def _describe(checkpoint: Checkpoint, new: bool) -> str:
     )
 
 
-@app.command()
 def checkpoint(
     db: DbOption = None,
     every: Annotated[
@@ -98,7 +93,6 @@ def checkpoint(
     out.print(_describe(taken, new))
 
 
-@app.command()
 def verify(
     db: DbOption = None,
     public_key: PublicKeyOption = None,
@@ -181,7 +175,6 @@ def _known(known: datetime | None) -> str:
 # replay -------------------------------------------------------------------------------------
 
 
-@app.command()
 def replay(
     target: Annotated[
         str, typer.Argument(help="A ticket id (T-1001), or `board` for the SLA board.")
@@ -193,7 +186,7 @@ def replay(
 ) -> None:
     """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
     alone, as it stood at --as-of with what was recorded by --known-at."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         if target == "board":
             board = replay_board(ledger, when, known)
@@ -201,7 +194,7 @@ def replay(
                 print_json(board)
             else:
                 title = f"{len(board)} SLA timers as of {when.isoformat()} (UTC), from the log"
-                out.print(_table(title, board, SLA_COLUMNS))
+                out.print(table(title, board, SLA_COLUMNS))
             return
         view = replay_ticket(ledger, target, when, known)
     if view is None:
@@ -209,24 +202,24 @@ def replay(
     if json:
         print_json(view)
         return
-    _print_state(f"{target} as of {when.isoformat()}", view["state"], skip=set())
-    _print_timers(f"SLA timers as of {when.isoformat()}", view["timers"])
+    print_state(f"{target} as of {when.isoformat()}", view["state"], skip=set())
+    print_timers(f"SLA timers as of {when.isoformat()}", view["timers"])
     steps = view["escalation"]["steps"]
     out.print(
-        _table(
+        table(
             f"escalations of {target} (UTC)",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason"],
         )
     )
     out.print(
-        _table(
+        table(
             f"RCA timeline of {target} (UTC)",
             view["rca"]["timeline"],
             ["at", "kind", "actor", "text"],
         )
     )
-    _print_trail(view["trail"])
+    print_trail(view["trail"])
     head = view["chain_head"]
     out.print(f"chain head: v{head['version']} {head['event_hash']}")
 
@@ -234,7 +227,6 @@ def replay(
 # export / verify-export ---------------------------------------------------------------------
 
 
-@app.command("export")
 def export_trail(
     out_dir: Annotated[Path, typer.Option("--out", help="A new directory for the export.")],
     db: DbOption = None,
@@ -302,7 +294,6 @@ def export_trail(
     )
 
 
-@app.command("verify-export")
 def verify_export(
     directory: Annotated[Path, typer.Argument(help="The export directory.")],
     public_key: PublicKeyOption = None,
@@ -333,7 +324,6 @@ def verify_export(
 # report -------------------------------------------------------------------------------------
 
 
-@app.command()
 def report(
     ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
     out_file: Annotated[Path, typer.Option("--out", help="The HTML file to write.")],
@@ -343,7 +333,7 @@ def report(
     json: JsonOption = False,
 ) -> None:
     """Write one self-contained incident page: the RCA and a timeline chart (no network)."""
-    when, known = _when(as_of, known_at)
+    when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         view = replay_ticket(ledger, ticket_id, when, known)
     if view is None:
@@ -365,3 +355,14 @@ def report(
         f"wrote {out_file}: {len(view['rca']['timeline'])} timeline entries of {ticket_id} "
         f"as of {when.isoformat()}"
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add this family's commands to ``app``, and the key group."""
+    app.command()(checkpoint)
+    app.command()(verify)
+    app.command()(replay)
+    app.command("export")(export_trail)
+    app.command("verify-export")(verify_export)
+    app.command()(report)
+    app.add_typer(key_app, name="key")

@@ -1,28 +1,36 @@
-"""The ``ledger`` command line: ingest, look up, list rejections, export schemas, demo."""
+"""Commands that take inputs in and look them up: ingest, rejects, deferred, schemas,
+ticket show, customer show and sla show."""
 
 from __future__ import annotations
 
-import signal
-import sys
-import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import Annotated
 
-import orjson
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from cli.common import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    KnownAtOption,
+    err,
+    fail,
+    open_ledger,
+    out,
+    parse_instant,
+    print_json,
+    read_lines,
+)
+from cli.render import print_report, print_state, print_timers, print_trail
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp, opened
+from ledger.app import LedgerApp
 from ledger.board import visible
 from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
-from ledger.settings import ENV_DB_URL, resolve_database
 from ledger.timelines import ticket_timers
 from ledger.views import (
     customer_state,
@@ -33,13 +41,6 @@ from ledger.views import (
     trail,
 )
 
-app = typer.Typer(
-    name="ledger",
-    help="The ledger: an event-sourced incident and ticket ledger for enterprise support.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-)
 ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True)
 customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
 rejects_app = typer.Typer(
@@ -50,92 +51,9 @@ deferred_app = typer.Typer(
     no_args_is_help=True,
 )
 schemas_app = typer.Typer(help="The wire contract as JSON Schema.", no_args_is_help=True)
-sla_app = typer.Typer(
-    help="SLA timers (first response, update cadence, resolution).", no_args_is_help=True
-)
-app.add_typer(ticket_app, name="ticket")
-app.add_typer(customer_app, name="customer")
-app.add_typer(rejects_app, name="rejects")
-app.add_typer(deferred_app, name="deferred")
-app.add_typer(schemas_app, name="schemas")
-app.add_typer(sla_app, name="sla")
-
-out = Console()
-if not out.is_terminal:
-    out.width = 160  # piped output: do not squeeze tables into 80 columns
-err = Console(stderr=True, soft_wrap=True)
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db",
-        envvar=ENV_DB_URL,
-        help="SQLite file path (default ./ledger.db) or postgresql+psycopg://user@host:port/db",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
-AsOfOption = Annotated[
-    str | None,
-    typer.Option("--as-of", help="Evaluate at this instant (RFC 3339 with offset); default now."),
-]
-KnownAtOption = Annotated[
-    str | None,
-    typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
-]
-
-
-def parse_instant(text: str | None, option: str) -> datetime | None:
-    """An RFC 3339 instant with offset, or a one-line error naming the option."""
-    if text is None:
-        return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option} {text!r} is not an ISO 8601 instant")
-    if value.tzinfo is None:
-        fail(f"{option} {text!r} needs an offset, e.g. 2026-03-27T14:05:00+01:00")
-    return value
-
-
-class CliError(Exception):
-    """A user-facing failure: printed as one line, exit status 1."""
-
-
-def fail(message: str) -> NoReturn:
-    """Stop with a one-line error."""
-    raise CliError(message)
-
-
-def stop_on_signals() -> threading.Event:
-    """An event set by SIGTERM or SIGINT: long-running commands finish their step and exit."""
-    stop = threading.Event()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: stop.set())
-    return stop
-
-
-def print_json(value: Any) -> None:
-    """Write ``value`` as JSON to standard output."""
-    sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
-    sys.stdout.write("\n")
-
-
-def _open(db: str | None) -> AbstractContextManager[LedgerApp]:
-    return opened(resolve_database(db))
 
 
 # ingest ---------------------------------------------------------------------------------
-
-
-def read_lines(path: str) -> Iterator[tuple[bytes, int]]:
-    """Non-blank lines of a JSON Lines file (``-`` is stdin) with their line numbers."""
-    stream = sys.stdin.buffer if path == "-" else Path(path).open("rb")  # noqa: SIM115
-    with stream:
-        for number, line in enumerate(stream, start=1):
-            line = line.rstrip(b"\r\n")
-            if line.strip():
-                yield line, number
 
 
 def ingest_lines(
@@ -176,37 +94,6 @@ def ingest_lines(
         return ingestor.ingest(inputs(), batch_size=batch_size, on_batch=advance)
 
 
-def print_report(report: IngestReport, title: str) -> None:
-    """Counts of accepted, duplicate and rejected, and the rejections by rule."""
-    table = Table(title=title, show_header=True)
-    table.add_column("outcome")
-    table.add_column("inputs", justify="right")
-    table.add_row("accepted", str(report.accepted))
-    table.add_row("duplicate (acknowledged)", str(report.duplicates))
-    table.add_row("deferred (waiting, kept)", str(report.deferred))
-    table.add_row("rejected (kept)", str(report.rejected))
-    table.add_row("rejected before (not kept again)", str(report.already_rejected))
-    out.print(table)
-    if report.released:
-        out.print(
-            f"Inputs deferred earlier and decided now: {report.released['accepted']} accepted, "
-            f"{report.released['rejected']} rejected."
-        )
-    if report.deferred:
-        out.print("List what waits with [bold]ledger deferred list[/].")
-    if report.by_rule:
-        rules = Table(title="rejected, by rule", show_header=True)
-        rules.add_column("rule")
-        rules.add_column("count", justify="right")
-        rules.add_column("example (origin: reason)", overflow="fold")
-        for rule, count in sorted(report.by_rule.items()):
-            example = report.examples[rule]
-            rules.add_row(rule, str(count), f"{example.origin}: {example.reason}")
-        out.print(rules)
-        out.print("List them with [bold]ledger rejects list[/].")
-
-
-@app.command()
 def ingest(
     file: Annotated[str, typer.Argument(help="A JSON Lines file of envelopes; - reads stdin.")],
     db: DbOption = None,
@@ -220,7 +107,7 @@ def ingest(
         fail(f"no such file: {file}")
     total = None if file == "-" else Path(file).stat().st_size
     label = "stdin" if file == "-" else Path(file).name
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         report = ingest_lines(ledger, read_lines(file), label, total, batch_size, quiet=json)
     if json:
         print_json(report.as_dict())
@@ -242,7 +129,7 @@ def ticket_show(
     """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         ticket = ledger.find(ticket_id)
         if not isinstance(ticket, Ticket):
             fail(f"no ticket {ticket_id} in the ledger")
@@ -259,9 +146,9 @@ def ticket_show(
     if json:
         print_json(view)
         return
-    _print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description", "timers"})
-    _print_timers(f"SLA timers as of {when.isoformat()}", timers)
-    _print_trail(view["trail"])
+    print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description", "timers"})
+    print_timers(f"SLA timers as of {when.isoformat()}", timers)
+    print_trail(view["trail"])
 
 
 @customer_app.command("show")
@@ -271,7 +158,7 @@ def customer_show(
     json: JsonOption = False,
 ) -> None:
     """The customer's current state and its full trail."""
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         customer = ledger.find(customer_id)
         if not isinstance(customer, Customer):
             fail(f"no customer {customer_id} in the ledger")
@@ -280,43 +167,8 @@ def customer_show(
     if json:
         print_json(view)
         return
-    _print_state(f"customer {customer_id}", view, skip={"trail", "check_ins", "calendar"})
-    _print_trail(view["trail"])
-
-
-def _print_state(title: str, view: dict[str, Any], skip: set[str]) -> None:
-    table = Table(title=title, show_header=False)
-    table.add_column("field", style="bold")
-    table.add_column("value")
-    for key, value in view.items():
-        if key not in skip:
-            shown = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
-            table.add_row(key, shown)
-    out.print(table)
-
-
-def _short(instant: str) -> str:
-    """``2026-02-10T02:01:38.5+00:00`` as ``2026-02-10 02:01:38Z`` for tables (UTC)."""
-    return instant[:19].replace("T", " ") + "Z"
-
-
-def _print_trail(entries: list[dict[str, Any]]) -> None:
-    table = Table(title="trail (times in UTC)", show_header=True)
-    for column in ("v", "occurred_at", "recorded_at", "type"):
-        table.add_column(column, no_wrap=True)
-    for column in ("actor", "source", "data"):
-        table.add_column(column, overflow="fold")
-    for e in entries:
-        table.add_row(
-            str(e["version"]),
-            _short(e["occurred_at"]),
-            _short(e["recorded_at"]),
-            e["type"],
-            f"{e['actor']['id']} ({e['actor']['role']})",
-            e["source"],
-            orjson.dumps(e["data"]).decode(),
-        )
-    out.print(table)
+    print_state(f"customer {customer_id}", view, skip={"trail", "check_ins", "calendar"})
+    print_trail(view["trail"])
 
 
 # rejects ----------------------------------------------------------------------------------
@@ -330,7 +182,7 @@ def rejects_list(
     json: JsonOption = False,
 ) -> None:
     """Every rejected input with its rule, field, reason, time and original envelope."""
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         rows = [rejection_view(r) for r in ledger.store.rejections(rule=rule, limit=limit)]
     if json:
         print_json(rows)
@@ -364,7 +216,7 @@ def deferred_list(
 ) -> None:
     """Inputs waiting for a subject, oldest first: what they wait for, since when, and
     the rule they will be rejected under if it never comes."""
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         rows = [deferral_view(d) for d in ledger.store.deferred(subject=subject, limit=limit)]
     if json:
         print_json(rows)
@@ -394,7 +246,7 @@ def deferred_expire(
     json: JsonOption = False,
 ) -> None:
     """Reject every waiting input now (or one subject's), under the rule it would break."""
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         if subject is not None and not ledger.store.deferred(subject=subject, limit=1):
             fail(f"no deferred input of {subject}")
         outcomes = Ingestor(ledger).expire_deferred(subject=subject)
@@ -437,10 +289,9 @@ def schemas_export(
     out.print(f"wrote {len(written)} JSON Schema files to {target}")
 
 
-# sla ----------------------------------------------------------------------------------------
+# sla show -----------------------------------------------------------------------------------
 
 
-@sla_app.command("show")
 def sla_show(
     ticket_id: Annotated[str, typer.Argument(help="Ticket id, e.g. T-1001.")],
     db: DbOption = None,
@@ -451,81 +302,22 @@ def sla_show(
     """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")
-    with _open(db) as ledger:
+    with open_ledger(db) as ledger:
         rows = ticket_timers(ledger, ticket_id, when, known)
     if rows is None:
         fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json:
         print_json(rows)
         return
-    _print_timers(f"SLA timers of {ticket_id} as of {when.isoformat()}", rows)
+    print_timers(f"SLA timers of {ticket_id} as of {when.isoformat()}", rows)
 
 
-def _print_timers(title: str, rows: list[dict[str, Any]]) -> None:
-    table = Table(title=title, show_header=True)
-    for column in (
-        "timer",
-        "sev",
-        "policy",
-        "started_at",
-        "due_at",
-        "stopped_at",
-        "state",
-        "breached_at",
-    ):
-        table.add_column(column, no_wrap=True)
-    for r in rows:
-        table.add_row(
-            r["timer"],
-            str(r["severity"]),
-            str(r["policy_version"]),
-            *(
-                _short(r[k].isoformat()) if r[k] else ""
-                for k in ("started_at", "due_at", "stopped_at")
-            ),
-            r["state"],
-            _short(r["breached_at"].isoformat()) if r["breached_at"] else "",
-        )
-    out.print(table)
-
-
-# demo -------------------------------------------------------------------------------------
-
-
-@app.command()
-def demo(
-    db: DbOption = None,
-    out_file: Annotated[
-        Path | None, typer.Option("--out", help="Also write the generated JSON Lines here.")
-    ] = None,
-    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same quarter.")] = 7,
-    customers: Annotated[int, typer.Option(min=1, help="Enterprise customers.")] = 24,
-    json: JsonOption = False,
-) -> None:
-    """Generate a seeded quarter of support operations, ingest it and summarise the ledger."""
-    from ledger.demo_run import run_demo
-
-    run_demo(db, out_file, seed, customers, as_json=json)
-
-
-def main() -> None:
-    """Entry point: one clear line and a non-zero exit on failure, never a traceback."""
-    from ledger.errors import describe
-
-    try:
-        app()
-    except CliError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
-        sys.exit(1)
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-    except Exception as error:
-        err.print(f"[red]error:[/] {describe(error)}", highlight=False)
-        sys.exit(1)
-
-
-# The projection, Kafka and audit commands register themselves on ``app``.
-import ledger.cli_audit  # noqa: E402
-import ledger.cli_kafka  # noqa: E402
-import ledger.cli_projections  # noqa: E402, F401
+def register(app: typer.Typer, sla: typer.Typer) -> None:
+    """Add this family's commands to ``app`` and ``sla show`` to the sla group."""
+    app.command()(ingest)
+    app.add_typer(ticket_app, name="ticket")
+    app.add_typer(customer_app, name="customer")
+    app.add_typer(rejects_app, name="rejects")
+    app.add_typer(deferred_app, name="deferred")
+    app.add_typer(schemas_app, name="schemas")
+    sla.command("show")(sla_show)

@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
+import typer
 from rich.table import Table
 
+from cli.common import DbOption, JsonOption, err, out, print_json
+from cli.render import print_report, table
 from ledger.app import opened
 from ledger.board import rows_as_of
-from ledger.demo import DemoSpec, generate, write_jsonl
+from ledger.demo import DemoSpec, generate, quarter_end, write_jsonl
 from ledger.ingest import Ingestor, IngestReport, Input, Outcome
 from ledger.projections.health import health
 from ledger.projections.metrics import compliance
@@ -24,11 +27,6 @@ from ledger.tick import tick
 
 AT_RISK_MINUTES = 24 * 60
 LOWEST_HEALTH = 5
-
-
-def quarter_end(spec: DemoSpec) -> datetime:
-    """The demo's "now": midnight UTC after the quarter's last day."""
-    return datetime.combine(spec.start + timedelta(days=spec.days), time(0), tzinfo=UTC)
 
 
 def board_summary(rows: Rows, now: datetime) -> dict[str, Any]:
@@ -52,12 +50,23 @@ def _expected(outcome: Outcome) -> str:
     return {"accepted": "accept", "deferred": "deferred"}.get(outcome.status, "duplicate")
 
 
+def demo(
+    db: DbOption = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Also write the generated JSON Lines here.")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same quarter.")] = 7,
+    customers: Annotated[int, typer.Option(min=1, help="Enterprise customers.")] = 24,
+    json: JsonOption = False,
+) -> None:
+    """Generate a seeded quarter of support operations, ingest it and summarise the ledger."""
+    run_demo(db, out_file, seed, customers, as_json=json)
+
+
 def run_demo(
     db: str | None, out_file: Path | None, seed: int, customers: int, *, as_json: bool
 ) -> None:
     """Generate, optionally write, ingest and print what the ledger holds."""
-    from ledger.cli import err, out, print_json, print_report
-
     spec = DemoSpec(seed=seed, customers=customers)
     lines = generate(spec)
     if out_file is not None:
@@ -110,8 +119,6 @@ def run_demo(
 
 
 def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
-    from ledger.cli import out
-
     table = Table(title="the ledger now holds", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("count", justify="right")
@@ -129,31 +136,33 @@ def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
 
 
 def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
-    from ledger.cli import out
-    from ledger.cli_projections import _table
-
     now = board["as_of"].isoformat()
     out.print(
         f"[bold]as of {now}[/] (the quarter's end); the tick wrote {written or 'nothing new'}"
     )
     out.print(
-        _table(
+        table(
             "SLA compliance by severity",
             board["sla_compliance"],
             ["severity", "met", "breached", "open", "compliance_pct"],
         )
     )
     out.print(
-        _table(
+        table(
             f"tickets at risk: running timers due within {AT_RISK_MINUTES // 60} hours",
             board["at_risk"],
             ["ticket_id", "customer_id", "timer", "severity", "due_at", "minutes_left"],
         )
     )
     out.print(
-        _table(
+        table(
             f"the {LOWEST_HEALTH} customers with the lowest health",
             [{**r, "flags": ", ".join(r["flags"])} for r in board["lowest_health"]],
             ["customer_id", "name", "score", "trend", "flags"],
         )
     )
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``demo`` to ``app``."""
+    app.command()(demo)
