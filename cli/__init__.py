@@ -12,17 +12,21 @@ import sys
 import typer
 
 from cli import audit, demo, intake, kafka, queries
-from cli.common import CliError, err
+from cli.common import CliError, HelpGroup, err
 
 app = typer.Typer(
     name="ledger",
     help="The ledger: an event-sourced incident and ticket ledger for enterprise support.",
     no_args_is_help=True,
+    cls=HelpGroup,
     pretty_exceptions_enable=False,
     add_completion=False,
+    rich_markup_mode=None,
 )
 sla_app = typer.Typer(
-    help="SLA timers (first response, update cadence, resolution).", no_args_is_help=True
+    help="SLA timers (first response, update cadence, resolution).",
+    no_args_is_help=True,
+    cls=HelpGroup,
 )
 
 intake.register(app, sla_app)
@@ -35,16 +39,16 @@ kafka.register(app)
 
 def main() -> None:
     """Entry point: one clear line and a non-zero exit on failure, never a traceback."""
-    from ledger.errors import describe
-
     try:
         app()
     except CliError as error:
-        err.print(f"[red]error:[/] {error}", highlight=False)
+        err().print(f"[red]error:[/] {error}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:
-        err.print("interrupted")
+        err().print("interrupted")
         sys.exit(130)
     except Exception as error:
-        err.print(f"[red]error:[/] {describe(error)}", highlight=False)
+        from ledger.errors import describe  # psycopg and eventsourcing: only when needed
+
+        err().print(f"[red]error:[/] {describe(error)}", highlight=False)
         sys.exit(1)

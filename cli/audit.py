@@ -6,18 +6,19 @@ from __future__ import annotations
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import orjson
 import typer
 
 from cli.common import (
     AsOfOption,
     DbOption,
+    HelpGroup,
     JsonOption,
     KnownAtOption,
     err,
     fail,
+    open_ledger,
     out,
     parse_instant,
     print_json,
@@ -25,21 +26,12 @@ from cli.common import (
     when_known,
 )
 from cli.render import SLA_COLUMNS, print_state, print_timers, print_trail, table
-from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
-from ledger.app import opened
-from ledger.projector import engine_for
-from ledger.settings import resolve_database
-from replay.checkpoint import Checkpoint, CheckpointRefused, held_checkpoint, take_checkpoint
-from replay.export import ExportError, Selection
-from replay.export import export as run_export
-from replay.export_verify import verify_export as run_verify_export
-from replay.history import replay_board, replay_ticket
-from replay.keys import KeyError_, key_id, key_path, public_pem, signing_key, trusted_public
-from replay.report import render_report
-from replay.verify import verify as run_verify
+
+if TYPE_CHECKING:
+    from replay.checkpoint import Checkpoint
 
 key_app = typer.Typer(
-    help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True
+    help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True, cls=HelpGroup
 )
 
 PublicKeyOption = Annotated[
@@ -70,6 +62,12 @@ def checkpoint(
     json: JsonOption = False,
 ) -> None:
     """Sign the Merkle root of the whole log up to its latest event (key made on first use)."""
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+    from replay.checkpoint import CheckpointRefused, take_checkpoint
+    from replay.keys import KeyError_, signing_key
+
     try:
         key = signing_key(create=True)
     except KeyError_ as error:
@@ -84,13 +82,13 @@ def checkpoint(
                 while not stop.wait(every):
                     taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
                     if new:
-                        err.print(_describe(taken, new))
+                        err().print(_describe(taken, new))
         except CheckpointRefused as error:
             fail(f"not signed: {error}")
     if json:
         print_json({"new": new, **taken.as_dict()})
         return
-    out.print(_describe(taken, new))
+    out().print(_describe(taken, new))
 
 
 def verify(
@@ -108,6 +106,15 @@ def verify(
     json: JsonOption = False,
 ) -> None:
     """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
+    import orjson
+
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+    from replay.checkpoint import held_checkpoint
+    from replay.keys import KeyError_, trusted_public
+    from replay.verify import verify as run_verify
+
     try:
         trusted = trusted_public(public_key)
         held = None if against is None else held_checkpoint(orjson.loads(against.read_bytes()))
@@ -128,16 +135,18 @@ def verify(
             f"{result.covered_up_to}), key {result.key_id}"
         )
         if first is None:
-            out.print(f"[green]verified[/]: {summary}")
+            out().print(f"[green]verified[/]: {summary}")
         else:
-            out.print(f"[red]FAILED[/]: {summary}")
-            out.print(f"first bad: {first.where()}: {first.kind}: {first.detail}", highlight=False)
+            out().print(f"[red]FAILED[/]: {summary}")
+            out().print(
+                f"first bad: {first.where()}: {first.kind}: {first.detail}", highlight=False
+            )
             for finding in result.findings[:20]:
-                out.print(
+                out().print(
                     f"  {finding.kind:<20} {finding.where():<32} {finding.detail}", highlight=False
                 )
             if len(result.findings) > 20:
-                out.print(f"  ... and {len(result.findings) - 20} more (--json lists all)")
+                out().print(f"  ... and {len(result.findings) - 20} more (--json lists all)")
     if not result.ok:
         sys.exit(1)
 
@@ -145,6 +154,8 @@ def verify(
 @key_app.command("public")
 def key_public() -> None:
     """Print the public key (PEM) for auditors; the private key is never printed."""
+    from replay.keys import KeyError_, public_pem, signing_key
+
     try:
         public = signing_key(create=False).public_key()
     except KeyError_ as error:
@@ -155,6 +166,8 @@ def key_public() -> None:
 @key_app.command("show")
 def key_show(json: JsonOption = False) -> None:
     """Where the signing key is configured and its fingerprint."""
+    from replay.keys import KeyError_, key_id, key_path, signing_key
+
     path = key_path()
     view = {"path": str(path), "exists": path.exists(), "key_id": None}
     if path.exists():
@@ -165,7 +178,7 @@ def key_show(json: JsonOption = False) -> None:
     if json:
         print_json(view)
         return
-    out.print(f"key {view['key_id'] or '(not created yet)'} at {path}")
+    out().print(f"key {view['key_id'] or '(not created yet)'} at {path}")
 
 
 def _known(known: datetime | None) -> str:
@@ -186,15 +199,17 @@ def replay(
 ) -> None:
     """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
     alone, as it stood at --as-of with what was recorded by --known-at."""
+    from replay.history import replay_board, replay_ticket
+
     when, known = when_known(as_of, known_at)
-    with opened(resolve_database(db)) as ledger:
+    with open_ledger(db) as ledger:
         if target == "board":
             board = replay_board(ledger, when, known)
             if json:
                 print_json(board)
             else:
                 title = f"{len(board)} SLA timers as of {when.isoformat()} (UTC), from the log"
-                out.print(table(title, board, SLA_COLUMNS))
+                out().print(table(title, board, SLA_COLUMNS))
             return
         view = replay_ticket(ledger, target, when, known)
     if view is None:
@@ -205,14 +220,14 @@ def replay(
     print_state(f"{target} as of {when.isoformat()}", view["state"], skip=set())
     print_timers(f"SLA timers as of {when.isoformat()}", view["timers"])
     steps = view["escalation"]["steps"]
-    out.print(
+    out().print(
         table(
             f"escalations of {target} (UTC)",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason"],
         )
     )
-    out.print(
+    out().print(
         table(
             f"RCA timeline of {target} (UTC)",
             view["rca"]["timeline"],
@@ -221,7 +236,7 @@ def replay(
     )
     print_trail(view["trail"])
     head = view["chain_head"]
-    out.print(f"chain head: v{head['version']} {head['event_hash']}")
+    out().print(f"chain head: v{head['version']} {head['event_hash']}")
 
 
 # export / verify-export ---------------------------------------------------------------------
@@ -252,6 +267,15 @@ def export_trail(
     json: JsonOption = False,
 ) -> None:
     """Export the trail with a signed manifest, for `ledger verify-export` to check offline."""
+    from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+    from replay.checkpoint import CheckpointRefused
+    from replay.export import ExportError, Selection
+    from replay.export import export as run_export
+    from replay.keys import KeyError_, signing_key
+
     fields: frozenset[str] = frozenset()
     if redact or redact_names or redact_text:
         fields |= CONTACT_FIELDS
@@ -287,7 +311,7 @@ def export_trail(
         return
     records = sum(f["records"] for f in manifest["files"].values())
     statement = manifest["checkpoint"]["statement"]
-    out.print(
+    out().print(
         f"exported {records} events of {len(manifest['subjects'])} subjects to {out_dir} "
         f"(checkpoint {statement['seq']}, root {statement['root'][:16]}, key {manifest['key_id']})"
         + (f"; redacted: {', '.join(sorted(fields))}" if fields else "")
@@ -300,6 +324,9 @@ def verify_export(
     json: JsonOption = False,
 ) -> None:
     """Check an export offline (no database): signatures, file hashes, chains, inclusion."""
+    from replay.export_verify import verify_export as run_verify_export
+    from replay.keys import KeyError_, trusted_public
+
     try:
         pinned = None if public_key is None else trusted_public(public_key)
     except KeyError_ as error:
@@ -309,14 +336,14 @@ def verify_export(
         print_json(result.as_dict())
     elif result.ok:
         trust = "pinned" if result.key_pinned else "from the export itself; pin with --public-key"
-        out.print(
+        out().print(
             f"[green]verified[/]: {result.records} events of {result.subjects} subjects, "
             f"signed by key {result.key_id} ({trust})"
         )
     else:
-        out.print(f"[red]FAILED[/]: {len(result.problems)} problems in {directory}")
+        out().print(f"[red]FAILED[/]: {len(result.problems)} problems in {directory}")
         for problem in result.problems[:20]:
-            out.print(f"  {problem}", highlight=False)
+            out().print(f"  {problem}", highlight=False)
     if not result.ok:
         sys.exit(1)
 
@@ -333,8 +360,11 @@ def report(
     json: JsonOption = False,
 ) -> None:
     """Write one self-contained incident page: the RCA and a timeline chart (no network)."""
+    from replay.history import replay_ticket
+    from replay.report import render_report
+
     when, known = when_known(as_of, known_at)
-    with opened(resolve_database(db)) as ledger:
+    with open_ledger(db) as ledger:
         view = replay_ticket(ledger, ticket_id, when, known)
     if view is None:
         fail(f"no ticket {ticket_id} in the log as of {when.isoformat()}{_known(known)}")
@@ -351,7 +381,7 @@ def report(
             }
         )
         return
-    out.print(
+    out().print(
         f"wrote {out_file}: {len(view['rca']['timeline'])} timeline entries of {ticket_id} "
         f"as of {when.isoformat()}"
     )

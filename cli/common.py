@@ -1,5 +1,12 @@
 """What every command family shares: the common options, the consoles, one-line failures,
-JSON output, instants, signals and opening the ledger."""
+JSON output, instants, signals and opening the ledger.
+
+Importing the command line must stay cheap (``ledger --help`` imports every command
+module): modules of ``cli`` import only typer, the standard library and light constants at
+module level; the ledger, its stores, Kafka, rich and pydantic are imported by the
+command that uses them. Types they need only for hints are imported under
+``TYPE_CHECKING``.
+"""
 
 from __future__ import annotations
 
@@ -9,15 +16,41 @@ import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
 from datetime import UTC, datetime
+from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
-import orjson
 import typer
-from rich.console import Console
+from typer.core import TyperGroup
 
-from ledger.app import LedgerApp, opened
-from ledger.settings import ENV_DB_URL, resolve_database
+from ledger.settings import ENV_DB_URL
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from typer._click import Context, HelpFormatter
+
+    from ledger.app import LedgerApp
+
+
+class HelpGroup(TyperGroup):
+    """A command group whose ``--help`` lists each command's first sentence whole.
+
+    The command line prints click's plain help (``rich_markup_mode=None``): typer's rich
+    help imports rich's markdown and traceback modules, markdown-it and pygments, which
+    alone cost more CPU than the rest of ``ledger --help``. Plain help cuts command
+    summaries at the terminal's width with "..."; this wraps them instead.
+    """
+
+    def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
+        rows = []
+        for name in self.list_commands(ctx):
+            command = self.get_command(ctx, name)
+            if command is not None and not command.hidden:
+                rows.append((name, command.get_short_help_str(limit=1 << 16)))
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
 
 DbOption = Annotated[
     str | None,
@@ -38,10 +71,24 @@ KnownAtOption = Annotated[
     typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
 ]
 
-out = Console()
-if not out.is_terminal:
-    out.width = 160  # piped output: do not squeeze tables into 80 columns
-err = Console(stderr=True, soft_wrap=True)
+
+@cache
+def out() -> Console:
+    """The console on standard output (made on first use)."""
+    from rich.console import Console
+
+    console = Console()
+    if not console.is_terminal:
+        console.width = 160  # piped output: do not squeeze tables into 80 columns
+    return console
+
+
+@cache
+def err() -> Console:
+    """The console on standard error (made on first use)."""
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True)
 
 
 class CliError(Exception):
@@ -82,12 +129,17 @@ def stop_on_signals() -> threading.Event:
 
 def print_json(value: Any) -> None:
     """Write ``value`` as JSON to standard output."""
+    import orjson
+
     sys.stdout.write(orjson.dumps(value, option=orjson.OPT_INDENT_2, default=str).decode())
     sys.stdout.write("\n")
 
 
 def open_ledger(db: str | None) -> AbstractContextManager[LedgerApp]:
     """The ledger at ``--db`` (or the configured one), closed on exit."""
+    from ledger.app import opened
+    from ledger.settings import resolve_database
+
     return opened(resolve_database(db))
 
 

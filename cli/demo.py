@@ -5,25 +5,16 @@ from __future__ import annotations
 from collections import Counter
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.table import Table
 
 from cli.common import DbOption, JsonOption, err, out, print_json
 from cli.render import print_report, table
-from ledger.app import opened
-from ledger.board import rows_as_of
-from ledger.demo import DemoSpec, generate, quarter_end, write_jsonl
-from ledger.ingest import Ingestor, IngestReport, Input, Outcome
-from ledger.projections.health import health
-from ledger.projections.metrics import compliance
-from ledger.projections.registry import Rows
-from ledger.projections.sla import sla_board
-from ledger.projector import engine_for
-from ledger.settings import resolve_database
-from ledger.summary import holdings
-from ledger.tick import tick
+
+if TYPE_CHECKING:
+    from ledger.ingest import IngestReport, Outcome
+    from ledger.projections.registry import Rows
 
 AT_RISK_MINUTES = 24 * 60
 LOWEST_HEALTH = 5
@@ -31,6 +22,10 @@ LOWEST_HEALTH = 5
 
 def board_summary(rows: Rows, now: datetime) -> dict[str, Any]:
     """How the demo ends: SLA compliance by severity, tickets at risk, lowest health."""
+    from ledger.projections.health import health
+    from ledger.projections.metrics import compliance
+    from ledger.projections.sla import sla_board
+
     return {
         "as_of": now,
         "sla_compliance": compliance(rows["sla_timers"], None, now, now),
@@ -67,6 +62,15 @@ def run_demo(
     db: str | None, out_file: Path | None, seed: int, customers: int, *, as_json: bool
 ) -> None:
     """Generate, optionally write, ingest and print what the ledger holds."""
+    from ledger.app import opened
+    from ledger.board import rows_as_of
+    from ledger.demo import DemoSpec, generate, quarter_end, write_jsonl
+    from ledger.ingest import Ingestor, Input
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+    from ledger.summary import holdings
+    from ledger.tick import tick
+
     spec = DemoSpec(seed=seed, customers=customers)
     lines = generate(spec)
     if out_file is not None:
@@ -105,20 +109,22 @@ def run_demo(
     if as_json:
         print_json(summary)
         return
-    out.print(f"[bold]demo[/]: seed {seed}, {len(lines)} lines, into {database.label}")
+    out().print(f"[bold]demo[/]: seed {seed}, {len(lines)} lines, into {database.label}")
     if out_file is not None:
-        out.print(f"wrote the lines to {out_file}")
+        out().print(f"wrote the lines to {out_file}")
     print_report(report, "ingest")
     _print_holdings(held, report)
     _print_board(board, ticked.written)
     if was_empty and surprises:
-        err.print(
+        err().print(
             f"[yellow]warning:[/] {sum(surprises.values())} lines did not end as the "
             f"generator meant: {dict(surprises)}"
         )
 
 
 def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
+    from rich.table import Table
+
     table = Table(title="the ledger now holds", show_header=False)
     table.add_column("what", style="bold")
     table.add_column("count", justify="right")
@@ -132,29 +138,29 @@ def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
         table.add_row(f"  by status: {status}", str(count))
     table.add_row("RCAs published", str(held["rcas_published"]))
     table.add_row("rejections kept", str(report.rejected))
-    out.print(table)
+    out().print(table)
 
 
 def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
     now = board["as_of"].isoformat()
-    out.print(
+    out().print(
         f"[bold]as of {now}[/] (the quarter's end); the tick wrote {written or 'nothing new'}"
     )
-    out.print(
+    out().print(
         table(
             "SLA compliance by severity",
             board["sla_compliance"],
             ["severity", "met", "breached", "open", "compliance_pct"],
         )
     )
-    out.print(
+    out().print(
         table(
             f"tickets at risk: running timers due within {AT_RISK_MINUTES // 60} hours",
             board["at_risk"],
             ["ticket_id", "customer_id", "timer", "severity", "due_at", "minutes_left"],
         )
     )
-    out.print(
+    out().print(
         table(
             f"the {LOWEST_HEALTH} customers with the lowest health",
             [{**r, "flags": ", ".join(r["flags"])} for r in board["lowest_health"]],

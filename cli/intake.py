@@ -6,15 +6,14 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
 from cli.common import (
     AsOfOption,
     DbOption,
+    HelpGroup,
     JsonOption,
     KnownAtOption,
     err,
@@ -26,31 +25,25 @@ from cli.common import (
     read_lines,
 )
 from cli.render import print_report, print_state, print_timers, print_trail
-from ledger.aggregates.customer import Customer
-from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp
-from ledger.board import visible
-from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
-from ledger.timelines import ticket_timers
-from ledger.views import (
-    customer_state,
-    deferral_view,
-    instant,
-    rejection_view,
-    ticket_state,
-    trail,
-)
+from ledger.settings import DEFAULT_BATCH_SIZE
 
-ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True)
-customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True)
+if TYPE_CHECKING:
+    from ledger.app import LedgerApp
+    from ledger.ingest import IngestReport, Outcome
+
+ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True, cls=HelpGroup)
+customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True, cls=HelpGroup)
 rejects_app = typer.Typer(
-    help="Inputs the ledger rejected (kept, never dropped).", no_args_is_help=True
+    help="Inputs the ledger rejected (kept, never dropped).", no_args_is_help=True, cls=HelpGroup
 )
 deferred_app = typer.Typer(
     help="Inputs waiting for a subject the ledger has not stored yet (R-IN-6).",
     no_args_is_help=True,
+    cls=HelpGroup,
 )
-schemas_app = typer.Typer(help="The wire contract as JSON Schema.", no_args_is_help=True)
+schemas_app = typer.Typer(
+    help="The wire contract as JSON Schema.", no_args_is_help=True, cls=HelpGroup
+)
 
 
 # ingest ---------------------------------------------------------------------------------
@@ -65,15 +58,25 @@ def ingest_lines(
     quiet: bool,
 ) -> IngestReport:
     """Ingest numbered lines with a progress bar on large inputs."""
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
+    from ledger.ingest import Ingestor, Input
+
     ingestor = Ingestor(ledger)
-    show_bar = not quiet and err.is_terminal and (total_bytes is None or total_bytes > 1 << 20)
+    show_bar = not quiet and err().is_terminal and (total_bytes is None or total_bytes > 1 << 20)
     with Progress(
         TextColumn("[bold]ingest[/] {task.description}"),
         BarColumn(),
         TaskProgressColumn(),
         TextColumn("{task.fields[events]} inputs"),
         TimeRemainingColumn(),
-        console=err,
+        console=err(),
         disable=not show_bar,
         transient=True,
     ) as progress:
@@ -127,6 +130,11 @@ def ticket_show(
     json: JsonOption = False,
 ) -> None:
     """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
+    from ledger.aggregates.ticket import Ticket
+    from ledger.board import visible
+    from ledger.timelines import ticket_timers
+    from ledger.views import instant, ticket_state, trail
+
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")
     with open_ledger(db) as ledger:
@@ -158,6 +166,9 @@ def customer_show(
     json: JsonOption = False,
 ) -> None:
     """The customer's current state and its full trail."""
+    from ledger.aggregates.customer import Customer
+    from ledger.views import customer_state, trail
+
     with open_ledger(db) as ledger:
         customer = ledger.find(customer_id)
         if not isinstance(customer, Customer):
@@ -182,6 +193,10 @@ def rejects_list(
     json: JsonOption = False,
 ) -> None:
     """Every rejected input with its rule, field, reason, time and original envelope."""
+    from rich.table import Table
+
+    from ledger.views import rejection_view
+
     with open_ledger(db) as ledger:
         rows = [rejection_view(r) for r in ledger.store.rejections(rule=rule, limit=limit)]
     if json:
@@ -201,7 +216,7 @@ def rejects_list(
             r["origin"],
             r["reason"],
         )
-    out.print(table)
+    out().print(table)
 
 
 # deferred ---------------------------------------------------------------------------------
@@ -216,6 +231,10 @@ def deferred_list(
 ) -> None:
     """Inputs waiting for a subject, oldest first: what they wait for, since when, and
     the rule they will be rejected under if it never comes."""
+    from rich.table import Table
+
+    from ledger.views import deferral_view
+
     with open_ledger(db) as ledger:
         rows = [deferral_view(d) for d in ledger.store.deferred(subject=subject, limit=limit)]
     if json:
@@ -234,7 +253,7 @@ def deferred_list(
             r["rule"],
             r["origin"],
         )
-    out.print(table)
+    out().print(table)
 
 
 @deferred_app.command("expire")
@@ -246,6 +265,8 @@ def deferred_expire(
     json: JsonOption = False,
 ) -> None:
     """Reject every waiting input now (or one subject's), under the rule it would break."""
+    from ledger.ingest import Ingestor
+
     with open_ledger(db) as ledger:
         if subject is not None and not ledger.store.deferred(subject=subject, limit=1):
             fail(f"no deferred input of {subject}")
@@ -263,7 +284,7 @@ def deferred_expire(
     if json:
         print_json(result)
         return
-    out.print(
+    out().print(
         f"{len(expired)} deferred inputs rejected"
         + (f" ({', '.join(f'{r}: {n}' for r, n in sorted(by_rule.items()))})" if by_rule else "")
         + "; list them with [bold]ledger rejects list[/]."
@@ -286,7 +307,7 @@ def schemas_export(
 
     target = out_dir or DEFAULT_SCHEMA_DIR
     written = export_json_schemas(target)
-    out.print(f"wrote {len(written)} JSON Schema files to {target}")
+    out().print(f"wrote {len(written)} JSON Schema files to {target}")
 
 
 # sla show -----------------------------------------------------------------------------------
@@ -300,6 +321,8 @@ def sla_show(
     json: JsonOption = False,
 ) -> None:
     """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
+    from ledger.timelines import ticket_timers
+
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")
     with open_ledger(db) as ledger:

@@ -8,32 +8,17 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from sqlalchemy import select
 
 from cli.common import DbOption, JsonOption, fail, out, print_json, read_lines, stop_on_signals
-from consumers.emit import emit as emit_lines
-from consumers.emit import emit_dependencies_first
-from consumers.ingest import ConsumerSettings, IngestConsumer
-from consumers.kafka import (
-    ALERTS,
-    ENV_BOOTSTRAP,
-    EVENTS,
-    GROUP,
-    INBOUND,
-    REJECTED,
-    GroupTiming,
-    bootstrap_servers,
-    producer,
-)
-from consumers.relay import RejectionOutbox, Relay
-from ledger.app import LedgerApp, opened
-from ledger.ingest import DEFAULT_BATCH_SIZE, Outcome
-from ledger.projections import tables
-from ledger.projector import Projector, engine_for
-from ledger.settings import resolve_database
+from consumers.kafka import ALERTS, ENV_BOOTSTRAP, EVENTS, GROUP, INBOUND, REJECTED
+from ledger.settings import DEFAULT_BATCH_SIZE
+
+if TYPE_CHECKING:
+    from ledger.app import LedgerApp
+    from ledger.ingest import Outcome
 
 BootstrapOption = Annotated[
     str | None,
@@ -47,6 +32,8 @@ BootstrapOption = Annotated[
 
 
 def _servers(value: str | None) -> str:
+    from consumers.kafka import bootstrap_servers
+
     try:
         return bootstrap_servers(value)
     except ValueError as error:
@@ -77,6 +64,13 @@ def consume(
     max_poll_interval_ms: Annotated[int, typer.Option(min=1000)] = 60_000,
 ) -> None:
     """Consume envelopes from Kafka into the ledger, exactly once; SIGTERM stops cleanly."""
+    from consumers.ingest import ConsumerSettings, IngestConsumer
+    from consumers.kafka import GroupTiming, producer
+    from consumers.relay import RejectionOutbox
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+
     servers = _servers(bootstrap)
     _log_to_stderr()
     database = resolve_database(db)
@@ -116,6 +110,12 @@ def relay(
     json: JsonOption = False,
 ) -> None:
     """Publish stored events, in log order, to Kafka (at least once); resumes after a restart."""
+    from consumers.kafka import producer
+    from consumers.relay import Relay
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+
     servers = _servers(bootstrap)
     database = resolve_database(db)
     with opened(database) as ledger:
@@ -140,7 +140,7 @@ def relay(
     if json:
         print_json({"published": published, "position": position})
     else:
-        out.print(f"published {published} events to {events_topic}; relayed up to {position}")
+        out().print(f"published {published} events to {events_topic}; relayed up to {position}")
 
 
 def emit(
@@ -161,6 +161,12 @@ def emit(
     json: JsonOption = False,
 ) -> None:
     """Produce a JSON Lines file to Kafka, keyed by subject (idempotent, acks=all)."""
+    from consumers.emit import emit as emit_lines
+    from consumers.emit import emit_dependencies_first
+    from consumers.kafka import producer
+    from ledger.app import opened
+    from ledger.settings import resolve_database
+
     if file != "-" and not Path(file).is_file():
         fail(f"no such file: {file}")
     servers = _servers(bootstrap)
@@ -178,7 +184,7 @@ def emit(
     if json:
         print_json({"sent": sent, "topic": topic})
     else:
-        out.print(f"sent {sent} lines to {topic}")
+        out().print(f"sent {sent} lines to {topic}")
 
 
 def _consumed_by(
@@ -201,6 +207,13 @@ def _consumed_by(
 
 def status(db: DbOption = None, json: JsonOption = False) -> None:
     """Where everything stands: the log, projections, publishers, consumers, rejections."""
+    from sqlalchemy import select
+
+    from ledger.app import opened
+    from ledger.projections import tables
+    from ledger.projector import Projector, engine_for
+    from ledger.settings import resolve_database
+
     database = resolve_database(db)
     with opened(database) as ledger:
         engine = engine_for(database)
@@ -235,7 +248,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
         print_json(report)
         return
     for key, value in report.items():
-        out.print(f"[bold]{key}[/]: {value}")
+        out().print(f"[bold]{key}[/]: {value}")
 
 
 def register(app: typer.Typer) -> None:

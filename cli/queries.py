@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeRemainingColumn
-from sqlalchemy import Engine
 
 from cli.common import (
     AsOfOption,
@@ -29,22 +27,24 @@ from cli.common import (
     when_known,
 )
 from cli.render import SLA_COLUMNS, cell, table
-from ledger.app import LedgerApp, opened
-from ledger.board import answer, rows_as_of
-from ledger.projections.health import health as health_records
-from ledger.projections.metrics import metrics as metric_figures
-from ledger.projections.registry import BY_NAME, SubjectFailed
-from ledger.projections.sla import sla_board
-from ledger.projector import CatchUp, Projector, engine_for, listed_failures
-from ledger.rca_report import render_html, render_markdown
-from ledger.settings import resolve_database
-from ledger.tick import tick as run_tick
-from ledger.timelines import escalation_timeline, rca_document
+from ledger.projections.names import PROJECTION_NAMES
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+    from sqlalchemy import Engine
+
+    from ledger.app import LedgerApp
+    from ledger.projector import CatchUp
 
 
 def _rows(
     db: str | None, when: datetime, known: datetime | None
 ) -> dict[str, list[dict[str, Any]]]:
+    from ledger.app import opened
+    from ledger.board import rows_as_of
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+
     database = resolve_database(db)
     with opened(database) as ledger:
         return rows_as_of(ledger, engine_for(database), when, known)
@@ -56,20 +56,28 @@ FAILURE_COLUMNS = ["projection", "subject", "notification_id", "error"]
 def _print_failures(failures: list[dict[str, Any]]) -> None:
     """The subjects left out of the read models (nothing when there are none)."""
     if failures:
-        out.print(table(f"{len(failures)} subjects left out", failures, FAILURE_COLUMNS))
+        out().print(table(f"{len(failures)} subjects left out", failures, FAILURE_COLUMNS))
 
 
 # project / rebuild / tick -------------------------------------------------------------------
 
 
 def _progress_bar(label: str, quiet: bool) -> Progress:
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TaskProgressColumn,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     return Progress(
         TextColumn(f"[bold]{label}[/] {{task.description}}"),
         BarColumn(),
         TaskProgressColumn(),
         TimeRemainingColumn(),
-        console=err,
-        disable=quiet or not err.is_terminal,
+        console=err(),
+        disable=quiet or not err().is_terminal,
         transient=True,
     )
 
@@ -81,15 +89,19 @@ def project(
     json: JsonOption = False,
 ) -> None:
     """Bring the read models up to date with the log (exactly once), then exit or follow."""
+    from ledger.app import opened
+    from ledger.projector import Projector, engine_for
+    from ledger.settings import resolve_database
+
     database = resolve_database(db)
     with opened(database) as ledger:
         projector = Projector(ledger, engine_for(database))
         if follow:
             stop = stop_on_signals()
-            err.print(f"following the log of {database.label}; SIGTERM or Ctrl-C stops")
+            err().print(f"following the log of {database.label}; SIGTERM or Ctrl-C stops")
 
             def applied(report: CatchUp) -> None:
-                err.print(
+                err().print(
                     f"projected up to {min(report.positions.values())}: {report.applied}",
                     highlight=False,
                 )
@@ -104,19 +116,24 @@ def project(
         {"projection": n, "applied": report.applied.get(n, 0), "position": p}
         for n, p in sorted(report.positions.items())
     ]
-    out.print(table("projections", rows, ["projection", "applied", "position"]))
+    out().print(table("projections", rows, ["projection", "applied", "position"]))
     _print_failures(failures)
 
 
 def rebuild(
     name: Annotated[
         str | None,
-        typer.Argument(help=f"One projection ({', '.join(BY_NAME)}); default all."),
+        typer.Argument(help=f"One projection ({', '.join(PROJECTION_NAMES)}); default all."),
     ] = None,
     db: DbOption = None,
     json: JsonOption = False,
 ) -> None:
     """Drop read models and project them again from the log alone (R-TRAIL-3)."""
+    from ledger.app import opened
+    from ledger.projections.registry import BY_NAME
+    from ledger.projector import Projector, engine_for, listed_failures
+    from ledger.settings import resolve_database
+
     if name is not None and name not in BY_NAME:
         fail(f"no projection named {name!r}; known: {', '.join(BY_NAME)}")
     database = resolve_database(db)
@@ -138,7 +155,7 @@ def rebuild(
             }
         )
         return
-    out.print(f"rebuilt {', '.join(names)} from the log: {report.applied}")
+    out().print(f"rebuilt {', '.join(names)} from the log: {report.applied}")
     _print_failures(failures)
 
 
@@ -160,6 +177,11 @@ def tick(
     json: JsonOption = False,
 ) -> None:
     """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    from ledger.app import opened
+    from ledger.projector import engine_for
+    from ledger.settings import resolve_database
+    from ledger.tick import tick as run_tick
+
     if every is not None and now is not None:
         fail("--every ticks on the clock; it cannot be combined with --now")
     when = parse_instant(now, "--now") or datetime.now(UTC)
@@ -174,12 +196,12 @@ def tick(
             while not stop.wait(every):
                 report = run_tick(ledger, engine, datetime.now(UTC))
                 if report.written:
-                    err.print(f"tick at {report.now.isoformat()}: wrote {report.written}")
+                    err().print(f"tick at {report.now.isoformat()}: wrote {report.written}")
                 sign(ledger, engine)
     if json:
         print_json(report.as_dict())
         return
-    out.print(
+    out().print(
         f"tick at {report.now.isoformat()}: {report.due} due, "
         f"{sum(report.written.values())} written {report.written or ''}"
     )
@@ -201,10 +223,10 @@ def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
         try:
             taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
         except CheckpointRefused as error:  # keep ticking; verify names the bad event
-            err.print(f"[red]checkpoint refused[/]: {error}")
+            err().print(f"[red]checkpoint refused[/]: {error}")
             return
         if new:
-            err.print(
+            err().print(
                 f"checkpoint {taken.seq}: {taken.tree_size} events up to notification "
                 f"{taken.last_notification_id}"
             )
@@ -232,6 +254,9 @@ def sla_list(
     json: JsonOption = False,
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
+    from ledger.board import answer
+    from ledger.projections.sla import sla_board
+
     when, known = when_known(as_of, known_at)
     board = answer(
         _rows(db, when, known),
@@ -250,7 +275,7 @@ def sla_list(
         print_json(board)
         return
     columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
-    out.print(table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
+    out().print(table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
 
 
 # escalations / rca ----------------------------------------------------------------------------
@@ -264,6 +289,11 @@ def escalations(
     json: JsonOption = False,
 ) -> None:
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
+    from ledger.app import opened
+    from ledger.projections.registry import SubjectFailed
+    from ledger.settings import resolve_database
+    from ledger.timelines import escalation_timeline
+
     when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
         try:
@@ -279,14 +309,14 @@ def escalations(
         {**s, "time_at_previous_tier": _duration(s["seconds_at_previous_tier"])}
         for s in timeline["steps"]
     ]
-    out.print(
+    out().print(
         table(
             f"escalations of {ticket_id} (UTC)",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason", "time_at_previous_tier"],
         )
     )
-    out.print(
+    out().print(
         f"now at [bold]{timeline['current_tier']}[/] "
         f"since {cell(timeline['at_current_tier_since'])}"
         f" ({_duration(timeline['seconds_at_current_tier'])}), status {timeline['status']}"
@@ -310,6 +340,12 @@ def rca(
     json: JsonOption = False,
 ) -> None:
     """The ticket's RCA with its timeline from the trail, rendered from the ledger (R-RCA-3)."""
+    from ledger.app import opened
+    from ledger.projections.registry import SubjectFailed
+    from ledger.rca_report import render_html, render_markdown
+    from ledger.settings import resolve_database
+    from ledger.timelines import rca_document
+
     if format not in ("md", "html", "json"):
         fail(f"--format {format!r}: use md, html or json")
     when, known = when_known(as_of, known_at)
@@ -326,7 +362,7 @@ def rca(
     text = render_html(document, when) if format == "html" else render_markdown(document, when)
     if out_file is not None:
         out_file.write_text(text, encoding="utf-8")
-        err.print(f"wrote {out_file}")
+        err().print(f"wrote {out_file}")
     else:
         typer.echo(text, nl=False)
 
@@ -345,6 +381,9 @@ def metrics(
     json: JsonOption = False,
 ) -> None:
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
+    from ledger.board import answer
+    from ledger.projections.metrics import metrics as metric_figures
+
     when, known = when_known(as_of, known_at)
     start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
     figures = answer(
@@ -353,39 +392,39 @@ def metrics(
     if json:
         print_json(figures)
         return
-    out.print(
+    out().print(
         f"[bold]metrics[/] as of {when.isoformat()}, "
         f"{figures['tickets_opened']} tickets opened in the window"
     )
-    out.print(
+    out().print(
         table(
             "first response (minutes)",
             figures["first_response"],
             ["severity", "count", "median_minutes", "p90_minutes"],
         )
     )
-    out.print(
+    out().print(
         table(
             "SLA compliance",
             figures["sla_compliance"],
             ["severity", "met", "breached", "open", "compliance_pct"],
         )
     )
-    out.print(
+    out().print(
         table(
             "time to resolution (hours)",
             figures["time_to_resolution"],
             ["severity", "count", "median_hours", "p90_hours"],
         )
     )
-    out.print(
+    out().print(
         table(
             "volume by week",
             figures["volume_by_week"],
             ["week", "sev1", "sev2", "sev3", "sev4", "total"],
         )
     )
-    out.print(
+    out().print(
         table(
             f"{len(figures['repeat_incidents'])} repeat incidents",
             figures["repeat_incidents"],
@@ -393,11 +432,11 @@ def metrics(
         )
     )
     csat, nps, churn = figures["csat"], figures["nps"], figures["churn"]
-    out.print(
+    out().print(
         f"CSAT {csat['average']} ({csat['responses']} answers, "
         f"{csat['satisfied_pct']}% satisfied); NPS {nps['score']} ({nps['responses']} answers)"
     )
-    out.print(
+    out().print(
         f"churn {churn['churn_rate_pct']}% ({churn['churned']} of {churn['customers_at_start']}), "
         f"retention {churn['retention_rate_pct']}%, renewals {churn['renewals']}"
     )
@@ -413,6 +452,9 @@ def health(
     json: JsonOption = False,
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
+    from ledger.board import answer
+    from ledger.projections.health import health as health_records
+
     when, known = when_known(as_of, known_at)
     records = answer(
         _rows(db, when, known), lambda rows: health_records(rows, when, customer_id), "health"
@@ -431,7 +473,7 @@ def health(
         }
         for r in records
     ]
-    out.print(
+    out().print(
         table(
             f"customer health as of {when.isoformat()} (lowest first)",
             shown,

@@ -4,13 +4,14 @@ report, and any list of rows."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
-
-import orjson
-from rich.table import Table
+from typing import TYPE_CHECKING, Any
 
 from cli.common import out
-from ledger.ingest import IngestReport
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ledger.ingest import IngestReport
 
 SLA_COLUMNS = [
     "ticket_id",
@@ -42,6 +43,8 @@ def cell(value: Any) -> str:
 
 def table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
     """Rows as a table of the given columns."""
+    from rich.table import Table
+
     shown = Table(title=title, show_header=True)
     for column in columns:
         shown.add_column(column, overflow="fold")
@@ -52,6 +55,9 @@ def table(title: str, rows: list[dict[str, Any]], columns: list[str]) -> Table:
 
 def print_state(title: str, view: dict[str, Any], skip: set[str]) -> None:
     """A subject's fields, one a row (values that are not text as JSON)."""
+    import orjson
+    from rich.table import Table
+
     shown = Table(title=title, show_header=False)
     shown.add_column("field", style="bold")
     shown.add_column("value")
@@ -59,11 +65,14 @@ def print_state(title: str, view: dict[str, Any], skip: set[str]) -> None:
         if key not in skip:
             text = value if isinstance(value, str) else orjson.dumps(value, default=str).decode()
             shown.add_row(key, text)
-    out.print(shown)
+    out().print(shown)
 
 
 def print_trail(entries: list[dict[str, Any]]) -> None:
     """A subject's trail, oldest first."""
+    import orjson
+    from rich.table import Table
+
     shown = Table(title="trail (times in UTC)", show_header=True)
     for column in ("v", "occurred_at", "recorded_at", "type"):
         shown.add_column(column, no_wrap=True)
@@ -79,11 +88,13 @@ def print_trail(entries: list[dict[str, Any]]) -> None:
             e["source"],
             orjson.dumps(e["data"]).decode(),
         )
-    out.print(shown)
+    out().print(shown)
 
 
 def print_timers(title: str, rows: list[dict[str, Any]]) -> None:
     """A ticket's SLA timers."""
+    from rich.table import Table
+
     shown = Table(title=title, show_header=True)
     for column in (
         "timer",
@@ -108,11 +119,13 @@ def print_timers(title: str, rows: list[dict[str, Any]]) -> None:
             r["state"],
             short(r["breached_at"].isoformat()) if r["breached_at"] else "",
         )
-    out.print(shown)
+    out().print(shown)
 
 
 def print_report(report: IngestReport, title: str) -> None:
     """Counts of accepted, duplicate and rejected, and the rejections by rule."""
+    from rich.table import Table
+
     shown = Table(title=title, show_header=True)
     shown.add_column("outcome")
     shown.add_column("inputs", justify="right")
@@ -121,14 +134,14 @@ def print_report(report: IngestReport, title: str) -> None:
     shown.add_row("deferred (waiting, kept)", str(report.deferred))
     shown.add_row("rejected (kept)", str(report.rejected))
     shown.add_row("rejected before (not kept again)", str(report.already_rejected))
-    out.print(shown)
+    out().print(shown)
     if report.released:
-        out.print(
+        out().print(
             f"Inputs deferred earlier and decided now: {report.released['accepted']} accepted, "
             f"{report.released['rejected']} rejected."
         )
     if report.deferred:
-        out.print("List what waits with [bold]ledger deferred list[/].")
+        out().print("List what waits with [bold]ledger deferred list[/].")
     if report.by_rule:
         rules = Table(title="rejected, by rule", show_header=True)
         rules.add_column("rule")
@@ -137,5 +150,5 @@ def print_report(report: IngestReport, title: str) -> None:
         for rule, count in sorted(report.by_rule.items()):
             example = report.examples[rule]
             rules.add_row(rule, str(count), f"{example.origin}: {example.reason}")
-        out.print(rules)
-        out.print("List them with [bold]ledger rejects list[/].")
+        out().print(rules)
+        out().print("List them with [bold]ledger rejects list[/].")

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from kafka import KafkaProducer
+if TYPE_CHECKING:  # kafka is imported by what uses it: the command line reads these names
+    from kafka import KafkaProducer
 
 ENV_BOOTSTRAP: Final = "LEDGER_KAFKA_BOOTSTRAP"
 INBOUND: Final = "ledger.inbound"
@@ -50,6 +51,8 @@ def producer(bootstrap: str, client_id: str) -> KafkaProducer:
     ``acks`` is left at its default (all): setting it explicitly turns idempotence off in
     kafka-python 3.
     """
+    from kafka import KafkaProducer
+
     return KafkaProducer(
         bootstrap_servers=bootstrap,
         client_id=client_id,

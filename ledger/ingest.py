@@ -47,6 +47,9 @@ from ledger.aggregates.rules import RuleViolation
 from ledger.app import Aggregate, LedgerApp
 from ledger.collection import collected_per_batch
 from ledger.handlers import HANDLERS, command_meta
+from ledger.settings import (
+    DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE,  # the command line reads it there
+)
 from ledger.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
 from schemas import WireError, parse_canonical
 
@@ -56,10 +59,6 @@ Status = Literal["accepted", "duplicate", "deferred", "rejected"]
 Payload = bytes | str | Mapping[str, Any] | None  # None: a Kafka record with no value
 Clock = Callable[[], datetime]
 
-DEFAULT_BATCH_SIZE = 5000
-"""Inputs per transaction. Past a few hundred thousand events each batch dirties about
-one page of every key index per event (event ids are random): larger commits share
-those pages (measured in benchmarks/, see the README's Performance section)."""
 DEFAULT_CACHE_SIZE = 20_000
 SAVE_ATTEMPTS = 3
 

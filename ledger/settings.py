@@ -15,6 +15,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 DEFAULT_DB: Final = "ledger.db"
 ENV_DB_URL: Final = "LEDGER_DB_URL"
+DEFAULT_BATCH_SIZE: Final = 5000
+"""Inputs per transaction. Past a few hundred thousand events each batch dirties about
+one page of every key index per event (event ids are random): larger commits share
+those pages (measured in benchmarks/, see the README's Performance section)."""
 
 
 class SettingsError(ValueError):
