@@ -21,7 +21,12 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
 * ``replay``: the hot ticket replayed as of 200 instants of its life, p50 and p99;
 * ``sla_breached``: ``sla list --breached`` over 10k open tickets, p50 and p99;
 * ``kafka``: a producer process, the consumer storing batches, and ``ledger project
-  --follow`` in a third process, all at once through a tansu broker (PostgreSQL only).
+  --follow`` in a third process, all at once through a tansu broker (PostgreSQL only);
+* ``startup``: CPU seconds (user + system, median of 5) of ``ledger --help`` and of
+  ``ledger sla show T-... --json`` on a small demo ledger, each a whole process, beside a
+  bare ``python -c "import json"``, and their ratio to it (``--startup-only`` runs just
+  this). The children write and read bytecode under a scratch ``PYTHONPYCACHEPREFIX``
+  after one warm-up run, as an installed package would.
 
 Sizes of 10k events or less are measured three times and each figure is the median (the
 runs are kept beside it): a run of a second or two is at the mercy of a busy neighbour.
@@ -463,6 +468,62 @@ def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
 # the run ------------------------------------------------------------------------------------
 
 
+def _child_cpu(command: list[str], env: dict[str, str]) -> float:
+    """User + system CPU seconds of one child process run to its end."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run(command, env=env, stdout=subprocess.DEVNULL, check=True)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def startup(root: Path, seed: int, runs: int) -> dict[str, Any]:
+    """Start-up of the command line: whole processes, CPU seconds, median of ``runs``."""
+    lines = generate(DemoSpec(seed=seed, customers=2))
+    path = root / "startup.db"
+    with opened(resolve_database(str(path))) as ledger:
+        Ingestor(ledger).ingest(Input(line.raw, "bench") for line in lines)
+    ticket = next(
+        json.loads(line.raw)["subject"]
+        for line in lines
+        if line.expect == "accept" and b'"ticket.opened"' in line.raw
+    )
+    script = Path(sys.executable).with_name("ledger")
+    ledger_cmd = [str(script)] if script.exists() else [sys.executable, "-m", "cli"]
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+    env["PYTHONPYCACHEPREFIX"] = str(root / "pycache")
+    commands = {
+        "bare_python": [sys.executable, "-c", "import json"],
+        "help": [*ledger_cmd, "--help"],
+        "sla_show": [*ledger_cmd, "sla", "show", ticket, "--json", "--db", str(path)],
+    }
+    samples: dict[str, list[float]] = {}
+    for name, command in commands.items():
+        _child_cpu(command, env)  # warm-up: bytecode written
+        samples[name] = [round(_child_cpu(command, env), 3) for _ in range(runs)]
+    cpu = {name: statistics.median(values) for name, values in samples.items()}
+    bare = cpu["bare_python"]
+    return {
+        "runs": runs,
+        "ticket": ticket,
+        "cpu_s": cpu,
+        "ratio_to_bare_python": {n: round(cpu[n] / bare, 1) for n in ("help", "sla_show")},
+        "samples": samples,
+    }
+
+
+def print_startup(figures: dict[str, Any]) -> None:
+    """The start-up figures, one line each."""
+    cpu, ratio = figures["cpu_s"], figures["ratio_to_bare_python"]
+    print(f"start-up, CPU seconds (median of {figures['runs']} processes):")
+    rows = [
+        ("python -c 'import json'", cpu["bare_python"], ""),
+        ("ledger --help", cpu["help"], f"x{ratio['help']}"),
+        (f"ledger sla show {figures['ticket']} --json", cpu["sla_show"], f"x{ratio['sla_show']}"),
+    ]
+    for label, seconds, times in rows:
+        print(f"  {label:<34} {seconds:.3f}  {times}")
+
+
 def repeats_for(size: int, smoke: bool) -> int:
     """How many times a size is measured: a 10k run lasts a second or two, which a busy
     neighbour on a shared machine can slow by a quarter, so small sizes take the median
@@ -660,12 +721,19 @@ def main() -> None:
     parser.add_argument("--board-tickets", type=int, default=10_000)
     parser.add_argument("--no-kafka", dest="kafka", action="store_false")
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
-    parser.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    parser.add_argument(
+        "--out", type=Path, help="default results/latest.json (results/startup.json)"
+    )
+    parser.add_argument(
+        "--startup-only", action="store_true", help="only the command line's start-up"
+    )
     parser.add_argument("--child-ingest", nargs=2, metavar=("STREAM", "DB"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_ingest:
         _run_child_ingest(Path(args.child_ingest[0]), args.child_ingest[1])
         return
+    if args.out is None:
+        args.out = RESULTS / ("startup.json" if args.startup_only else "latest.json")
     if args.smoke:
         args.sizes, args.board_tickets = "600", 300
     sizes = [_size(s) for s in args.sizes.split(",")]
@@ -674,6 +742,10 @@ def main() -> None:
     boards: dict[str, Any] = {}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
+        print("command line start-up ...", file=sys.stderr, flush=True)
+        started = startup(root, args.seed, 2 if args.smoke else 5)
+        if args.startup_only:
+            backends = []
         for backend in backends:
             for size in sizes:
                 print(f"{backend} at {size:,} events ...", file=sys.stderr, flush=True)
@@ -692,10 +764,13 @@ def main() -> None:
         "results": results,
         "sla_breached": boards,
         "largest_vs_smallest": scaling,
+        "startup": started,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
-    print(table(results))
+    if results:
+        print(table(results))
+    print_startup(started)
     for backend, board in boards.items():
         print(
             f"{backend}: sla list --breached over {board['open_tickets']:,.0f} open tickets: "
