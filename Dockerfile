@@ -6,5 +6,6 @@ COPY consumers consumers
 COPY replay replay
 COPY schemas schemas
 COPY cli cli
+COPY demo demo
 RUN pip install --no-cache-dir .
 ENTRYPOINT []

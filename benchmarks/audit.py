@@ -19,8 +19,8 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+from demo.quarter import DemoSpec, generate
 from ledger.app import opened
-from ledger.demo import DemoSpec, generate
 from ledger.ingest import Ingestor, Input
 from ledger.projector import engine_for
 from ledger.settings import resolve_database

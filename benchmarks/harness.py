@@ -61,9 +61,9 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
+from demo.quarter import DemoLine, DemoSpec, generate
 from ledger.app import DateAsISO, LedgerApp, open_app, opened
 from ledger.board import rows_as_of
-from ledger.demo import DemoLine, DemoSpec, generate
 from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, Input
 from ledger.projections.sla import sla_board
 from ledger.projector import Projector, engine_for

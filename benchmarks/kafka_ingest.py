@@ -30,8 +30,8 @@ from sqlalchemy import Engine
 from consumers.emit import depended_on, emit
 from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
+from demo.quarter import DemoSpec, generate
 from ledger.app import LedgerApp, opened
-from ledger.demo import DemoSpec, generate
 from ledger.ingest import DEFAULT_BATCH_SIZE
 from ledger.projector import Projector, engine_for, positions
 from ledger.settings import Database, resolve_database

@@ -13,8 +13,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from demo.quarter import DemoSpec, generate
 from ledger.app import opened
-from ledger.demo import DemoSpec, generate
 from ledger.ingest import Ingestor, Input
 from ledger.projector import Projector, engine_for, read_models
 from ledger.settings import resolve_database

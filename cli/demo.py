@@ -62,9 +62,9 @@ def run_demo(
     db: str | None, out_file: Path | None, seed: int, customers: int, *, as_json: bool
 ) -> None:
     """Generate, optionally write, ingest and print what the ledger holds."""
+    from demo.quarter import DemoSpec, generate, quarter_end, write_jsonl
     from ledger.app import opened
     from ledger.board import rows_as_of
-    from ledger.demo import DemoSpec, generate, quarter_end, write_jsonl
     from ledger.ingest import Ingestor, Input
     from ledger.projector import engine_for
     from ledger.settings import resolve_database

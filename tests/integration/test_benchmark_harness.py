@@ -11,8 +11,8 @@ from pathlib import Path
 import orjson
 
 from benchmarks.harness import CHATTER_SHARE, LINES_PER_CUSTOMER, workload
+from demo.quarter import DemoSpec, generate
 from ledger.app import LedgerApp
-from ledger.demo import DemoSpec, generate
 from ledger.ingest import Ingestor, Input
 
 

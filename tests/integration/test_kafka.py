@@ -29,9 +29,9 @@ from consumers.emit import depended_on, emit
 from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
 from consumers.relay import RejectionOutbox, Relay
+from demo.quarter import DemoSpec, generate, quarter_end
 from ledger.app import LedgerApp, open_app
 from ledger.board import log_events
-from ledger.demo import DemoSpec, generate, quarter_end
 from ledger.ingest import Ingestor, IngestReport, Input
 from ledger.projections.registry import fold
 from ledger.projector import Projector, engine_for, read_models

@@ -10,10 +10,10 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
+from demo.quarter import DemoSpec, generate
 from ledger import projector as projector_module
 from ledger.app import LedgerApp
 from ledger.board import log_events
-from ledger.demo import DemoSpec, generate
 from ledger.ingest import Ingestor, Input
 from ledger.projections.registry import fold
 from ledger.projector import Projector, engine_for, read_models

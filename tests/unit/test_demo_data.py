@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from demo.quarter import DemoLine, DemoSpec, generate, write_jsonl
 from ledger.aggregates.rules import CATEGORY_SEVERITY, RuleViolation
 from ledger.app import Aggregate
-from ledger.demo import DemoLine, DemoSpec, generate, write_jsonl
 from ledger.handlers import HANDLERS, command_meta
 from schemas import PRODUCER_TYPES, WireError, parse_envelope
 
