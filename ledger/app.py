@@ -11,10 +11,9 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
-from typing import Any, Final, cast
+from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
-import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application, project_aggregate
 from eventsourcing.persistence import (
     DatetimeAsISO,
@@ -30,6 +29,9 @@ from ledger.aggregates.policy import SlaPolicy
 from ledger.aggregates.ticket import Ticket
 from ledger.settings import Database
 from ledger.store import LedgerRecorder
+
+if TYPE_CHECKING:
+    import psycopg
 
 Aggregate = Ticket | Customer | SlaPolicy
 
@@ -173,14 +175,12 @@ def open_app(database: Database) -> LedgerApp:
     """
     if database.kind != "postgres":
         return LedgerApp(env=database.eventsourcing_env())
+    from psycopg.sql import SQL, Identifier
+
     with _connect(database) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK])
         if database.schema:
-            conn.execute(
-                psycopg.sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(
-                    psycopg.sql.Identifier(database.schema)
-                )
-            )
+            conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(database.schema)))
         try:
             return LedgerApp(env=database.eventsourcing_env())
         finally:
@@ -188,6 +188,8 @@ def open_app(database: Database) -> LedgerApp:
 
 
 def _connect(database: Database) -> psycopg.Connection[Any]:
+    import psycopg  # only PostgreSQL ledgers pay for importing it
+
     return psycopg.connect(
         host=database.host,
         port=database.port,

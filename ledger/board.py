@@ -25,11 +25,11 @@ from ledger.aggregates.base import LedgerEvent
 from ledger.app import LedgerApp
 from ledger.projections.registry import (
     BY_NAME,
-    NOT_THE_SUBJECT,
     PROJECTIONS,
     Rows,
     describe,
     fold,
+    not_the_subject,
 )
 from ledger.projector import Projector, listed_failures, read_models
 
@@ -90,7 +90,7 @@ def answer(rows: Rows, compute: Callable[[Rows], _T], question: str) -> _T:
     """
     try:
         return compute(rows)
-    except NOT_THE_SUBJECT:
+    except not_the_subject():
         raise
     except Exception as failed:
         whole = failed
@@ -98,7 +98,7 @@ def answer(rows: Rows, compute: Callable[[Rows], _T], question: str) -> _T:
     def probe(keep: Mapping[str, Collection[str]]) -> Exception | None:
         try:
             compute(_only(rows, keep))
-        except NOT_THE_SUBJECT:
+        except not_the_subject():
             raise
         except Exception as error:
             return error

@@ -45,7 +45,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Final
 
-import psycopg
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import Notification
 from eventsourcing.utils import resolve_topic
@@ -384,7 +383,8 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     values = ([row.get(n) if p is None else p(row.get(n)) for n, p in fields] for row in rows)
     columns = ", ".join(quote(name) for name, _ in fields)
     driver = conn.connection.driver_connection
-    if isinstance(driver, psycopg.Connection):
+    if conn.dialect.name == "postgresql":  # psycopg's connection: rows by COPY
+        assert driver is not None
         statement = f"COPY {quote(table.name)} ({columns}) FROM STDIN"
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
             for row in values:

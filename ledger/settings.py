@@ -77,7 +77,7 @@ class Database:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "ORIGINATOR_ID_TYPE": "text",
-            "APPLICATION_RECORDER_TOPIC": "ledger.store:LedgerPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.store_pg:LedgerPostgresRecorder",
         }
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema

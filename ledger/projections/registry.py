@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Protocol, TypeVar
+from typing import Any, Final, Protocol, TypeVar, cast
 
-import psycopg
 from eventsourcing.persistence import PersistenceError
 from sqlalchemy import Table
 from sqlalchemy.exc import SQLAlchemyError
@@ -46,14 +46,22 @@ log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
 
-NOT_THE_SUBJECT: tuple[type[BaseException], ...] = (
+_MACHINE_OR_DATABASE: Final[tuple[type[BaseException], ...]] = (
     PersistenceError,
     SQLAlchemyError,
     sqlite3.Error,
-    psycopg.Error,
     MemoryError,
 )
-"""Failures of the machine or the database, not of one subject's events: never skipped."""
+
+
+def not_the_subject() -> tuple[type[BaseException], ...]:
+    """Failures of the machine or the database, not of one subject's events: never
+    skipped. psycopg's errors count once psycopg is loaded (a SQLite ledger never
+    imports it, so none can be raised there)."""
+    psycopg = sys.modules.get("psycopg")
+    if psycopg is None:
+        return _MACHINE_OR_DATABASE
+    return (*_MACHINE_OR_DATABASE, cast(type[BaseException], psycopg.Error))
 
 
 @dataclass(frozen=True)
@@ -91,7 +99,7 @@ def guarded(
     as a warning naming the projection and the subject, and added to ``failures``."""
     try:
         return work()
-    except NOT_THE_SUBJECT:
+    except not_the_subject():
         raise
     except Exception as error:
         failure = Failure(projection, subject, describe(error))

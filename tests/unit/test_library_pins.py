@@ -1,10 +1,11 @@
 """The eventsourcing internals the ledger's recorders replace or call, pinned to 9.5.6.
 
-``ledger.store`` extends the library's recorders through its hooks where it can
-(``construct_create_table_statements``, ``_create_table``, ``_insert_events`` calling
-``super()`` and adding the ledger's rows from keyword arguments, as the library's
-searchable content example does). Where the measured speed needs more, it replaces a
-library method or calls a private one; each is listed here with the SHA-256 of its source
+``ledger.store`` and ``ledger.store_pg`` extend the library's recorders through its
+hooks where they can (``construct_create_table_statements``, ``_create_table``,
+``_insert_events`` calling ``super()`` and adding the ledger's rows from keyword
+arguments, as the library's searchable content example does). Where the measured speed
+needs more, it replaces a library method or calls a private one; each is listed here
+with the SHA-256 of its source
 in eventsourcing 9.5.6. An upgrade that changes any of them fails this test, naming it, so
 that someone re-reads the override (named beside it) before recording the new hash.
 """
@@ -21,11 +22,8 @@ from typing import Any
 import pytest
 from eventsourcing import persistence, postgres, sqlite
 
-from ledger.store import (
-    JSONEachSQLiteApplicationRecorder,
-    LedgerPostgresRecorder,
-    LedgerSQLiteRecorder,
-)
+from ledger.store import JSONEachSQLiteApplicationRecorder, LedgerSQLiteRecorder
+from ledger.store_pg import LedgerPostgresRecorder
 
 PINNED_VERSION = "9.5.6"
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
