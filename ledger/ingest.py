@@ -702,21 +702,25 @@ class _Batch:
             if d.id not in expired_ids
         ]
         for deferral in sorted({d.id: d for d in [*ready, *waiting]}.values(), key=_by_id):
-            parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
-            if not isinstance(parsed, _Parsed):  # stored by a ledger whose contract was looser
-                self._expired(deferral, reason=parsed.rejection.reason)
-                continue
-            self._enqueue(
-                _Waiting(
-                    parsed,
-                    deferral.waits_for,
-                    deferral.rejection,
-                    deferral.received_at,
-                    stored_id=deferral.id,
-                )
-            )
+            self._take_up(deferral)
         for subject in sorted({d.subject for d in ready} & self.queues.keys()):
             self._drain(subject)
+
+    def _take_up(self, deferral: Deferral) -> None:
+        """A stored deferred input joins its subject's queue in this batch."""
+        parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
+        if not isinstance(parsed, _Parsed):  # stored by a ledger whose contract was looser
+            self._expired(deferral, reason=parsed.rejection.reason)
+            return
+        self._enqueue(
+            _Waiting(
+                parsed,
+                deferral.waits_for,
+                deferral.rejection,
+                deferral.received_at,
+                stored_id=deferral.id,
+            )
+        )
 
     def _expired(self, deferral: Deferral, reason: str = "") -> None:
         assert deferral.id is not None
@@ -769,19 +773,8 @@ class _Batch:
         if self.app.store.has_deferred():
             known = {w.stored_id for q in self.queues.values() for w in q}
             for deferral in self.app.store.deferred_queues(sorted(created)):
-                if deferral.id in known or deferral.id in self.write.released:
-                    continue
-                parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
-                if isinstance(parsed, _Parsed):
-                    self._enqueue(
-                        _Waiting(
-                            parsed,
-                            deferral.waits_for,
-                            deferral.rejection,
-                            deferral.received_at,
-                            stored_id=deferral.id,
-                        )
-                    )
+                if deferral.id not in known and deferral.id not in self.write.released:
+                    self._take_up(deferral)
         done: set[str] = set()
         while True:
             ready = sorted(
