@@ -146,8 +146,6 @@ class KnownInputs:
 class LedgerRecorder(Protocol):
     """The queries the application needs beyond eventsourcing's recorder interface."""
 
-    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]: ...
-
     def known_inputs(
         self, event_ids: Sequence[str], fingerprints: Sequence[str]
     ) -> KnownInputs: ...
@@ -475,17 +473,6 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         with self.datastore.transaction(commit=False) as c:
             c.execute(statement, params)
             return list(c.fetchall())
-
-    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` were accepted before (R-IN-4)."""
-        found: set[str] = set()
-        for chunk in _chunks(event_ids):
-            marks = ",".join("?" * len(chunk))
-            rows = self._select(
-                f"SELECT event_id FROM ledger_event_keys WHERE event_id IN ({marks})", chunk
-            )
-            found.update(row[0] for row in rows)
-        return found
 
     def known_inputs(self, event_ids: Sequence[str], fingerprints: Sequence[str]) -> KnownInputs:
         """Which event ids were accepted before (with their content fingerprints), and

@@ -207,21 +207,6 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             curs.execute(statement, params)
             return list(curs.fetchall())
 
-    def existing_event_ids(self, event_ids: Sequence[str]) -> set[str]:
-        """Which of ``event_ids`` were accepted before (R-IN-4)."""
-        if not event_ids:
-            return set()
-        # One index probe per id: with ``event_id = ANY(...)`` the planner scans the whole
-        # table until it is several hundred thousand rows long (see "Performance").
-        rows = self._select(
-            SQL(
-                "SELECT i.id AS event_id FROM unnest(%b::text[]) AS i(id) "
-                "WHERE (SELECT true FROM {} k WHERE k.event_id = i.id)"
-            ).format(self._keys),
-            [list(event_ids)],
-        )
-        return {row["event_id"] for row in rows}
-
     def known_inputs(self, event_ids: Sequence[str], fingerprints: Sequence[str]) -> KnownInputs:
         """Which event ids were accepted before (with their content fingerprints), and
         which fingerprints belong to inputs rejected or deferred before."""

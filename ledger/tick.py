@@ -189,7 +189,7 @@ def tick(
     for attempt in range(1, ATTEMPTS + 1):
         rows = rows_as_of(app, engine, now)  # a subject that cannot be evaluated is left out:
         candidates = answer(rows, lambda r: due_events(r, now), "tick")  # logged, not fatal
-        stored = app.store.existing_event_ids([d.event_id for d in candidates])
+        stored = app.store.known_inputs([d.event_id for d in candidates], []).accepted
         todo = sorted(
             (d for d in candidates if d.event_id not in stored),
             key=lambda d: (d.subject, d.occurred_at, d.type, d.event_id),
