@@ -20,10 +20,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from demo.quarter import DemoSpec, generate
-from ledger.app import opened
-from ledger.ingest import Ingestor, Input
-from ledger.projector import engine_for
-from ledger.settings import resolve_database
+from ledger.adapters.event_store import opened
+from ledger.adapters.projector import engine_for
+from ledger.adapters.settings import resolve_database
+from ledger.services.intake import Ingestor, Input
 from replay.checkpoint import take_checkpoint
 from replay.export import Selection, export
 from replay.export_verify import verify_export

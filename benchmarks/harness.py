@@ -62,12 +62,12 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
 from demo.quarter import DemoLine, DemoSpec, generate
-from ledger.app import DateAsISO, LedgerApp, open_app, opened
-from ledger.board import rows_as_of
-from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, Input
+from ledger.adapters.event_store import DateAsISO, LedgerApp, open_app, opened
+from ledger.adapters.projector import Projector, engine_for
+from ledger.adapters.settings import Database, resolve_database
 from ledger.projections.sla import sla_board
-from ledger.projector import Projector, engine_for
-from ledger.settings import Database, resolve_database
+from ledger.services.intake import DEFAULT_BATCH_SIZE, Ingestor, Input
+from ledger.services.queries import rows_as_of
 from replay.history import replay_ticket
 
 PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

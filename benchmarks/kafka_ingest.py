@@ -31,10 +31,10 @@ from consumers.emit import depended_on, emit
 from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
 from demo.quarter import DemoSpec, generate
-from ledger.app import LedgerApp, opened
-from ledger.ingest import DEFAULT_BATCH_SIZE
-from ledger.projector import Projector, engine_for, positions
-from ledger.settings import Database, resolve_database
+from ledger.adapters.event_store import LedgerApp, opened
+from ledger.adapters.projector import Projector, engine_for, positions
+from ledger.adapters.settings import Database, resolve_database
+from ledger.services.intake import DEFAULT_BATCH_SIZE
 from tests.kafka_support import FAST_GROUPS, broker, new_topic
 
 

@@ -14,10 +14,10 @@ import time
 from pathlib import Path
 
 from demo.quarter import DemoSpec, generate
-from ledger.app import opened
-from ledger.ingest import Ingestor, Input
-from ledger.projector import Projector, engine_for, read_models
-from ledger.settings import resolve_database
+from ledger.adapters.event_store import opened
+from ledger.adapters.projector import Projector, engine_for, read_models
+from ledger.adapters.settings import resolve_database
+from ledger.services.intake import Ingestor, Input
 
 
 def main() -> None:

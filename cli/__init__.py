@@ -48,7 +48,7 @@ def main() -> None:
         err().print("interrupted")
         sys.exit(130)
     except Exception as error:
-        from ledger.errors import describe  # psycopg and eventsourcing: only when needed
+        from ledger.adapters.errors import describe  # psycopg and eventsourcing: only when needed
 
         err().print(f"[red]error:[/] {describe(error)}", highlight=False)
         sys.exit(1)

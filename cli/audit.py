@@ -62,9 +62,9 @@ def checkpoint(
     json: JsonOption = False,
 ) -> None:
     """Sign the Merkle root of the whole log up to its latest event (key made on first use)."""
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
     from replay.checkpoint import CheckpointRefused, take_checkpoint
     from replay.keys import KeyError_, signing_key
 
@@ -108,9 +108,9 @@ def verify(
     """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
     import orjson
 
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
     from replay.checkpoint import held_checkpoint
     from replay.keys import KeyError_, trusted_public
     from replay.verify import verify as run_verify
@@ -267,10 +267,10 @@ def export_trail(
     json: JsonOption = False,
 ) -> None:
     """Export the trail with a signed manifest, for `ledger verify-export` to check offline."""
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
     from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
     from replay.checkpoint import CheckpointRefused
     from replay.export import ExportError, Selection
     from replay.export import export as run_export

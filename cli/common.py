@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 import typer
 from typer.core import TyperGroup
 
-from ledger.settings import ENV_DB_URL
+from ledger.adapters.settings import ENV_DB_URL
 
 if TYPE_CHECKING:
     from rich.console import Console
     from typer._click import Context, HelpFormatter
 
-    from ledger.app import LedgerApp
+    from ledger.adapters.event_store import LedgerApp
 
 
 class HelpGroup(TyperGroup):
@@ -137,8 +137,8 @@ def print_json(value: Any) -> None:
 
 def open_ledger(db: str | None) -> AbstractContextManager[LedgerApp]:
     """The ledger at ``--db`` (or the configured one), closed on exit."""
-    from ledger.app import opened
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.settings import resolve_database
 
     return opened(resolve_database(db))
 

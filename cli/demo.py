@@ -13,8 +13,8 @@ from cli.common import DbOption, JsonOption, err, out, print_json
 from cli.render import print_report, table
 
 if TYPE_CHECKING:
-    from ledger.ingest import IngestReport, Outcome
-    from ledger.projections.registry import Rows
+    from ledger.projections.fold import Rows
+    from ledger.services.intake import IngestReport, Outcome
 
 AT_RISK_MINUTES = 24 * 60
 LOWEST_HEALTH = 5
@@ -63,13 +63,12 @@ def run_demo(
 ) -> None:
     """Generate, optionally write, ingest and print what the ledger holds."""
     from demo.quarter import DemoSpec, generate, quarter_end, write_jsonl
-    from ledger.app import opened
-    from ledger.board import rows_as_of
-    from ledger.ingest import Ingestor, Input
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
-    from ledger.summary import holdings
-    from ledger.tick import tick
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from ledger.services.intake import Ingestor, Input
+    from ledger.services.queries import holdings, rows_as_of
+    from ledger.services.tick import tick
 
     spec = DemoSpec(seed=seed, customers=customers)
     lines = generate(spec)

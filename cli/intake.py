@@ -25,11 +25,11 @@ from cli.common import (
     read_lines,
 )
 from cli.render import print_report, print_state, print_timers, print_trail
-from ledger.settings import DEFAULT_BATCH_SIZE
+from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
-    from ledger.app import LedgerApp
-    from ledger.ingest import IngestReport, Outcome
+    from ledger.adapters.event_store import LedgerApp
+    from ledger.services.intake import IngestReport, Outcome
 
 ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True, cls=HelpGroup)
 customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True, cls=HelpGroup)
@@ -66,7 +66,7 @@ def ingest_lines(
         TimeRemainingColumn,
     )
 
-    from ledger.ingest import Ingestor, Input
+    from ledger.services.intake import Ingestor, Input
 
     ingestor = Ingestor(ledger)
     show_bar = not quiet and err().is_terminal and (total_bytes is None or total_bytes > 1 << 20)
@@ -131,9 +131,8 @@ def ticket_show(
 ) -> None:
     """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
     from ledger.aggregates.ticket import Ticket
-    from ledger.board import visible
-    from ledger.timelines import ticket_timers
-    from ledger.views import instant, ticket_state, trail
+    from ledger.services.queries import instant, ticket_state, trail, visible
+    from ledger.services.timelines import ticket_timers
 
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")
@@ -167,7 +166,7 @@ def customer_show(
 ) -> None:
     """The customer's current state and its full trail."""
     from ledger.aggregates.customer import Customer
-    from ledger.views import customer_state, trail
+    from ledger.services.queries import customer_state, trail
 
     with open_ledger(db) as ledger:
         customer = ledger.find(customer_id)
@@ -195,7 +194,7 @@ def rejects_list(
     """Every rejected input with its rule, field, reason, time and original envelope."""
     from rich.table import Table
 
-    from ledger.views import rejection_view
+    from ledger.services.queries import rejection_view
 
     with open_ledger(db) as ledger:
         rows = [rejection_view(r) for r in ledger.store.rejections(rule=rule, limit=limit)]
@@ -233,7 +232,7 @@ def deferred_list(
     the rule they will be rejected under if it never comes."""
     from rich.table import Table
 
-    from ledger.views import deferral_view
+    from ledger.services.queries import deferral_view
 
     with open_ledger(db) as ledger:
         rows = [deferral_view(d) for d in ledger.store.deferred(subject=subject, limit=limit)]
@@ -265,7 +264,7 @@ def deferred_expire(
     json: JsonOption = False,
 ) -> None:
     """Reject every waiting input now (or one subject's), under the rule it would break."""
-    from ledger.ingest import Ingestor
+    from ledger.services.intake import Ingestor
 
     with open_ledger(db) as ledger:
         if subject is not None and not ledger.store.deferred(subject=subject, limit=1):
@@ -321,7 +320,7 @@ def sla_show(
     json: JsonOption = False,
 ) -> None:
     """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
-    from ledger.timelines import ticket_timers
+    from ledger.services.timelines import ticket_timers
 
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
     known = parse_instant(known_at, "--known-at")

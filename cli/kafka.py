@@ -14,11 +14,11 @@ import typer
 
 from cli.common import DbOption, JsonOption, fail, out, print_json, read_lines, stop_on_signals
 from consumers.kafka import ALERTS, ENV_BOOTSTRAP, EVENTS, GROUP, INBOUND, REJECTED
-from ledger.settings import DEFAULT_BATCH_SIZE
+from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
-    from ledger.app import LedgerApp
-    from ledger.ingest import Outcome
+    from ledger.adapters.event_store import LedgerApp
+    from ledger.services.intake import Outcome
 
 BootstrapOption = Annotated[
     str | None,
@@ -67,9 +67,9 @@ def consume(
     from consumers.ingest import ConsumerSettings, IngestConsumer
     from consumers.kafka import GroupTiming, producer
     from consumers.relay import RejectionOutbox
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
 
     servers = _servers(bootstrap)
     _log_to_stderr()
@@ -112,9 +112,9 @@ def relay(
     """Publish stored events, in log order, to Kafka (at least once); resumes after a restart."""
     from consumers.kafka import producer
     from consumers.relay import Relay
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
 
     servers = _servers(bootstrap)
     database = resolve_database(db)
@@ -164,8 +164,8 @@ def emit(
     from consumers.emit import emit as emit_lines
     from consumers.emit import emit_dependencies_first
     from consumers.kafka import producer
-    from ledger.app import opened
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.settings import resolve_database
 
     if file != "-" and not Path(file).is_file():
         fail(f"no such file: {file}")
@@ -209,10 +209,10 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
     """Where everything stands: the log, projections, publishers, consumers, rejections."""
     from sqlalchemy import select
 
-    from ledger.app import opened
-    from ledger.projections import tables
-    from ledger.projector import Projector, engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters import tables
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import Projector, engine_for
+    from ledger.adapters.settings import resolve_database
 
     database = resolve_database(db)
     with opened(database) as ledger:

@@ -33,17 +33,17 @@ if TYPE_CHECKING:
     from rich.progress import Progress
     from sqlalchemy import Engine
 
-    from ledger.app import LedgerApp
-    from ledger.projector import CatchUp
+    from ledger.adapters.event_store import LedgerApp
+    from ledger.adapters.projector import CatchUp
 
 
 def _rows(
     db: str | None, when: datetime, known: datetime | None
 ) -> dict[str, list[dict[str, Any]]]:
-    from ledger.app import opened
-    from ledger.board import rows_as_of
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from ledger.services.queries import rows_as_of
 
     database = resolve_database(db)
     with opened(database) as ledger:
@@ -89,9 +89,9 @@ def project(
     json: JsonOption = False,
 ) -> None:
     """Bring the read models up to date with the log (exactly once), then exit or follow."""
-    from ledger.app import opened
-    from ledger.projector import Projector, engine_for
-    from ledger.settings import resolve_database
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import Projector, engine_for
+    from ledger.adapters.settings import resolve_database
 
     database = resolve_database(db)
     with opened(database) as ledger:
@@ -129,10 +129,10 @@ def rebuild(
     json: JsonOption = False,
 ) -> None:
     """Drop read models and project them again from the log alone (R-TRAIL-3)."""
-    from ledger.app import opened
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import Projector, engine_for, listed_failures
+    from ledger.adapters.settings import resolve_database
     from ledger.projections.registry import BY_NAME
-    from ledger.projector import Projector, engine_for, listed_failures
-    from ledger.settings import resolve_database
 
     if name is not None and name not in BY_NAME:
         fail(f"no projection named {name!r}; known: {', '.join(BY_NAME)}")
@@ -177,10 +177,10 @@ def tick(
     json: JsonOption = False,
 ) -> None:
     """Write breaches, expired temporary fixes and churn risks that have come due, once."""
-    from ledger.app import opened
-    from ledger.projector import engine_for
-    from ledger.settings import resolve_database
-    from ledger.tick import tick as run_tick
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from ledger.services.tick import tick as run_tick
 
     if every is not None and now is not None:
         fail("--every ticks on the clock; it cannot be combined with --now")
@@ -254,8 +254,8 @@ def sla_list(
     json: JsonOption = False,
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
-    from ledger.board import answer
     from ledger.projections.sla import sla_board
+    from ledger.services.queries import answer
 
     when, known = when_known(as_of, known_at)
     board = answer(
@@ -289,10 +289,10 @@ def escalations(
     json: JsonOption = False,
 ) -> None:
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
-    from ledger.app import opened
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.settings import resolve_database
     from ledger.projections.registry import SubjectFailed
-    from ledger.settings import resolve_database
-    from ledger.timelines import escalation_timeline
+    from ledger.services.timelines import escalation_timeline
 
     when, known = when_known(as_of, known_at)
     with opened(resolve_database(db)) as ledger:
@@ -340,11 +340,11 @@ def rca(
     json: JsonOption = False,
 ) -> None:
     """The ticket's RCA with its timeline from the trail, rendered from the ledger (R-RCA-3)."""
-    from ledger.app import opened
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.settings import resolve_database
     from ledger.projections.registry import SubjectFailed
-    from ledger.rca_report import render_html, render_markdown
-    from ledger.settings import resolve_database
-    from ledger.timelines import rca_document
+    from ledger.services.rca_report import render_html, render_markdown
+    from ledger.services.timelines import rca_document
 
     if format not in ("md", "html", "json"):
         fail(f"--format {format!r}: use md, html or json")
@@ -381,8 +381,8 @@ def metrics(
     json: JsonOption = False,
 ) -> None:
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
-    from ledger.board import answer
     from ledger.projections.metrics import metrics as metric_figures
+    from ledger.services.queries import answer
 
     when, known = when_known(as_of, known_at)
     start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
@@ -452,8 +452,8 @@ def health(
     json: JsonOption = False,
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
-    from ledger.board import answer
     from ledger.projections.health import health as health_records
+    from ledger.services.queries import answer
 
     when, known = when_known(as_of, known_at)
     records = answer(

@@ -11,7 +11,7 @@ from cli.common import out
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ledger.ingest import IngestReport
+    from ledger.services.intake import IngestReport
 
 SLA_COLUMNS = [
     "ticket_id",

@@ -8,7 +8,7 @@ Kafka's committed offsets (only a hint, committed after the database), says wher
 resume. A crash anywhere re-reads at most the batch whose transaction was thrown away;
 ``event_id`` is a second guard (a duplicate is acknowledged, not stored twice).
 
-Batches go through ingest's pipeline (``ledger.ingest.Pipeline``): one is stored on a
+Batches go through ingest's pipeline (``ledger.services.intake.Pipeline``): one is stored on a
 writer thread while the next is polled and decided. Kafka's offsets are committed and
 rejections published once a batch is stored; before partitions are revoked or assigned,
 and before the consumer leaves, the batch in flight is waited for, so the stored
@@ -33,10 +33,10 @@ from kafka.structs import OffsetAndMetadata
 
 from consumers.kafka import GROUP, INBOUND, GroupTiming
 from consumers.relay import RejectionOutbox
-from ledger.app import LedgerApp
-from ledger.collection import collected_per_batch
-from ledger.ingest import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
-from ledger.store import Position
+from ledger.adapters.collection import collected_per_batch
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.store import Position
+from ledger.services.intake import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -88,7 +88,7 @@ class IngestConsumer:
         self.ingestor = ingestor or Ingestor(app)
         self.report = IngestReport()
         # One batch is stored on a writer thread while the next is polled and decided
-        # (ledger.ingest.Pipeline); its Kafka offsets are committed once it has been.
+        # (ledger.services.intake.Pipeline); its Kafka offsets are committed once it has been.
         self.pipeline = self.ingestor.pipeline()
         self._offsets_in_flight: dict[TopicPartition, OffsetAndMetadata] = {}
         self._last_release = time.monotonic()
@@ -200,7 +200,7 @@ class IngestConsumer:
         started = last_log = time.monotonic()
         done_at_last_log = 0
         try:
-            with collected_per_batch() as batches, self.pipeline:  # (ledger.collection)
+            with collected_per_batch() as batches, self.pipeline:  # (ledger.adapters.collection)
                 while not stop.is_set():
                     outcomes = self.poll_once()
                     if outcomes:

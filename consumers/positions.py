@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from sqlalchemy import Engine, select, update
 
-from ledger.projections import tables
-from ledger.projector import create_tables, insert_missing
+from ledger.adapters import tables
+from ledger.adapters.projector import create_tables, insert_missing
 
 
 class StreamPosition:

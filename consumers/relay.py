@@ -18,10 +18,10 @@ from sqlalchemy import Engine
 
 from consumers.kafka import ALERTS, EVENTS, REJECTED, send_and_confirm
 from consumers.positions import StreamPosition
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.store import StoredRejection
 from ledger.aggregates.base import LedgerEvent
-from ledger.app import LedgerApp
-from ledger.store import StoredRejection
-from ledger.views import rejection_view, trail_entry
+from ledger.services.queries import rejection_view, trail_entry
 
 log = logging.getLogger(__name__)
 

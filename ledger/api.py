@@ -16,13 +16,13 @@ from collections.abc import Iterable, Mapping
 from types import TracebackType
 from typing import Any
 
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.settings import resolve_database
+from ledger.adapters.store import StoredRejection
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp, open_app
-from ledger.ingest import Ingestor, Input, Outcome
-from ledger.settings import resolve_database
-from ledger.store import StoredRejection
-from ledger.views import customer_state, ticket_state, trail
+from ledger.services.intake import Ingestor, Input, Outcome
+from ledger.services.queries import customer_state, ticket_state, trail
 
 
 class Ledger:

@@ -20,9 +20,9 @@ from sqlalchemy import (
     text,
 )
 
+from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.chain import GENESIS, dumps
-from ledger.app import LedgerApp
 
 metadata = MetaData()
 

@@ -18,8 +18,8 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Connection, Engine, and_, func, insert, select, text
 
+from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.chain import GENESIS, canonical, dumps
-from ledger.app import LedgerApp
 from replay.audit import (
     AUDIT_LOCK,
     ChainCheck,

@@ -23,11 +23,11 @@ from typing import Any, Final
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine, select
 
+from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.base import event_data
 from ledger.aggregates.chain import canonical, dumps, event_meta, proof_of, redacted
 from ledger.aggregates.policy import POLICY_ID
 from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp
 from replay.audit import leaf, leaves, scan
 from replay.checkpoint import take_checkpoint
 from replay.keys import key_id, public_pem

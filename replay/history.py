@@ -11,12 +11,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from ledger.app import LedgerApp
-from ledger.board import log_events, visible
+from ledger.adapters.event_store import LedgerApp
 from ledger.projections.registry import fold, ticket_rows
 from ledger.projections.sla import sla_board
-from ledger.timelines import escalation_from, rca_from, ticket_history, timers_from
-from ledger.views import instant, trail
+from ledger.services.queries import instant, log_events, trail, visible
+from ledger.services.timelines import escalation_from, rca_from, ticket_history, timers_from
 
 
 def replay_ticket(

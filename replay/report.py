@@ -14,7 +14,7 @@ from html import escape
 from typing import Any, Final
 
 from ledger.aggregates.rules import TIERS
-from ledger.rca_report import html_sections
+from ledger.services.rca_report import html_sections
 
 WIDTH: Final = 1100
 LEFT: Final = 170

@@ -25,7 +25,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select
 
-from ledger.app import LedgerApp
+from ledger.adapters.event_store import LedgerApp
 from replay.audit import ChainCheck, Finding, Scanned, create_tables, leaf, leaves, scan
 from replay.checkpoint import Checkpoint, load_checkpoints, signed_bytes
 from replay.keys import KeyError_, key_id, load_public, verifies

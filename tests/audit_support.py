@@ -9,7 +9,7 @@ from typing import Any
 
 import psycopg
 
-from ledger.settings import Database
+from ledger.adapters.settings import Database
 
 
 class Tamper:

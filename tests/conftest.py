@@ -12,9 +12,9 @@ import psycopg
 import pytest
 from sqlalchemy import Engine
 
-from ledger.app import LedgerApp, open_app
-from ledger.projector import engine_for
-from ledger.settings import Database, resolve_database
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.projector import engine_for
+from ledger.adapters.settings import Database, resolve_database
 
 PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
 BACKENDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]

@@ -1,5 +1,8 @@
 """A customer's read-model rows as a pure fold over its events (R-CS): no clock, no database.
 
+``evolve(state, event) -> state`` on immutable state (``CustomerState``, from ``INITIAL``);
+``rows(state)`` gives the rows by table.
+
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
 milestones and contract events (renewals, churn). Health, churn risk and missed
 check-ins are *not* stored: they depend on "now" and are computed by
@@ -9,12 +12,14 @@ check-ins are *not* stored: they depend on "now" and are computed by
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from typing import Any, Final
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.customer import Customer
+from ledger.projections.fold import Rows
 
 CUSTOMER_KEYS = (
     "customer_id",
@@ -35,121 +40,140 @@ CUSTOMER_KEYS = (
 """The columns of the ``customers`` read model."""
 
 
-@dataclass
-class CustomerProjection:
-    """The rows one customer contributes to the read models."""
+@dataclass(frozen=True, slots=True)
+class CustomerState:
+    """One customer's fold so far: its summary row (None before onboarding) and its
+    success signals. Immutable: ``evolve`` returns the next state."""
 
-    customer: dict[str, Any]
-    usage: list[dict[str, Any]] = field(default_factory=list)
-    surveys: list[dict[str, Any]] = field(default_factory=list)
-    check_ins: list[dict[str, Any]] = field(default_factory=list)
-    milestones: list[dict[str, Any]] = field(default_factory=list)
-    contracts: list[dict[str, Any]] = field(default_factory=list)
+    customer: Mapping[str, Any] | None = None
+    usage: tuple[Mapping[str, Any], ...] = ()
+    surveys: tuple[Mapping[str, Any], ...] = ()
+    check_ins: tuple[Mapping[str, Any], ...] = ()
+    milestones: tuple[Mapping[str, Any], ...] = ()
+    contracts: tuple[Mapping[str, Any], ...] = ()
 
 
-def _evolve(view: CustomerProjection, event: LedgerEvent) -> None:
-    row, at = view.customer, event.occurred_at
-    cid = row["customer_id"]
+INITIAL: Final = CustomerState()
+"""A customer's state before its first event."""
+
+
+def evolve(state: CustomerState, event: LedgerEvent) -> CustomerState:
+    """The state after one more event of the customer, in log order."""
+    if event.SYSTEM:
+        return state
+    if isinstance(event, Customer.Onboarded):
+        state = replace(
+            state,
+            customer={
+                "customer_id": event.originator_id,
+                "name": event.name,
+                "tier": event.tier,
+                "timezone": onboarding_calendar(event).timezone,
+                "success_owner": event.success_owner,
+                "escalation_contact": event.escalation_contact,
+                "decision_maker_name": event.decision_maker.get("name"),
+                "decision_maker_email": event.decision_maker.get("email"),
+                "onboarded_at": event.occurred_at,
+                "status": "active",
+                "arr": None,
+                "churned_at": None,
+            },
+        )
+    if state.customer is None:
+        return state
+    state, row = _signal(state, event, dict(state.customer))
+    row["last_occurred_at"] = event.occurred_at
+    row["last_recorded_at"] = event.recorded_at
+    return replace(state, customer=row)
+
+
+def _signal(
+    state: CustomerState, event: LedgerEvent, row: dict[str, Any]
+) -> tuple[CustomerState, dict[str, Any]]:
+    """What one event adds to the signals, and changes in ``row`` (a fresh copy)."""
+    at, cid = event.occurred_at, row["customer_id"]
     if isinstance(event, Customer.OwnerChanged):
         row["success_owner"] = event.success_owner
     elif isinstance(event, Customer.CheckInScheduled):
-        view.check_ins.append(
-            {
-                "customer_id": cid,
-                "check_in_id": event.check_in_id,
-                "scheduled_at": at,
-                "due_at": event.due_at,
-                "completed_at": None,
-            }
-        )
+        check_in = {
+            "customer_id": cid,
+            "check_in_id": event.check_in_id,
+            "scheduled_at": at,
+            "due_at": event.due_at,
+            "completed_at": None,
+        }
+        state = replace(state, check_ins=(*state.check_ins, check_in))
     elif isinstance(event, Customer.CheckInCompleted):
-        for check_in in view.check_ins:
-            if check_in["check_in_id"] == event.check_in_id:
-                check_in["completed_at"] = at
+        done = event.check_in_id
+        state = replace(
+            state,
+            check_ins=tuple(
+                {**c, "completed_at": at} if c["check_in_id"] == done else c
+                for c in state.check_ins
+            ),
+        )
     elif isinstance(event, Customer.MilestoneReached):
-        view.milestones.append({"customer_id": cid, "milestone": event.milestone, "at": at})
+        milestone = {"customer_id": cid, "milestone": event.milestone, "at": at}
+        state = replace(state, milestones=(*state.milestones, milestone))
     elif isinstance(event, Customer.UsageReported):
-        view.usage.append(
-            {
-                "customer_id": cid,
-                "seq": len(view.usage) + 1,
-                "at": at,
-                "period_start": event.period_start,
-                "period_end": event.period_end,
-                "active_users": event.active_users,
-                "videos_localized": event.videos_localized,
-                "error_count": event.error_count,
-            }
-        )
+        usage = {
+            "customer_id": cid,
+            "seq": len(state.usage) + 1,
+            "at": at,
+            "period_start": event.period_start,
+            "period_end": event.period_end,
+            "active_users": event.active_users,
+            "videos_localized": event.videos_localized,
+            "error_count": event.error_count,
+        }
+        state = replace(state, usage=(*state.usage, usage))
     elif isinstance(event, Customer.SurveyRecorded):
-        view.surveys.append(
-            {
-                "customer_id": cid,
-                "seq": len(view.surveys) + 1,
-                "at": at,
-                "kind": event.kind,
-                "score": event.score,
-                "ticket_id": event.ticket_id,
-            }
-        )
+        survey = {
+            "customer_id": cid,
+            "seq": len(state.surveys) + 1,
+            "at": at,
+            "kind": event.kind,
+            "score": event.score,
+            "ticket_id": event.ticket_id,
+        }
+        state = replace(state, surveys=(*state.surveys, survey))
     elif isinstance(event, (Customer.Renewed, Customer.Churned)):
         churned = isinstance(event, Customer.Churned)
         row["status"] = "churned" if churned else "active"
         row["arr"] = str(event.arr)
         row["churned_at"] = at if churned else None
-        view.contracts.append(
-            {
-                "customer_id": cid,
-                "seq": len(view.contracts) + 1,
-                "kind": "churned" if churned else "renewed",
-                "arr": str(event.arr),
-                "reason": event.reason,
-                "at": at,
-            }
-        )
+        contract = {
+            "customer_id": cid,
+            "seq": len(state.contracts) + 1,
+            "kind": "churned" if churned else "renewed",
+            "arr": str(event.arr),
+            "reason": event.reason,
+            "at": at,
+        }
+        state = replace(state, contracts=(*state.contracts, contract))
+    return state, row
 
 
-class CustomerFold:
-    """The fold itself: ``evolve`` with each event in log order, ``view`` any time."""
-
-    def __init__(self) -> None:
-        self.view: CustomerProjection | None = None
-
-    def evolve(self, event: LedgerEvent) -> None:
-        """Fold one more event in."""
-        if event.SYSTEM:
-            return
-        if isinstance(event, Customer.Onboarded):
-            self.view = CustomerProjection(
-                {
-                    "customer_id": event.originator_id,
-                    "name": event.name,
-                    "tier": event.tier,
-                    "timezone": onboarding_calendar(event).timezone,
-                    "success_owner": event.success_owner,
-                    "escalation_contact": event.escalation_contact,
-                    "decision_maker_name": event.decision_maker.get("name"),
-                    "decision_maker_email": event.decision_maker.get("email"),
-                    "onboarded_at": event.occurred_at,
-                    "status": "active",
-                    "arr": None,
-                    "churned_at": None,
-                }
-            )
-        view = self.view
-        if view is None:
-            return
-        _evolve(view, event)
-        view.customer["last_occurred_at"] = event.occurred_at
-        view.customer["last_recorded_at"] = event.recorded_at
+def rows(state: CustomerState) -> Rows:
+    """The customer's rows by table (fresh containers); none before onboarding."""
+    if state.customer is None:
+        return {}
+    return {
+        "customers": [dict(state.customer)],
+        "customer_usage": [dict(row) for row in state.usage],
+        "customer_surveys": [dict(row) for row in state.surveys],
+        "customer_check_ins": [dict(row) for row in state.check_ins],
+        "customer_milestones": [dict(row) for row in state.milestones],
+        "customer_contracts": [dict(row) for row in state.contracts],
+    }
 
 
-def project_customer(events: list[LedgerEvent]) -> CustomerProjection | None:
-    """The customer's rows after folding ``events``; None if they hold no onboarding."""
-    fold = CustomerFold()
+def project_customer(events: list[LedgerEvent]) -> Rows:
+    """The customer's rows after folding ``events`` (none if they hold no onboarding)."""
+    state = INITIAL
     for event in events:
-        fold.evolve(event)
-    return fold.view
+        state = evolve(state, event)
+    return rows(state)
 
 
 _CALENDARS: OrderedDict[str, BusinessCalendar] = OrderedDict()

@@ -21,24 +21,19 @@ from collections.abc import Callable, Hashable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, Generic, Protocol, TypeVar, cast
 
 from eventsourcing.persistence import PersistenceError
-from sqlalchemy import Table
-from sqlalchemy.exc import SQLAlchemyError
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import DEFAULT_VERSION, PolicyTargets, SlaPolicy
 from ledger.aggregates.ticket import Ticket
-from ledger.projections import tables
-from ledger.projections.customers import CustomerFold, onboarding_calendar
+from ledger.projections import customers, tickets
+from ledger.projections.customers import onboarding_calendar
+from ledger.projections.fold import Fold, Rows, S
 from ledger.projections.sla import Targets
-from ledger.projections.tickets import TicketFold
-
-Rows = dict[str, list[dict[str, Any]]]
-"""Rows by table name."""
 
 POLICY_SUBJECT = "SLA"
 
@@ -48,20 +43,23 @@ _T = TypeVar("_T")
 
 _MACHINE_OR_DATABASE: Final[tuple[type[BaseException], ...]] = (
     PersistenceError,
-    SQLAlchemyError,
     sqlite3.Error,
     MemoryError,
 )
+_DRIVER_ERRORS: Final = (("sqlalchemy.exc", "SQLAlchemyError"), ("psycopg", "Error"))
 
 
 def not_the_subject() -> tuple[type[BaseException], ...]:
     """Failures of the machine or the database, not of one subject's events: never
-    skipped. psycopg's errors count once psycopg is loaded (a SQLite ledger never
-    imports it, so none can be raised there)."""
-    psycopg = sys.modules.get("psycopg")
-    if psycopg is None:
-        return _MACHINE_OR_DATABASE
-    return (*_MACHINE_OR_DATABASE, cast(type[BaseException], psycopg.Error))
+    skipped. SQLAlchemy's and psycopg's errors count once they are loaded (a query
+    folding the log imports neither, and a SQLite ledger never imports psycopg, so
+    none can be raised there)."""
+    errors = list(_MACHINE_OR_DATABASE)
+    for module_name, name in _DRIVER_ERRORS:
+        module = sys.modules.get(module_name)
+        if module is not None:
+            errors.append(cast(type[BaseException], getattr(module, name)))
+    return tuple(errors)
 
 
 @dataclass(frozen=True)
@@ -165,80 +163,58 @@ def targets_of(policy_events: list[LedgerEvent]) -> dict[int, Targets]:
 _TARGETS: dict[tuple[str, ...], PolicyTargets] = {}
 
 
-class Fold(Protocol):
-    """One subject's rows as a fold: fed its events in log order, asked for rows any time."""
-
-    def evolve(self, event: LedgerEvent) -> None:
-        """Fold one more event in."""
-        ...
-
-    def rows(self) -> Rows:
-        """The subject's rows so far (fresh containers: later events change none of them)."""
-        ...
-
-    def depends(self, history: History) -> Hashable:
-        """What the fold read besides its subject's events (a customer's calendar, the
-        policy), as a value that changes when that does."""
-        ...
-
-
 @dataclass(frozen=True)
-class Folding:
-    """How a projection folds one subject. A runner that keeps a fold between pages of
-    the log feeds it only the new events, and starts again from ``start`` when the
-    fold's ``depends`` changes."""
+class Folding(Generic[S]):
+    """How a runner folds one subject of a projection: the fold (``evolve``, ``rows``), the
+    state it starts from (built from what the subject's rows read besides its own events:
+    a customer's calendar, the policy's targets), and ``depends``, that reading as a value
+    which changes when it does. These are the runner's concerns, not the fold's: a runner
+    that keeps a state between pages of the log feeds it only the new events, and starts
+    again from ``start`` when ``depends`` changes."""
 
-    start: Callable[[str, History], Fold]
+    fold: Fold[S]
+    start: Callable[[str, History], S]
+    depends: Callable[[S, History], Hashable]
+
+    def evolve(self, state: S, event: LedgerEvent) -> S:
+        """The state after one more event."""
+        return self.fold.evolve(state, event)
+
+    def state_rows(self, state: S) -> Rows:
+        """A state's rows, instants in UTC as the read models store them."""
+        return _utc(self.fold.rows(state))
 
     def rows(self, subject: str, history: History) -> Rows:
         """The subject's rows from its whole history."""
-        fold = self.start(subject, history)
+        state = self.start(subject, history)
         for event in history.events(subject):
-            fold.evolve(event)
-        return fold.rows()
+            state = self.fold.evolve(state, event)
+        return self.state_rows(state)
 
 
 def _opening(events: list[LedgerEvent]) -> Ticket.Opened | None:
     return next((e for e in events if isinstance(e, Ticket.Opened)), None)
 
 
-class _TicketFold:
-    """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
-
-    def __init__(self, calendar: BusinessCalendar, targets: dict[int, Targets]) -> None:
-        self.fold = TicketFold(calendar, targets)
-
-    def evolve(self, event: LedgerEvent) -> None:
-        self.fold.evolve(event)
-
-    def depends(self, history: History) -> Hashable:
-        customer = self.fold.row.get("customer_id")
-        if customer is None:
-            return None
-        onboarded = _onboarding(history.events(customer))
-        policy_events = len(history.events(POLICY_SUBJECT))
-        return (onboarded.event_id if onboarded is not None else None, policy_events)
-
-    def rows(self) -> Rows:
-        projection = self.fold.projection()
-        if projection is None:
-            return {}
-        return _utc(
-            {
-                "tickets": [projection.ticket],
-                "sla_timers": projection.timers,
-                "escalations": projection.escalations,
-            }
-        )
-
-
-def _ticket_start(subject: str, history: History) -> Fold:
+def _ticket_start(subject: str, history: History) -> tickets.TicketState:
+    """A ticket starts on its customer's calendar and the policy's targets."""
     opened = _opening(history.events(subject))
     customer = history.events(opened.customer_id) if opened is not None else []
-    return _TicketFold(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
+    return tickets.initial(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
 
 
-TICKET_FOLDING = Folding(_ticket_start)
+def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
+    """What a ticket's rows read besides its events: its customer's onboarding (the
+    calendar) and the policy's events (the targets)."""
+    customer = state.row.get("customer_id")
+    if customer is None:
+        return None
+    onboarded = _onboarding(history.events(customer))
+    policy_events = len(history.events(POLICY_SUBJECT))
+    return (onboarded.event_id if onboarded is not None else None, policy_events)
+
+
+TICKET_FOLDING: Final = Folding(tickets, _ticket_start, _ticket_depends)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
@@ -246,35 +222,11 @@ def ticket_rows(subject: str, history: History) -> Rows:
     return TICKET_FOLDING.rows(subject, history)
 
 
-class _CustomerFold:
-    """The ``customers`` row and success-signal rows of one customer."""
-
-    def __init__(self) -> None:
-        self.fold = CustomerFold()
-
-    def evolve(self, event: LedgerEvent) -> None:
-        self.fold.evolve(event)
-
-    def depends(self, history: History) -> Hashable:
-        return None  # its own events only
-
-    def rows(self) -> Rows:
-        view = self.fold.view
-        if view is None:
-            return {}
-        return _utc(
-            {
-                "customers": [dict(view.customer)],
-                "customer_usage": [dict(row) for row in view.usage],
-                "customer_surveys": [dict(row) for row in view.surveys],
-                "customer_check_ins": [dict(row) for row in view.check_ins],
-                "customer_milestones": [dict(row) for row in view.milestones],
-                "customer_contracts": [dict(row) for row in view.contracts],
-            }
-        )
-
-
-CUSTOMER_FOLDING = Folding(lambda subject, history: _CustomerFold())
+CUSTOMER_FOLDING: Final = Folding(
+    customers,
+    lambda subject, history: customers.INITIAL,
+    lambda state, history: None,  # its own events only
+)
 
 
 def customer_rows(subject: str, history: History) -> Rows:
@@ -302,18 +254,11 @@ class Projection:
 
     name: str
     follows: type[LedgerEvent]
-    tables: tuple[Table, ...]
+    tables: tuple[str, ...]  # the read-model tables it fills, by name
     subject_column: str | None  # None: one subject owns every row (the policy)
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
-    folding: Folding | None = None  # None: ``rows`` from the whole history every time
-
-    def table(self, name: str) -> Table:
-        """One of the projection's tables by name."""
-        for table in self.tables:
-            if table.name == name:
-                return table
-        raise KeyError(name)
+    folding: Folding[Any] | None = None  # None: ``rows`` from the whole history every time
 
 
 def _ticket_needs(subject: str, history: History) -> Iterable[str]:
@@ -328,7 +273,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "tickets",
         Ticket.Event,
-        (tables.tickets, tables.sla_timers, tables.escalations),
+        ("tickets", "sla_timers", "escalations"),
         "ticket_id",
         ticket_rows,
         _ticket_needs,
@@ -338,12 +283,12 @@ PROJECTIONS: tuple[Projection, ...] = (
         "customers",
         Customer.Event,
         (
-            tables.customers,
-            tables.customer_usage,
-            tables.customer_surveys,
-            tables.customer_check_ins,
-            tables.customer_milestones,
-            tables.customer_contracts,
+            "customers",
+            "customer_usage",
+            "customer_surveys",
+            "customer_check_ins",
+            "customer_milestones",
+            "customer_contracts",
         ),
         "customer_id",
         customer_rows,
@@ -352,7 +297,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "policy",
         SlaPolicy.Event,
-        (tables.sla_policy_versions,),
+        ("sla_policy_versions",),
         None,
         policy_rows,
     ),
@@ -383,7 +328,7 @@ def fold(events: Iterable[LedgerEvent], failures: list[Failure] | None = None) -
     """Every projection's rows from a list of events, without a database; a subject
     whose fold fails is left out (``guarded``: logged, and added to ``failures``)."""
     history = EventsBySubject(events)
-    board: Rows = {table.name: [] for p in PROJECTIONS for table in p.tables}
+    board: Rows = {name: [] for p in PROJECTIONS for name in p.tables}
     for projection in PROJECTIONS:
         for subject in history.subjects(projection.follows):
             rows = guarded(

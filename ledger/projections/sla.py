@@ -1,7 +1,8 @@
 """SLA timers as a pure fold over one ticket's events (R-SLA-1..5): no clock, no database.
 
-``TicketTimers.evolve(event)`` folds the ticket's producer events in order; ``rows(as_of)``
-evaluates every timer interval at an instant. Events the ledger writes itself
+``evolve(state, event) -> state`` folds the ticket's producer events in order, on
+immutable state (``TicketTimers``, from ``initial(calendar, targets)``); a state's
+``rows(as_of)`` evaluates every timer interval at an instant. Events the ledger writes itself
 (``sla.breached``) are ignored: a breach is computed from the facts, so the answer is
 the same whether or not the tick has written it (R-SLA-5).
 
@@ -30,7 +31,8 @@ time left, the timer is due that time after the pause ends.
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
@@ -44,30 +46,52 @@ State = Literal["running", "paused", "met", "breached"]
 Targets = dict[str, dict[str, Any]]
 
 
-@dataclass
+Pause = tuple[datetime, datetime | None]
+"""A pause of the update timer: its start and, once it ended, its end."""
+
+
+@dataclass(frozen=True)
 class Interval:
-    """One timer interval of one ticket."""
+    """One timer interval of one ticket (immutable: a change is a new interval)."""
 
     kind: TimerKind
     severity: int
     started_at: datetime
     target: Target | None
-    pauses: list[list[datetime | None]] = field(default_factory=list)
+    pauses: tuple[Pause, ...] = ()
     stopped_at: datetime | None = None
     breached_at: datetime | None = None  # fixed by a re-target (R-SLA-4)
-    _recorded: tuple[Any, dict[str, Any]] | None = field(default=None, repr=False, compare=False)
+    # A memo of ``record`` (a pure function of the fields above and the calendar), not
+    # state: ``replace`` gives a changed interval an empty one.
+    _memo: list[tuple[BusinessCalendar, dict[str, Any]]] = field(
+        init=False, default_factory=list, repr=False, compare=False
+    )
 
     @property
     def paused_since(self) -> datetime | None:
         """When the running pause began, if the timer is paused."""
         return self.pauses[-1][0] if self.pauses and self.pauses[-1][1] is None else None
 
+    def paused(self, at: datetime) -> Interval:
+        """The interval with a pause beginning at ``at``."""
+        return replace(self, pauses=(*self.pauses, (at, None)))
+
+    def resumed(self, at: datetime) -> Interval:
+        """The interval with its running pause ended at ``at`` (itself when not paused)."""
+        since = self.paused_since
+        if since is None:
+            return self
+        return replace(self, pauses=(*self.pauses[:-1], (since, at)))
+
+    def stopped(self, at: datetime) -> Interval:
+        """The interval stopped at ``at`` (a running pause ends there too)."""
+        return replace(self.resumed(at), stopped_at=at)
+
     def counted(self, calendar: BusinessCalendar, until: datetime) -> timedelta:
         """Time on the target's clock from the start to ``until``, pauses excluded."""
         assert self.target is not None
         total = self.target.elapsed(self.started_at, until, calendar)
         for start, end in self.pauses:
-            assert start is not None
             total -= self.target.elapsed(start, min(end or until, until), calendar)
         return total
 
@@ -78,7 +102,7 @@ class Interval:
             return start + amount
         return calendar.add(start, amount)
 
-    def _due(self, calendar: BusinessCalendar) -> datetime:
+    def due(self, calendar: BusinessCalendar) -> datetime:
         """The first instant outside every pause at which the counted time reaches the target.
 
         The clock runs in the stretches between pauses; each is tried in turn with the time
@@ -93,7 +117,6 @@ class Interval:
         remaining = self.target.length(calendar)
         resume = self.started_at
         for start, end in self.pauses:
-            assert start is not None
             if start >= resume:
                 due = self._add(resume, remaining, calendar)
                 if due < start:
@@ -107,34 +130,27 @@ class Interval:
     def record(self, calendar: BusinessCalendar) -> dict[str, Any]:
         """The interval as the facts so far fix it, independent of any "now".
 
-        ``due_at`` is the due instant (see ``_due``; provisional while a pause runs with
+        ``due_at`` is the due instant (see ``due``; provisional while a pause runs with
         time left); ``breached_at`` is set only when the facts decide it (stopped or
         paused after the due instant, or a re-target, R-SLA-4). ``evaluate`` turns this
         into a row as of an instant.
 
-        Remembered until the interval changes: a runner asks again for every ticket a
-        page touches, and the due instant (business-calendar arithmetic) is the dear part.
+        Remembered by the interval: a runner asks again for every ticket a page touches,
+        an unchanged interval is the same object in the next state, and the due instant
+        (business-calendar arithmetic) is the dear part.
         """
-        facts = (
-            self.severity,
-            self.started_at,
-            self.target,
-            tuple(tuple(pause) for pause in self.pauses),
-            self.stopped_at,
-            self.breached_at,
-            calendar,
-        )
-        if self._recorded is not None and self._recorded[0] == facts:
-            return dict(self._recorded[1])
+        memo = self._memo
+        if memo and memo[0][0] == calendar:
+            return dict(memo[0][1])
         record = self._record(calendar)
-        self._recorded = (facts, record)
+        memo[:] = [(calendar, record)]
         return dict(record)
 
     def _record(self, calendar: BusinessCalendar) -> dict[str, Any]:
-        due = None if self.target is None else self._due(calendar)
+        due = None if self.target is None else self.due(calendar)
         closed = timedelta(0)
         for start, end in self.pauses:
-            if start is not None and end is not None:
+            if end is not None:
                 closed += max(end - start, timedelta(0))
         breached_at = self.breached_at
         if breached_at is None and due is not None:
@@ -266,7 +282,7 @@ def _target_from(duration: str, clock: str) -> Target:
     return Target.from_wire({"duration": duration, "clock": clock})
 
 
-def policy_version(targets_by_version: dict[int, Targets], opened: Ticket.Opened) -> int:
+def policy_version(targets_by_version: Mapping[int, Targets], opened: Ticket.Opened) -> int:
     """The policy version a ticket runs under: the one in force at its opening, as the
     policy's history says (``PolicyTargets``), else the one its opening recorded."""
     if isinstance(targets_by_version, PolicyTargets):
@@ -274,124 +290,34 @@ def policy_version(targets_by_version: dict[int, Targets], opened: Ticket.Opened
     return opened.policy_version
 
 
+@dataclass(frozen=True, slots=True)
 class TicketTimers:
-    """The fold: evolve with a ticket's events, then ask for rows as of any instant."""
+    """The timers' state: ``evolve(state, event)`` gives the next one; ask any state for
+    its records, or its rows as of an instant."""
 
-    def __init__(self, calendar: BusinessCalendar, targets_by_version: dict[int, Targets]) -> None:
-        self.calendar = calendar
-        self.targets_by_version = targets_by_version
-        self.ticket_id = ""
-        self.customer_id = ""
-        self.policy_version = 1
-        self.severity = 0
-        self.responded = False
-        self.waiting = False
-        self.intervals: list[Interval] = []
+    calendar: BusinessCalendar
+    targets_by_version: Mapping[int, Targets]
+    ticket_id: str = ""
+    customer_id: str = ""
+    policy_version: int = 1
+    severity: int = 0
+    responded: bool = False
+    waiting: bool = False
+    intervals: tuple[Interval, ...] = ()
 
     @property
     def targets(self) -> Targets:
         """The targets of the ticket's policy version."""
         return self.targets_by_version[self.policy_version]
 
-    def running(self, kind: TimerKind) -> Interval | None:
-        """The open interval of a kind, if any."""
-        for interval in reversed(self.intervals):
+    def running(self, kind: TimerKind) -> int | None:
+        """The index of the open interval of a kind, if any."""
+        intervals = self.intervals
+        for index in range(len(intervals) - 1, -1, -1):
+            interval = intervals[index]
             if interval.kind == kind and interval.stopped_at is None:
-                return interval
+                return index
         return None
-
-    def _start(self, kind: TimerKind, at: datetime) -> None:
-        target = _target(self.targets, self.severity, kind)
-        if kind != "resolution" and target is None:
-            return
-        interval = Interval(kind, self.severity, at, target)
-        if kind == "update" and self.waiting:
-            interval.pauses.append([at, None])
-        self.intervals.append(interval)
-
-    def _stop(self, kind: TimerKind, at: datetime) -> None:
-        interval = self.running(kind)
-        if interval is not None:
-            if interval.paused_since is not None:
-                interval.pauses[-1][1] = at
-            interval.stopped_at = at
-
-    def evolve(self, event: LedgerEvent) -> None:
-        """Fold one event of the ticket in (system events are ignored)."""
-        if event.SYSTEM:
-            return
-        at = event.occurred_at
-        if isinstance(event, Ticket.Opened):
-            self.ticket_id, self.customer_id = event.originator_id, event.customer_id
-            self.policy_version = policy_version(self.targets_by_version, event)
-            self.severity = event.severity
-            self._start("first_response", at)
-            self._start("resolution", at)
-        elif isinstance(event, Ticket.Triaged) and event.severity != self.severity:
-            self._retarget(event.severity, at)
-        elif (
-            isinstance(event, Ticket.Responded) and event.public and event.actor_role != "customer"
-        ):
-            self._communicated(at, first=True)
-        elif isinstance(event, Ticket.UpdatePosted) and event.actor_role != "customer":
-            self._communicated(at, first=False)
-        elif isinstance(event, Ticket.StatusChanged):
-            self._status(event.status == "waiting_on_customer", at)
-        elif isinstance(event, Ticket.Resolved):
-            for kind in ("first_response", "update", "resolution"):
-                self._stop(kind, at)
-        elif isinstance(event, Ticket.Reopened):
-            self.waiting = False
-            self._start("resolution", at)
-            if self.responded:
-                self._start("update", at)
-
-    def _communicated(self, at: datetime, *, first: bool) -> None:
-        if first and not self.responded:
-            self.responded = True
-            self._stop("first_response", at)
-            self._start("update", at)
-        elif self.responded and self.running("update") is not None:
-            self._stop("update", at)
-            self._start("update", at)
-
-    def _status(self, waiting: bool, at: datetime) -> None:
-        if waiting == self.waiting:
-            return
-        self.waiting = waiting
-        interval = self.running("update")
-        if interval is None:
-            return
-        if waiting:
-            interval.pauses.append([at, None])
-        elif interval.paused_since is not None:
-            interval.pauses[-1][1] = at
-
-    def _retarget(self, severity: int, at: datetime) -> None:
-        self.severity = severity
-        for kind in ("first_response", "update"):
-            interval = self.running(kind)
-            if interval is None:
-                if kind == "update" and self.responded and self.running("resolution"):
-                    self._start("update", at)
-                continue
-            target = _target(self.targets, severity, interval.kind)
-            if target is None:  # the new severity has no update cadence
-                self._stop(interval.kind, at)
-                continue
-            earlier = interval.evaluate(self.calendar, at)["breached_at"]
-            interval.severity, interval.target = severity, target
-            if earlier is not None:
-                interval.breached_at = earlier  # a breach under the old target stands
-                continue
-            # The time counted so far (pauses excluded, on the new clock) against the new
-            # target: a due instant already behind the change is breached at the change
-            # (R-SLA-4). Paused with time left, the due instant comes from the time left
-            # once the pause ends, and nothing is breached now.
-            due = interval._due(self.calendar)
-            paused_since = interval.paused_since
-            if due < at and (paused_since is None or due < paused_since):
-                interval.breached_at = at
 
     def records(self) -> list[dict[str, Any]]:
         """Every interval as stored in the read model (see ``Interval.record``)."""
@@ -408,10 +334,123 @@ class TicketTimers:
     def rows(self, as_of: datetime) -> list[dict[str, Any]]:
         """Every interval started at or before ``as_of``, evaluated at ``as_of``.
 
-        The caller folds only the events that occurred at or before ``as_of``.
+        The state must come from the events that occurred at or before ``as_of``.
         """
         return [
             evaluate_record(record, as_of)
             for record in self.records()
             if record["started_at"] <= as_of
         ]
+
+
+def initial(calendar: BusinessCalendar, targets_by_version: Mapping[int, Targets]) -> TicketTimers:
+    """The timers of a ticket before its first event."""
+    return TicketTimers(calendar, targets_by_version)
+
+
+def evolve(state: TicketTimers, event: LedgerEvent) -> TicketTimers:
+    """The timers after one more event of the ticket (system events change nothing)."""
+    if event.SYSTEM:
+        return state
+    at = event.occurred_at
+    if isinstance(event, Ticket.Opened):
+        state = replace(
+            state,
+            ticket_id=event.originator_id,
+            customer_id=event.customer_id,
+            policy_version=policy_version(state.targets_by_version, event),
+            severity=event.severity,
+        )
+        return _start(_start(state, "first_response", at), "resolution", at)
+    if isinstance(event, Ticket.Triaged) and event.severity != state.severity:
+        return _retarget(state, event.severity, at)
+    if isinstance(event, Ticket.Responded) and event.public and event.actor_role != "customer":
+        return _communicated(state, at, first=True)
+    if isinstance(event, Ticket.UpdatePosted) and event.actor_role != "customer":
+        return _communicated(state, at, first=False)
+    if isinstance(event, Ticket.StatusChanged):
+        return _status(state, event.status == "waiting_on_customer", at)
+    if isinstance(event, Ticket.Resolved):
+        for kind in _KINDS:
+            state = _stop(state, kind, at)
+        return state
+    if isinstance(event, Ticket.Reopened):
+        state = _start(replace(state, waiting=False), "resolution", at)
+        return _start(state, "update", at) if state.responded else state
+    return state
+
+
+_KINDS: tuple[TimerKind, ...] = ("first_response", "update", "resolution")
+
+
+def _with(state: TicketTimers, index: int, interval: Interval) -> TicketTimers:
+    intervals = state.intervals
+    return replace(state, intervals=(*intervals[:index], interval, *intervals[index + 1 :]))
+
+
+def _start(state: TicketTimers, kind: TimerKind, at: datetime) -> TicketTimers:
+    target = _target(state.targets, state.severity, kind)
+    if kind != "resolution" and target is None:
+        return state
+    pauses: tuple[Pause, ...] = ((at, None),) if kind == "update" and state.waiting else ()
+    interval = Interval(kind, state.severity, at, target, pauses)
+    return replace(state, intervals=(*state.intervals, interval))
+
+
+def _stop(state: TicketTimers, kind: TimerKind, at: datetime) -> TicketTimers:
+    index = state.running(kind)
+    if index is None:
+        return state
+    return _with(state, index, state.intervals[index].stopped(at))
+
+
+def _communicated(state: TicketTimers, at: datetime, *, first: bool) -> TicketTimers:
+    if first and not state.responded:
+        state = _stop(replace(state, responded=True), "first_response", at)
+        return _start(state, "update", at)
+    if state.responded and state.running("update") is not None:
+        return _start(_stop(state, "update", at), "update", at)
+    return state
+
+
+def _status(state: TicketTimers, waiting: bool, at: datetime) -> TicketTimers:
+    if waiting == state.waiting:
+        return state
+    state = replace(state, waiting=waiting)
+    index = state.running("update")
+    if index is None:
+        return state
+    interval = state.intervals[index]
+    if waiting:
+        return _with(state, index, interval.paused(at))
+    return _with(state, index, interval.resumed(at))
+
+
+def _retarget(state: TicketTimers, severity: int, at: datetime) -> TicketTimers:
+    state = replace(state, severity=severity)
+    for kind in ("first_response", "update"):
+        index = state.running(kind)
+        if index is None:
+            if kind == "update" and state.responded and state.running("resolution") is not None:
+                state = _start(state, "update", at)
+            continue
+        interval = state.intervals[index]
+        target = _target(state.targets, severity, interval.kind)
+        if target is None:  # the new severity has no update cadence
+            state = _stop(state, interval.kind, at)
+            continue
+        earlier = interval.evaluate(state.calendar, at)["breached_at"]
+        retargeted = replace(interval, severity=severity, target=target)
+        if earlier is not None:  # a breach under the old target stands
+            state = _with(state, index, replace(retargeted, breached_at=earlier))
+            continue
+        # The time counted so far (pauses excluded, on the new clock) against the new
+        # target: a due instant already behind the change is breached at the change
+        # (R-SLA-4). Paused with time left, the due instant comes from the time left
+        # once the pause ends, and nothing is breached now.
+        due = retargeted.due(state.calendar)
+        paused_since = retargeted.paused_since
+        if due < at and (paused_since is None or due < paused_since):
+            retargeted = replace(retargeted, breached_at=at)
+        state = _with(state, index, retargeted)
+    return state

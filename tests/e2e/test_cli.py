@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from ledger.settings import Database
+from ledger.adapters.settings import Database
 from tests.conftest import PG_URL
 from tests.support import Envelopes
 

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ledger.app import open_app
-from ledger.settings import resolve_database
+from ledger.adapters.event_store import open_app
+from ledger.adapters.settings import resolve_database
 from tests.conftest import FixedClock
 from tests.e2e.test_cli import ledger, ledger_json
 from tests.integration.test_poisoned_subjects import NOW, OVERFLOW, ingest, normal_story, poison

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from ledger.adapters.settings import Database
 from ledger.api import Ledger
-from ledger.settings import Database
 from tests.support import Envelopes
 
 

@@ -11,11 +11,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import Engine
 
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.settings import Database
 from ledger.aggregates.base import event_data
 from ledger.aggregates.chain import body, commitments_of, digest, event_meta
-from ledger.app import LedgerApp
-from ledger.ingest import Ingestor, Input
-from ledger.settings import Database
+from ledger.services.intake import Ingestor, Input
 from replay.checkpoint import (
     CheckpointRefused,
     held_checkpoint,

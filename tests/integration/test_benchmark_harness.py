@@ -12,8 +12,8 @@ import orjson
 
 from benchmarks.harness import CHATTER_SHARE, LINES_PER_CUSTOMER, workload
 from demo.quarter import DemoSpec, generate
-from ledger.app import LedgerApp
-from ledger.ingest import Ingestor, Input
+from ledger.adapters.event_store import LedgerApp
+from ledger.services.intake import Ingestor, Input
 
 
 def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Path) -> None:

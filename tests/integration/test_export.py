@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import Engine
 
+from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.chain import CONTACT_FIELDS, NAME_FIELDS, TEXT_FIELDS
-from ledger.app import LedgerApp
-from ledger.ingest import Ingestor, Input
+from ledger.services.intake import Ingestor, Input
 from replay.export import Selection, export, read_records
 from replay.export_verify import verify_export
 from replay.keys import signing_key

@@ -14,10 +14,10 @@ from typing import Any
 
 import pytest
 
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.settings import Database
 from ledger.aggregates.chain import GENESIS
-from ledger.app import LedgerApp, open_app
-from ledger.ingest import Ingestor, Input
-from ledger.settings import Database
+from ledger.services.intake import Ingestor, Input
 from tests.support import Envelopes
 
 

@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from eventsourcing.persistence import DataError
 
-from ledger import handlers
-from ledger.app import LedgerApp
-from ledger.board import log_events
-from ledger.ingest import Ingestor, Input, Outcome
+from ledger.adapters.event_store import LedgerApp
 from ledger.projections.registry import fold
+from ledger.services import handlers
+from ledger.services.intake import Ingestor, Input, Outcome
+from ledger.services.queries import log_events
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 

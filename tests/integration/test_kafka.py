@@ -30,13 +30,13 @@ from consumers.ingest import ConsumerSettings, IngestConsumer
 from consumers.kafka import producer
 from consumers.relay import RejectionOutbox, Relay
 from demo.quarter import DemoSpec, generate, quarter_end
-from ledger.app import LedgerApp, open_app
-from ledger.board import log_events
-from ledger.ingest import Ingestor, IngestReport, Input
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.projector import Projector, engine_for, read_models
+from ledger.adapters.settings import Database, resolve_database
 from ledger.projections.registry import fold
-from ledger.projector import Projector, engine_for, read_models
-from ledger.settings import Database, resolve_database
-from ledger.tick import tick
+from ledger.services.intake import Ingestor, IngestReport, Input
+from ledger.services.queries import log_events
+from ledger.services.tick import tick
 from tests.conftest import PG_URL
 from tests.kafka_support import FAST_GROUPS, broker, new_topic, read_topic
 from tests.support import Envelopes

@@ -16,21 +16,21 @@ from typing import Any
 import pytest
 from sqlalchemy import Engine
 
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.projector import Projector, engine_for, listed_failures, read_models
+from ledger.adapters.settings import Database, resolve_database
+from ledger.adapters.store import BatchWrite
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.policy import SlaPolicy
 from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp, open_app
-from ledger.board import answer, rows_as_of
-from ledger.ingest import Ingestor, Input
 from ledger.projections.health import health
 from ledger.projections.metrics import metrics
 from ledger.projections.registry import Rows, SubjectFailed
 from ledger.projections.sla import sla_board
-from ledger.projector import Projector, engine_for, listed_failures, read_models
-from ledger.settings import Database, resolve_database
-from ledger.store import BatchWrite
-from ledger.tick import tick
-from ledger.timelines import ticket_timers
+from ledger.services.intake import Ingestor, Input
+from ledger.services.queries import answer, rows_as_of
+from ledger.services.tick import tick
+from ledger.services.timelines import ticket_timers
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 

@@ -11,13 +11,13 @@ import pytest
 from sqlalchemy import Engine
 
 from demo.quarter import DemoSpec, generate
-from ledger import projector as projector_module
-from ledger.app import LedgerApp
-from ledger.board import log_events
-from ledger.ingest import Ingestor, Input
+from ledger.adapters import projector as projector_module
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.projector import Projector, engine_for, read_models
+from ledger.adapters.settings import Database
 from ledger.projections.registry import fold
-from ledger.projector import Projector, engine_for, read_models
-from ledger.settings import Database
+from ledger.services.intake import Ingestor, Input
+from ledger.services.queries import log_events
 from tests.support import Envelopes
 
 
@@ -108,7 +108,7 @@ def test_a_runner_that_lost_the_race_applies_nothing(
 def test_the_runner_steps_over_gaps_in_postgres_notification_ids(
     pg_database: Database,
 ) -> None:
-    from ledger.app import open_app
+    from ledger.adapters.event_store import open_app
 
     ledger = open_app(pg_database)
     engine = engine_for(pg_database)

@@ -11,9 +11,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ledger.app import open_app
-from ledger.ingest import Ingestor, Input
-from ledger.settings import Database
+from ledger.adapters.event_store import open_app
+from ledger.adapters.settings import Database
+from ledger.services.intake import Ingestor, Input
 from tests.support import Envelopes
 
 PROPERTY_SETTINGS = settings(

@@ -7,10 +7,10 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger.app import LedgerApp
-from ledger.ingest import Ingestor, Input
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.projector import Projector, read_models
 from ledger.projections.sla import evaluate_record, sla_board
-from ledger.projector import Projector, read_models
+from ledger.services.intake import Ingestor, Input
 from replay.history import replay_board, replay_ticket
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes

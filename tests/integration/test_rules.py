@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from ledger.app import LedgerApp
-from ledger.ingest import Ingestor, Input, Outcome
+from ledger.adapters.event_store import LedgerApp
+from ledger.services.intake import Ingestor, Input, Outcome
 from tests.support import T0, Envelopes
 
 

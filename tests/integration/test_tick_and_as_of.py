@@ -7,13 +7,13 @@ from typing import Any
 
 from sqlalchemy import Engine
 
-from ledger.app import LedgerApp
-from ledger.board import rows_as_of
-from ledger.ingest import Ingestor, Input
+from ledger.adapters.event_store import LedgerApp
 from ledger.projections.metrics import metrics
 from ledger.projections.sla import sla_board
-from ledger.tick import tick
-from ledger.timelines import escalation_timeline, rca_document, ticket_timers
+from ledger.services.intake import Ingestor, Input
+from ledger.services.queries import rows_as_of
+from ledger.services.tick import tick
+from ledger.services.timelines import escalation_timeline, rca_document, ticket_timers
 from tests.conftest import FixedClock
 from tests.support import T0, Envelopes
 

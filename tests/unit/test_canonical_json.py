@@ -11,8 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ledger.adapters.store import ORJSON_CANONICAL
 from ledger.aggregates import chain
-from ledger.store import ORJSON_CANONICAL
 
 FLOATS = [
     0.0,

@@ -99,7 +99,7 @@ def test_the_fast_transcoder_writes_the_librarys_bytes_and_reads_them_back() -> 
         UUIDAsHex,
     )
 
-    from ledger.app import DateAsISO, FastJSONTranscoder
+    from ledger.adapters.event_store import DateAsISO, FastJSONTranscoder
 
     library, fast = JSONTranscoder(), FastJSONTranscoder()
     for transcoder in (library, fast):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from ledger.ingest import DEFAULT_BATCH_SIZE
 from ledger.projections.names import PROJECTION_NAMES
 from ledger.projections.registry import BY_NAME
+from ledger.services.intake import DEFAULT_BATCH_SIZE
 
 HEAVY = (
     "sqlalchemy",
@@ -29,7 +29,7 @@ def test_projection_names_are_the_registry_names() -> None:
 
 
 def test_batch_size_default_is_the_ingest_default() -> None:
-    from ledger.settings import DEFAULT_BATCH_SIZE as configured
+    from ledger.adapters.settings import DEFAULT_BATCH_SIZE as configured
 
     assert configured == DEFAULT_BATCH_SIZE
 

@@ -10,9 +10,9 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from demo.quarter import DemoLine, DemoSpec, generate, write_jsonl
+from ledger.adapters.event_store import Aggregate
 from ledger.aggregates.rules import CATEGORY_SEVERITY, RuleViolation
-from ledger.app import Aggregate
-from ledger.handlers import HANDLERS, command_meta
+from ledger.services.handlers import HANDLERS, command_meta
 from schemas import PRODUCER_TYPES, WireError, parse_envelope
 
 LINES = generate()

@@ -9,7 +9,7 @@ import pytest
 
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.ticket import Ticket
-from ledger.handlers import HANDLERS, Context, handles
+from ledger.services.handlers import HANDLERS, Context, handles
 from schemas import ENVELOPE_MODELS, PRODUCER_TYPES, SYSTEM_TYPES, TicketAssigned
 
 

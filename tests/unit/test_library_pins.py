@@ -1,7 +1,7 @@
 """The eventsourcing internals the ledger's recorders replace or call, pinned to 9.5.6.
 
-``ledger.store`` and ``ledger.store_pg`` extend the library's recorders through its
-hooks where they can (``construct_create_table_statements``, ``_create_table``,
+``ledger.adapters.sqlite`` and ``ledger.adapters.postgres`` extend the library's recorders
+through its hooks where they can (``construct_create_table_statements``, ``_create_table``,
 ``_insert_events`` calling ``super()`` and adding the ledger's rows from keyword
 arguments, as the library's searchable content example does). Where the measured speed
 needs more, it replaces a library method or calls a private one; each is listed here
@@ -22,8 +22,8 @@ from typing import Any
 import pytest
 from eventsourcing import persistence, postgres, sqlite
 
-from ledger.store import JSONEachSQLiteApplicationRecorder, LedgerSQLiteRecorder
-from ledger.store_pg import LedgerPostgresRecorder
+from ledger.adapters.postgres import LedgerPostgresRecorder
+from ledger.adapters.sqlite import JSONEachSQLiteApplicationRecorder, LedgerSQLiteRecorder
 
 PINNED_VERSION = "9.5.6"
 PYPROJECT = Path(__file__).resolve().parents[2] / "pyproject.toml"
@@ -117,7 +117,7 @@ def test_overridden_library_source_is_unchanged(
 ) -> None:
     assert _source_hash(obj) == expected, (
         f"{name} differs from eventsourcing {PINNED_VERSION}'s ({use}): re-read the "
-        "ledger's override in ledger/store.py against the new source, then record its hash"
+        "ledger's override in ledger/adapters/store.py against the new source, then record its hash"
     )
 
 

@@ -925,7 +925,7 @@ def test_a_ledger_type_from_a_producer_is_still_r_wire_4() -> None:
 
 
 def test_what_the_ledger_writes_itself_parses_with_allow_system() -> None:
-    from ledger.tick import ACTOR, SOURCE
+    from ledger.services.tick import ACTOR, SOURCE
 
     actor_id, role = ACTOR
     for event_type in sorted(SYSTEM_TYPES):

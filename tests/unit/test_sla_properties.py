@@ -2,7 +2,7 @@
 
 No database: a ``Ticket`` aggregate is driven with commands (a command the aggregate
 refuses is left out, so every history is one the ledger could hold), and its events are
-folded into ``TicketTimers`` up to each instant asked about, as a query as of that
+folded (``sla.evolve``) up to each instant asked about, as a query as of that
 instant does (R-TIME-1).
 """
 
@@ -20,6 +20,7 @@ from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.policy import DEFAULT_TARGETS
 from ledger.aggregates.rules import RuleViolation
 from ledger.aggregates.ticket import Ticket
+from ledger.projections import sla
 from ledger.projections.sla import Targets, TicketTimers
 
 CALENDAR = BusinessCalendar("Europe/Berlin")
@@ -108,10 +109,10 @@ class History:
         return events
 
     def fold(self, as_of: datetime) -> TicketTimers:
-        timers = TicketTimers(CALENDAR, {1: self.targets})
+        timers = sla.initial(CALENDAR, {1: self.targets})
         for event in self.events:
             if event.occurred_at <= as_of:
-                timers.evolve(event)
+                timers = sla.evolve(timers, event)
         return timers
 
     def rows(self, as_of: datetime) -> dict[int, dict[str, Any]]:

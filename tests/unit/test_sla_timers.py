@@ -10,7 +10,7 @@ from ledger.aggregates.base import EventMeta, LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.policy import DEFAULT_TARGETS
 from ledger.aggregates.ticket import Ticket
-from ledger.projections.sla import TicketTimers
+from ledger.projections import sla
 
 BERLIN = ZoneInfo("Europe/Berlin")
 CALENDAR = BusinessCalendar("Europe/Berlin")
@@ -42,11 +42,11 @@ class Story:
         getattr(self.ticket, command)(self.meta(at, role), *args)
 
     def rows(self, as_of: datetime) -> dict[str, list[dict[str, Any]]]:
-        timers = TicketTimers(CALENDAR, {1: DEFAULT_TARGETS})
+        timers = sla.initial(CALENDAR, {1: DEFAULT_TARGETS})
         for event in self.ticket.pending_events:
             assert isinstance(event, LedgerEvent)
             if event.occurred_at <= as_of:
-                timers.evolve(event)
+                timers = sla.evolve(timers, event)
         by_kind: dict[str, list[dict[str, Any]]] = {}
         for row in timers.rows(as_of):
             by_kind.setdefault(row["timer"], []).append(row)

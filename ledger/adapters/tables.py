@@ -1,6 +1,6 @@
 """The read models as SQL tables (SQLAlchemy Core), for analysts and for the CLI.
 
-Every table is filled only by the projection runner (``ledger.projector``) from the
+Every table is filled only by the projection runner (``ledger.adapters.projector``) from the
 fold functions in this package, and each belongs to one projection, whose tracking
 position commits in the same transaction as its rows. Instants are stored in UTC
 (``timestamptz`` on PostgreSQL; ISO text on SQLite) and read back as aware datetimes.

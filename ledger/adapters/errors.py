@@ -5,7 +5,7 @@ from __future__ import annotations
 import psycopg
 from eventsourcing.persistence import InterfaceError, OperationalError
 
-from ledger.settings import SettingsError
+from ledger.adapters.settings import SettingsError
 
 
 def describe(error: BaseException) -> str:

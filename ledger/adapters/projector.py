@@ -68,20 +68,13 @@ from sqlalchemy import (
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from ledger.adapters import tables
+from ledger.adapters.collection import collected_per_batch
+from ledger.adapters.event_store import SCHEMA_LOCK, LedgerApp
+from ledger.adapters.settings import Database
 from ledger.aggregates.base import LedgerEvent
-from ledger.app import SCHEMA_LOCK, LedgerApp
-from ledger.collection import collected_per_batch
-from ledger.projections import tables
-from ledger.projections.registry import (
-    BY_NAME,
-    PROJECTIONS,
-    Failure,
-    Fold,
-    Projection,
-    Rows,
-    guarded,
-)
-from ledger.settings import Database
+from ledger.projections.fold import Rows
+from ledger.projections.registry import BY_NAME, PROJECTIONS, Failure, Projection, guarded
 
 log = logging.getLogger(__name__)
 
@@ -229,7 +222,7 @@ class LogHistory:
 @dataclass
 class _Kept:
     depends: Hashable
-    fold: Fold
+    state: Any  # the fold's (immutable) state after ``position``
     position: int  # the last notification id folded in
     written: Rows | None = None  # the rows this catch-up last wrote for the subject
 
@@ -252,7 +245,7 @@ class Folds:
         stale = []
         for subject in subjects:
             kept = self._kept.get((projection.name, subject))
-            if kept is None or kept.fold.depends(history) != kept.depends:
+            if kept is None or projection.folding.depends(kept.state, history) != kept.depends:
                 stale.append(subject)
         return stale
 
@@ -270,17 +263,19 @@ class Folds:
             return projection.rows(subject, history), None
         key = (projection.name, subject)
         kept = self._kept.pop(key, None)
-        if kept is not None and kept.fold.depends(history) == kept.depends:
+        if kept is not None and folding.depends(kept.state, history) == kept.depends:
+            state = kept.state
             for notification_id, domain_event in new:
                 if notification_id > kept.position:
-                    kept.fold.evolve(domain_event)
+                    state = folding.evolve(state, domain_event)
+            kept.state = state
         else:
-            fold = folding.start(subject, history)
+            state = folding.start(subject, history)
             for domain_event in history.events(subject):
-                fold.evolve(domain_event)
-            kept = _Kept(fold.depends(history), fold, 0)
+                state = folding.evolve(state, domain_event)
+            kept = _Kept(folding.depends(state, history), state, 0)
         kept.position = history.position
-        rows, written = kept.fold.rows(), kept.written
+        rows, written = folding.state_rows(kept.state), kept.written
         kept.written = rows
         self._kept[key] = kept
         while len(self._kept) > self.max_subjects:
@@ -324,7 +319,7 @@ class _Writes:
             self.rows.setdefault(name, []).extend(table_rows)
 
     def change(self, subject: str, before: Rows, after: Rows) -> None:
-        for table in self.projection.tables:
+        for table in tables_of(self.projection):
             old, new = before.get(table.name, []), after.get(table.name, [])
             if old == new:
                 continue
@@ -344,7 +339,7 @@ class _Writes:
 
     def apply(self, conn: Connection) -> None:
         projection = self.projection
-        for table in projection.tables:
+        for table in tables_of(projection):
             if projection.subject_column is None:
                 conn.execute(delete(table))
                 continue
@@ -361,7 +356,12 @@ class _Writes:
                 )
         for name, table_rows in self.rows.items():
             if table_rows:
-                insert_rows(conn, projection.table(name), table_rows)
+                insert_rows(conn, tables.metadata.tables[name], table_rows)
+
+
+def tables_of(projection: Projection) -> tuple[Table, ...]:
+    """The read-model tables a projection fills."""
+    return tuple(tables.metadata.tables[name] for name in projection.tables)
 
 
 def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
@@ -489,7 +489,7 @@ class Projector:
         head = self.head()
         with self.engine.begin() as conn:
             for projection in chosen:
-                for table in projection.tables:
+                for table in tables_of(projection):
                     conn.execute(delete(table))
                 conn.execute(
                     update(tables.tracking)
@@ -570,7 +570,7 @@ class Projector:
             self._move(conn, projection.name, 0, 0)  # still ours: nobody moved it on
             for name, table_rows in rows.items():
                 if table_rows:
-                    insert_rows(conn, projection.table(name), table_rows)
+                    insert_rows(conn, tables.metadata.tables[name], table_rows)
             _note_failures(conn, projection.name, chunk, failed, history.position)
         failures_so_far.extend(failed)  # once committed
 
@@ -615,7 +615,7 @@ class Projector:
         else:
             history = LogHistory(self.app, position, self.history_subjects)
             folds = Folds(self.fold_subjects)
-        # The kept folds and histories are many long-lived objects (ledger.collection):
+        # The kept folds and histories are many long-lived objects (ledger.adapters.collection):
         # only the young generations are collected, once per page, and the old one after.
         with collected_per_batch(full_every=None) as pages:
             while position < head:
@@ -764,7 +764,7 @@ def read_models(engine: Engine) -> dict[str, list[dict[str, Any]]]:
     board: dict[str, list[dict[str, Any]]] = {}
     with engine.connect() as conn:
         for projection in PROJECTIONS:
-            for table in projection.tables:
+            for table in tables_of(projection):
                 order = list(table.primary_key.columns) or list(table.columns)
                 result = conn.execute(select(table).order_by(*order))
                 keys = [str(column.name) for column in table.columns]

@@ -5,7 +5,7 @@ so every field it reads is checked by mypy, runs one command of an aggregate and
 the aggregate it changed or created. ``@handles(Model)`` registers it in `HANDLERS` under
 the model's type name; at import, `HANDLERS` must cover exactly the producer types of the
 contract (``schemas.PRODUCER_TYPES``). The ingest loop around them (batching,
-idempotency, deferrals, rejections) is in :mod:`ledger.ingest`.
+idempotency, deferrals, rejections) is in :mod:`ledger.services.intake`.
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Final, Protocol, TypeVar, cast
 
+from ledger.adapters.event_store import Aggregate
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import POLICY_ID, SlaPolicy
 from ledger.aggregates.rules import RuleViolation
 from ledger.aggregates.ticket import Ticket
-from ledger.app import Aggregate
 from schemas import (
     ENVELOPE_MODELS,
     PRODUCER_TYPES,

@@ -1,6 +1,6 @@
 """The RCA as a readable document (R-RCA-3): Markdown or HTML, generated from the ledger.
 
-Both renderers take the dict of ``ledger.timelines.rca_document``; every instant is
+Both renderers take the dict of ``ledger.services.timelines.rca_document``; every instant is
 shown in UTC. Nothing here is typed by hand: re-rendering the same ledger as of the
 same instant gives the same bytes.
 """

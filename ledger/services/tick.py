@@ -32,15 +32,15 @@ from typing import Any, Final
 from eventsourcing.persistence import IntegrityError
 from sqlalchemy import Engine
 
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.store import BatchWrite
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.app import LedgerApp
-from ledger.board import answer, rows_as_of
+from ledger.projections.fold import Rows
 from ledger.projections.health import SILENT_DAYS, health
-from ledger.projections.registry import Rows
 from ledger.projections.sla import evaluate_record
-from ledger.store import BatchWrite
+from ledger.services.queries import answer, rows_as_of
 
 NAMESPACE: Final = uuid.UUID("0f6b1c1e-7d38-5a3e-9b4c-6c6564676572")
 ACTOR: Final = ("ledger", "system")

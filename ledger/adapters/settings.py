@@ -66,7 +66,7 @@ class Database:
                 "SQLITE_DBNAME": self.sqlite_path,
                 "SQLITE_LOCK_TIMEOUT": "30",
                 "ORIGINATOR_ID_TYPE": "text",
-                "APPLICATION_RECORDER_TOPIC": "ledger.store:LedgerSQLiteRecorder",
+                "APPLICATION_RECORDER_TOPIC": "ledger.adapters.sqlite:LedgerSQLiteRecorder",
             }
         env = {
             "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -77,7 +77,7 @@ class Database:
             "POSTGRES_PASSWORD": self.password,
             "POSTGRES_CONNECT_TIMEOUT": "5",
             "ORIGINATOR_ID_TYPE": "text",
-            "APPLICATION_RECORDER_TOPIC": "ledger.store_pg:LedgerPostgresRecorder",
+            "APPLICATION_RECORDER_TOPIC": "ledger.adapters.postgres:LedgerPostgresRecorder",
         }
         if self.schema:
             env["POSTGRES_SCHEMA"] = self.schema

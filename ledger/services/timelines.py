@@ -13,20 +13,20 @@ from functools import partial
 from types import SimpleNamespace
 from typing import Any
 
+from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.ticket import Rca, Ticket
-from ledger.app import LedgerApp
-from ledger.board import visible
+from ledger.projections.fold import Rows
 from ledger.projections.registry import (
     POLICY_SUBJECT,
     EventsBySubject,
     Failure,
-    Rows,
     SubjectFailed,
     guarded,
     ticket_rows,
 )
 from ledger.projections.sla import evaluate_record
+from ledger.services.queries import visible
 
 
 def ticket_history(

@@ -2,8 +2,8 @@
 
 `LedgerApp` is a thin eventsourcing ``Application`` (with the ledger's transcodings);
 `open_app` opens it on a database. How each wire type becomes an aggregate command is in
-:mod:`ledger.handlers`; the ingest loop around them (batching, idempotency, rejections)
-is in :mod:`ledger.ingest`.
+:mod:`ledger.services.handlers`; the ingest loop around them (batching, idempotency, rejections)
+is in :mod:`ledger.services.intake`.
 """
 
 from __future__ import annotations
@@ -23,12 +23,12 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from ledger.adapters.settings import Database
+from ledger.adapters.store import LedgerRecorder
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import SlaPolicy
 from ledger.aggregates.ticket import Ticket
-from ledger.settings import Database
-from ledger.store import LedgerRecorder
 
 if TYPE_CHECKING:
     import psycopg

@@ -43,14 +43,14 @@ from eventsourcing.persistence import (
     StoredEvent,
 )
 
-from ledger.aggregates.rules import RuleViolation
-from ledger.app import Aggregate, LedgerApp
-from ledger.collection import collected_per_batch
-from ledger.handlers import HANDLERS, command_meta
-from ledger.settings import (
+from ledger.adapters.collection import collected_per_batch
+from ledger.adapters.event_store import Aggregate, LedgerApp
+from ledger.adapters.settings import (
     DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE,  # the command line reads it there
 )
-from ledger.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
+from ledger.adapters.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
+from ledger.aggregates.rules import RuleViolation
+from ledger.services.handlers import HANDLERS, command_meta
 from schemas import WireError, parse_canonical
 
 log = logging.getLogger(__name__)
@@ -257,7 +257,7 @@ class Ingestor:
         ``on_batch`` hears of each batch once it has committed."""
         report = IngestReport()
         with collected_per_batch() as batches, self.pipeline() as pipeline:
-            # (the cache is long-lived: ledger.collection)
+            # (the cache is long-lived: ledger.adapters.collection)
             def committed(outcomes: list[Outcome] | None) -> None:
                 if outcomes is None:
                     return

@@ -1,4 +1,4 @@
-"""The PostgreSQL recorder: the ledger's tables beside eventsourcing's (``ledger.store``
+"""The PostgreSQL recorder: the ledger's tables beside eventsourcing's (``ledger.adapters.store``
 says what they hold). A module of its own so that SQLite ledgers never import psycopg."""
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
-from ledger.store import (
+from ledger.adapters.store import (
     _DEFERRED_COLUMNS,
     _REJECTION_COLUMNS,
     BatchWrite,
@@ -145,7 +145,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         Replaces ``PostgresApplicationRecorder._insert_stored_events`` (pinned), and calls
         its ``_lock_table`` and ``_notify_channel`` (pinned) as it does: notification ids
         are issued in commit order only if the table is locked before the rows go in
-        (see ``ledger.projector``).
+        (see ``ledger.adapters.projector``).
         """
         self._lock_table(curs)
         self._notify_channel(curs)

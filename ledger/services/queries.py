@@ -1,0 +1,369 @@
+"""Queries: what the ledger answers, from its read models or its log.
+
+* the read-model rows a query needs, as of any instant on both time axes (R-TIME-1);
+* JSON-ready views of aggregates, trails, deferrals and rejections;
+* what the ledger holds, as one fold over the whole log (no read models needed).
+
+When the question is about now (everything known, and ``as_of`` at or after the last
+thing that occurred), the live read models answer, after catching up with the log.
+Otherwise the log is read once, filtered to the events that occurred by ``as_of`` and
+were recorded by ``known_at``, and folded through the same projection functions, so
+both paths give the same rows for the same question.
+
+A subject that cannot be folded is left out of the rows, with a warning naming it (the
+runner lists it in ``projection_failures``; the as-of fold skips it the same way), and
+``answer`` leaves out a subject whose rows a question cannot evaluate: one bad subject
+never hides every good one, and a failure that is no one subject's still raises."""
+
+from __future__ import annotations
+
+import base64
+import logging
+from collections import Counter
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import asdict, dataclass, field, is_dataclass
+from datetime import UTC, date, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import orjson
+from sqlalchemy import Engine
+
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.projector import Projector, listed_failures, read_models
+from ledger.adapters.store import Deferral, StoredRejection
+from ledger.aggregates.base import LedgerEvent, event_data
+from ledger.aggregates.customer import Customer
+from ledger.aggregates.ticket import Ticket
+from ledger.projections.fold import Rows
+from ledger.projections.registry import BY_NAME, PROJECTIONS, describe, fold, not_the_subject
+
+log = logging.getLogger(__name__)
+
+_T = TypeVar("_T")
+
+
+def visible(
+    events: list[LedgerEvent], as_of: datetime, known_at: datetime | None
+) -> list[LedgerEvent]:
+    """The events that had occurred by ``as_of`` and were recorded by ``known_at``."""
+    return [
+        e
+        for e in events
+        if e.occurred_at <= as_of and (known_at is None or e.recorded_at <= known_at)
+    ]
+
+
+def log_events(app: LedgerApp) -> list[LedgerEvent]:
+    """The whole log, decoded, in notification order."""
+    return list(app.log_events())
+
+
+def _latest(rows: Rows) -> datetime | None:
+    instants: list[Any] = [r["last_occurred_at"] for r in rows["tickets"]]
+    instants += [r["last_occurred_at"] for r in rows["customers"]]
+    return max(instants, default=None)
+
+
+def rows_as_of(
+    app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None = None
+) -> Rows:
+    """Every read model's rows as of ``as_of``, from what was recorded by ``known_at``."""
+    if known_at is None:
+        report = Projector(app, engine).catch_up()
+        rows = read_models(engine)
+        latest = _latest(rows)
+        if latest is None or latest <= as_of:
+            logged = {(f.projection, f.subject) for f in report.failed}
+            for failure in listed_failures(engine):
+                if (failure["projection"], failure["subject"]) not in logged:
+                    log.warning(
+                        "projection %s: %s left out: %s",
+                        failure["projection"],
+                        failure["subject"],
+                        failure["error"],
+                    )
+            return rows
+    return fold(visible(log_events(app), as_of, known_at))
+
+
+def answer(rows: Rows, compute: Callable[[Rows], _T], question: str) -> _T:
+    """``compute(rows)``; when it raises, the subjects whose rows alone make it raise are
+    found (customers alone, then tickets with their customer, halving each time), left
+    out with a warning naming them, and the answer computed from the others. An error
+    no single subject explains is raised as it was: a mistake is never an empty answer.
+    """
+    try:
+        return compute(rows)
+    except not_the_subject():
+        raise
+    except Exception as failed:
+        whole = failed
+
+    def probe(keep: Mapping[str, Collection[str]]) -> Exception | None:
+        try:
+            compute(_only(rows, keep))
+        except not_the_subject():
+            raise
+        except Exception as error:
+            return error
+        return None
+
+    customers = sorted(_subjects(rows, "customers"))
+    bad_customers = _culprits(customers, lambda chosen: probe({"customers": chosen}))
+    customer_of: dict[str, set[str]] = {}
+    for table in BY_NAME["tickets"].tables:
+        for row in rows.get(table, []):
+            if row.get("customer_id") is not None:
+                customer_of.setdefault(row["ticket_id"], set()).add(row["customer_id"])
+
+    def tickets_probe(chosen: list[str]) -> Exception | None:
+        theirs = set().union(*(customer_of.get(t, set()) for t in chosen)) - bad_customers.keys()
+        return probe({"tickets": chosen, "customers": theirs})
+
+    bad_tickets = _culprits(sorted(_subjects(rows, "tickets")), tickets_probe)
+    if not bad_customers and not bad_tickets:
+        raise whole
+    for projection, bad in (("customers", bad_customers), ("tickets", bad_tickets)):
+        for subject, error in bad.items():
+            log.warning("%s: %s %s left out: %s", question, projection, subject, describe(error))
+    return compute(
+        _only(
+            rows,
+            {
+                "customers": _subjects(rows, "customers") - bad_customers.keys(),
+                "tickets": _subjects(rows, "tickets") - bad_tickets.keys(),
+            },
+        )
+    )
+
+
+def _subjects(rows: Rows, projection: str) -> set[str]:
+    found = BY_NAME[projection]
+    column = found.subject_column
+    assert column is not None
+    return {row[column] for table in found.tables for row in rows.get(table, [])}
+
+
+def _only(rows: Rows, keep: Mapping[str, Collection[str]]) -> Rows:
+    """The rows of the kept subjects of each projection named (others' rows: all)."""
+    kept: Rows = {}
+    for projection in PROJECTIONS:
+        column, chosen = projection.subject_column, keep.get(projection.name)
+        for table in projection.tables:
+            table_rows = rows.get(table, [])
+            if column is not None and chosen is not None:
+                wanted = set(chosen)
+                table_rows = [row for row in table_rows if row[column] in wanted]
+            kept[table] = table_rows
+    return kept
+
+
+def _culprits(
+    subjects: list[str], probe: Callable[[list[str]], Exception | None]
+) -> dict[str, Exception]:
+    """The subjects that make ``probe`` fail on their own, by halving the failing sets."""
+    if not subjects:
+        return {}
+    error = probe(subjects)
+    if error is None:
+        return {}
+    if len(subjects) == 1:
+        return {subjects[0]: error}
+    middle = len(subjects) // 2
+    return {**_culprits(subjects[:middle], probe), **_culprits(subjects[middle:], probe)}
+
+
+# JSON-ready views (shared by the CLI and the audit tools)
+
+
+def instant(value: datetime | None) -> str | None:
+    """An instant as ISO 8601 in UTC with its offset (``2026-03-27T15:30:00+00:00``)."""
+    return None if value is None else value.astimezone(UTC).isoformat()
+
+
+def plain(value: Any) -> Any:
+    """Make ``value`` JSON-ready: instants in UTC, dates ISO, decimals as strings."""
+    if isinstance(value, datetime):
+        return instant(value)
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, dict):
+        return {str(k): plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [plain(v) for v in value]
+    if is_dataclass(value) and not isinstance(value, type):
+        return plain(asdict(value))
+    return value
+
+
+def trail_entry(event: LedgerEvent) -> dict[str, Any]:
+    """One event of a trail: what, when (both axes), who, from where, and its data."""
+    return {
+        "version": event.originator_version,
+        "type": event.WIRE_TYPE,
+        "event_id": event.event_id,
+        "occurred_at": instant(event.occurred_at),
+        "recorded_at": instant(event.recorded_at),
+        "actor": {"id": event.actor_id, "role": event.actor_role},
+        "source": event.source,
+        "data": plain(event_data(event)),
+    }
+
+
+def trail(events: Iterable[LedgerEvent]) -> list[dict[str, Any]]:
+    """The whole trail of a subject."""
+    return [trail_entry(e) for e in events]
+
+
+def ticket_state(ticket: Ticket) -> dict[str, Any]:
+    """The ticket as it stands."""
+    fix = ticket.temporary_fix
+    return {
+        "ticket_id": ticket.id,
+        "customer_id": ticket.customer_id,
+        "title": ticket.title,
+        "description": ticket.description,
+        "channel": ticket.channel,
+        "severity": ticket.severity,
+        "highest_severity": ticket.max_severity,
+        "category": ticket.category,
+        "status": ticket.status,
+        "tier": ticket.tier_name,
+        "assignee": ticket.assignee,
+        "policy_version": ticket.policy_version,
+        "opened_at": instant(ticket.opened_at),
+        "first_response_at": instant(ticket.first_response_at),
+        "resolved_at": instant(ticket.resolved_at),
+        "resolution": ticket.resolution or None,
+        "closed_at": instant(ticket.closed_at),
+        "reopen_count": ticket.reopen_count,
+        "temporary_fix": plain(fix) if fix is not None else None,
+        "rca_required": ticket.needs_rca,
+        "rca": {
+            "root_cause": ticket.rca.root_cause or None,
+            "root_cause_code": ticket.rca.root_cause_code or None,
+            "impact": plain(ticket.rca.impact) or None,
+            "preventive_actions": plain(list(ticket.rca.preventive_actions.values())),
+            "owner": ticket.rca.owner or None,
+            "timeline_entries": plain(ticket.rca.timeline),
+            "published": ticket.rca.revision > 0,
+            "revision": ticket.rca.revision,
+            "published_at": instant(ticket.rca.published_at),
+            "missing": ticket.rca.missing_parts(),
+        },
+        "version": ticket.version,
+    }
+
+
+def customer_state(customer: Customer) -> dict[str, Any]:
+    """The customer as it stands."""
+    return {
+        "customer_id": customer.id,
+        "name": customer.name,
+        "tier": customer.tier,
+        "status": customer.status,
+        "arr": plain(customer.arr),
+        "calendar": customer.calendar,
+        "success_owner": customer.success_owner,
+        "escalation_contact": customer.escalation_contact,
+        "decision_maker": customer.decision_maker,
+        "milestones": customer.milestones,
+        "check_ins": plain(list(customer.check_ins.values())),
+        "version": customer.version,
+    }
+
+
+def deferral_view(deferral: Deferral) -> dict[str, Any]:
+    """A deferred input as listed: what it waits for, since when, the rule it would be
+    rejected under, and the original envelope."""
+    assert deferral.id is not None and deferral.received_at is not None
+    return {
+        "waits_for": deferral.waits_for,
+        **rejection_view(StoredRejection(deferral.id, deferral.received_at, deferral.rejection)),
+    }
+
+
+def rejection_view(stored: StoredRejection) -> dict[str, Any]:
+    """A rejection as listed: the original envelope when it was JSON, else its bytes."""
+    r = stored.rejection
+    view: dict[str, Any] = {
+        "id": stored.id,
+        "received_at": instant(stored.received_at),
+        "rule": r.rule,
+        "code": r.code or None,
+        "field": r.field or None,
+        "reason": r.reason,
+        "event_id": r.event_id,
+        "type": r.event_type,
+        "subject": r.subject,
+        "origin": r.origin,
+    }
+    if r.payload_is_json:
+        view["envelope"] = orjson.loads(r.payload)
+    else:
+        view["raw"] = r.payload.decode("utf-8", "replace")
+        view["raw_base64"] = base64.b64encode(r.payload).decode()
+    return view
+
+
+# What the log holds
+
+PAGE = 5000
+
+
+@dataclass
+class Holdings:
+    """Counts of what the log holds."""
+
+    events: int = 0
+    events_by_type: Counter[str] = field(default_factory=Counter)
+    customers_by_tier: Counter[str] = field(default_factory=Counter)
+    ticket_severity: dict[str, int] = field(default_factory=dict)
+    ticket_status: dict[str, str] = field(default_factory=dict)
+    rcas_published: set[str] = field(default_factory=set)
+
+    def count(self, event: LedgerEvent) -> None:
+        """Count one event in (a tally over the whole log, not a projection: it fills no
+        read model and lives for one question, so it counts in place)."""
+        self.events += 1
+        self.events_by_type[event.WIRE_TYPE] += 1
+        subject = event.originator_id
+        if isinstance(event, Customer.Onboarded):
+            self.customers_by_tier[event.tier] += 1
+        elif isinstance(event, Ticket.Opened | Ticket.Triaged):
+            self.ticket_severity[subject] = event.severity
+            self.ticket_status.setdefault(subject, "open")
+        elif isinstance(event, Ticket.StatusChanged):
+            self.ticket_status[subject] = event.status
+        elif isinstance(event, Ticket.Resolved):
+            self.ticket_status[subject] = "resolved"
+        elif isinstance(event, Ticket.Reopened):
+            self.ticket_status[subject] = "open"
+        elif isinstance(event, Ticket.Closed):
+            self.ticket_status[subject] = "closed"
+        elif isinstance(event, Ticket.RcaPublished):
+            self.rcas_published.add(subject)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        by_severity = Counter(self.ticket_severity.values())
+        return {
+            "events": self.events,
+            "customers": dict(sorted(self.customers_by_tier.items())),
+            "tickets": len(self.ticket_severity),
+            "tickets_by_severity": {f"sev{k}": by_severity[k] for k in sorted(by_severity)},
+            "tickets_by_status": dict(sorted(Counter(self.ticket_status.values()).items())),
+            "rcas_published": len(self.rcas_published),
+            "events_by_type": dict(sorted(self.events_by_type.items())),
+        }
+
+
+def holdings(app: LedgerApp) -> Holdings:
+    """Fold the whole log, page by page."""
+    result = Holdings()
+    for event in app.log_events(PAGE):
+        result.count(event)
+    return result
