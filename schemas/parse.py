@@ -29,7 +29,7 @@ _validate_json = ENVELOPE_ADAPTER.validate_json
 SYSTEM_ROLE: Final = "system"
 LEDGER_ACTOR_IDS: Final[frozenset[str]] = frozenset({"ledger"})
 """The actor ids the ledger writes its own events with (`actor_key` form): ``ledger``
-(ledger/tick.py, ledger/aggregates/rules.py ``SYSTEM_ACTOR_ID``)."""
+(ledger/services/tick.py, ledger/aggregates/rules.py ``SYSTEM_ACTOR_ID``)."""
 
 
 def parse_envelope(
