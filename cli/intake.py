@@ -131,7 +131,8 @@ def ticket_show(
 ) -> None:
     """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
     from ledger.aggregates.ticket import Ticket
-    from ledger.services.queries import instant, ticket_state, trail, visible
+    from ledger.projections.registry import visible
+    from ledger.services.queries import instant, ticket_state, trail
     from ledger.services.timelines import ticket_timers
 
     when = parse_instant(as_of, "--as-of") or datetime.now(UTC)

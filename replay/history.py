@@ -12,9 +12,9 @@ from datetime import datetime
 from typing import Any
 
 from ledger.adapters.event_store import LedgerApp
-from ledger.projections.registry import fold, ticket_rows
+from ledger.projections.registry import fold, ticket_rows, visible
 from ledger.projections.sla import sla_board
-from ledger.services.queries import instant, log_events, trail, visible
+from ledger.services.queries import instant, log_events, trail
 from ledger.services.timelines import escalation_from, rca_from, ticket_history, timers_from
 
 

@@ -307,6 +307,17 @@ PROJECTIONS: tuple[Projection, ...] = (
 BY_NAME = {projection.name: projection for projection in PROJECTIONS}
 
 
+def visible(
+    events: list[LedgerEvent], as_of: datetime, known_at: datetime | None
+) -> list[LedgerEvent]:
+    """The events that had occurred by ``as_of`` and were recorded by ``known_at``."""
+    return [
+        e
+        for e in events
+        if e.occurred_at <= as_of and (known_at is None or e.recorded_at <= known_at)
+    ]
+
+
 class EventsBySubject:
     """A ``History`` over an in-memory list of events (the as-of path, tests)."""
 

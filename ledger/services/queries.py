@@ -36,22 +36,18 @@ from ledger.aggregates.base import LedgerEvent, event_data
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
-from ledger.projections.registry import BY_NAME, PROJECTIONS, describe, fold, not_the_subject
+from ledger.projections.registry import (
+    BY_NAME,
+    PROJECTIONS,
+    describe,
+    fold,
+    not_the_subject,
+    visible,
+)
 
 log = logging.getLogger(__name__)
 
 _T = TypeVar("_T")
-
-
-def visible(
-    events: list[LedgerEvent], as_of: datetime, known_at: datetime | None
-) -> list[LedgerEvent]:
-    """The events that had occurred by ``as_of`` and were recorded by ``known_at``."""
-    return [
-        e
-        for e in events
-        if e.occurred_at <= as_of and (known_at is None or e.recorded_at <= known_at)
-    ]
 
 
 def log_events(app: LedgerApp) -> list[LedgerEvent]:

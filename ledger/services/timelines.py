@@ -24,9 +24,9 @@ from ledger.projections.registry import (
     SubjectFailed,
     guarded,
     ticket_rows,
+    visible,
 )
 from ledger.projections.sla import evaluate_record
-from ledger.services.queries import visible
 
 
 def ticket_history(
