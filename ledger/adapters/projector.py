@@ -42,6 +42,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import partial
 from typing import Any, Final
 
@@ -60,7 +61,9 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    func,
     insert,
+    inspect,
     select,
     text,
     update,
@@ -72,9 +75,18 @@ from ledger.adapters import tables
 from ledger.adapters.collection import collected_per_batch
 from ledger.adapters.event_store import SCHEMA_LOCK, LedgerApp
 from ledger.adapters.settings import Database
+from ledger.adapters.versions import Step, Versions, read_versions
 from ledger.aggregates.base import LedgerEvent
 from ledger.projections.fold import Rows
-from ledger.projections.registry import BY_NAME, PROJECTIONS, Failure, Projection, guarded
+from ledger.projections.registry import (
+    BY_NAME,
+    PROJECTIONS,
+    Failure,
+    Folding,
+    History,
+    Projection,
+    guarded,
+)
 
 log = logging.getLogger(__name__)
 
@@ -227,6 +239,54 @@ class _Kept:
     written: Rows | None = None  # the rows this catch-up last wrote for the subject
 
 
+@dataclass
+class Folded:
+    """One subject folded for a page: its rows now, the rows this catch-up wrote for it
+    before (None: replace them all), and for its versions the rows its stored open
+    versions hold (``before``) and its rows after each event folded (``steps``);
+    ``fresh``: folded from its whole history, so its versions are written again."""
+
+    rows: Rows
+    written: Rows | None
+    before: Rows
+    steps: list[Step]
+    fresh: bool
+
+
+def _step(folding: Folding[Any], state: Any, event: LedgerEvent, steps: list[Step]) -> Any:
+    """Fold one event in; the rows after it join ``steps`` when it changed the state."""
+    after = folding.evolve(state, event)
+    if after is not state:
+        steps.append((event, folding.state_rows(after)))
+    return after, steps
+
+
+class _Prefix:
+    """A history whose subject has only its first ``n`` events (the others' are whole)."""
+
+    def __init__(self, history: History, subject: str, n: int) -> None:
+        self.history, self.subject, self.n = history, subject, n
+
+    def events(self, subject: str) -> list[LedgerEvent]:
+        events = self.history.events(subject)
+        return events[: self.n] if subject == self.subject else events
+
+
+def whole(projection: Projection, subject: str, history: History) -> tuple[Rows, list[Step]]:
+    """The subject's rows from its whole history, and its rows after each event."""
+    folding = projection.folding
+    steps: list[Step] = []
+    if folding is None:  # rows from a whole history only: each prefix in turn (the policy)
+        events = history.events(subject)
+        for n in range(1, len(events) + 1):
+            steps.append((events[n - 1], projection.rows(subject, _Prefix(history, subject, n))))
+        return (steps[-1][1] if steps else projection.rows(subject, history)), steps
+    state = folding.start(subject, history)
+    for domain_event in history.events(subject):
+        state, steps = _step(folding, state, domain_event, steps)
+    return folding.state_rows(state), steps
+
+
 class Folds:
     """The projections' folds kept between pages (bounded LRU), so a page costs its own
     events, not again the whole history of every subject it touches: customers and hot
@@ -255,32 +315,36 @@ class Folds:
         subject: str,
         history: LogHistory,
         new: list[tuple[int, LedgerEvent]],
-    ) -> tuple[Rows, Rows | None]:
-        """The subject's rows, given its events in this page (``new``), and the rows
-        written for it earlier in this catch-up (None: not known, replace them all)."""
+    ) -> Folded:
+        """The subject's rows given its events in this page (``new``), the rows written
+        for it earlier in this catch-up (None: not known, replace them all), and the
+        rows after each event of the page, for its versions."""
         folding = projection.folding
         if folding is None:
-            return projection.rows(subject, history), None
+            rows, steps = whole(projection, subject, history)
+            return Folded(rows, None, {}, steps, fresh=True)
         key = (projection.name, subject)
         kept = self._kept.pop(key, None)
         if kept is not None and folding.depends(kept.state, history) == kept.depends:
-            state = kept.state
+            state, steps = kept.state, []
             for notification_id, domain_event in new:
                 if notification_id > kept.position:
-                    state = folding.evolve(state, domain_event)
+                    state, steps = _step(folding, state, domain_event, steps)
+            before, fresh = kept.written or {}, False
             kept.state = state
         else:
-            state = folding.start(subject, history)
+            state, steps = folding.start(subject, history), []
             for domain_event in history.events(subject):
-                state = folding.evolve(state, domain_event)
+                state, steps = _step(folding, state, domain_event, steps)
             kept = _Kept(folding.depends(state, history), state, 0)
+            before, fresh = {}, True
         kept.position = history.position
         rows, written = folding.state_rows(kept.state), kept.written
         kept.written = rows
         self._kept[key] = kept
         while len(self._kept) > self.max_subjects:
             self._kept.popitem(last=False)
-        return rows, written
+        return Folded(rows, written, before, steps, fresh)
 
     def forget(self, projection: Projection) -> None:
         """Drop a projection's folds (a page that was not committed)."""
@@ -427,10 +491,16 @@ class Projector:
         self.setup()
 
     def setup(self) -> None:
-        """Create the read-model tables and tracking rows if missing."""
+        """Create the read-model tables and tracking rows if missing. A ledger projected
+        before read models kept their versions is rebuilt once, so that every version
+        is there."""
+        versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
         create_tables(self.engine)
         with self.engine.begin() as conn:
             insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
+        if not versioned and any(self.positions().values()):
+            log.warning("read models kept no versions yet: rebuilding them from the log")
+            self.rebuild()
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracking position (last notification id applied)."""
@@ -491,6 +561,8 @@ class Projector:
             for projection in chosen:
                 for table in tables_of(projection):
                     conn.execute(delete(table))
+                for name in projection.tables:
+                    conn.execute(delete(tables.VERSIONS[name]))
                 conn.execute(
                     update(tables.tracking)
                     .where(tables.tracking.c.projection == projection.name)
@@ -560,17 +632,24 @@ class Projector:
         history.load({s for subject in chunk for s in projection.needs(subject, history)})
         rows: Rows = {}
         failed: list[Failure] = []
+        versions = Versions(projection.tables, projection.subject_column)
         for subject in chunk:
             folded = guarded(
-                projection.name, subject, partial(projection.rows, subject, history), failed
+                projection.name, subject, partial(whole, projection, subject, history), failed
             )
-            for name, table_rows in (folded or {}).items():
+            if folded is None:
+                versions.forget(subject)  # a catch-up from 0 may have written some
+                continue
+            for name, table_rows in folded[0].items():
                 rows.setdefault(name, []).extend(table_rows)
+            versions.forget(subject)
+            versions.add({}, folded[1])
         with self.engine.begin() as conn:
             self._move(conn, projection.name, 0, 0)  # still ours: nobody moved it on
             for name, table_rows in rows.items():
                 if table_rows:
                     insert_rows(conn, tables.metadata.tables[name], table_rows)
+            versions.apply(conn, insert_rows)
             _note_failures(conn, projection.name, chunk, failed, history.position)
         failures_so_far.extend(failed)  # once committed
 
@@ -683,6 +762,7 @@ class Projector:
                     for notification_id, _ in page:
                         fault(notification_id)
                 writes = _Writes(projection)
+                versions = Versions(projection.tables, projection.subject_column)
                 for subject in touched:
                     folded = guarded(
                         projection.name,
@@ -692,13 +772,17 @@ class Projector:
                     )
                     if folded is None:  # left out: its rows go (its fold was not kept)
                         writes.replace(subject, {})
+                        versions.forget(subject)
                         continue
-                    rows, written = folded
-                    if written is None:
-                        writes.replace(subject, rows)
+                    if folded.written is None:
+                        writes.replace(subject, folded.rows)
                     else:
-                        writes.change(subject, written, rows)
+                        writes.change(subject, folded.written, folded.rows)
+                    if folded.fresh:
+                        versions.forget(subject)
+                    versions.add(folded.before, folded.steps)
                 writes.apply(conn)
+                versions.apply(conn, insert_rows)
                 _note_failures(conn, projection.name, touched, failed, page[-1][0])
             if fault is not None:
                 fault(-1)  # after every write, before the commit
@@ -757,6 +841,23 @@ def positions(engine: Engine) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(tables.tracking.c.projection, tables.tracking.c.position))
         return {name: position for name, position in rows}
+
+
+def latest_occurred(engine: Engine) -> datetime | None:
+    """The last ``occurred_at`` any ticket or customer row has seen (None: no rows)."""
+    with engine.connect() as conn:
+        found = [
+            conn.execute(select(func.max(table.c.last_occurred_at))).scalar()
+            for table in (tables.tickets, tables.customers)
+        ]
+    instants = [tables.Instant().process_result_value(v, engine.dialect) for v in found if v]
+    return max((i for i in instants if i is not None), default=None)
+
+
+def read_models_as_of(engine: Engine, as_of: datetime, known_at: datetime | None) -> Rows:
+    """Every read-model table's rows as of ``as_of`` known at ``known_at``, from the
+    versions (ordered by primary key, as ``read_models``)."""
+    return read_versions(engine, [n for p in PROJECTIONS for n in p.tables], as_of, known_at)
 
 
 def read_models(engine: Engine) -> dict[str, list[dict[str, Any]]]:

@@ -18,6 +18,7 @@ from sqlalchemy import (
     Date,
     DateTime,
     Dialect,
+    Index,
     Integer,
     MetaData,
     String,
@@ -210,3 +211,55 @@ publish_positions = Table(
     Column("stream", String(128), primary_key=True),  # e.g. relay:ledger.events
     Column("position", Integer, nullable=False),  # last notification / rejection id sent
 )
+
+
+# Versions: every read model as of any instant on both time axes -------------------------
+
+VERSIONED: tuple[Table, ...] = (
+    tickets,
+    sla_timers,
+    escalations,
+    customers,
+    customer_usage,
+    customer_surveys,
+    customer_check_ins,
+    customer_milestones,
+    customer_contracts,
+    sla_policy_versions,
+)
+"""The read models whose every version is kept (``<name>_versions``)."""
+
+RANGE_COLUMNS = ("valid_from", "valid_to", "recorded_from", "recorded_to")
+"""A version's ranges, half open: it holds from ``valid_from`` (the ``occurred_at`` of the
+event that made it) until ``valid_to`` (that of the event that changed it next; null while
+it holds), and was recorded from ``recorded_from`` until ``recorded_to`` likewise."""
+
+
+def key_columns(table: Table) -> tuple[str, ...]:
+    """What identifies a row of a read model across versions: its primary key, or for a
+    table without one, every column."""
+    keys = tuple(column.name for column in table.primary_key.columns)
+    return keys or tuple(column.name for column in table.columns)
+
+
+def _versions_of(table: Table) -> Table:
+    keys = key_columns(table)
+    columns = [
+        Column(column.name, column.type, nullable=column.nullable and column.name not in keys)
+        for column in table.columns
+    ]
+    return Table(
+        f"{table.name}_versions",
+        metadata,
+        *columns,
+        Column("valid_from", Instant, nullable=False),
+        Column("valid_to", Instant),
+        Column("recorded_from", Instant, nullable=False),
+        Column("recorded_to", Instant),
+        Index(f"ix_{table.name}_versions_key", *keys[:2], "recorded_to"),
+        Index(f"ix_{table.name}_versions_valid", "valid_from"),
+    )
+
+
+VERSIONS: dict[str, Table] = {table.name: _versions_of(table) for table in VERSIONED}
+"""Each versioned read model's table of versions, by the read model's name."""

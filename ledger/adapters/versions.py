@@ -1,0 +1,187 @@
+"""Every version of every read-model row, so that a question about any instant is a query.
+
+A subject's events change its rows one event at a time. Each row version holds from the
+``occurred_at`` of the event that made it (``valid_from``) until that of the event that
+changed or removed it (``valid_to``), and was recorded from that event's ``recorded_at``
+(``recorded_from``) until the next one's (``recorded_to``); open ends are null.
+
+Per subject, ``occurred_at`` never goes backwards (R-IN-5) and neither does
+``recorded_at``, so the events visible as of ``T`` known at ``K`` (R-TIME-1: occurred by
+``T``, recorded by ``K``) are a prefix of the subject's history: the first ``min(a, b)``
+events, where ``a`` counts those that occurred by ``T`` and ``b`` those recorded by ``K``.
+The version visible is the one made by event ``min(a, b)``, which is exactly::
+
+    valid_from <= T and recorded_from <= K and (valid_to > T or recorded_to > K or open)
+
+``read_versions`` asks that of every versioned table. What a subject's rows read besides
+its own events (a ticket's customer calendar and policy version) is checked by the query
+service, which folds from the log the few subjects whose versions were made under other
+readings (``ledger.services.queries``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, or_, select, update
+
+from ledger.adapters import tables
+from ledger.aggregates.base import LedgerEvent
+from ledger.projections.fold import Rows
+
+Step = tuple[LedgerEvent, Rows]
+"""An event and the subject's rows right after it."""
+
+_Key = tuple[Any, ...]
+
+
+def _key_of(table: Table) -> Any:
+    names = tables.key_columns(table)
+
+    def key(row: dict[str, Any]) -> _Key:
+        return tuple(row[name] for name in names)
+
+    return key
+
+
+_KEYS = {name: _key_of(table) for name, table in tables.metadata.tables.items()}
+
+
+def _keyed(name: str, rows: list[dict[str, Any]]) -> dict[_Key, dict[str, Any]]:
+    """Rows by key; rows of a table without a key that are equal in every column are told
+    apart by their rank among equals."""
+    key = _KEYS[name]
+    keyed: dict[_Key, dict[str, Any]] = {}
+    for row in rows:
+        k = key(row)
+        while k in keyed:
+            k = (*k, None)
+        keyed[k] = row
+    return keyed
+
+
+@dataclass
+class Versions:
+    """The version writes of one transaction: versions closed and versions inserted."""
+
+    tables: tuple[str, ...]
+    subject_column: str | None
+    inserts: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    closes: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    forgotten: list[str] = field(default_factory=list)  # subjects whose versions all go
+
+    def forget(self, subject: str) -> None:
+        """Remove every version of the subject (it is written again from its history, or
+        left out because its fold failed)."""
+        self.forgotten.append(subject)
+
+    def add(self, before: Rows, steps: Sequence[Step]) -> None:
+        """The versions that ``steps`` make from a subject whose stored open versions are
+        the rows ``before`` (empty: none stored)."""
+        for name in self.tables:
+            rows_before = before.get(name, [])
+            if not steps and not rows_before:
+                continue
+            opened: dict[_Key, tuple[dict[str, Any], dict[str, Any] | None]] = {
+                k: (row, None) for k, row in _keyed(name, rows_before).items()
+            }
+            inserts = self.inserts.setdefault(name, [])
+            closes = self.closes.setdefault(name, [])
+            for event, rows in steps:
+                at, recorded = _utc(event.occurred_at), _utc(event.recorded_at)
+                now = _keyed(name, rows.get(name, []))
+                for k, (row, version) in list(opened.items()):
+                    if now.get(k) == row:
+                        continue
+                    del opened[k]
+                    if version is None:  # stored by an earlier transaction: closed in SQL
+                        closes.append({**_named(name, row), "_vt": at, "_rt": recorded})
+                    else:
+                        version["valid_to"], version["recorded_to"] = at, recorded
+                for k, row in now.items():
+                    if k not in opened:
+                        version = {
+                            **row,
+                            "valid_from": at,
+                            "valid_to": None,
+                            "recorded_from": recorded,
+                            "recorded_to": None,
+                        }
+                        inserts.append(version)
+                        opened[k] = (row, version)
+
+    def apply(self, conn: Connection, insert_rows: Any) -> None:
+        """Write them: forgotten subjects' versions go, stored versions are closed, new
+        ones inserted (in that order: a new open version must not be closed with the old)."""
+        for name in self.tables:
+            table = tables.VERSIONS[name]
+            if self.forgotten:
+                if self.subject_column is None:
+                    conn.execute(delete(table))
+                else:
+                    column = table.c[self.subject_column]
+                    for i in range(0, len(self.forgotten), 500):
+                        chunk = self.forgotten[i : i + 500]
+                        conn.execute(delete(table).where(column.in_(chunk)))
+            closes = self.closes.get(name)
+            if closes:
+                keys = tables.key_columns(tables.metadata.tables[name])
+                conn.execute(
+                    update(table)
+                    .where(
+                        *(table.c[k] == bindparam(f"_k_{k}") for k in keys),
+                        table.c.recorded_to.is_(None),
+                    )
+                    .values(valid_to=bindparam("_vt"), recorded_to=bindparam("_rt")),
+                    [
+                        {"_vt": c["_vt"], "_rt": c["_rt"], **{f"_k_{k}": c[k] for k in keys}}
+                        for c in closes
+                    ],
+                )
+            inserts = self.inserts.get(name)
+            if inserts:
+                insert_rows(conn, table, inserts)
+
+
+def _named(name: str, row: dict[str, Any]) -> dict[str, Any]:
+    keys = tables.key_columns(tables.metadata.tables[name])
+    return {k: row[k] for k in keys}
+
+
+def _utc(instant: datetime) -> datetime:
+    return instant.astimezone(UTC)
+
+
+def visible_clause(table: Table, as_of: datetime, known_at: datetime | None) -> Any:
+    """The rows of a versions table visible as of ``as_of`` known at ``known_at``."""
+    c = table.c
+    if known_at is None:
+        return and_(c.valid_from <= as_of, or_(c.valid_to.is_(None), c.valid_to > as_of))
+    return and_(
+        c.valid_from <= as_of,
+        c.recorded_from <= known_at,
+        or_(c.valid_to.is_(None), c.valid_to > as_of, c.recorded_to > known_at),
+    )
+
+
+def read_versions(
+    engine: Engine, names: Iterable[str], as_of: datetime, known_at: datetime | None
+) -> Rows:
+    """Every named read model's rows as of ``as_of`` known at ``known_at`` (ordered by
+    primary key, as ``read_models`` orders the live ones)."""
+    board: Rows = {}
+    with engine.connect() as conn:
+        for name in names:
+            live = tables.metadata.tables[name]
+            versions = tables.VERSIONS[name]
+            columns = [versions.c[column.name] for column in live.columns]
+            order = [versions.c[c.name] for c in live.primary_key.columns] or columns
+            result = conn.execute(
+                select(*columns).where(visible_clause(versions, as_of, known_at)).order_by(*order)
+            )
+            keys = [column.name for column in live.columns]
+            board[name] = [dict(zip(keys, row, strict=True)) for row in result]
+    return board
