@@ -42,7 +42,7 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from functools import partial
 from typing import Any, Final
 
@@ -256,8 +256,8 @@ class Folded:
 def _step(folding: Folding[Any], state: Any, event: LedgerEvent, steps: list[Step]) -> Any:
     """Fold one event in; the rows after it join ``steps`` when it changed the state."""
     after = folding.evolve(state, event)
-    if after is not state:
-        steps.append((event, folding.state_rows(after)))
+    if after is not state:  # (instants go to UTC when stored, not for every event)
+        steps.append((event, folding.fold.rows(after)))
     return after, steps
 
 
@@ -441,7 +441,12 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
     dialect = conn.dialect
     quote = dialect.identifier_preparer.quote
     fields = [
-        (column.name, column.type.dialect_impl(dialect).bind_processor(dialect))
+        (
+            column.name,
+            _sqlite_instant
+            if dialect.name == "sqlite" and isinstance(column.type, tables.UTCDateTime)
+            else column.type.dialect_impl(dialect).bind_processor(dialect),
+        )
         for column in table.columns
     ]
     values = ([row.get(n) if p is None else p(row.get(n)) for n, p in fields] for row in rows)
@@ -457,6 +462,17 @@ def insert_rows(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> N
         assert isinstance(driver, sqlite3.Connection)
         marks = ", ".join("?" * len(fields))
         driver.executemany(f"INSERT INTO {quote(table.name)} ({columns}) VALUES ({marks})", values)
+
+
+def _sqlite_instant(value: datetime | None) -> str | None:
+    """An instant as SQLAlchemy stores a ``DateTime`` on SQLite (UTC, naive, always with
+    microseconds: what its bind processing gives, so that text comparisons in queries
+    hold), at a tenth of the cost of its two layers of processing."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored as an instant")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
 
 
 @dataclass

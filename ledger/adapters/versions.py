@@ -90,11 +90,17 @@ class Versions:
             }
             inserts = self.inserts.setdefault(name, [])
             closes = self.closes.setdefault(name, [])
+            last: list[dict[str, Any]] | None = None
             for event, rows in steps:
+                table_rows = rows.get(name, [])
+                if table_rows is last:  # the fold gave the very same rows: nothing changed
+                    continue
+                last = table_rows
                 at, recorded = _utc(event.occurred_at), _utc(event.recorded_at)
-                now = _keyed(name, rows.get(name, []))
+                now = _keyed(name, table_rows)
                 for k, (row, version) in list(opened.items()):
-                    if now.get(k) == row:
+                    found = now.get(k)
+                    if found is row or found == row:
                         continue
                     del opened[k]
                     if version is None:  # stored by an earlier transaction: closed in SQL

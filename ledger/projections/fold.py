@@ -29,5 +29,7 @@ class Fold(Protocol[S]):
         ...
 
     def rows(self, state: S, /) -> Rows:
-        """The state's read-model rows by table name (fresh containers)."""
+        """The state's read-model rows by table name (the caller copies what it changes:
+        a table's rows may be the very list an earlier state gave, when they did not
+        change)."""
         ...

@@ -108,13 +108,15 @@ def guarded(
 
 
 def _utc(rows: Rows) -> Rows:
-    """Instants in UTC, as the read models store them, so every path gives equal rows."""
-    for table_rows in rows.values():
-        for row in table_rows:
-            for key, value in row.items():
-                if isinstance(value, datetime):
-                    row[key] = value.astimezone(UTC)
-    return rows
+    """Instants in UTC, as the read models store them, so every path gives equal rows
+    (new containers: the fold's own rows are left as they are)."""
+    return {
+        name: [
+            {k: v.astimezone(UTC) if isinstance(v, datetime) else v for k, v in row.items()}
+            for row in table_rows
+        ]
+        for name, table_rows in rows.items()
+    }
 
 
 class History(Protocol):
