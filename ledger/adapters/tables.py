@@ -263,3 +263,11 @@ def _versions_of(table: Table) -> Table:
 
 VERSIONS: dict[str, Table] = {table.name: _versions_of(table) for table in VERSIONED}
 """Each versioned read model's table of versions, by the read model's name."""
+
+# What a query on the versions checks a ticket's reading by (``tickets_read_elsewhere``).
+Index("ix_tickets_versions_customer", VERSIONS["tickets"].c.customer_id)
+Index(
+    "ix_tickets_versions_policy",
+    VERSIONS["tickets"].c.policy_version,
+    VERSIONS["tickets"].c.opened_at,
+)

@@ -21,7 +21,7 @@ readings (``ledger.services.queries``).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +30,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, or_, 
 
 from ledger.adapters import tables
 from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.policy import DEFAULT_VERSION, PolicyVersion, spans_in_force
 from ledger.projections.fold import Rows
 
 Step = tuple[LedgerEvent, Rows]
@@ -178,16 +179,83 @@ def read_versions(
 ) -> Rows:
     """Every named read model's rows as of ``as_of`` known at ``known_at`` (ordered by
     primary key, as ``read_models`` orders the live ones)."""
-    board: Rows = {}
+    return {name: read_rows(engine, name, as_of, known_at) for name in names}
+
+
+Where = Callable[[Any], Iterable[Any]]
+"""Extra conditions on a table's columns (``table.c``), pushed into the query."""
+
+
+def read_rows(
+    engine: Engine,
+    name: str,
+    as_of: datetime,
+    known_at: datetime | None,
+    *,
+    live: bool = False,
+    where: Where | None = None,
+) -> list[dict[str, Any]]:
+    """One read model's rows: the live table (``live``) or the versions visible as of
+    ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key."""
+    live_table = tables.metadata.tables[name]
+    table = live_table if live else tables.VERSIONS[name]
+    columns = [table.c[column.name] for column in live_table.columns]
+    order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
+    query = select(*columns)
+    if not live:
+        query = query.where(visible_clause(table, as_of, known_at))
+    if where is not None:
+        query = query.where(*where(table.c))
+    keys = [column.name for column in live_table.columns]
     with engine.connect() as conn:
-        for name in names:
-            live = tables.metadata.tables[name]
-            versions = tables.VERSIONS[name]
-            columns = [versions.c[column.name] for column in live.columns]
-            order = [versions.c[c.name] for c in live.primary_key.columns] or columns
-            result = conn.execute(
-                select(*columns).where(visible_clause(versions, as_of, known_at)).order_by(*order)
-            )
-            keys = [column.name for column in live.columns]
-            board[name] = [dict(zip(keys, row, strict=True)) for row in result]
-    return board
+        return [dict(zip(keys, row, strict=True)) for row in conn.execute(query.order_by(*order))]
+
+
+def tickets_read_elsewhere(
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    failed_customers: Iterable[str] = (),
+) -> set[str]:
+    """The tickets visible as of ``as_of`` known at ``known_at`` whose versions were folded
+    under another reading of what a ticket reads besides its events than the one visible
+    then: their customer not onboarded by ``as_of`` or left out of the read models (a
+    replay uses the default calendar, or the customer's), or a policy version in force at
+    their opening other than the visible policy's.
+
+    Each case is an index lookup that finds nothing on a ledger ingested in order: the
+    customers onboarded after ``as_of``, and per span of openings the tickets recorded
+    under any other version than the one visible in force there.
+    """
+    policy = read_rows(engine, "sla_policy_versions", as_of, known_at)
+    visible_versions = [
+        PolicyVersion(r["version"], r["effective_from"], r["targets"]) for r in policy
+    ]
+    tickets, customers = tables.VERSIONS["tickets"], tables.customers
+    visible = visible_clause(tickets, as_of, known_at)
+    late = select(customers.c.customer_id).where(customers.c.onboarded_at > as_of)
+    with engine.connect() as conn:
+        numbers = set(conn.execute(select(tables.sla_policy_versions.c.version)).scalars())
+        numbers |= {1, *(v.version for v in visible_versions)}
+        found = set(
+            conn.execute(
+                select(tickets.c.ticket_id).where(
+                    visible,
+                    or_(
+                        tickets.c.customer_id.in_(late.scalar_subquery()),
+                        tickets.c.customer_id.in_(sorted(failed_customers)),
+                    ),
+                )
+            ).scalars()
+        )
+        for start, end, version in spans_in_force(visible_versions or [DEFAULT_VERSION]):
+            for other in sorted(numbers - {version}):
+                span = [tickets.c.policy_version == other]
+                if start is not None:
+                    span.append(tickets.c.opened_at >= start)
+                if end is not None:
+                    span.append(tickets.c.opened_at < end)
+                found |= set(
+                    conn.execute(select(tickets.c.ticket_id).where(*span, visible)).scalars()
+                )
+    return found

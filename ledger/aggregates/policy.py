@@ -85,6 +85,27 @@ def version_in_force(versions: list[PolicyVersion], instant: datetime) -> Policy
     )
 
 
+def spans_in_force(
+    versions: list[PolicyVersion],
+) -> list[tuple[datetime | None, datetime | None, int]]:
+    """``version_in_force`` as spans of opening instants: ``(start, end, version)``, the
+    version applying to tickets opened in ``[start, end)`` (None: unbounded), in order.
+    The version in force changes only where some version takes effect; before the
+    first such instant, the latest version that applies from the beginning of time."""
+    starts = sorted({v.effective_from for v in versions if v.effective_from is not None})
+    unbounded = [v for v in versions if v.effective_from is None]
+    bounds: list[datetime | None] = [None, *starts] if unbounded else list(starts)
+    spans = []
+    for i, start in enumerate(bounds):
+        end = bounds[i + 1] if i + 1 < len(bounds) else None
+        if start is None:
+            chosen = max(unbounded, key=lambda v: v.version)
+        else:
+            chosen = version_in_force(versions, start)
+        spans.append((start, end, chosen.version))
+    return spans
+
+
 class PolicyTargets(dict[int, Targets]):
     """Targets by version, and which version applies to a ticket opened at an instant.
 
