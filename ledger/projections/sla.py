@@ -42,7 +42,7 @@ from ledger.aggregates.policy import PolicyTargets
 from ledger.aggregates.ticket import Ticket
 
 TimerKind = Literal["first_response", "update", "resolution"]
-State = Literal["running", "paused", "met", "breached"]
+State = Literal["running", "paused", "met", "breached", "measured"]
 Targets = dict[str, dict[str, Any]]
 
 
@@ -193,18 +193,27 @@ RECORD_KEYS = (
 
 
 def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
-    """A timer record evaluated at ``as_of``: its ``state`` and ``breached_at`` then.
+    """A timer record evaluated at ``as_of``: its ``state`` and ``breached_at`` then, and
+    how it stands for a reader.
 
     The record must come from events that occurred at or before ``as_of``. A running
     timer whose due instant has passed is breached at its due instant (R-SLA-5), whether
     or not the tick has written ``sla.breached``.
+
+    ``state``: ``running`` (the clock runs; a timer with no target runs until stopped),
+    ``paused``, ``breached`` (its target passed before it stopped), ``met`` (a target,
+    stopped at or before it) or ``measured`` (no target, stopped: neither met nor
+    breached). The fields added to the record (see ``timer_clock``): ``paused``,
+    ``time_left``, ``overdue_by`` and ``elapsed_seconds``; ``paused_seconds`` counts the
+    running pause up to ``as_of``.
     """
     stop = record["stopped_at"]
     due = record["due_at"]
     pause = record["paused_since"]
+    paused_now = pause is not None and stop is None
     paused = record["paused_seconds"]
-    if pause is not None and stop is None:
-        paused += int(max((as_of - pause).total_seconds(), 0))
+    if paused_now:
+        paused += _seconds(pause, as_of)
     breached_at = record["breached_at"]
     if breached_at is None and due is not None and stop is None and pause is None and due < as_of:
         breached_at = due
@@ -214,14 +223,65 @@ def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     if breached_at is not None:
         state = "breached"
     elif stop is not None:
-        state = "met"
-    elif pause is not None:
+        state = "met" if due is not None else "measured"
+    elif paused_now:
         state = "paused"
     else:
         state = "running"
     row = {k: v for k, v in record.items() if k not in ("paused_since", "clock")}
     row.update(paused_seconds=paused, state=state, breached_at=breached_at)
+    row.update(timer_clock(record, state, breached_at, as_of))
     return row
+
+
+def _seconds(start: datetime, end: datetime) -> int:
+    """Whole seconds from ``start`` to ``end`` (none when ``end`` is not later)."""
+    return int(max((end - start).total_seconds(), 0))
+
+
+def timer_clock(
+    record: dict[str, Any], state: State, breached_at: datetime | None, as_of: datetime
+) -> dict[str, Any]:
+    """How a timer in ``state`` at ``as_of`` (breached at ``breached_at``) stands for a
+    reader, in whole real seconds.
+
+    * ``paused``: the update timer is paused at ``as_of`` (the ticket is waiting on the
+      customer); a timer breached before its pause is paused and breached.
+    * ``time_left``: seconds until ``due_at`` of a timer not breached and not stopped.
+      Running, from ``as_of``. Paused, from the pause start: the time that was left when
+      the clock stopped, which stays put while the pause lasts (counted from ``as_of``
+      it would run down, and go below zero, while the clock stands still; ``due_at`` is
+      then the pause start plus that time, see the module docstring). Null for a timer
+      with no target, a stopped one and a breached one.
+    * ``overdue_by``: seconds from the deadline it missed to ``as_of`` of a breached timer
+      not stopped; for one breached and then stopped, how late it stopped (to
+      ``stopped_at``), which no longer grows. Null for a timer not breached. The deadline
+      missed is ``due_at``; when a breach under an earlier target stands after a
+      re-target (R-SLA-4), ``due_at`` shows the new target's instant, later than the
+      breach, and the deadline missed is ``breached_at``.
+    * ``elapsed_seconds``: seconds from ``started_at`` to ``stopped_at``, or to
+      ``as_of`` while not stopped, pauses included (``paused_seconds`` is how much of it
+      was paused): the measure of a ``measured`` timer.
+
+    On a business clock these are real seconds, closed hours included, as ``due_at`` is a
+    real instant.
+    """
+    stop, due, pause = record["stopped_at"], record["due_at"], record["paused_since"]
+    paused = pause is not None and stop is None
+    time_left = None
+    overdue_by = None
+    if state == "running" and due is not None:
+        time_left = _seconds(as_of, due)
+    elif state == "paused" and due is not None:
+        time_left = _seconds(pause, due)
+    elif state == "breached" and breached_at is not None:
+        overdue_by = _seconds(min(due or breached_at, breached_at), stop or as_of)
+    return {
+        "paused": paused,
+        "time_left": time_left,
+        "overdue_by": overdue_by,
+        "elapsed_seconds": _seconds(record["started_at"], stop or as_of),
+    }
 
 
 def sla_board(

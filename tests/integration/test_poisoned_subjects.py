@@ -239,8 +239,8 @@ def test_queries_and_the_tick_answer_for_every_other_subject(
         assert f"projection tickets: T-8 left out: {OVERFLOW}" in warned
     sla = answers(poisoned, engine, NOW, None)["sla"]
     assert [(r["ticket_id"], r["timer"], r["state"], r["breached_at"]) for r in sla] == [
-        ("T-1", "resolution", "met", None),
-        ("T-2", "resolution", "met", None),
+        ("T-1", "resolution", "measured", None),
+        ("T-2", "resolution", "measured", None),
         ("T-3", "resolution", "running", None),
         ("T-1", "first_response", "breached", T0 + 60 * M),
         ("T-2", "first_response", "met", None),

@@ -134,8 +134,9 @@ def test_resolution_stops_everything_and_is_measured() -> None:
     assert (resolution["stopped_at"], resolution["due_at"], resolution["state"]) == (
         T0 + 50 * M,
         None,
-        "met",
+        "measured",
     )
+    assert resolution["elapsed_seconds"] == 50 * 60
 
 
 def test_system_breach_events_change_nothing() -> None:
