@@ -11,7 +11,7 @@ import sys
 
 import typer
 
-from cli import audit, demo, intake, kafka, queries
+from cli import audit, demo, intake, kafka, queries, queue
 from cli.common import CliError, HelpGroup, err
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ sla_app = typer.Typer(
 intake.register(app, sla_app)
 demo.register(app)
 queries.register(app, sla_app)
+queue.register(app)
 app.add_typer(sla_app, name="sla")
 audit.register(app)
 kafka.register(app)

@@ -1,0 +1,272 @@
+"""The daily queues: ``ledger tickets`` (one row per ticket, by next breach) and
+``ledger customers`` (one row per customer, lowest health first), as of any instant
+(R-TIME-1).
+
+The rows come from ``ledger.services.queue`` over the read models as of the instant. A
+bad option value is one line naming the option (options that take numbers are read
+here, not by click, whose usage errors take several lines)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from cli.common import (
+    AsOfOption,
+    DbOption,
+    JsonOption,
+    KnownAtOption,
+    fail,
+    open_ledger,
+    out,
+    print_json,
+    when_known,
+)
+
+if TYPE_CHECKING:
+    from rich.table import Table
+
+    from ledger.projections.fold import Rows
+    from ledger.services.queue import BadOption
+
+NOTHING = "—"
+"""A cell with no value."""
+
+
+def _rows(db: str | None, when: datetime, known: datetime | None) -> Rows:
+    """The read-model rows as of ``when`` from what was recorded by ``known``."""
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from ledger.services.queries import rows_as_of
+
+    with open_ledger(db) as ledger:
+        return rows_as_of(ledger, engine_for(resolve_database(db)), when, known)
+
+
+def _number(text: str | None, option: str, kind: type[int] | type[float]) -> Any:
+    """An option's number, or a one-line error naming the option."""
+    if text is None:
+        return None
+    try:
+        return kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        fail(f"{option} {text}: not {noun}")
+
+
+def _bad(error: BadOption) -> str:
+    return f"--{error.field.replace('_', '-')} {error.value}: {error.why}"
+
+
+def _document(
+    when: datetime, known: datetime | None, key: str, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    from ledger.services.queries import instant, plain
+
+    return {"as_of": instant(when), "known_at": instant(known), key: plain(rows)}
+
+
+# Human output: no value is "—", instants in UTC, seconds as days, hours and minutes.
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return NOTHING
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, datetime):
+        from ledger.services.queries import instant
+
+        text = instant(value) or ""
+        return text[:19].replace("T", " ") + "Z"
+    if isinstance(value, list | tuple):
+        return ", ".join(_text(v) for v in value) if value else NOTHING
+    return str(value)
+
+
+def duration(seconds: int | None) -> str:
+    """Seconds for a table: ``2d 03h05m``, ``1h05m``, ``4m30s``; none is "—"."""
+    if seconds is None:
+        return NOTHING
+    minutes, secs = divmod(seconds, 60)
+    hours, mins = divmod(minutes, 60)
+    days, hrs = divmod(hours, 24)
+    if days:
+        return f"{days}d {hrs:02d}h{mins:02d}m"
+    if hours:
+        return f"{hours}h{mins:02d}m"
+    return f"{minutes}m{secs:02d}s"
+
+
+WRAPPED = frozenset({"name", "flags", "open_tickets", "missed_check_ins"})
+"""Columns whose text (or header) may wrap; the others stay on one line."""
+
+
+def _table(title: str, rows: list[dict[str, str]], columns: list[tuple[str, str]]) -> Table:
+    from rich.table import Table
+
+    shown = Table(title=title, show_header=True)
+    for key, header in columns:
+        shown.add_column(header, no_wrap=key not in WRAPPED, overflow="fold")
+    for row in rows:
+        shown.add_row(*(row[key] for key, _ in columns))
+    return shown
+
+
+def _title(what: str, count: int, when: datetime, known: datetime | None) -> str:
+    from ledger.services.queries import instant
+
+    title = f"{count} {what} as of {instant(when)}"
+    return title + (f", as known at {instant(known)}" if known is not None else "")
+
+
+TICKET_COLUMNS = [
+    ("ticket_id", "ticket"),
+    ("severity", "sev"),
+    ("status", "status"),
+    ("customer_id", "customer"),
+    ("tier", "tier"),
+    ("assignee", "assignee"),
+    ("timer", "next timer"),
+    ("due_at", "due (UTC)"),
+    ("time_left", "time left"),
+    ("overdue_by", "overdue by"),
+    ("paused", "paused"),
+]
+"""What a row of the ticket queue shows (``--json`` adds the title, when it was opened and
+the timer's state)."""
+
+CUSTOMER_COLUMNS = [
+    ("customer_id", "customer"),
+    ("name", "name"),
+    ("tier", "tier"),
+    ("status", "status"),
+    ("success_owner", "owner"),
+    ("score", "health"),
+    ("trend", "trend"),
+    ("flags", "churn risk"),
+    ("open_tickets", "open tickets"),
+    ("missed_check_ins", "missed check-ins"),
+    ("last_engagement_at", "last engaged (UTC)"),
+]
+
+
+def tickets(
+    db: DbOption = None,
+    status: Annotated[
+        str | None,
+        typer.Option(
+            help="unresolved (default: not resolved or closed), all, open, in_progress, "
+            "waiting_on_customer, resolved or closed."
+        ),
+    ] = None,
+    severity: Annotated[
+        str | None, typer.Option(help="Only this severity (1-4).", metavar="N")
+    ] = None,
+    customer: Annotated[str | None, typer.Option(help="Only this customer, e.g. C-042.")] = None,
+    assignee: Annotated[str | None, typer.Option(help="Only tickets assigned to A.")] = None,
+    breaching_within: Annotated[
+        str | None,
+        typer.Option(
+            "--breaching-within",
+            help="Only tickets whose next timer runs and is due within MIN minutes.",
+            metavar="MIN",
+        ),
+    ] = None,
+    sort: Annotated[
+        str, typer.Option(help="next-breach (soonest due first), opened or severity.")
+    ] = "next-breach",
+    limit: Annotated[
+        str | None, typer.Option(help="At most N tickets, after sorting.", metavar="N")
+    ] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The ticket queue: one row per ticket with its next SLA timer, soonest breach first."""
+    from ledger.services.queries import answer
+    from ledger.services.queue import (
+        UNRESOLVED,
+        BadOption,
+        TicketQuery,
+        require_customer,
+        ticket_queue,
+    )
+
+    try:
+        query = TicketQuery(
+            status=status or UNRESOLVED,
+            severity=_number(severity, "--severity", int),
+            customer=customer,
+            assignee=assignee,
+            breaching_within=_number(breaching_within, "--breaching-within", int),
+            sort=sort,
+            limit=_number(limit, "--limit", int),
+        )
+    except BadOption as error:
+        fail(_bad(error))
+    when, known = when_known(as_of, known_at)
+    rows = _rows(db, when, known)
+    if customer is not None:
+        try:
+            require_customer(rows, customer, when)
+        except BadOption as error:
+            fail(_bad(error))
+    queue = answer(rows, lambda r: ticket_queue(r, when, query), "tickets")
+    if json:
+        print_json(_document(when, known, "tickets", queue))
+        return
+    shown = [
+        {
+            key: duration(row[key]) if key in ("time_left", "overdue_by") else _text(row[key])
+            for key, _ in TICKET_COLUMNS
+        }
+        for row in queue
+    ]
+    out().print(_table(_title("tickets", len(queue), when, known), shown, TICKET_COLUMNS))
+
+
+def customers(
+    db: DbOption = None,
+    owner: Annotated[str | None, typer.Option(help="Only customers of this success owner.")] = None,
+    health_below: Annotated[
+        str | None,
+        typer.Option(
+            "--health-below", help="Only customers whose health is below SCORE.", metavar="SCORE"
+        ),
+    ] = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
+    json: JsonOption = False,
+) -> None:
+    """The customer queue: health, trend, churn risks, open tickets, missed check-ins."""
+    from ledger.services.queries import answer
+    from ledger.services.queue import BadOption, CustomerQuery, customer_queue
+
+    try:
+        query = CustomerQuery(
+            owner=owner, health_below=_number(health_below, "--health-below", float)
+        )
+    except BadOption as error:
+        fail(_bad(error))
+    when, known = when_known(as_of, known_at)
+    queue = answer(_rows(db, when, known), lambda r: customer_queue(r, when, query), "customers")
+    if json:
+        print_json(_document(when, known, "customers", queue))
+        return
+    shown = []
+    for row in queue:
+        cells = {key: _text(row[key]) for key, _ in CUSTOMER_COLUMNS}
+        cells["trend"] = f"{row['trend']:+}"
+        cells["missed_check_ins"] = str(len(row["missed_check_ins"]))
+        shown.append(cells)
+    title = _title("customers", len(queue), when, known) + " (lowest health first)"
+    out().print(_table(title, shown, CUSTOMER_COLUMNS))
+
+
+def register(app: typer.Typer) -> None:
+    """Add the queues to ``app``."""
+    app.command("tickets")(tickets)
+    app.command("customers")(customers)
