@@ -22,6 +22,9 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
 * ``sla_breached``: ``sla list --breached`` over 10k open tickets, p50 and p99;
 * ``kafka``: a producer process, the consumer storing batches, and ``ledger project
   --follow`` in a third process, all at once through a tansu broker (PostgreSQL only);
+* ``as_of``: the SLA board as of now, as of a past instant and known at a past instant,
+  metrics for the quarter as of a past instant, and the peak RSS of a process asking
+  them (``benchmarks/as_of.py``);
 * ``startup``: CPU seconds (user + system, median of 5) of ``ledger --help`` and of
   ``ledger sla show T-... --json`` on a small demo ledger, each a whole process, beside a
   bare ``python -c "import json"``, and their ratio to it (``--startup-only`` runs just
@@ -61,13 +64,14 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
+from benchmarks.as_of import as_of_queries
 from demo.quarter import DemoLine, DemoSpec, generate
 from ledger.adapters.event_store import DateAsISO, LedgerApp, open_app, opened
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database, resolve_database
 from ledger.projections.sla import sla_board
 from ledger.services.intake import DEFAULT_BATCH_SIZE, Ingestor, Input
-from ledger.services.queries import rows_as_of
+from ledger.services.reads import timer_records
 from replay.history import replay_ticket
 
 PG_URL = os.environ.get("LEDGER_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -438,7 +442,8 @@ def replay_latency(ledger: LedgerApp, runs: int, seed: int) -> dict[str, float]:
 
 
 def breached_board(scratch: Scratch, tickets: int, runs: int) -> dict[str, float]:
-    """``sla list --breached`` (live read models, then the board) over open tickets."""
+    """``sla list --breached`` (the live timers it asks for, then the board) over open
+    tickets."""
     database = scratch.database("board")
     with opened(database) as ledger:
         Ingestor(ledger).ingest(Input(line, "bench") for line in open_tickets(tickets))
@@ -449,8 +454,8 @@ def breached_board(scratch: Scratch, tickets: int, runs: int) -> dict[str, float
         samples, breached = [], 0
         for _ in range(runs):
             start = time.perf_counter()
-            rows = rows_as_of(ledger, engine, as_of)
-            breached = len(sla_board(rows["sla_timers"], as_of, breached=True))
+            records = timer_records(ledger, engine, as_of, breached=True)
+            breached = len(sla_board(records, as_of, breached=True))
             samples.append((time.perf_counter() - start) * 1000)
         engine.dispose()
     return {**_quantiles(samples), "open_tickets": float(tickets), "breached": float(breached)}
@@ -596,6 +601,7 @@ def run_once(
             engine.dispose()
             settle(database)
             result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
+        result["as_of"] = as_of_queries(url, 3 if smoke else 20)
         result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
         result["ingest_vs_library_batched"] = (
             result["ingest_per_s"] / result["library_batched_per_s"]
@@ -711,6 +717,30 @@ def table(results: list[dict[str, Any]]) -> str:
     return "\n".join([head, rule, *("| " + " | ".join(row) + " |" for row in rows)])
 
 
+def as_of_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the questions about now and about a past instant."""
+    head = (
+        "| backend | events | board now p50/p99 ms | board past p50/p99 ms | past / now "
+        "| board past, known at p50/p99 ms | metrics past p50 ms | peak RSS board/metrics MB |"
+    )
+    rows = [head, "|" + "---|" * 8]
+    for r in results:
+        q = r.get("as_of")
+        if not q:
+            continue
+        rows.append(
+            f"| {r['backend']} | {r['events']:,} "
+            f"| {q['board_live']['p50_ms']:.0f} / {q['board_live']['p99_ms']:.0f} "
+            f"| {q['board_past']['p50_ms']:.0f} / {q['board_past']['p99_ms']:.0f} "
+            f"| {q['board_past_vs_live']:.2f} "
+            f"| {q['board_past_known']['p50_ms']:.0f} / {q['board_past_known']['p99_ms']:.0f} "
+            f"| {q['metrics_past']['p50_ms']:.0f} "
+            f"| {q['rss_mb']['board_past']:.0f} / {q['rss_mb']['metrics_past']:.0f} "
+            f"(imports {q['rss_mb']['baseline']:.0f}) |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -770,6 +800,7 @@ def main() -> None:
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     if results:
         print(table(results))
+        print(as_of_table(results))
     print_startup(started)
     for backend, board in boards.items():
         print(

@@ -206,7 +206,7 @@ def read_rows(
         query = query.where(visible_clause(table, as_of, known_at))
     if where is not None:
         query = query.where(*where(table.c))
-    keys = [column.name for column in live_table.columns]
+    keys = [str(column.name) for column in live_table.columns]  # (a str, not quoted_name)
     with engine.connect() as conn:
         return [dict(zip(keys, row, strict=True)) for row in conn.execute(query.order_by(*order))]
 

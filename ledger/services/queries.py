@@ -24,38 +24,24 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from functools import partial
 from typing import Any, TypeVar
 
 import orjson
 from sqlalchemy import Engine
 
-from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.projector import (
-    CatchUp,
-    Projector,
-    latest_occurred,
-    listed_failures,
-    read_models,
-    read_models_as_of,
-)
 from ledger.adapters.store import Deferral, StoredRejection
 from ledger.aggregates.base import LedgerEvent, event_data
 from ledger.aggregates.customer import Customer
-from ledger.aggregates.policy import DEFAULT_VERSION, PolicyTargets, PolicyVersion
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
     BY_NAME,
-    POLICY_SUBJECT,
     PROJECTIONS,
-    EventsBySubject,
     describe,
-    guarded,
     not_the_subject,
-    visible,
 )
+from ledger.services.reads import read_as_of
 
 log = logging.getLogger(__name__)
 
@@ -70,108 +56,10 @@ def log_events(app: LedgerApp) -> list[LedgerEvent]:
 def rows_as_of(
     app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None = None
 ) -> Rows:
-    """Every read model's rows as of ``as_of``, from what was recorded by ``known_at``.
-
-    The live read models answer a question about now (everything known, and ``as_of``
-    at or after the last thing that occurred); any other instant is answered by the
-    read models' versions (``ledger.adapters.versions``), both after catching up.
-    """
-    report = Projector(app, engine).catch_up()
-    if known_at is None:
-        latest = latest_occurred(engine)
-        if latest is None or latest <= as_of:
-            log_left_out(engine, report)
-            return read_models(engine)
-    rows = read_models_as_of(engine, as_of, known_at)
-    refold = _read_elsewhere(rows, as_of)
-    refold.update(
-        (failure["projection"], failure["subject"])
-        for failure in listed_failures(engine)
-        if failure["projection"] != "policy"
-    )
-    if refold:
-        fold_from_log(app, rows, refold, as_of, known_at)
-    return rows
-
-
-def log_left_out(engine: Engine, report: CatchUp) -> None:
-    """Warn of each subject the live read models leave out (the catch-up that just ran
-    warned of those it met)."""
-    logged = {(f.projection, f.subject) for f in report.failed}
-    for failure in listed_failures(engine):
-        if (failure["projection"], failure["subject"]) not in logged:
-            log.warning(
-                "projection %s: %s left out: %s",
-                failure["projection"],
-                failure["subject"],
-                failure["error"],
-            )
-
-
-def _read_elsewhere(rows: Rows, as_of: datetime) -> set[tuple[str, str]]:
-    """The visible tickets whose stored versions were folded with another reading of
-    what they read besides their own events than the one visible as of the question:
-    a customer not onboarded by ``as_of`` (the default calendar then), or a policy
-    version in force at their opening other than the visible policy's."""
-    customers = {row["customer_id"] for row in rows["customers"]}
-    versions = [
-        PolicyVersion(row["version"], row["effective_from"], row["targets"])
-        for row in rows["sla_policy_versions"]
-    ]
-    policy = PolicyTargets(versions or [DEFAULT_VERSION])
-    return {
-        ("tickets", row["ticket_id"])
-        for row in rows["tickets"]
-        if row["customer_id"] not in customers
-        or policy.version_at(row["opened_at"]) != row["policy_version"]
-    }
-
-
-def fold_from_log(
-    app: LedgerApp,
-    rows: Rows,
-    subjects: set[tuple[str, str]],
-    as_of: datetime,
-    known_at: datetime | None,
-) -> None:
-    """Replace the rows of ``subjects`` (projection, subject) with their fold of the
-    visible log, as a replay computes them (a subject that cannot be folded is left
-    out, logged)."""
-    by_projection: dict[str, set[str]] = {}
-    for name, subject in subjects:
-        by_projection.setdefault(name, set()).add(subject)
-    wanted = {POLICY_SUBJECT}
-    for name, chosen in by_projection.items():
-        wanted |= chosen
-        if name == "tickets":
-            wanted |= {r["customer_id"] for r in rows["tickets"] if r["ticket_id"] in chosen}
-            for subject in chosen:
-                opened = app.history(subject)[:1]
-                wanted |= {e.customer_id for e in opened if isinstance(e, Ticket.Opened)}
-    history = EventsBySubject(
-        event
-        for subject in sorted(wanted)
-        for event in visible(app.history(subject), as_of, known_at)
-    )
-    for name, chosen in by_projection.items():
-        projection = BY_NAME[name]
-        column = projection.subject_column
-        assert column is not None
-        for table in projection.tables:
-            rows[table] = [row for row in rows[table] if row[column] not in chosen]
-        for subject in sorted(chosen):
-            if not history.events(subject):
-                continue  # not visible yet
-            folded = guarded(name, subject, partial(projection.rows, subject, history))
-            for table, table_rows in (folded or {}).items():
-                rows[table].extend(table_rows)
-        for table in projection.tables:
-            rows[table].sort(key=_primary_key(table))
-
-
-def _primary_key(name: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
-    keys = tables.key_columns(tables.metadata.tables[name])
-    return lambda row: tuple(row[k] for k in keys)
+    """Every read model's rows as of ``as_of``, from what was recorded by ``known_at``
+    (the live read models for now, their versions for any other instant: see
+    ``ledger.services.reads``)."""
+    return read_as_of(app, engine, as_of, known_at)
 
 
 def answer(rows: Rows, compute: Callable[[Rows], _T], question: str) -> _T:

@@ -24,11 +24,12 @@ from demo.quarter import DemoSpec, generate, quarter_end
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.projector import Projector
+from ledger.projections.metrics import metrics
 from ledger.projections.registry import fold, visible
 from ledger.projections.sla import sla_board
-from ledger.services.board import timer_records
 from ledger.services.intake import Ingestor, Input
 from ledger.services.queries import log_events, rows_as_of
+from ledger.services.reads import metrics_rows, timer_records
 from tests.conftest import FixedClock
 
 SPEC = DemoSpec(seed=3, customers=4)
@@ -168,3 +169,23 @@ def test_the_board_reads_only_its_timers_and_answers_as_the_replay_does(
     assert sla_board(records, as_of, **filters) == sla_board(
         replayed["sla_timers"], as_of, **filters
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_metrics_read_only_their_window_and_answer_as_the_replay_does(
+    quarter: tuple[LedgerApp, Engine, list[datetime]], data: st.DataObject
+) -> None:
+    ledger, engine, recorded = quarter
+    occurred = _instants(ledger)
+    as_of = data.draw(st.sampled_from(occurred)) + data.draw(
+        st.sampled_from([0 * SECOND, SECOND, timedelta(days=10)])
+    )
+    known_at = data.draw(st.one_of(st.none(), st.sampled_from(recorded)))
+    from_ = data.draw(st.one_of(st.none(), st.sampled_from(occurred)))
+    to = data.draw(st.one_of(st.none(), st.sampled_from(occurred)))
+    replayed = fold(visible(log_events(ledger), as_of, known_at))
+    rows = metrics_rows(ledger, engine, as_of, known_at, from_, to)
+    assert metrics(rows, as_of, from_, to) == metrics(replayed, as_of, from_, to)

@@ -1,0 +1,245 @@
+"""What a question reads from the read models, as of any instant (R-TIME-1).
+
+A question about now (everything known, and ``as_of`` at or after the last thing that
+occurred) reads the live tables; any other instant reads the versions visible then
+(``ledger.adapters.versions``), both after catching up with the log. Each question asks
+only for its own rows: its filters go into the query as conditions that keep at least
+what its own evaluation keeps, so that evaluation (``sla_board``, ``metrics``) stays the
+one place that decides.
+
+The versions of a ticket were folded under the reading of its customer's calendar and of
+the policy that the runner had; the tickets visible under another reading than the one
+visible as of the question, and the subjects left out of the read models, are folded
+from the log, as a replay does, and their rows replace what the tables gave.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from functools import partial
+from typing import Any
+
+from sqlalchemy import Engine, and_, or_
+
+from ledger.adapters import tables
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.projector import CatchUp, Projector, latest_occurred, listed_failures
+from ledger.adapters.versions import Where, read_rows, tickets_read_elsewhere
+from ledger.aggregates.ticket import Ticket
+from ledger.projections.fold import Rows
+from ledger.projections.registry import (
+    BY_NAME,
+    POLICY_SUBJECT,
+    PROJECTIONS,
+    EventsBySubject,
+    guarded,
+    visible,
+)
+
+log = logging.getLogger(__name__)
+
+EVERY_TABLE: Mapping[str, Where | None] = {n: None for p in PROJECTIONS for n in p.tables}
+"""Every read model, whole."""
+
+
+def read_as_of(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    wanted: Mapping[str, Where | None] = EVERY_TABLE,
+) -> Rows:
+    """The rows of the ``wanted`` read models as of ``as_of`` known at ``known_at``, each
+    with its conditions (None: all its rows). Rows of subjects folded from the log are
+    all theirs (a superset of what the conditions keep)."""
+    report = Projector(app, engine).catch_up()
+    if known_at is None:
+        latest = latest_occurred(engine)
+        if latest is None or latest <= as_of:
+            log_left_out(engine, report)
+            return {
+                name: read_rows(engine, name, as_of, None, live=True, where=where)
+                for name, where in wanted.items()
+            }
+    rows = {
+        name: read_rows(engine, name, as_of, known_at, where=where)
+        for name, where in wanted.items()
+    }
+    failures = listed_failures(engine)
+    refold = {(f["projection"], f["subject"]) for f in failures if f["projection"] != "policy"}
+    if any(name in BY_NAME["tickets"].tables for name in wanted):
+        left_out = {f["subject"] for f in failures if f["projection"] == "customers"}
+        refold |= {
+            ("tickets", ticket)
+            for ticket in tickets_read_elsewhere(engine, as_of, known_at, left_out)
+        }
+    refold = {(p, s) for p, s in refold if any(n in BY_NAME[p].tables for n in wanted)}
+    if refold:
+        fold_from_log(app, rows, refold, as_of, known_at)
+    return rows
+
+
+def log_left_out(engine: Engine, report: CatchUp) -> None:
+    """Warn of each subject the live read models leave out (the catch-up that just ran
+    warned of those it met)."""
+    logged = {(f.projection, f.subject) for f in report.failed}
+    for failure in listed_failures(engine):
+        if (failure["projection"], failure["subject"]) not in logged:
+            log.warning(
+                "projection %s: %s left out: %s",
+                failure["projection"],
+                failure["subject"],
+                failure["error"],
+            )
+
+
+def fold_from_log(
+    app: LedgerApp,
+    rows: Rows,
+    subjects: set[tuple[str, str]],
+    as_of: datetime,
+    known_at: datetime | None,
+) -> None:
+    """Replace the rows of ``subjects`` (projection, subject) in the tables ``rows``
+    holds with their fold of the visible log, as a replay computes them (a subject that
+    cannot be folded is left out, logged)."""
+    by_projection: dict[str, set[str]] = {}
+    for name, subject in subjects:
+        by_projection.setdefault(name, set()).add(subject)
+    wanted = {POLICY_SUBJECT}
+    for name, chosen in by_projection.items():
+        wanted |= chosen
+        if name == "tickets":
+            for subject in chosen:
+                opened = app.history(subject)[:1]
+                wanted |= {e.customer_id for e in opened if isinstance(e, Ticket.Opened)}
+    history = EventsBySubject(
+        event
+        for subject in sorted(wanted)
+        for event in visible(app.history(subject), as_of, known_at)
+    )
+    for name, chosen in by_projection.items():
+        projection = BY_NAME[name]
+        column = projection.subject_column
+        assert column is not None
+        held = [table for table in projection.tables if table in rows]
+        for table in held:
+            rows[table] = [row for row in rows[table] if row[column] not in chosen]
+        for subject in sorted(chosen):
+            if not history.events(subject):
+                continue  # not visible yet
+            folded = guarded(name, subject, partial(projection.rows, subject, history))
+            for table, table_rows in (folded or {}).items():
+                if table in rows:
+                    rows[table].extend(table_rows)
+        for table in held:
+            rows[table].sort(key=_by_key(table))
+
+
+def _by_key(table: str) -> Callable[[dict[str, Any]], tuple[Any, ...]]:
+    keys = tables.key_columns(tables.metadata.tables[table])
+    return lambda row: tuple(row[k] for k in keys)
+
+
+# The SLA board --------------------------------------------------------------------------
+
+
+def timer_records(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None = None,
+    *,
+    customer: str | None = None,
+    severity: int | None = None,
+    breached: bool = False,
+    open_only: bool = False,
+    at_risk: int | None = None,
+) -> list[dict[str, Any]]:
+    """The stored timer records the board needs as of ``as_of`` known at ``known_at``:
+    at least the rows ``sla_board`` keeps with the same filters."""
+    where = _board(as_of, customer, severity, breached, open_only, at_risk)
+    return read_as_of(app, engine, as_of, known_at, {"sla_timers": where})["sla_timers"]
+
+
+def _board(
+    as_of: datetime,
+    customer: str | None,
+    severity: int | None,
+    breached: bool,
+    open_only: bool,
+    at_risk: int | None,
+) -> Where:
+    """The board's filters as SQL conditions, each keeping at least the rows it keeps
+    once evaluated at ``as_of``: breached by then (breached at a stored instant, or
+    running past its due instant), not stopped, or running and due within the window."""
+
+    def where(c: Any) -> list[Any]:
+        conditions = []
+        if customer is not None:
+            conditions.append(c.customer_id == customer)
+        if severity is not None:
+            conditions.append(c.severity == severity)
+        if breached:
+            conditions.append(
+                or_(
+                    and_(c.breached_at.is_not(None), c.breached_at <= as_of),
+                    and_(
+                        c.breached_at.is_(None),
+                        c.due_at < as_of,
+                        c.stopped_at.is_(None),
+                        c.paused_since.is_(None),
+                    ),
+                )
+            )
+        if open_only:
+            conditions.append(c.stopped_at.is_(None))
+        if at_risk is not None:
+            conditions.append(
+                and_(
+                    c.stopped_at.is_(None),
+                    c.paused_since.is_(None),
+                    c.due_at <= as_of + timedelta(minutes=at_risk),
+                )
+            )
+        return conditions
+
+    return where
+
+
+# Metrics --------------------------------------------------------------------------------
+
+
+def metrics_rows(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    from_: datetime | None,
+    to: datetime | None,
+) -> Rows:
+    """The rows ``metrics`` needs for the window ``[from_, to]`` as of ``as_of``: tickets
+    opened or resolved in the window and the serious ones opened before its end (repeat
+    incidents look back), timers started in it, surveys answered in it, and customers
+    and contracts whole (churn looks at the whole base)."""
+    end = min(to or as_of, as_of)
+
+    def within(column: Any) -> Any:
+        return and_(column >= from_, column <= end) if from_ is not None else column <= end
+
+    wanted: dict[str, Where | None] = {
+        "tickets": lambda c: [
+            or_(
+                within(c.opened_at),
+                within(c.resolved_at),
+                and_(c.max_severity <= 2, c.opened_at <= end),
+            )
+        ],
+        "sla_timers": lambda c: [c.due_at.is_not(None), within(c.started_at)],
+        "customer_surveys": lambda c: [within(c.at)],
+        "customers": None,
+        "customer_contracts": None,
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
