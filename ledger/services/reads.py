@@ -29,6 +29,7 @@ from ledger.adapters.projector import CatchUp, Projector, latest_occurred, liste
 from ledger.adapters.versions import Where, read_rows, tickets_read_elsewhere
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
+from ledger.projections.health import SUPPORT_DAYS, TREND_DAYS
 from ledger.projections.registry import (
     BY_NAME,
     POLICY_SUBJECT,
@@ -241,5 +242,24 @@ def metrics_rows(
         "customer_surveys": lambda c: [within(c.at)],
         "customers": None,
         "customer_contracts": None,
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
+# Health ---------------------------------------------------------------------------------
+
+
+def health_rows(app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None) -> Rows:
+    """The rows ``health`` needs as of ``as_of``: every customer and success signal (a
+    customer's own, few), and the tickets opened in the support-load window of the
+    score now and of the score a trend compares it with."""
+    since = as_of - timedelta(days=SUPPORT_DAYS + TREND_DAYS)
+    wanted: dict[str, Where | None] = {
+        "tickets": lambda c: [c.opened_at > since, c.opened_at <= as_of],
+        "customers": None,
+        "customer_usage": None,
+        "customer_surveys": None,
+        "customer_check_ins": None,
+        "customer_milestones": None,
     }
     return read_as_of(app, engine, as_of, known_at, wanted)

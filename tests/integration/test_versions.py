@@ -24,12 +24,13 @@ from demo.quarter import DemoSpec, generate, quarter_end
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.projector import Projector
+from ledger.projections.health import health
 from ledger.projections.metrics import metrics
 from ledger.projections.registry import fold, visible
 from ledger.projections.sla import sla_board
 from ledger.services.intake import Ingestor, Input
 from ledger.services.queries import log_events, rows_as_of
-from ledger.services.reads import metrics_rows, timer_records
+from ledger.services.reads import health_rows, metrics_rows, timer_records
 from tests.conftest import FixedClock
 
 SPEC = DemoSpec(seed=3, customers=4)
@@ -207,3 +208,20 @@ def test_a_ledger_projected_before_versions_gets_them_when_opened(
     expected = _sorted(fold(visible(log_events(ledger), as_of, None)))
     assert _sorted(rows_as_of(ledger, engine, as_of)) == expected
     assert any(expected.values())
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_health_reads_only_its_window_and_answers_as_the_replay_does(
+    quarter: tuple[LedgerApp, Engine, list[datetime]], data: st.DataObject
+) -> None:
+    ledger, engine, recorded = quarter
+    as_of = data.draw(st.sampled_from(_instants(ledger))) + data.draw(
+        st.sampled_from([0 * SECOND, timedelta(days=20)])
+    )
+    known_at = data.draw(st.one_of(st.none(), st.sampled_from(recorded)))
+    replayed = fold(visible(log_events(ledger), as_of, known_at))
+    rows = health_rows(ledger, engine, as_of, known_at)
+    assert health(rows, as_of) == health(replayed, as_of)
