@@ -123,7 +123,7 @@ def verify(
     except (OSError, ValueError) as error:
         fail(f"--against {against}: {error}")
     database = resolve_database(db)
-    with opened(database) as ledger:
+    with opened(database, create=False) as ledger:
         result = run_verify(ledger, engine_for(database), trusted, held)
     if json:
         print_json(result.as_dict())
@@ -292,7 +292,7 @@ def export_trail(
     database = resolve_database(db)
     try:
         key = signing_key(create=True)
-        with opened(database) as ledger:
+        with opened(database, create=False) as ledger:
             manifest = run_export(
                 ledger,
                 engine_for(database),

@@ -135,12 +135,15 @@ def print_json(value: Any) -> None:
     sys.stdout.write("\n")
 
 
-def open_ledger(db: str | None) -> AbstractContextManager[LedgerApp]:
-    """The ledger at ``--db`` (or the configured one), closed on exit."""
+def open_ledger(db: str | None, *, create: bool = False) -> AbstractContextManager[LedgerApp]:
+    """The ledger at ``--db`` (or the configured one), closed on exit.
+
+    Read commands open a ledger that exists (a path or schema holding none is an error
+    naming it, and nothing is created); commands that write pass ``create=True``."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.settings import resolve_database
 
-    return opened(resolve_database(db))
+    return opened(resolve_database(db), create=create)
 
 
 def read_lines(path: str) -> Iterator[tuple[bytes, int]]:

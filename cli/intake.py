@@ -110,7 +110,7 @@ def ingest(
         fail(f"no such file: {file}")
     total = None if file == "-" else Path(file).stat().st_size
     label = "stdin" if file == "-" else Path(file).name
-    with open_ledger(db) as ledger:
+    with open_ledger(db, create=True) as ledger:
         report = ingest_lines(ledger, read_lines(file), label, total, batch_size, quiet=json)
     if json:
         print_json(report.as_dict())

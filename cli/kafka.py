@@ -215,7 +215,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
     from ledger.adapters.settings import resolve_database
 
     database = resolve_database(db)
-    with opened(database) as ledger:
+    with opened(database, create=False) as ledger:
         engine = engine_for(database)
         projector = Projector(ledger, engine)
         head = projector.head()

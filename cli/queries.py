@@ -46,7 +46,7 @@ def _rows(
     from ledger.services.queries import rows_as_of
 
     database = resolve_database(db)
-    with opened(database) as ledger:
+    with opened(database, create=False) as ledger:
         return rows_as_of(ledger, engine_for(database), when, known)
 
 
@@ -295,7 +295,7 @@ def escalations(
     from ledger.services.timelines import escalation_timeline
 
     when, known = when_known(as_of, known_at)
-    with opened(resolve_database(db)) as ledger:
+    with opened(resolve_database(db), create=False) as ledger:
         try:
             timeline = escalation_timeline(ledger, ticket_id, when, known)
         except SubjectFailed as error:
@@ -349,7 +349,7 @@ def rca(
     if format not in ("md", "html", "json"):
         fail(f"--format {format!r}: use md, html or json")
     when, known = when_known(as_of, known_at)
-    with opened(resolve_database(db)) as ledger:
+    with opened(resolve_database(db), create=False) as ledger:
         try:
             document = rca_document(ledger, ticket_id, when, known)
         except SubjectFailed as error:

@@ -26,6 +26,7 @@ from sqlalchemy import Engine, select
 from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.base import event_data
 from ledger.aggregates.chain import canonical, dumps, event_meta, proof_of, redacted
+from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import POLICY_ID
 from ledger.aggregates.ticket import Ticket
 from replay.audit import leaf, leaves, scan
@@ -95,6 +96,7 @@ def export(
         raise ExportError(f"--format {fmt!r}: use jsonl or csv")
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty: an export goes into a new directory")
+    _check_selection(app, selection)
     checkpoint, _ = take_checkpoint(app, engine, key, now)
     records, heads = _records(app, selection, checkpoint.last_notification_id)
     _prove(engine, checkpoint.tree_size, records)
@@ -132,6 +134,24 @@ def export(
     manifest["signature"] = key.sign(dumps(manifest)).hex()
     (out / MANIFEST).write_bytes(render_manifest(manifest))
     return manifest
+
+
+def _check_selection(app: LedgerApp, selection: Selection) -> None:
+    """A selection that names what the ledger does not hold, or an empty period, is a
+    mistake, not an empty export: say so before anything is signed or written."""
+    if (
+        selection.start is not None
+        and selection.end is not None
+        and selection.start > selection.end
+    ):
+        raise ExportError(
+            f"--from {canonical(selection.start)} is after --to {canonical(selection.end)}"
+        )
+    if selection.customer is not None and not isinstance(app.find(selection.customer), Customer):
+        raise ExportError(
+            f"--customer {selection.customer}: the ledger holds no customer "
+            f"{selection.customer}; nothing was exported"
+        )
 
 
 def render_manifest(manifest: dict[str, Any]) -> bytes:

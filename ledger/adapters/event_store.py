@@ -9,8 +9,10 @@ is in :mod:`ledger.services.intake`.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, cast
 
 import orjson
@@ -23,6 +25,7 @@ from eventsourcing.persistence import (
     Transcoding,
 )
 
+from ledger.adapters.errors import DatabaseFileError, NoLedgerError, first_line, sqlite_cause
 from ledger.adapters.settings import Database
 from ledger.adapters.store import LedgerRecorder
 from ledger.aggregates.base import LedgerEvent
@@ -34,6 +37,7 @@ if TYPE_CHECKING:
     import psycopg
 
 Aggregate = Ticket | Customer | SlaPolicy
+SQLITE_EVENTS_TABLE: Final = "stored_events"  # eventsourcing's SQLite table of events
 
 
 class DateAsISO(Transcoding):
@@ -165,26 +169,87 @@ class LedgerApp(Application[str]):
 
 
 SCHEMA_LOCK: Final = 0x1ED6E5  # advisory lock id: one process at a time creates tables
+LEDGER_TABLE: Final = "ledger_event_keys"
+"""A table only a ledger has (beside the events), created with them."""
 
 
-def open_app(database: Database) -> LedgerApp:
-    """Open (creating tables if needed) the ledger on ``database``.
+def open_app(database: Database, *, create: bool = True) -> LedgerApp:
+    """Open the ledger on ``database``: creating its tables if needed, or, with
+    ``create=False``, only a ledger that exists (``NoLedgerError`` otherwise, and nothing
+    is created: no file, no schema, no table).
 
     On PostgreSQL, services starting together (consumers, relay, runners) would race to
     create the same tables; an advisory lock makes them take turns.
     """
+    if not create:
+        require_ledger(database)
     if database.kind != "postgres":
         return LedgerApp(env=database.eventsourcing_env())
     from psycopg.sql import SQL, Identifier
 
     with _connect(database) as conn:
         conn.execute("SELECT pg_advisory_lock(%s)", [SCHEMA_LOCK])
-        if database.schema:
+        if database.schema and create:
             conn.execute(SQL("CREATE SCHEMA IF NOT EXISTS {}").format(Identifier(database.schema)))
         try:
             return LedgerApp(env=database.eventsourcing_env())
         finally:
             conn.execute("SELECT pg_advisory_unlock(%s)", [SCHEMA_LOCK])
+
+
+def require_ledger(database: Database) -> None:
+    """Raise ``NoLedgerError`` unless ``database`` holds a ledger; create nothing."""
+    if database.kind == "postgres":
+        _require_postgres(database)
+    else:
+        _require_sqlite(database.sqlite_path)
+
+
+_NONE_CREATED: Final = "commands that only read create none (ledger ingest or ledger demo do)"
+
+
+def _require_sqlite(path: str) -> None:
+    file = Path(path)
+    if not file.exists():
+        raise NoLedgerError(f"no ledger at {path}: no such file; {_NONE_CREATED}")
+    if file.is_dir():
+        raise NoLedgerError(f"no ledger at {path}: it is a directory, not a SQLite file")
+    try:
+        # Read-only: opening must not create the file (it could vanish meanwhile) or change it.
+        with contextlib.closing(
+            sqlite3.connect(f"{file.resolve().as_uri()}?mode=ro", uri=True)
+        ) as db:
+            found = {
+                name
+                for (name,) in db.execute(
+                    "SELECT name FROM sqlite_master WHERE type = 'table' AND name IN (?, ?)",
+                    (SQLITE_EVENTS_TABLE, LEDGER_TABLE),
+                )
+            }
+    except sqlite3.Error as error:
+        raise DatabaseFileError(f"SQLite cannot read {path}: {first_line(error)}") from error
+    if found != {SQLITE_EVENTS_TABLE, LEDGER_TABLE}:
+        raise NoLedgerError(
+            f"no ledger in {path}: the SQLite file holds no ledger tables; {_NONE_CREATED}"
+        )
+
+
+def _require_postgres(database: Database) -> None:
+    schema = database.schema or "public"
+    where = f"schema {schema} of postgresql://{database.user}@{database.host}:{database.port}/"
+    where += database.dbname
+    with _connect(database) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_namespace WHERE nspname = %s", [schema]).fetchone()
+        if exists is None:
+            raise NoLedgerError(f"no ledger in {where}: no such schema; {_NONE_CREATED}")
+        events = f"{LedgerApp.name.lower()}_events"
+        found = conn.execute(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = %s AND table_name IN (%s, %s)",
+            [schema, events, LEDGER_TABLE],
+        ).fetchone()
+    if found is None or found[0] != 2:
+        raise NoLedgerError(f"no ledger in {where}: no ledger tables; {_NONE_CREATED}")
 
 
 def _connect(database: Database) -> psycopg.Connection[Any]:
@@ -202,10 +267,21 @@ def _connect(database: Database) -> psycopg.Connection[Any]:
 
 
 @contextlib.contextmanager
-def opened(database: Database) -> Iterator[LedgerApp]:
-    """Open the ledger for the duration of a ``with`` block."""
-    app = open_app(database)
+def opened(database: Database, *, create: bool = True) -> Iterator[LedgerApp]:
+    """Open the ledger for the duration of a ``with`` block (``create``: see ``open_app``).
+
+    A SQLite failure, opening or inside the block, is raised as ``DatabaseFileError``
+    naming the file and saying what SQLite said."""
     try:
-        yield app
-    finally:
-        app.close()
+        app = open_app(database, create=create)
+        try:
+            yield app
+        finally:
+            app.close()
+    except Exception as error:
+        cause = sqlite_cause(error) if database.kind == "sqlite" else None
+        if cause is None or isinstance(error, DatabaseFileError):
+            raise
+        raise DatabaseFileError(
+            f"SQLite failed on {database.sqlite_path}: {first_line(cause)}"
+        ) from error

@@ -157,6 +157,7 @@ def test_ingest_reads_stdin(tmp_path: Path, story: tuple[Path, list[dict[str, An
     ],
 )
 def test_errors_are_one_line(tmp_path: Path, args: tuple[str, ...], message: str) -> None:
+    assert ledger("project", db=tmp_path / "ledger.db").returncode == 0  # an empty ledger
     result = ledger(*args, db=tmp_path / "ledger.db")
     assert result.returncode == 1
     assert message in result.stderr
