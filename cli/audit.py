@@ -16,16 +16,18 @@ from cli.common import (
     HelpGroup,
     JsonOption,
     KnownAtOption,
+    TzOption,
     err,
     fail,
     open_ledger,
     out,
-    parse_instant,
     print_json,
     stop_on_signals,
+    use_tz,
     when_known,
+    window,
 )
-from cli.render import SLA_COLUMNS, print_state, print_timers, print_trail, table
+from cli.render import SLA_COLUMNS, moment, print_state, print_timers, print_trail, table
 
 if TYPE_CHECKING:
     from replay.checkpoint import Checkpoint
@@ -195,20 +197,22 @@ def replay(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
     alone, as it stood at --as-of with what was recorded by --known-at."""
     from replay.history import replay_board, replay_ticket
 
-    when, known = when_known(as_of, known_at)
+    about = None if target == "board" else target
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=about)
     with open_ledger(db) as ledger:
         if target == "board":
             board = replay_board(ledger, when, known)
             if json:
                 print_json(board)
             else:
-                title = f"{len(board)} SLA timers as of {when.isoformat()} (UTC), from the log"
+                title = f"{len(board)} SLA timers as of {moment(when)}, from the log"
                 out().print(table(title, board, SLA_COLUMNS))
             return
         view = replay_ticket(ledger, target, when, known)
@@ -217,19 +221,19 @@ def replay(
     if json:
         print_json(view)
         return
-    print_state(f"{target} as of {when.isoformat()}", view["state"], skip=set())
-    print_timers(f"SLA timers as of {when.isoformat()}", view["timers"])
+    print_state(f"{target} as of {moment(when)}", view["state"], skip=set())
+    print_timers(f"SLA timers as of {moment(when)}", view["timers"], when)
     steps = view["escalation"]["steps"]
     out().print(
         table(
-            f"escalations of {target} (UTC)",
+            f"escalations of {target}",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason"],
         )
     )
     out().print(
         table(
-            f"RCA timeline of {target} (UTC)",
+            f"RCA timeline of {target}",
             view["rca"]["timeline"],
             ["at", "kind", "actor", "text"],
         )
@@ -246,10 +250,16 @@ def export_trail(
     out_dir: Annotated[Path, typer.Option("--out", help="A new directory for the export.")],
     db: DbOption = None,
     start: Annotated[
-        str | None, typer.Option("--from", help="Events that occurred at or after this instant.")
+        str | None,
+        typer.Option(
+            "--from",
+            help="Events that occurred at or after this time (forms of --as-of).",
+            metavar="TIME",
+        ),
     ] = None,
     end: Annotated[
-        str | None, typer.Option("--to", help="Events that occurred before this instant.")
+        str | None,
+        typer.Option("--to", help="Events that occurred before this time.", metavar="TIME"),
     ] = None,
     customer: Annotated[
         str | None, typer.Option(help="Only this customer, its tickets and the SLA policy.")
@@ -264,6 +274,7 @@ def export_trail(
     redact_text: Annotated[
         bool, typer.Option("--redact-text", help="Also mask free text (titles, messages, notes).")
     ] = False,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """Export the trail with a signed manifest, for `ledger verify-export` to check offline."""
@@ -283,12 +294,9 @@ def export_trail(
         fields |= NAME_FIELDS
     if redact_text:
         fields |= TEXT_FIELDS
-    selection = Selection(
-        start=parse_instant(start, "--from"),
-        end=parse_instant(end, "--to"),
-        customer=customer,
-        redact=fields,
-    )
+    use_tz(tz, db=db, about=customer)
+    first, last = window(start, end)
+    selection = Selection(start=first, end=last, customer=customer, redact=fields)
     database = resolve_database(db)
     try:
         key = signing_key(create=True)

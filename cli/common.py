@@ -1,5 +1,5 @@
 """What every command family shares: the common options, the consoles, one-line failures,
-JSON output, instants, signals and opening the ledger.
+JSON output, instants and time zones, signals and opening the ledger.
 
 Importing the command line must stay cheap (``ledger --help`` imports every command
 module): modules of ``cli`` import only typer, the standard library and light constants at
@@ -10,15 +10,17 @@ command that uses them. Types they need only for hints are imported under
 
 from __future__ import annotations
 
+import re
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager
-from datetime import UTC, datetime
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
 
 import typer
 from typer.core import TyperGroup
@@ -27,30 +29,64 @@ from ledger.adapters.settings import ENV_DB_URL
 
 if TYPE_CHECKING:
     from rich.console import Console
-    from typer._click import Context, HelpFormatter
+    from typer._click import Command, Context, HelpFormatter
 
     from ledger.adapters.event_store import LedgerApp
 
+OTHER_COMMANDS: Final = "Other commands"
+
 
 class HelpGroup(TyperGroup):
-    """A command group whose ``--help`` lists each command's first sentence whole.
+    """A command group whose ``--help`` lists each command's first sentence whole, under
+    the heading its ``rich_help_panel`` names (``cli/__init__.py`` assigns them).
 
     The command line prints click's plain help (``rich_markup_mode=None``): typer's rich
     help imports rich's markdown and traceback modules, markdown-it and pygments, which
     alone cost more CPU than the rest of ``ledger --help``. Plain help cuts command
-    summaries at the terminal's width with "..."; this wraps them instead.
+    summaries at the terminal's width with "..." and has no headings; this wraps the
+    summaries instead and groups them under headings, in the order the headings first
+    appear.
     """
 
     def format_commands(self, ctx: Context, formatter: HelpFormatter) -> None:
-        rows = []
+        sections: dict[str | None, list[tuple[str, str]]] = {}
         for name in self.list_commands(ctx):
             command = self.get_command(ctx, name)
             if command is not None and not command.hidden:
-                rows.append((name, command.get_short_help_str(limit=1 << 16)))
-        if rows:
-            with formatter.section("Commands"):
-                formatter.write_dl(rows)
+                panel = getattr(command, "rich_help_panel", None)
+                heading = panel if isinstance(panel, str) else None  # typer's default: unset
+                summary = command.get_short_help_str(limit=1 << 16)
+                sections.setdefault(heading, []).append((name, summary))
+        for heading, rows in sections.items():
+            if heading is not None:
+                with formatter.section(heading):
+                    formatter.write_dl(rows)
+        if None in sections:  # a group without headings, or commands no heading claims
+            with formatter.section(OTHER_COMMANDS if len(sections) > 1 else "Commands"):
+                formatter.write_dl(sections[None])
 
+    def invoke(self, ctx: Context) -> Any:
+        if ctx.parent is None:  # a new command line: forget the last one's zone and clock
+            _invocation.reset()
+        return super().invoke(ctx)
+
+
+def command_paths(group: Command, prefix: tuple[str, ...] = ()) -> Iterator[tuple[str, ...]]:
+    """The path of every command under ``group`` (``("sla", "list")``), groups included."""
+    if not isinstance(group, TyperGroup):
+        return
+    for name, command in group.commands.items():
+        yield (*prefix, name)
+        yield from command_paths(command, (*prefix, name))
+
+
+TIME_FORMS: Final = (
+    "an instant with offset (2026-03-16T15:00:00Z, 2026-03-16T16:00:00+01:00), "
+    "a date (2026-03-16: midnight in --tz), -1d, -6h, -30m, -1h30m, yesterday, today or now"
+)
+TIME_HELP: Final = (
+    "an instant with offset, a date (midnight in --tz), -1d/-6h/-30m, yesterday, today or now"
+)
 
 DbOption = Annotated[
     str | None,
@@ -61,14 +97,33 @@ DbOption = Annotated[
         show_default=False,
     ),
 ]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+JsonOption = Annotated[
+    bool, typer.Option("--json", help="Print JSON instead of tables (instants in UTC).")
+]
 AsOfOption = Annotated[
     str | None,
-    typer.Option("--as-of", help="Evaluate at this instant (RFC 3339 with offset); default now."),
+    typer.Option(
+        "--as-of", help=f"Evaluate at this time: {TIME_HELP}; default now.", metavar="TIME"
+    ),
 ]
 KnownAtOption = Annotated[
     str | None,
-    typer.Option("--known-at", help="Only events the ledger had recorded by this instant."),
+    typer.Option(
+        "--known-at",
+        help="Only events the ledger had recorded by this time (same forms as --as-of).",
+        metavar="TIME",
+    ),
+]
+TzOption = Annotated[
+    str | None,
+    typer.Option(
+        "--tz",
+        help="Show instants in this IANA zone (Europe/Berlin), or `customer`: the customer's "
+        "business-calendar zone; dates given to time options are midnight there. Default UTC; "
+        "--json stays UTC.",
+        metavar="ZONE",
+        show_default=False,
+    ),
 ]
 
 
@@ -100,23 +155,180 @@ def fail(message: str) -> NoReturn:
     raise CliError(message)
 
 
+# time ----------------------------------------------------------------------------------------
+
+
+@dataclass
+class _Invocation:
+    """What one command line fixes once: the zone instants are shown (and dates read) in,
+    and the wall clock's reading that relative times count from."""
+
+    zone: tzinfo = UTC
+    zone_name: str = "UTC"
+    clock: datetime | None = None
+
+    def reset(self) -> None:
+        self.zone, self.zone_name, self.clock = UTC, "UTC", None
+
+    def now(self) -> datetime:
+        """The wall clock, read once per command line: ``--from -1d --to now`` is one day."""
+        if self.clock is None:
+            self.clock = datetime.now(UTC)
+        return self.clock
+
+
+_invocation = _Invocation()
+
+_RELATIVE: Final = re.compile(r"([+-])((?:\d+[wdhms])+)")
+_RELATIVE_PART: Final = re.compile(r"(\d+)([wdhms])")
+_UNITS: Final = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
+_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def midnight(day: date, zone: tzinfo) -> datetime:
+    """The first instant of ``day`` in ``zone``, in UTC. Where midnight does not exist (a
+    DST gap at midnight) this is read with the offset before the gap (as zoneinfo's
+    ``fold=0`` and RFC 5545 do), which is the day's first instant."""
+    return datetime.combine(day, time(0), zone).astimezone(UTC)
+
+
+def parse_time(text: str, option: str, *, zone: tzinfo, now: datetime) -> datetime:
+    """A time as people say it, as a UTC instant, or a one-line error naming ``option``.
+
+    ``2026-03-16T15:00:00Z`` (an instant with offset), ``2026-03-16`` (midnight in
+    ``zone``), ``-1d`` ``-6h`` ``-30m`` ``-1h30m`` (units ``w d h m s``; ``+2h`` is
+    later) from ``now``, ``yesterday`` and ``today`` (midnight in ``zone``) and ``now``.
+    """
+    word = text.strip().lower()
+    try:
+        if word == "now":
+            return now
+        if word in ("today", "yesterday"):
+            day = now.astimezone(zone).date() - timedelta(days=int(word == "yesterday"))
+            return midnight(day, zone)
+        relative = _RELATIVE.fullmatch(word)
+        if relative:
+            parts = _RELATIVE_PART.findall(relative.group(2))
+            units = [unit for _, unit in parts]
+            if len(set(units)) != len(units):
+                fail(f"{option} {text!r} repeats a unit; accepted: {TIME_FORMS}")
+            step = sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
+            return now - step if relative.group(1) == "-" else now + step
+        if _DATE.fullmatch(word):
+            try:
+                day = date.fromisoformat(word)
+            except ValueError:
+                fail(f"{option} {text!r} is not a calendar date; accepted: {TIME_FORMS}")
+            return midnight(day, zone)
+        try:
+            value = datetime.fromisoformat(text.strip())
+        except ValueError:
+            fail(f"{option} {text!r} is not a time; accepted: {TIME_FORMS}")
+        if value.tzinfo is None:
+            fail(
+                f"{option} {text!r} needs an offset (2026-03-27T14:05:00+01:00, or Z for "
+                f"UTC); accepted: {TIME_FORMS}"
+            )
+        return value.astimezone(UTC)
+    except OverflowError:
+        fail(f"{option} {text!r} is out of the range of dates; accepted: {TIME_FORMS}")
+
+
+def _zone(name: str) -> tzinfo:
+    """The IANA zone called ``name``, or a one-line error naming ``--tz``."""
+    from zoneinfo import ZoneInfo
+
+    if name.upper() == "UTC":
+        return UTC
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        fail(
+            f"--tz {name!r} is not an IANA time zone (Europe/Berlin, America/New_York, UTC) "
+            "nor `customer`"
+        )
+
+
+def use_tz(tz: str | None, *, db: str | None = None, about: str | None = None) -> None:
+    """Show instants in ``tz`` and read dates there (``None``: UTC). ``customer`` is the
+    business-calendar zone of the customer the command is about: ``about`` is that
+    customer's id or a ticket's."""
+    if tz is None:
+        return
+    name = tz.strip()
+    if name.lower() == "customer":
+        if about is None:
+            fail(
+                "--tz customer needs a command about one customer or ticket (ticket show, "
+                "sla show, health C-042, sla list --customer C-042...); here give a zone "
+                "such as Europe/Berlin"
+            )
+        name = customer_zone(db, about)
+    _invocation.zone, _invocation.zone_name = _zone(name), name
+
+
+def customer_zone(db: str | None, subject: str) -> str:
+    """The business-calendar zone of the customer ``subject`` is, or whose ticket it is."""
+    from ledger.aggregates.customer import Customer
+    from ledger.aggregates.ticket import Ticket
+
+    with open_ledger(db) as ledger:
+        found = ledger.find(subject)
+        if isinstance(found, Ticket):
+            found = ledger.find(found.customer_id)
+    if not isinstance(found, Customer):
+        fail(f"--tz customer: no customer or ticket {subject} in the ledger")
+    return str(found.calendar.get("timezone") or "UTC")
+
+
+def display_zone() -> tuple[tzinfo, str]:
+    """The zone human output shows instants in, and its name (``UTC`` unless ``--tz``)."""
+    return _invocation.zone, _invocation.zone_name
+
+
+def now() -> datetime:
+    """The wall clock as this command line read it (once: every option counts from it)."""
+    return _invocation.now()
+
+
 def parse_instant(text: str | None, option: str) -> datetime | None:
-    """An RFC 3339 instant with offset, or a one-line error naming the option."""
+    """``text`` as a UTC instant (the forms of ``TIME_FORMS``), or a one-line error naming
+    the option. Dates and ``today`` are read in the zone of ``--tz`` (set it first with
+    ``use_tz``)."""
     if text is None:
         return None
-    try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        fail(f"{option} {text!r} is not an ISO 8601 instant")
-    if value.tzinfo is None:
-        fail(f"{option} {text!r} needs an offset, e.g. 2026-03-27T14:05:00+01:00")
-    return value
+    return parse_time(text, option, zone=_invocation.zone, now=_invocation.now())
 
 
-def when_known(as_of: str | None, known_at: str | None) -> tuple[datetime, datetime | None]:
-    """``--as-of`` (default now) and ``--known-at`` (default everything recorded)."""
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
+def when_known(
+    as_of: str | None,
+    known_at: str | None,
+    *,
+    tz: str | None = None,
+    db: str | None = None,
+    about: str | None = None,
+) -> tuple[datetime, datetime | None]:
+    """``--as-of`` (default now) and ``--known-at`` (default everything recorded), read
+    after ``--tz`` (see ``use_tz`` for ``db`` and ``about``)."""
+    use_tz(tz, db=db, about=about)
+    when = parse_instant(as_of, "--as-of") or now()
     return when, parse_instant(known_at, "--known-at")
+
+
+def window(
+    start: str | None, end: str | None, *, names: tuple[str, str] = ("--from", "--to")
+) -> tuple[datetime | None, datetime | None]:
+    """``--from`` and ``--to`` as instants; ``--from`` after ``--to`` is an error."""
+    first, last = parse_instant(start, names[0]), parse_instant(end, names[1])
+    if first is not None and last is not None and first > last:
+        fail(
+            f"{names[0]} {start} ({first.isoformat()}) is after {names[1]} {end} "
+            f"({last.isoformat()}): the window would hold nothing"
+        )
+    return first, last
+
+
+# the rest ------------------------------------------------------------------------------------
 
 
 def stop_on_signals() -> threading.Event:

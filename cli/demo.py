@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, err, out, print_json
-from cli.render import print_report, table
+from cli.render import counts, moment, print_report, table
 
 if TYPE_CHECKING:
     from ledger.projections.fold import Rows
@@ -117,7 +117,7 @@ def run_demo(
     if was_empty and surprises:
         err().print(
             f"[yellow]warning:[/] {sum(surprises.values())} lines did not end as the "
-            f"generator meant: {dict(surprises)}"
+            f"generator meant: {counts(dict(surprises))}"
         )
 
 
@@ -141,9 +141,10 @@ def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
 
 
 def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
-    now = board["as_of"].isoformat()
     out().print(
-        f"[bold]as of {now}[/] (the quarter's end); the tick wrote {written or 'nothing new'}"
+        f"[bold]as of {moment(board['as_of'])}[/] (the quarter's end); "
+        f"the tick wrote {counts(written, 'nothing new')}",
+        highlight=False,
     )
     out().print(
         table(

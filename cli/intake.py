@@ -4,7 +4,6 @@ ticket show, customer show and sla show."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -16,15 +15,17 @@ from cli.common import (
     HelpGroup,
     JsonOption,
     KnownAtOption,
+    TzOption,
     err,
     fail,
     open_ledger,
     out,
-    parse_instant,
     print_json,
     read_lines,
+    use_tz,
+    when_known,
 )
-from cli.render import print_report, print_state, print_timers, print_trail
+from cli.render import moment, print_report, print_state, print_timers, print_trail
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -127,6 +128,7 @@ def ticket_show(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
@@ -135,8 +137,7 @@ def ticket_show(
     from ledger.services.queries import instant, ticket_state, trail
     from ledger.services.timelines import ticket_timers
 
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
-    known = parse_instant(known_at, "--known-at")
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with open_ledger(db) as ledger:
         ticket = ledger.find(ticket_id)
         if not isinstance(ticket, Ticket):
@@ -155,7 +156,7 @@ def ticket_show(
         print_json(view)
         return
     print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description", "timers"})
-    print_timers(f"SLA timers as of {when.isoformat()}", timers)
+    print_timers(f"SLA timers as of {moment(when)}", timers, when)
     print_trail(view["trail"])
 
 
@@ -163,12 +164,14 @@ def ticket_show(
 def customer_show(
     customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. C-042.")],
     db: DbOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The customer's current state and its full trail."""
     from ledger.aggregates.customer import Customer
     from ledger.services.queries import customer_state, trail
 
+    use_tz(tz, db=db, about=customer_id)
     with open_ledger(db) as ledger:
         customer = ledger.find(customer_id)
         if not isinstance(customer, Customer):
@@ -318,13 +321,13 @@ def sla_show(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
     from ledger.services.timelines import ticket_timers
 
-    when = parse_instant(as_of, "--as-of") or datetime.now(UTC)
-    known = parse_instant(known_at, "--known-at")
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with open_ledger(db) as ledger:
         rows = ticket_timers(ledger, ticket_id, when, known)
     if rows is None:
@@ -332,7 +335,7 @@ def sla_show(
     if json:
         print_json(rows)
         return
-    print_timers(f"SLA timers of {ticket_id} as of {when.isoformat()}", rows)
+    print_timers(f"SLA timers of {ticket_id} as of {moment(when)}", rows, when)
 
 
 def register(app: typer.Typer, sla: typer.Typer) -> None:

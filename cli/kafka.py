@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cli.common import DbOption, JsonOption, fail, out, print_json, read_lines, stop_on_signals
+from cli.render import counts, print_status
 from consumers.kafka import ALERTS, ENV_BOOTSTRAP, EVENTS, GROUP, INBOUND, REJECTED
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
@@ -97,7 +98,11 @@ def consume(
 
         report = member.run(stop, on_batch=batch)
         publisher.close()
-    _say(f"stopped after {report.inputs} inputs: {report.as_dict()}")
+    _say(
+        f"stopped after {report.inputs} inputs: {report.accepted} accepted, "
+        f"{report.duplicates} duplicate, {report.deferred} deferred, {report.rejected} rejected"
+        + (f" (by rule: {counts(dict(report.by_rule))})" if report.by_rule else "")
+    )
 
 
 def relay(
@@ -247,8 +252,7 @@ def status(db: DbOption = None, json: JsonOption = False) -> None:
     if json:
         print_json(report)
         return
-    for key, value in report.items():
-        out().print(f"[bold]{key}[/]: {value}")
+    print_status(report)
 
 
 def register(app: typer.Typer) -> None:

@@ -18,6 +18,7 @@ from cli.common import (
     DbOption,
     JsonOption,
     KnownAtOption,
+    TzOption,
     err,
     fail,
     out,
@@ -25,8 +26,9 @@ from cli.common import (
     print_json,
     stop_on_signals,
     when_known,
+    window,
 )
-from cli.render import SLA_COLUMNS, cell, table
+from cli.render import SLA_COLUMNS, cell, counts, moment, pct, table, zone_name
 from ledger.projections.names import PROJECTION_NAMES
 
 if TYPE_CHECKING:
@@ -102,7 +104,7 @@ def project(
 
             def applied(report: CatchUp) -> None:
                 err().print(
-                    f"projected up to {min(report.positions.values())}: {report.applied}",
+                    f"projected up to {min(report.positions.values())}: {counts(report.applied)}",
                     highlight=False,
                 )
 
@@ -155,7 +157,7 @@ def rebuild(
             }
         )
         return
-    out().print(f"rebuilt {', '.join(names)} from the log: {report.applied}")
+    out().print(f"rebuilt {', '.join(names)} from the log: {counts(report.applied)} events read")
     _print_failures(failures)
 
 
@@ -196,14 +198,15 @@ def tick(
             while not stop.wait(every):
                 report = run_tick(ledger, engine, datetime.now(UTC))
                 if report.written:
-                    err().print(f"tick at {report.now.isoformat()}: wrote {report.written}")
+                    err().print(f"tick at {report.now.isoformat()}: wrote {counts(report.written)}")
                 sign(ledger, engine)
     if json:
         print_json(report.as_dict())
         return
     out().print(
         f"tick at {report.now.isoformat()}: {report.due} due, "
-        f"{sum(report.written.values())} written {report.written or ''}"
+        f"{sum(report.written.values())} written"
+        + (f" ({counts(report.written)})" if report.written else "")
     )
 
 
@@ -251,13 +254,14 @@ def sla_list(
     severity: Annotated[int | None, typer.Option(min=1, max=4, help="Only this severity.")] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
     from ledger.projections.sla import sla_board
     from ledger.services.queries import answer
 
-    when, known = when_known(as_of, known_at)
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer)
     board = answer(
         _rows(db, when, known),
         lambda rows: sla_board(
@@ -275,7 +279,7 @@ def sla_list(
         print_json(board)
         return
     columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
-    out().print(table(f"{len(board)} SLA timers as of {when.isoformat()} (UTC)", board, columns))
+    out().print(table(f"{len(board)} SLA timers as of {moment(when)}", board, columns))
 
 
 # escalations / rca ----------------------------------------------------------------------------
@@ -286,6 +290,7 @@ def escalations(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
@@ -294,7 +299,7 @@ def escalations(
     from ledger.projections.registry import SubjectFailed
     from ledger.services.timelines import escalation_timeline
 
-    when, known = when_known(as_of, known_at)
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with opened(resolve_database(db), create=False) as ledger:
         try:
             timeline = escalation_timeline(ledger, ticket_id, when, known)
@@ -311,7 +316,7 @@ def escalations(
     ]
     out().print(
         table(
-            f"escalations of {ticket_id} (UTC)",
+            f"escalations of {ticket_id} (times in {zone_name()})",
             steps,
             ["seq", "at", "from_tier", "to_tier", "actor_id", "reason", "time_at_previous_tier"],
         )
@@ -378,14 +383,15 @@ def metrics(
     to: Annotated[str | None, typer.Option("--to", help="Window end (default: --as-of).")] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
     from ledger.projections.metrics import metrics as metric_figures
     from ledger.services.queries import answer
 
-    when, known = when_known(as_of, known_at)
-    start, end = parse_instant(from_, "--from"), parse_instant(to, "--to")
+    when, known = when_known(as_of, known_at, tz=tz, db=db)
+    start, end = window(from_, to)
     figures = answer(
         _rows(db, when, known), lambda rows: metric_figures(rows, when, start, end), "metrics"
     )
@@ -393,7 +399,7 @@ def metrics(
         print_json(figures)
         return
     out().print(
-        f"[bold]metrics[/] as of {when.isoformat()}, "
+        f"[bold]metrics[/] as of {moment(when)}, "
         f"{figures['tickets_opened']} tickets opened in the window"
     )
     out().print(
@@ -433,12 +439,16 @@ def metrics(
     )
     csat, nps, churn = figures["csat"], figures["nps"], figures["churn"]
     out().print(
-        f"CSAT {csat['average']} ({csat['responses']} answers, "
-        f"{csat['satisfied_pct']}% satisfied); NPS {nps['score']} ({nps['responses']} answers)"
+        f"CSAT {cell(csat['average'])} ({csat['responses']} answers, "
+        f"{pct(csat['satisfied_pct'])} satisfied); "
+        f"NPS {cell(nps['score'])} ({nps['responses']} answers)",
+        highlight=False,
     )
     out().print(
-        f"churn {churn['churn_rate_pct']}% ({churn['churned']} of {churn['customers_at_start']}), "
-        f"retention {churn['retention_rate_pct']}%, renewals {churn['renewals']}"
+        f"churn {pct(churn['churn_rate_pct'])} "
+        f"({churn['churned']} of {churn['customers_at_start']}), "
+        f"retention {pct(churn['retention_rate_pct'])}, renewals {churn['renewals']}",
+        highlight=False,
     )
 
 
@@ -449,13 +459,14 @@ def health(
     db: DbOption = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
     from ledger.projections.health import health as health_records
     from ledger.services.queries import answer
 
-    when, known = when_known(as_of, known_at)
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
     records = answer(
         _rows(db, when, known), lambda rows: health_records(rows, when, customer_id), "health"
     )
@@ -475,7 +486,7 @@ def health(
     ]
     out().print(
         table(
-            f"customer health as of {when.isoformat()} (lowest first)",
+            f"customer health as of {moment(when)} (lowest first)",
             shown,
             [
                 "customer_id",
