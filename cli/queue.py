@@ -18,21 +18,20 @@ from cli.common import (
     DbOption,
     JsonOption,
     KnownAtOption,
+    TzOption,
     fail,
     open_ledger,
     out,
     print_json,
     when_known,
 )
+from cli.render import NOTHING, moment, span, zone_name
 
 if TYPE_CHECKING:
     from rich.table import Table
 
     from ledger.projections.fold import Rows
     from ledger.services.queue import BadOption
-
-NOTHING = "—"
-"""A cell with no value."""
 
 
 def _rows(db: str | None, when: datetime, known: datetime | None) -> Rows:
@@ -68,7 +67,7 @@ def _document(
     return {"as_of": instant(when), "known_at": instant(known), key: plain(rows)}
 
 
-# Human output: no value is "—", instants in UTC, seconds as days, hours and minutes.
+# Human output: no value is "—", instants in the zone of --tz, seconds as a span.
 
 
 def _text(value: Any) -> str:
@@ -77,27 +76,15 @@ def _text(value: Any) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     if isinstance(value, datetime):
-        from ledger.services.queries import instant
-
-        text = instant(value) or ""
-        return text[:19].replace("T", " ") + "Z"
+        return moment(value)
     if isinstance(value, list | tuple):
         return ", ".join(_text(v) for v in value) if value else NOTHING
     return str(value)
 
 
 def duration(seconds: int | None) -> str:
-    """Seconds for a table: ``2d 03h05m``, ``1h05m``, ``4m30s``; none is "—"."""
-    if seconds is None:
-        return NOTHING
-    minutes, secs = divmod(seconds, 60)
-    hours, mins = divmod(minutes, 60)
-    days, hrs = divmod(hours, 24)
-    if days:
-        return f"{days}d {hrs:02d}h{mins:02d}m"
-    if hours:
-        return f"{hours}h{mins:02d}m"
-    return f"{minutes}m{secs:02d}s"
+    """Seconds for a table (``2h 05m``), or "—" for none."""
+    return NOTHING if seconds is None else span(seconds)
 
 
 WRAPPED = frozenset({"name", "flags", "open_tickets", "missed_check_ins"})
@@ -115,11 +102,19 @@ def _table(title: str, rows: list[dict[str, str]], columns: list[tuple[str, str]
     return shown
 
 
-def _title(what: str, count: int, when: datetime, known: datetime | None) -> str:
-    from ledger.services.queries import instant
+def _title(what: str, count: int, when: datetime, known: datetime | None, order: str) -> str:
+    noun = what if count != 1 else what.removesuffix("s")
+    title = f"{count} {noun} as of {moment(when)}"
+    if known is not None:
+        title += f", as known at {moment(known)}"
+    return f"{title}, {order} (times in {zone_name()})"
 
-    title = f"{count} {what} as of {instant(when)}"
-    return title + (f", as known at {instant(known)}" if known is not None else "")
+
+ORDER_TEXT = {
+    "next-breach": "soonest breach first",
+    "opened": "oldest first",
+    "severity": "most severe first",
+}
 
 
 TICKET_COLUMNS = [
@@ -130,7 +125,7 @@ TICKET_COLUMNS = [
     ("tier", "tier"),
     ("assignee", "assignee"),
     ("timer", "next timer"),
-    ("due_at", "due (UTC)"),
+    ("due_at", "due"),
     ("time_left", "time left"),
     ("overdue_by", "overdue by"),
     ("paused", "paused"),
@@ -149,7 +144,7 @@ CUSTOMER_COLUMNS = [
     ("flags", "churn risk"),
     ("open_tickets", "open tickets"),
     ("missed_check_ins", "missed check-ins"),
-    ("last_engagement_at", "last engaged (UTC)"),
+    ("last_engagement_at", "last engaged"),
 ]
 
 
@@ -158,15 +153,20 @@ def tickets(
     status: Annotated[
         str | None,
         typer.Option(
+            metavar="S",
             help="unresolved (default: not resolved or closed), all, open, in_progress, "
-            "waiting_on_customer, resolved or closed."
+            "waiting_on_customer, resolved or closed.",
         ),
     ] = None,
     severity: Annotated[
         str | None, typer.Option(help="Only this severity (1-4).", metavar="N")
     ] = None,
-    customer: Annotated[str | None, typer.Option(help="Only this customer, e.g. C-042.")] = None,
-    assignee: Annotated[str | None, typer.Option(help="Only tickets assigned to A.")] = None,
+    customer: Annotated[
+        str | None, typer.Option(help="Only this customer, e.g. C-042.", metavar="C")
+    ] = None,
+    assignee: Annotated[
+        str | None, typer.Option(help="Only tickets assigned to A.", metavar="A")
+    ] = None,
     breaching_within: Annotated[
         str | None,
         typer.Option(
@@ -176,13 +176,15 @@ def tickets(
         ),
     ] = None,
     sort: Annotated[
-        str, typer.Option(help="next-breach (soonest due first), opened or severity.")
+        str,
+        typer.Option(help="next-breach (soonest due first), opened or severity.", metavar="ORDER"),
     ] = "next-breach",
     limit: Annotated[
         str | None, typer.Option(help="At most N tickets, after sorting.", metavar="N")
     ] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The ticket queue: one row per ticket with its next SLA timer, soonest breach first."""
@@ -207,7 +209,7 @@ def tickets(
         )
     except BadOption as error:
         fail(_bad(error))
-    when, known = when_known(as_of, known_at)
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer)
     rows = _rows(db, when, known)
     if customer is not None:
         try:
@@ -225,12 +227,15 @@ def tickets(
         }
         for row in queue
     ]
-    out().print(_table(_title("tickets", len(queue), when, known), shown, TICKET_COLUMNS))
+    title = _title("tickets", len(queue), when, known, ORDER_TEXT[query.sort])
+    out().print(_table(title, shown, TICKET_COLUMNS))
 
 
 def customers(
     db: DbOption = None,
-    owner: Annotated[str | None, typer.Option(help="Only customers of this success owner.")] = None,
+    owner: Annotated[
+        str | None, typer.Option(help="Only customers of success owner O.", metavar="O")
+    ] = None,
     health_below: Annotated[
         str | None,
         typer.Option(
@@ -239,6 +244,7 @@ def customers(
     ] = None,
     as_of: AsOfOption = None,
     known_at: KnownAtOption = None,
+    tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
     """The customer queue: health, trend, churn risks, open tickets, missed check-ins."""
@@ -251,7 +257,7 @@ def customers(
         )
     except BadOption as error:
         fail(_bad(error))
-    when, known = when_known(as_of, known_at)
+    when, known = when_known(as_of, known_at, tz=tz, db=db)
     queue = answer(_rows(db, when, known), lambda r: customer_queue(r, when, query), "customers")
     if json:
         print_json(_document(when, known, "customers", queue))
@@ -262,7 +268,7 @@ def customers(
         cells["trend"] = f"{row['trend']:+}"
         cells["missed_check_ins"] = str(len(row["missed_check_ins"]))
         shown.append(cells)
-    title = _title("customers", len(queue), when, known) + " (lowest health first)"
+    title = _title("customers", len(queue), when, known, "lowest health first")
     out().print(_table(title, shown, CUSTOMER_COLUMNS))
 
 
