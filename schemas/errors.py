@@ -108,6 +108,14 @@ def wire_error(error: ValidationError, *, allow_system: bool) -> WireError:
     """The first problem of ``error`` as a `WireError`, with a count of the others."""
     details = error.errors(include_url=False)
     first = details[0]
+    if first["type"] == "extra_forbidden":
+        # Python and JSON validation list a model's unknown keys in different orders:
+        # name the same one either way (the least, as text).
+        parent = first["loc"][:-1]
+        first = min(
+            (d for d in details if d["type"] == "extra_forbidden" and d["loc"][:-1] == parent),
+            key=lambda d: str(d["loc"][-1]),
+        )
     if not first["loc"]:
         return _document_error(first)
     event_type = str(first["loc"][0])  # the union's tag
