@@ -194,19 +194,22 @@ def read_rows(
     *,
     live: bool = False,
     where: Where | None = None,
+    only: Sequence[str] | None = None,
 ) -> list[dict[str, Any]]:
     """One read model's rows: the live table (``live``) or the versions visible as of
-    ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key."""
+    ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key; with
+    ``only`` those columns of each row (the query needs no more)."""
     live_table = tables.metadata.tables[name]
     table = live_table if live else tables.VERSIONS[name]
-    columns = [table.c[column.name] for column in live_table.columns]
+    names = [c.name for c in live_table.columns if only is None or c.name in only]
+    columns = [table.c[n] for n in names]
     order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
     query = select(*columns)
     if not live:
         query = query.where(visible_clause(table, as_of, known_at))
     if where is not None:
         query = query.where(*where(table.c))
-    keys = [str(column.name) for column in live_table.columns]  # (a str, not quoted_name)
+    keys = [str(n) for n in names]  # (a str, not SQLAlchemy's quoted_name)
     with engine.connect() as conn:
         return [dict(zip(keys, row, strict=True)) for row in conn.execute(query.order_by(*order))]
 

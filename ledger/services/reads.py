@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
@@ -41,7 +42,17 @@ from ledger.projections.registry import (
 
 log = logging.getLogger(__name__)
 
-EVERY_TABLE: Mapping[str, Where | None] = {n: None for p in PROJECTIONS for n in p.tables}
+
+@dataclass(frozen=True)
+class Ask:
+    """What a question asks of one read model: rows meeting ``where`` (None: all), and
+    of each row the columns ``only`` (None: all)."""
+
+    where: Where | None = None
+    only: tuple[str, ...] | None = None
+
+
+EVERY_TABLE: Mapping[str, Ask] = {n: Ask() for p in PROJECTIONS for n in p.tables}
 """Every read model, whole."""
 
 
@@ -50,23 +61,23 @@ def read_as_of(
     engine: Engine,
     as_of: datetime,
     known_at: datetime | None,
-    wanted: Mapping[str, Where | None] = EVERY_TABLE,
+    wanted: Mapping[str, Ask] = EVERY_TABLE,
 ) -> Rows:
-    """The rows of the ``wanted`` read models as of ``as_of`` known at ``known_at``, each
-    with its conditions (None: all its rows). Rows of subjects folded from the log are
-    all theirs (a superset of what the conditions keep)."""
+    """The rows of the ``wanted`` read models as of ``as_of`` known at ``known_at``, as
+    each ``Ask`` says. Rows of subjects folded from the log are all theirs, whole (a
+    superset of what the conditions keep)."""
     report = Projector(app, engine).catch_up()
     if known_at is None:
         latest = latest_occurred(engine)
         if latest is None or latest <= as_of:
             log_left_out(engine, report)
             return {
-                name: read_rows(engine, name, as_of, None, live=True, where=where)
-                for name, where in wanted.items()
+                name: read_rows(engine, name, as_of, None, live=True, where=a.where, only=a.only)
+                for name, a in wanted.items()
             }
     rows = {
-        name: read_rows(engine, name, as_of, known_at, where=where)
-        for name, where in wanted.items()
+        name: read_rows(engine, name, as_of, known_at, where=a.where, only=a.only)
+        for name, a in wanted.items()
     }
     failures = listed_failures(engine)
     refold = {(f["projection"], f["subject"]) for f in failures if f["projection"] != "policy"}
@@ -162,7 +173,7 @@ def timer_records(
     """The stored timer records the board needs as of ``as_of`` known at ``known_at``:
     at least the rows ``sla_board`` keeps with the same filters."""
     where = _board(as_of, customer, severity, breached, open_only, at_risk)
-    return read_as_of(app, engine, as_of, known_at, {"sla_timers": where})["sla_timers"]
+    return read_as_of(app, engine, as_of, known_at, {"sla_timers": Ask(where)})["sla_timers"]
 
 
 def _board(
@@ -213,6 +224,32 @@ def _board(
 # Metrics --------------------------------------------------------------------------------
 
 
+METRIC_TICKET_COLUMNS = (
+    "ticket_id",
+    "customer_id",
+    "category",
+    "severity",
+    "max_severity",
+    "root_cause_code",
+    "opened_at",
+    "first_response_at",
+    "resolved_at",
+)
+"""What ``metrics`` reads of a ticket."""
+METRIC_TIMER_COLUMNS = (
+    "ticket_id",
+    "seq",
+    "severity",
+    "started_at",
+    "due_at",
+    "stopped_at",
+    "paused_since",
+    "paused_seconds",
+    "breached_at",
+)
+"""What ``metrics`` reads of a timer (``evaluate_record`` included)."""
+
+
 def metrics_rows(
     app: LedgerApp,
     engine: Engine,
@@ -230,18 +267,23 @@ def metrics_rows(
     def within(column: Any) -> Any:
         return and_(column >= from_, column <= end) if from_ is not None else column <= end
 
-    wanted: dict[str, Where | None] = {
-        "tickets": lambda c: [
-            or_(
-                within(c.opened_at),
-                within(c.resolved_at),
-                and_(c.max_severity <= 2, c.opened_at <= end),
-            )
-        ],
-        "sla_timers": lambda c: [c.due_at.is_not(None), within(c.started_at)],
-        "customer_surveys": lambda c: [within(c.at)],
-        "customers": None,
-        "customer_contracts": None,
+    wanted = {
+        "tickets": Ask(
+            lambda c: [
+                or_(
+                    within(c.opened_at),
+                    within(c.resolved_at),
+                    and_(c.max_severity <= 2, c.opened_at <= end),
+                )
+            ],
+            METRIC_TICKET_COLUMNS,
+        ),
+        "sla_timers": Ask(
+            lambda c: [c.due_at.is_not(None), within(c.started_at)], METRIC_TIMER_COLUMNS
+        ),
+        "customer_surveys": Ask(lambda c: [within(c.at)]),
+        "customers": Ask(),
+        "customer_contracts": Ask(),
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
 
@@ -254,12 +296,15 @@ def health_rows(app: LedgerApp, engine: Engine, as_of: datetime, known_at: datet
     customer's own, few), and the tickets opened in the support-load window of the
     score now and of the score a trend compares it with."""
     since = as_of - timedelta(days=SUPPORT_DAYS + TREND_DAYS)
-    wanted: dict[str, Where | None] = {
-        "tickets": lambda c: [c.opened_at > since, c.opened_at <= as_of],
-        "customers": None,
-        "customer_usage": None,
-        "customer_surveys": None,
-        "customer_check_ins": None,
-        "customer_milestones": None,
+    wanted = {
+        "tickets": Ask(
+            lambda c: [c.opened_at > since, c.opened_at <= as_of],
+            ("ticket_id", "customer_id", "opened_severity", "opened_at"),
+        ),
+        "customers": Ask(),
+        "customer_usage": Ask(),
+        "customer_surveys": Ask(),
+        "customer_check_ins": Ask(),
+        "customer_milestones": Ask(),
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
