@@ -63,6 +63,9 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             SQL("CREATE INDEX IF NOT EXISTS ledger_rejections_rule ON {} (rule)").format(
                 self._rejections
             ),
+            SQL("CREATE INDEX IF NOT EXISTS ledger_rejections_subject ON {} (subject)").format(
+                self._rejections
+            ),
             SQL(
                 "CREATE TABLE IF NOT EXISTS {} ("
                 "consumer text NOT NULL, topic text NOT NULL, partition integer NOT NULL, "
@@ -329,14 +332,26 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         return {r["originator_id"]: r["version"] for r in rows if r["version"] is not None}
 
     def rejections(
-        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+        self,
+        *,
+        rule: str | None = None,
+        subject: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
     ) -> list[StoredRejection]:
-        """Stored rejections in the order they were recorded."""
+        """Stored rejections in the order they were recorded: of one rule, subject and
+        wire type, received at or after ``since``, when given."""
         statement = SQL("SELECT * FROM {} WHERE id > %s").format(self._rejections)
         params: list[Any] = [after_id]
-        if rule:
-            statement += SQL(" AND rule = %s")
-            params.append(rule)
+        for column, value in (("rule", rule), ("subject", subject), ("event_type", event_type)):
+            if value is not None:
+                statement += SQL(" AND {} = %s").format(Identifier(column))
+                params.append(value)
+        if since is not None:
+            statement += SQL(" AND received_at >= %s")
+            params.append(since)
         statement += SQL(" ORDER BY id")
         if limit is not None:
             statement += SQL(" LIMIT %s")
@@ -351,6 +366,15 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             SQL("SELECT rule, COUNT(*) AS n FROM {} GROUP BY rule").format(self._rejections)
         )
         return {row["rule"]: row["n"] for row in rows}
+
+    def rejected_types(self) -> set[str]:
+        """The wire types named by rejected inputs (unknown ones included)."""
+        rows = self._select(
+            SQL("SELECT DISTINCT event_type FROM {} WHERE event_type IS NOT NULL").format(
+                self._rejections
+            )
+        )
+        return {row["event_type"] for row in rows}
 
     def event_count(self, up_to: int | None = None) -> int:
         """How many domain events are stored (with notification id ``<= up_to``, if given)."""

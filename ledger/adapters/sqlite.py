@@ -153,6 +153,7 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
             "reason TEXT NOT NULL, event_id TEXT, event_type TEXT, subject TEXT, "
             "origin TEXT NOT NULL, payload BLOB NOT NULL, payload_is_json INTEGER NOT NULL)",
             "CREATE INDEX IF NOT EXISTS ledger_rejections_rule ON ledger_rejections (rule)",
+            "CREATE INDEX IF NOT EXISTS ledger_rejections_subject ON ledger_rejections (subject)",
             "CREATE TABLE IF NOT EXISTS ledger_positions ("
             "consumer TEXT NOT NULL, topic TEXT NOT NULL, partition INTEGER NOT NULL, "
             "offset INTEGER NOT NULL, PRIMARY KEY (consumer, topic, partition)"
@@ -357,14 +358,27 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         return versions
 
     def rejections(
-        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+        self,
+        *,
+        rule: str | None = None,
+        subject: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
     ) -> list[StoredRejection]:
-        """Stored rejections in the order they were recorded."""
+        """Stored rejections in the order they were recorded: of one rule, subject and
+        wire type, received at or after ``since``, when given."""
         statement = "SELECT * FROM ledger_rejections WHERE id > ?"
         params: list[Any] = [after_id]
-        if rule:
-            statement += " AND rule = ?"
-            params.append(rule)
+        for column, value in (("rule", rule), ("subject", subject), ("event_type", event_type)):
+            if value is not None:
+                statement += f" AND {column} = ?"
+                params.append(value)
+        if since is not None:
+            # received_at is written in UTC by isoformat(), so text order is time order.
+            statement += " AND received_at >= ?"
+            params.append(since.astimezone(UTC).isoformat())
         statement += " ORDER BY id"
         if limit is not None:
             statement += " LIMIT ?"
@@ -378,6 +392,13 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         """How many inputs were rejected, by rule id."""
         rows = self._select("SELECT rule, COUNT(*) FROM ledger_rejections GROUP BY rule")
         return {row[0]: row[1] for row in rows}
+
+    def rejected_types(self) -> set[str]:
+        """The wire types named by rejected inputs (unknown ones included)."""
+        rows = self._select(
+            "SELECT DISTINCT event_type FROM ledger_rejections WHERE event_type IS NOT NULL"
+        )
+        return {row[0] for row in rows}
 
     def event_count(self, up_to: int | None = None) -> int:
         """How many domain events are stored (with notification id ``<= up_to``, if given)."""

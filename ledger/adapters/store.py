@@ -164,8 +164,17 @@ class LedgerRecorder(Protocol):
     def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
 
     def rejections(
-        self, *, rule: str | None = None, limit: int | None = None, after_id: int = 0
+        self,
+        *,
+        rule: str | None = None,
+        subject: str | None = None,
+        event_type: str | None = None,
+        since: datetime | None = None,
+        limit: int | None = None,
+        after_id: int = 0,
     ) -> list[StoredRejection]: ...
+
+    def rejected_types(self) -> set[str]: ...
 
     def rejection_counts(self) -> dict[str, int]: ...
 
