@@ -33,9 +33,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, Protocol, cast
 
 import orjson
+from eventsourcing.application import project_aggregate
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -227,6 +228,10 @@ class Ingestor:
     so another writer (a second consumer, a concurrent ``ledger ingest``) is noticed;
     a write that still races one fails on the version key, is thrown away whole and
     retried from fresh aggregates.
+
+    ``check=True`` makes a dry run (``ledger ingest --check``): every batch is decided
+    as it would be, on top of what the batches before it would have written, and
+    nothing is written (see ``_Unwritten``).
     """
 
     def __init__(
@@ -237,6 +242,7 @@ class Ingestor:
         cache_size: int = DEFAULT_CACHE_SIZE,
         max_skew: timedelta | None = None,
         defer_grace: timedelta | None = None,
+        check: bool = False,
     ) -> None:
         self.app = app
         self.clock = clock
@@ -245,6 +251,34 @@ class Ingestor:
         self.defer_grace = default_defer_grace() if defer_grace is None else defer_grace
         self._cache: OrderedDict[str, Aggregate] = OrderedDict()
         self._last_recorded_at: datetime | None = None
+        self._unwritten = _Unwritten(app) if check else None
+
+    @property
+    def checking(self) -> bool:
+        """Whether this is a dry run: batches are decided, never written."""
+        return self._unwritten is not None
+
+    @property
+    def store(self) -> IntakeStore:
+        """What batches are decided against: the store (a check: with its batches on top)."""
+        return self.app.store if self._unwritten is None else self._unwritten
+
+    def find(self, subject: str) -> Aggregate | None:
+        """The subject as stored (a check: with its batches' events), or None."""
+        return self.app.find(subject) if self._unwritten is None else self._unwritten.find(subject)
+
+    def load_many(self, subjects: Sequence[str]) -> dict[str, Aggregate | None]:
+        """Many subjects as ``find`` sees them, in one query per chunk."""
+        if self._unwritten is None:
+            return self.app.load_many(subjects)
+        return self._unwritten.load_many(subjects)
+
+    def _write(self, stored: Sequence[StoredEvent], write: BatchWrite) -> None:
+        """Store a batch in one transaction (a check: keep it in memory instead)."""
+        if self._unwritten is None:
+            self.app.recorder.insert_events(stored, batch=write)
+        else:
+            self._unwritten.write(stored, write)
 
     def ingest(
         self,
@@ -267,7 +301,9 @@ class Ingestor:
                 batches.done()
 
             for batch in _batched(inputs, batch_size):
-                committed(pipeline.push(batch))
+                # A check has no write to overlap: its batches go one after the other
+                # (the path the pipeline's outcomes are held to).
+                committed(self.ingest_batch(batch) if self.checking else pipeline.push(batch))
             committed(pipeline.flush())
         return report
 
@@ -348,7 +384,7 @@ class Ingestor:
                 batch.write.positions.extend(positions)
                 batch.stored = batch.encode()
                 if parsed or positions or not batch.write.is_empty:
-                    self.app.recorder.insert_events(batch.stored, batch=batch.write)
+                    self._write(batch.stored, batch.write)
             except _Fault as fault:
                 self._forget(batch.touched)
                 if fault.key in faults:  # blamed on an input rejected already: no culprit
@@ -392,7 +428,7 @@ class Ingestor:
         )
         write = BatchWrite(received_at=self._recorded_at(), rejections=[rejection])
         write.positions.extend(positions)
-        self.app.recorder.insert_events([], batch=write)
+        self._write([], write)
         log.warning("%s: rejected as %s (%s)", item.origin, FAULT_RULE, error)
         return [Outcome("rejected", item.origin, rejection.event_id, rejection.subject, rejection)]
 
@@ -421,7 +457,7 @@ class Ingestor:
         known = [s for s in subjects if s in self._cache]
         if not known:
             return
-        versions = self.app.store.current_versions(known)
+        versions = self.store.current_versions(known)
         for subject in known:
             if versions.get(subject) != self._cache[subject].version:
                 del self._cache[subject]
@@ -436,6 +472,191 @@ class Ingestor:
             self._cache.move_to_end(subject)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+class IntakeStore(Protocol):
+    """What deciding a batch asks of the store (``LedgerRecorder`` has it all)."""
+
+    def known_inputs(
+        self, event_ids: Sequence[str], fingerprints: Sequence[str]
+    ) -> KnownInputs: ...
+
+    def has_deferred(self) -> bool: ...
+
+    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]: ...
+
+    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]: ...
+
+    def ready_deferred(self) -> list[Deferral]: ...
+
+    def deferred(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[Deferral]: ...
+
+    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
+
+
+UNWRITTEN_IDS: Final = 1 << 62
+"""Ids a check gives the inputs it would defer: after every stored one (arrival order)."""
+
+
+class _Unwritten:
+    """A check's store: the stored rows, with what the check's batches would have
+    written on top, kept in memory and never written (``Ingestor(check=True)``).
+
+    It answers the queries deciding asks (``IntakeStore``) the way the recorders answer
+    them from their tables: events and keys of accepted inputs, fingerprints of
+    rejected ones, and the inputs waiting (R-IN-6: the stored ones are read once, when
+    the check starts, and then released, updated and added to here)."""
+
+    def __init__(self, app: LedgerApp) -> None:
+        self.app = app
+        self.events: dict[str, list[StoredEvent]] = {}  # subject -> rows it would store
+        self.accepted: dict[str, str | None] = {}  # event id -> content fingerprint
+        self.rejected: dict[str, str] = {}  # fingerprint -> rule
+        self.waiting: dict[int, Deferral] = {_by_id(d): d for d in app.store.deferred()}
+        self._next_id = UNWRITTEN_IDS
+
+    def write(self, stored: Sequence[StoredEvent], write: BatchWrite) -> None:
+        """What the recorders' batch write would store, kept here."""
+        for row in stored:
+            self.events.setdefault(str(row.originator_id), []).append(row)
+        for event_id, _subject, _version, fingerprint in write.event_keys:
+            self.accepted[event_id] = fingerprint
+        for rejection in write.rejections:
+            if rejection.fingerprint:
+                self.rejected.setdefault(rejection.fingerprint, rejection.rule)
+        for released in write.released:
+            self.waiting.pop(released, None)
+        for redeferred in write.redeferred:
+            self.waiting[_by_id(redeferred)] = redeferred
+        for deferral in write.deferred:
+            self._next_id += 1
+            self.waiting[self._next_id] = replace(
+                deferral,
+                id=self._next_id,
+                received_at=deferral.received_at or write.received_at,
+            )
+
+    def find(self, subject: str) -> Aggregate | None:
+        """The subject from its stored events and those the check would add."""
+        rows = self.events.get(subject)
+        if rows is None:
+            return self.app.find(subject)
+        to_domain = self.app.mapper.to_domain_event
+        events = [*self.app.history(subject), *(to_domain(row) for row in rows)]
+        return cast(Aggregate | None, project_aggregate(None, events))
+
+    def load_many(self, subjects: Sequence[str]) -> dict[str, Aggregate | None]:
+        """Many subjects as ``find`` sees them."""
+        loaded = self.app.load_many([s for s in subjects if s not in self.events])
+        loaded.update((s, self.find(s)) for s in subjects if s in self.events)
+        return loaded
+
+    def known_inputs(self, event_ids: Sequence[str], fingerprints: Sequence[str]) -> KnownInputs:
+        """The stored answer, with the check's accepted, rejected and waiting inputs."""
+        known = self.app.store.known_inputs(event_ids, fingerprints)
+        accepted = dict(known.accepted)
+        accepted.update((i, self.accepted[i]) for i in event_ids if i in self.accepted)
+        rejected = dict(known.rejected)
+        for fingerprint in fingerprints:
+            if fingerprint in self.rejected:
+                rejected.setdefault(fingerprint, self.rejected[fingerprint])
+        wanted = set(fingerprints)
+        deferred = {
+            d.rejection.fingerprint: (d.waits_for, d.rejection.rule)
+            for d in self._in_order()
+            if d.rejection.fingerprint in wanted
+        }
+        return KnownInputs(accepted, rejected, deferred)
+
+    def _in_order(self) -> list[Deferral]:
+        return sorted(self.waiting.values(), key=_by_id)
+
+    def has_deferred(self) -> bool:
+        """Whether any input waits."""
+        return bool(self.waiting)
+
+    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]:
+        """Which of ``subjects`` have inputs waiting."""
+        return {d.subject for d in self.waiting.values()} & set(subjects)
+
+    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]:
+        """Every waiting input of each subject with one waiting for any of ``waits_for``."""
+        wanted = set(waits_for)
+        subjects = {d.subject for d in self.waiting.values() if d.waits_for in wanted}
+        return [d for d in self._in_order() if d.subject in subjects]
+
+    def ready_deferred(self) -> list[Deferral]:
+        """Every waiting input of each subject with one waiting for a subject stored now."""
+        targets = sorted({d.waits_for for d in self.waiting.values()})
+        stored = set(self.current_versions(targets))
+        subjects = {d.subject for d in self.waiting.values() if d.waits_for in stored}
+        return [d for d in self._in_order() if d.subject in subjects]
+
+    def deferred(
+        self,
+        *,
+        subject: str | None = None,
+        limit: int | None = None,
+        before: datetime | None = None,
+    ) -> list[Deferral]:
+        """Waiting inputs in arrival order (of one subject; received before an instant)."""
+        found = [
+            d
+            for d in self._in_order()
+            if (subject is None or d.subject == subject)
+            and (before is None or (d.received_at is not None and d.received_at < before))
+        ]
+        return found if limit is None else found[:limit]
+
+    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]:
+        """The version each subject that exists would have."""
+        versions = self.app.store.current_versions(subjects)
+        for subject in subjects:
+            rows = self.events.get(subject)
+            if rows:
+                versions[subject] = rows[-1].originator_version
+        return versions
+
+
+class NoJsonObject(ValueError):
+    """Not one input is a JSON object (a CSV or a binary file given by mistake)."""
+
+    def __init__(self, inputs: int) -> None:
+        super().__init__(f"none of {inputs} inputs is a JSON object")
+        self.inputs = inputs
+
+
+def json_objects_required(inputs: Iterable[Input]) -> Iterator[Input]:
+    """The inputs, unchanged, once one of them is a JSON object; ``NoJsonObject``, before
+    any input is handed on, when none is. So a file that is no JSON Lines at all stops
+    the ingest before anything is stored, instead of being kept line by line as
+    rejections; a file with some envelopes and some bad lines ingests as ever. The
+    inputs before the first object are held in memory until it comes."""
+    held: list[Input] = []
+    remaining = iter(inputs)
+    for item in remaining:
+        held.append(item)
+        if _is_object(item.payload):
+            yield from held
+            yield from remaining
+            return
+    if held:
+        raise NoJsonObject(len(held))
+
+
+def _is_object(payload: Payload) -> bool:
+    if payload is None or isinstance(payload, Mapping):
+        return payload is not None
+    try:
+        return isinstance(orjson.loads(payload), dict)
+    except orjson.JSONDecodeError:
+        return False
 
 
 class _Duplicate:
@@ -524,7 +745,7 @@ class _Batch:
         aggregate = (
             self.ahead_touched.get(subject)
             or self.ingestor.cached(subject)
-            or self.app.find(subject)
+            or self.ingestor.find(subject)
         )
         self.loaded[subject] = aggregate
         return aggregate
@@ -534,7 +755,7 @@ class _Batch:
     def run(self, parsed: Sequence[_Parsed | _Refused]) -> list[Outcome]:
         """Decide every input, after the deferred inputs that are due."""
         envelopes = [p for p in parsed if isinstance(p, _Parsed)]
-        store = self.app.store
+        store = self.ingestor.store
         known = store.known_inputs(
             sorted({p.event_id for p in envelopes}), sorted({p.fingerprint for p in parsed})
         )
@@ -542,7 +763,7 @@ class _Batch:
         stored = subjects - self.ahead_touched.keys()  # the rest are ahead of the store
         self.ingestor.refresh(stored)
         # Everything the batch will read and has not cached, in one query (not one each).
-        self.loaded.update(self.app.load_many(sorted(self.ingestor.uncached(stored))))
+        self.loaded.update(self.ingestor.load_many(sorted(self.ingestor.uncached(stored))))
         if store.has_deferred():
             self._take_up_waiting(sorted(subjects))
         outcomes = [self._outcome(index, item, known) for index, item in enumerate(parsed)]
@@ -681,7 +902,7 @@ class _Batch:
         """Before the batch's inputs: reject what waited past its grace, decide what the
         store now has the subjects for, and note which of the batch's subjects have a
         queue (their inputs wait behind it)."""
-        store = self.app.store
+        store = self.ingestor.store
         grace = self.ingestor.defer_grace
         cutoff = self.write.received_at - grace
         if self.expire == "*":
@@ -770,9 +991,10 @@ class _Batch:
         if not self.created:
             return
         created = set(self.created)
-        if self.app.store.has_deferred():
+        store = self.ingestor.store
+        if store.has_deferred():
             known = {w.stored_id for q in self.queues.values() for w in q}
-            for deferral in self.app.store.deferred_queues(sorted(created)):
+            for deferral in store.deferred_queues(sorted(created)):
                 if deferral.id not in known and deferral.id not in self.write.released:
                     self._take_up(deferral)
         done: set[str] = set()
@@ -841,7 +1063,7 @@ class _Batch:
         for accepted in (self.accepted_ids, self.ahead_ids):
             if event_id in accepted:
                 return accepted[event_id] or ""
-        stored = self.app.store.known_inputs([event_id], []).accepted
+        stored = self.ingestor.store.known_inputs([event_id], []).accepted
         return (stored[event_id] or "") if event_id in stored else None
 
     def _settled(self, waiting: _Waiting, decided: Rejection | _Duplicate | None) -> None:
@@ -979,9 +1201,7 @@ class Pipeline:
                 except Exception as error:
                     return _joined(committed, self._alone(inputs, positions, error))
         batch = self._unsent
-        write = self._writer.submit(
-            ingestor.app.recorder.insert_events, batch.stored, batch=batch.write
-        )
+        write = self._writer.submit(ingestor._write, batch.stored, batch.write)
         self._in_flight, self._unsent = _InFlight(inputs, positions, batch, write), None
         return committed
 
