@@ -202,6 +202,7 @@ def replay(
 ) -> None:
     """Replay a ticket (state, timers, escalations, RCA, trail) or the SLA board from the log
     alone, as it stood at --as-of with what was recorded by --known-at."""
+    from ledger.services.queries import answered_at
     from replay.history import replay_board, replay_ticket
 
     about = None if target == "board" else target
@@ -210,7 +211,7 @@ def replay(
         if target == "board":
             board = replay_board(ledger, when, known)
             if json:
-                print_json(board)
+                print_json({**answered_at(when, known), "timers": board})
             else:
                 title = f"{len(board)} SLA timers as of {moment(when)}, from the log"
                 out().print(table(title, board, SLA_COLUMNS))

@@ -28,6 +28,7 @@ def board_summary(rows: Rows, now: datetime) -> dict[str, Any]:
 
     return {
         "as_of": now,
+        "known_at": None,  # everything recorded
         "sla_compliance": compliance(rows["sla_timers"], None, now, now),
         "at_risk": sla_board(rows["sla_timers"], now, at_risk=AT_RISK_MINUTES),
         "lowest_health": [

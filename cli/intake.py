@@ -1,11 +1,19 @@
 """Commands that take inputs in and look them up: ingest, rejects, deferred, schemas,
-ticket show, customer show and sla show."""
+ticket show, customer show and sla show.
+
+Every query (ticket show, customer show, sla show) answers as of ``--as-of``, from what
+was recorded by ``--known-at`` (R-TIME-1), and its JSON is one object that starts with
+the ``as_of`` and ``known_at`` it was computed for, in UTC (``known_at`` null: everything
+recorded)."""
 
 from __future__ import annotations
 
+import itertools
+import re
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,17 +28,18 @@ from cli.common import (
     fail,
     open_ledger,
     out,
+    parse_instant,
     print_json,
     read_lines,
-    use_tz,
     when_known,
 )
-from cli.render import moment, print_report, print_state, print_timers, print_trail
+from cli.render import moment, print_report, print_state, print_timers, print_trail, table
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
     from ledger.adapters.event_store import LedgerApp
-    from ledger.services.intake import IngestReport, Outcome
+    from ledger.adapters.store import StoredRejection
+    from ledger.services.intake import IngestReport, Input, Outcome
 
 ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True, cls=HelpGroup)
 customer_app = typer.Typer(help="Look at customers.", no_args_is_help=True, cls=HelpGroup)
@@ -50,15 +59,49 @@ schemas_app = typer.Typer(
 # ingest ---------------------------------------------------------------------------------
 
 
+def numbered_inputs(
+    lines: Iterator[tuple[bytes, int]], label: str, sizes: dict[str, int]
+) -> Iterator[Input]:
+    """Numbered lines as inputs whose origin is ``label:line``; ``sizes`` notes each
+    one's bytes (for the progress bar) until it is ingested."""
+    from ledger.services.intake import Input
+
+    for line, number in lines:
+        origin = f"{label}:{number}"
+        sizes[origin] = len(line) + 1
+        yield Input(line, origin)
+
+
+def envelopes_ahead(inputs: Iterator[Input], label: str) -> Iterator[Input]:
+    """The inputs, once one is a JSON object; read up to it before the ledger is opened,
+    so input in which no line is one (a CSV, a binary file) stops with a one-line error
+    and nothing is created or stored."""
+    from ledger.services.intake import NoJsonObject, json_objects_required
+
+    required = json_objects_required(inputs)
+    try:
+        first = next(required, None)
+    except NoJsonObject as error:
+        lines_read = "1 line" if error.inputs == 1 else f"{error.inputs} lines"
+        fail(
+            f"no line of {label} is a JSON object ({lines_read} read): nothing was stored; "
+            "ingest takes JSON Lines, one envelope object a line"
+        )
+    return required if first is None else itertools.chain([first], required)
+
+
 def ingest_lines(
     ledger: LedgerApp,
-    lines: Iterator[tuple[bytes, int]],
+    inputs: Iterator[Input],
+    sizes: dict[str, int],
     label: str,
     total_bytes: int | None,
     batch_size: int,
     quiet: bool,
+    check: bool = False,
 ) -> IngestReport:
-    """Ingest numbered lines with a progress bar on large inputs."""
+    """Ingest inputs (``numbered_inputs``) with a progress bar on large inputs (``check``:
+    decide them all, store nothing)."""
     from rich.progress import (
         BarColumn,
         Progress,
@@ -67,9 +110,9 @@ def ingest_lines(
         TimeRemainingColumn,
     )
 
-    from ledger.services.intake import Ingestor, Input
+    from ledger.services.intake import Ingestor
 
-    ingestor = Ingestor(ledger)
+    ingestor = Ingestor(ledger, check=check)
     show_bar = not quiet and err().is_terminal and (total_bytes is None or total_bytes > 1 << 20)
     with Progress(
         TextColumn("[bold]ingest[/] {task.description}"),
@@ -82,20 +125,13 @@ def ingest_lines(
         transient=True,
     ) as progress:
         task = progress.add_task(label, total=total_bytes, events=0)
-        sizes: dict[str, int] = {}
-
-        def inputs() -> Iterator[Input]:
-            for line, number in lines:
-                origin = f"{label}:{number}"
-                sizes[origin] = len(line) + 1
-                yield Input(line, origin)
 
         def advance(outcomes: list[Outcome]) -> None:
             done = sum(sizes.pop(o.origin, 0) for o in outcomes)
             progress.update(task, advance=done)
             progress.update(task, events=progress.tasks[0].fields["events"] + len(outcomes))
 
-        return ingestor.ingest(inputs(), batch_size=batch_size, on_batch=advance)
+        return ingestor.ingest(inputs, batch_size=batch_size, on_batch=advance)
 
 
 def ingest(
@@ -104,22 +140,100 @@ def ingest(
     batch_size: Annotated[
         int, typer.Option(min=1, help="Inputs per transaction.")
     ] = DEFAULT_BATCH_SIZE,
+    check: Annotated[
+        bool,
+        typer.Option(
+            "--check",
+            help="A dry run: validate and decide every line against the ledger, store nothing.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Ingest envelopes: each is accepted, acknowledged as a duplicate, or rejected and kept."""
+    """Ingest envelopes: each is accepted, acknowledged as a duplicate, deferred, or rejected
+    and kept (--check: the same report, and nothing is stored)."""
+    import tempfile
+
+    from ledger.adapters.settings import resolve_database
+
     if file != "-" and not Path(file).is_file():
         fail(f"no such file: {file}")
     total = None if file == "-" else Path(file).stat().st_size
     label = "stdin" if file == "-" else Path(file).name
-    with open_ledger(db, create=True) as ledger:
-        report = ingest_lines(ledger, read_lines(file), label, total, batch_size, quiet=json)
+    sizes: dict[str, int] = {}
+    inputs = envelopes_ahead(numbered_inputs(read_lines(file), label, sizes), label)
+    database = resolve_database(db)
+    with tempfile.TemporaryDirectory(prefix="ledger-check-") as scratch:
+        target = db
+        if check and database.kind == "sqlite" and not Path(database.sqlite_path).exists():
+            target = str(Path(scratch) / "empty.db")  # check against an empty ledger: no file made
+        # A check creates no ledger (a PostgreSQL schema holding none is an error).
+        with open_ledger(target, create=not check or target != db) as ledger:
+            report = ingest_lines(
+                ledger, inputs, sizes, label, total, batch_size, quiet=json, check=check
+            )
     if json:
         print_json(report.as_dict())
+    elif check:
+        print_report(report, f"checked {label}: nothing stored")
+        out().print("A dry run: an ingest now would end so; nothing was stored or kept.")
     else:
         print_report(report, f"ingested {label}")
 
 
 # ticket / customer ------------------------------------------------------------------------
+
+
+def _answered_at(when: datetime, known: datetime | None) -> dict[str, Any]:
+    """The instants an answer was computed for, in UTC, first in its JSON object."""
+    return {
+        "as_of": when.astimezone(UTC).isoformat(),
+        "known_at": None if known is None else known.astimezone(UTC).isoformat(),
+    }
+
+
+def _as_of_text(when: datetime, known: datetime | None) -> str:
+    """The instants of a question, for an error (in UTC, whole)."""
+    known_text = "" if known is None else f", known at {known.astimezone(UTC).isoformat()}"
+    return f"as of {when.astimezone(UTC).isoformat()}{known_text}"
+
+
+def _as_of_title(when: datetime, known: datetime | None) -> str:
+    """The instants of a question, for a table's title (in the zone of --tz)."""
+    return f"as of {moment(when)}" + ("" if known is None else f", known at {moment(known)}")
+
+
+def _absent(
+    kind: str,
+    subject: str,
+    stored: bool,
+    rejected: list[StoredRejection],
+    when: datetime,
+    known: datetime | None,
+) -> str:
+    """Why there is nothing to show: never stored, or not yet as of the instant; and
+    the subject's rejected inputs, which are often the reason."""
+    message = f"no {kind} {subject} in the ledger"
+    if stored:
+        message += f" {_as_of_text(when, known)}"
+    if rejected:
+        rules = sorted({r.rejection.rule for r in rejected})
+        inputs = "1 input" if len(rejected) == 1 else f"{len(rejected)} inputs"
+        message += (
+            f"; {inputs} for {subject} rejected ({', '.join(rules)}): "
+            f"ledger rejects list --subject {subject}"
+        )
+    return message
+
+
+def _print_rejected(subject: str, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        out().print(
+            table(
+                f"{len(rows)} rejected inputs for {subject} (kept, not part of the trail)",
+                rows,
+                ["id", "received_at", "rule", "field", "type", "event_id", "reason"],
+            )
+        )
 
 
 @ticket_app.command("show")
@@ -131,77 +245,148 @@ def ticket_show(
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """The ticket's state, its SLA timers and its trail (now, or as of an instant)."""
+    """The ticket's state, its SLA timers, its trail and its rejected inputs (now, or as
+    of an instant)."""
     from ledger.aggregates.ticket import Ticket
-    from ledger.projections.registry import visible
-    from ledger.services.queries import instant, ticket_state, trail
+    from ledger.projections.registry import SubjectFailed, visible
+    from ledger.services.queries import (
+        rejected_input,
+        rejection_seen,
+        replayed,
+        ticket_state,
+        trail,
+    )
     from ledger.services.timelines import ticket_timers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with open_ledger(db) as ledger:
-        ticket = ledger.find(ticket_id)
+        history = ledger.history(ticket_id)
+        events = visible(history, when, known)
+        ticket = replayed(events)
+        rejected = [
+            r for r in ledger.store.rejections(subject=ticket_id) if rejection_seen(r, when, known)
+        ]
         if not isinstance(ticket, Ticket):
-            fail(f"no ticket {ticket_id} in the ledger")
-        timers = ticket_timers(ledger, ticket_id, when, known)
-        if timers is None:
-            fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
-        events = ledger.history(ticket_id)
-    if as_of is None and known_at is None:
-        state = ticket_state(ticket)
-    else:
-        state = {"id": ticket_id, "as_of": instant(when), "known_at": instant(known)}
-        events = visible(events, when, known)
-    view = {**state, "timers": timers, "trail": trail(events)}
+            fail(_absent("ticket", ticket_id, bool(history), rejected, when, known))
+        try:
+            timers = ticket_timers(ledger, ticket_id, when, known)
+        except SubjectFailed as error:
+            fail(str(error))
+    view = {
+        **_answered_at(when, known),
+        **ticket_state(ticket),
+        "timers": timers or [],
+        "rejected": [rejected_input(r) for r in rejected],
+        "trail": trail(events),
+    }
     if json:
         print_json(view)
         return
-    print_state(f"ticket {ticket_id}", view, skip={"trail", "rca", "description", "timers"})
-    print_timers(f"SLA timers as of {moment(when)}", timers, when)
+    print_state(
+        f"ticket {ticket_id} {_as_of_title(when, known)}",
+        view,
+        skip={"trail", "rca", "description", "timers", "rejected"},
+    )
+    print_timers(f"SLA timers as of {moment(when)}", view["timers"], when)
     print_trail(view["trail"])
+    _print_rejected(ticket_id, view["rejected"])
 
 
 @customer_app.command("show")
 def customer_show(
     customer_id: Annotated[str, typer.Argument(help="Customer id, e.g. C-042.")],
     db: DbOption = None,
+    as_of: AsOfOption = None,
+    known_at: KnownAtOption = None,
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """The customer's current state and its full trail."""
+    """The customer's state, its trail and its rejected inputs (now, or as of an instant)."""
     from ledger.aggregates.customer import Customer
-    from ledger.services.queries import customer_state, trail
+    from ledger.projections.registry import visible
+    from ledger.services.queries import (
+        customer_state,
+        rejected_input,
+        rejection_seen,
+        replayed,
+        trail,
+    )
 
-    use_tz(tz, db=db, about=customer_id)
+    when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
     with open_ledger(db) as ledger:
-        customer = ledger.find(customer_id)
-        if not isinstance(customer, Customer):
-            fail(f"no customer {customer_id} in the ledger")
-        events = ledger.history(customer_id)
-    view = {**customer_state(customer), "trail": trail(events)}
+        history = ledger.history(customer_id)
+        events = visible(history, when, known)
+        customer = replayed(events)
+        rejected = [
+            r
+            for r in ledger.store.rejections(subject=customer_id)
+            if rejection_seen(r, when, known)
+        ]
+    if not isinstance(customer, Customer):
+        fail(_absent("customer", customer_id, bool(history), rejected, when, known))
+    view = {
+        **_answered_at(when, known),
+        **customer_state(customer),
+        "rejected": [rejected_input(r) for r in rejected],
+        "trail": trail(events),
+    }
     if json:
         print_json(view)
         return
-    print_state(f"customer {customer_id}", view, skip={"trail", "check_ins", "calendar"})
+    print_state(
+        f"customer {customer_id} {_as_of_title(when, known)}",
+        view,
+        skip={"trail", "check_ins", "calendar", "rejected"},
+    )
     print_trail(view["trail"])
+    _print_rejected(customer_id, view["rejected"])
 
 
 # rejects ----------------------------------------------------------------------------------
 
 
+RULE_ID = re.compile(r"R-[A-Z]+-[0-9]+")
+
+
 @rejects_app.command("list")
 def rejects_list(
     db: DbOption = None,
+    subject: Annotated[
+        str | None, typer.Option(help="Only inputs for this subject, e.g. T-1001.")
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(help="Only inputs received at or after this instant (RFC 3339 with offset)."),
+    ] = None,
+    type_: Annotated[
+        str | None,
+        typer.Option("--type", help="Only inputs of this wire type, e.g. ticket.opened."),
+    ] = None,
     rule: Annotated[str | None, typer.Option(help="Only this rule id, e.g. R-IN-1.")] = None,
     limit: Annotated[int | None, typer.Option(min=1, help="At most this many.")] = None,
     json: JsonOption = False,
 ) -> None:
-    """Every rejected input with its rule, field, reason, time and original envelope."""
+    """Rejected inputs, oldest first, with rule, field, reason, time and original envelope."""
     from rich.table import Table
 
     from ledger.services.queries import rejection_view
 
+    received_since = parse_instant(since, "--since")
+    if rule is not None and not RULE_ID.fullmatch(rule):
+        fail(f"--rule {rule!r} is not a rule id (R-AREA-N, e.g. R-IN-1)")
     with open_ledger(db) as ledger:
-        rows = [rejection_view(r) for r in ledger.store.rejections(rule=rule, limit=limit)]
+        if type_ is not None:
+            _known_type(type_, ledger)
+        rows = [
+            rejection_view(r)
+            for r in ledger.store.rejections(
+                rule=rule,
+                subject=subject,
+                event_type=type_,
+                since=received_since,
+                limit=limit,
+            )
+        ]
     if json:
         print_json(rows)
         return
@@ -220,6 +405,21 @@ def rejects_list(
             r["reason"],
         )
     out().print(table)
+
+
+def _known_type(wire_type: str, ledger: LedgerApp) -> None:
+    """A wire type of the contract, or one a rejected input named; else a one-line error
+    (a typo must not read as "nothing was rejected")."""
+    from schemas import PRODUCER_TYPES, SYSTEM_TYPES
+
+    if wire_type in PRODUCER_TYPES or wire_type in SYSTEM_TYPES:
+        return
+    if wire_type in ledger.store.rejected_types():
+        return
+    fail(
+        f"--type {wire_type!r} is no wire type of the contract, and no rejected input "
+        "names it (e.g. ticket.opened, customer.onboarded)"
+    )
 
 
 # deferred ---------------------------------------------------------------------------------
@@ -331,9 +531,9 @@ def sla_show(
     with open_ledger(db) as ledger:
         rows = ticket_timers(ledger, ticket_id, when, known)
     if rows is None:
-        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
+        fail(f"no ticket {ticket_id} in the ledger {_as_of_text(when, known)}")
     if json:
-        print_json(rows)
+        print_json({**_answered_at(when, known), "ticket_id": ticket_id, "timers": rows})
         return
     print_timers(f"SLA timers of {ticket_id} as of {moment(when)}", rows, when)
 

@@ -1,5 +1,7 @@
 """Commands over the projections: project, rebuild, tick, sla list, escalations, rca,
-metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1).
+metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1), and its
+JSON is one object that starts with the ``as_of`` and ``known_at`` it was computed for,
+in UTC (``known_at`` null: everything recorded); a list goes under a named key.
 
 A subject that cannot be projected or evaluated is left out of an answer with a warning
 on standard error naming it; ``project`` and ``rebuild`` list every subject left out."""
@@ -50,6 +52,14 @@ def _rows(
     database = resolve_database(db)
     with opened(database, create=False) as ledger:
         return rows_as_of(ledger, engine_for(database), when, known)
+
+
+def _answered_at(when: datetime, known: datetime | None) -> dict[str, Any]:
+    """The instants an answer was computed for, in UTC, first in its JSON object."""
+    return {
+        "as_of": when.astimezone(UTC).isoformat(),
+        "known_at": None if known is None else known.astimezone(UTC).isoformat(),
+    }
 
 
 FAILURE_COLUMNS = ["projection", "subject", "notification_id", "error"]
@@ -276,7 +286,7 @@ def sla_list(
         "sla list",
     )
     if json:
-        print_json(board)
+        print_json({**_answered_at(when, known), "timers": board})
         return
     columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
     out().print(table(f"{len(board)} SLA timers as of {moment(when)}", board, columns))
@@ -308,7 +318,7 @@ def escalations(
     if timeline is None:
         fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json:
-        print_json(timeline)
+        print_json({**_answered_at(when, known), **timeline})
         return
     steps = [
         {**s, "time_at_previous_tier": _duration(s["seconds_at_previous_tier"])}
@@ -362,7 +372,7 @@ def rca(
     if document is None:
         fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json or format == "json":
-        print_json(document)
+        print_json({**_answered_at(when, known), **document})
         return
     text = render_html(document, when) if format == "html" else render_markdown(document, when)
     if out_file is not None:
@@ -396,7 +406,9 @@ def metrics(
         _rows(db, when, known), lambda rows: metric_figures(rows, when, start, end), "metrics"
     )
     if json:
-        print_json(figures)
+        # (the figures' own as_of is the instant as given: the envelope's is in UTC)
+        payload = {k: v for k, v in figures.items() if k != "as_of"}
+        print_json({**_answered_at(when, known), **payload})
         return
     out().print(
         f"[bold]metrics[/] as of {moment(when)}, "
@@ -473,7 +485,8 @@ def health(
     if customer_id is not None and not records:
         fail(f"no customer {customer_id} in the ledger as of {when.isoformat()}")
     if json:
-        print_json(records[0] if customer_id is not None else records)
+        found = records[0] if customer_id is not None else {"customers": records}
+        print_json({**_answered_at(when, known), **found})
         return
     shown = [
         {

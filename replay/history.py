@@ -29,9 +29,9 @@ def replay_ticket(
     events = history.events(ticket_id)
     last = events[-1]
     return {
-        "ticket_id": ticket_id,
         "as_of": instant(as_of),
         "known_at": instant(known_at),
+        "ticket_id": ticket_id,
         "state": rows["tickets"][0],
         "timers": timers_from(rows, as_of),
         "escalation": escalation_from(ticket_id, rows, as_of),

@@ -20,18 +20,18 @@ from __future__ import annotations
 import base64
 import logging
 from collections import Counter
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import orjson
 from sqlalchemy import Engine
 
-from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.store import Deferral, StoredRejection
-from ledger.aggregates.base import LedgerEvent, event_data
+from ledger.adapters.event_store import Aggregate, LedgerApp
+from ledger.adapters.store import Deferral, Rejection, StoredRejection
+from ledger.aggregates.base import LedgerCreated, LedgerEvent, event_data
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
@@ -193,6 +193,27 @@ def trail(events: Iterable[LedgerEvent]) -> list[dict[str, Any]]:
     return [trail_entry(e) for e in events]
 
 
+def replayed(events: Sequence[LedgerEvent]) -> Aggregate | None:
+    """The aggregate a subject's events build, applied in order (None: no events, or
+    the first does not create the subject). The events visible as of an instant may
+    skip versions (a breach the tick wrote later, at an earlier ``occurred_at``, is
+    visible before the events recorded between), so each applies as the next."""
+    aggregate: Any = None
+    for event in events:
+        if aggregate is None and not isinstance(event, LedgerCreated):
+            return None
+        if aggregate is not None:
+            aggregate.version = event.originator_version - 1
+        aggregate = event.mutate(aggregate)
+    return cast(Aggregate | None, aggregate)
+
+
+def answered_at(as_of: datetime, known_at: datetime | None) -> dict[str, str | None]:
+    """The instants a query's answer was computed for, first in its JSON object:
+    ``as_of`` and ``known_at`` in UTC (``known_at`` None: everything recorded)."""
+    return {"as_of": instant(as_of), "known_at": instant(known_at)}
+
+
 def ticket_state(ticket: Ticket) -> dict[str, Any]:
     """The ticket as it stands."""
     fix = ticket.temporary_fix
@@ -282,6 +303,55 @@ def rejection_view(stored: StoredRejection) -> dict[str, Any]:
         view["raw"] = r.payload.decode("utf-8", "replace")
         view["raw_base64"] = base64.b64encode(r.payload).decode()
     return view
+
+
+def rejection_seen(stored: StoredRejection, as_of: datetime, known_at: datetime | None) -> bool:
+    """Whether a rejected input counts for a question as of ``as_of``, known at
+    ``known_at`` (R-TIME-1). Its recording time is when the ledger received it, so
+    ``known_at`` takes it only if received by then; on the ``as_of`` axis it counts once
+    it was received or once the ``occurred_at`` its envelope claims has passed, so a
+    history imported today shows its rejections as of last quarter too."""
+    if known_at is not None and stored.received_at > known_at:
+        return False
+    if stored.received_at <= as_of:
+        return True
+    claimed = _claimed_occurred_at(stored.rejection)
+    return claimed is not None and claimed <= as_of
+
+
+def _claimed_occurred_at(rejection: Rejection) -> datetime | None:
+    """The ``occurred_at`` a rejected envelope claims, when it is a readable instant."""
+    if not rejection.payload_is_json:
+        return None
+    try:
+        document = orjson.loads(rejection.payload)
+        text = document["occurred_at"]
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+        if value.tzinfo is None:
+            return None
+        return value.astimezone(UTC)  # (an instant out of range cannot be converted)
+    except (orjson.JSONDecodeError, TypeError, KeyError, AttributeError, ValueError):
+        return None
+    except OverflowError:
+        return None
+
+
+def rejected_input(stored: StoredRejection) -> dict[str, Any]:
+    """A rejected input as a subject's view shows it beside its trail: marked
+    rejected, with its rule, reason, field, when it was received and what it claimed."""
+    r = stored.rejection
+    return {
+        "rejected": True,
+        "id": stored.id,
+        "rule": r.rule,
+        "reason": r.reason,
+        "field": r.field or None,
+        "received_at": instant(stored.received_at),
+        "occurred_at": instant(_claimed_occurred_at(r)),
+        "event_id": r.event_id,
+        "type": r.event_type,
+        "origin": r.origin,
+    }
 
 
 # What the log holds

@@ -227,7 +227,8 @@ def test_replay_board_answers_like_sla_list(incident_db: Path) -> None:
     as_of = (T0 + 200 * M).isoformat()
     board = ledger_json("replay", "board", "--as-of", as_of, db=incident_db)
     assert board == ledger_json("sla", "list", "--as-of", as_of, db=incident_db)
-    assert any(row["state"] == "breached" for row in board)
+    assert (board["as_of"], board["known_at"]) == (as_of, None)
+    assert any(row["state"] == "breached" for row in board["timers"])
     view = ledger_json("replay", "T-1", "--as-of", as_of, db=incident_db)
     assert view["state"]["tier"] == "platform_engineer" and view["state"]["severity"] == 1
     assert ledger("replay", "T-9", "--as-of", as_of, db=incident_db).returncode == 1

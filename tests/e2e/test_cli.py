@@ -6,7 +6,7 @@ import json
 import signal
 import subprocess
 import sys
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -226,7 +226,9 @@ def test_demo_runs_and_ends_as_generated(tmp_path: Path) -> None:
     board = ledger_json(
         "sla", "list", "--at-risk", "1440", "--as-of", summary["as_of"], db=tmp_path / "demo.db"
     )
-    assert board == summary["at_risk"]
+    assert board["timers"] == summary["at_risk"]
+    assert (board["as_of"], board["known_at"]) == ("2026-04-06T00:00:00+00:00", None)
+    assert (summary["as_of"], summary["known_at"]) == (board["as_of"], None)
 
 
 def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
@@ -236,7 +238,9 @@ def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "a.jsonl", [env.customer("C-1", at=env.now - timedelta(days=1)), opened])
     ledger_json("ingest", str(tmp_path / "a.jsonl"), db=db)
     before_response = ledger_json("sla", "show", "T-1", "--as-of", "2026-03-02T09:30:00Z", db=db)
-    first = next(r for r in before_response if r["timer"] == "first_response")
+    assert before_response["as_of"] == "2026-03-02T09:30:00+00:00"
+    assert (before_response["known_at"], before_response["ticket_id"]) == (None, "T-1")
+    first = next(r for r in before_response["timers"] if r["timer"] == "first_response")
     assert (first["state"], first["due_at"]) == ("running", "2026-03-02T10:01:00+00:00")
     response = env.make(
         "ticket.responded",
@@ -247,7 +251,7 @@ def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "b.jsonl", [response])
     ledger_json("ingest", str(tmp_path / "b.jsonl"), db=db)
     later = ledger_json("sla", "show", "T-1", "--as-of", "2026-03-02T12:00:00Z", db=db)
-    first = next(r for r in later if r["timer"] == "first_response")
+    first = next(r for r in later["timers"] if r["timer"] == "first_response")
     assert (first["state"], first["breached_at"]) == ("breached", "2026-03-02T10:01:00+00:00")
     assert first["stopped_at"] == "2026-03-02T10:31:00+00:00"
     # Known only up to before the response was recorded: still running as of 10:00.
@@ -255,7 +259,8 @@ def test_sla_show_as_of_and_known_at(tmp_path: Path) -> None:
     early = ledger_json(
         "sla", "show", "T-1", "--as-of", "2026-03-02T10:00:00Z", "--known-at", recorded, db=db
     )
-    assert next(r for r in early if r["timer"] == "first_response")["state"] == "running"
+    assert early["known_at"] == datetime.fromisoformat(recorded).astimezone(UTC).isoformat()
+    assert next(r for r in early["timers"] if r["timer"] == "first_response")["state"] == "running"
     naive = ledger("sla", "show", "T-1", "--as-of", "2026-03-02T10:00:00", db=db)
     assert naive.returncode == 1 and "needs an offset" in naive.stderr
     assert len(naive.stderr.strip().splitlines()) == 1
@@ -292,11 +297,11 @@ def test_projection_commands_end_to_end(tmp_path: Path) -> None:
 
     at = (t0 + timedelta(minutes=130)).isoformat()
     breached = ledger_json("sla", "list", "--breached", "--as-of", at, db=db)
-    assert [(r["ticket_id"], r["timer"], r["breached_at"]) for r in breached] == [
+    assert [(r["ticket_id"], r["timer"], r["breached_at"]) for r in breached["timers"]] == [
         ("T-1", "first_response", (t0 + timedelta(minutes=60)).isoformat())
     ]
     sev4 = ledger_json("sla", "list", "--severity", "4", "--customer", "C-1", "--as-of", at, db=db)
-    assert {r["ticket_id"] for r in sev4} == {"T-2"}
+    assert {r["ticket_id"] for r in sev4["timers"]} == {"T-2"}
 
     first = ledger_json("tick", "--now", at, db=db)
     second = ledger_json("tick", "--now", at, db=db)
@@ -341,4 +346,4 @@ def test_project_follow_keeps_up_and_stops_on_sigterm(tmp_path: Path, database: 
     finally:
         follower.kill()
     board = ledger_json("sla", "list", db=db)
-    assert {r["ticket_id"] for r in board} == {"T-1"}
+    assert {r["ticket_id"] for r in board["timers"]} == {"T-1"}
