@@ -39,6 +39,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -484,6 +485,10 @@ class CatchUp:
     failed: list[Failure] = field(default_factory=list)  # subjects left out by this run
 
 
+_SET_UP: weakref.WeakSet[Engine] = weakref.WeakSet()
+"""Engines whose read-model tables this process has created or found."""
+
+
 class Projector:
     """Runs the projections over the ledger's log into the read-model tables."""
 
@@ -510,6 +515,8 @@ class Projector:
         """Create the read-model tables and tracking rows if missing. A ledger projected
         before read models kept their versions is rebuilt once, so that every version
         is there."""
+        if self.engine in _SET_UP:  # once per engine: every query makes a runner
+            return
         versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
         create_tables(self.engine)
         with self.engine.begin() as conn:
@@ -517,6 +524,7 @@ class Projector:
         if not versioned and any(self.positions().values()):
             log.warning("read models kept no versions yet: rebuilding them from the log")
             self.rebuild()
+        _SET_UP.add(self.engine)
 
     def positions(self) -> dict[str, int]:
         """Each projection's tracking position (last notification id applied)."""

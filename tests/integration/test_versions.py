@@ -23,7 +23,8 @@ from sqlalchemy import Engine, func, select
 from demo.quarter import DemoSpec, generate, quarter_end
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.projector import Projector
+from ledger.adapters.projector import Projector, engine_for
+from ledger.adapters.settings import Database
 from ledger.projections.health import health
 from ledger.projections.metrics import metrics
 from ledger.projections.registry import fold, visible
@@ -193,7 +194,7 @@ def test_metrics_read_only_their_window_and_answer_as_the_replay_does(
 
 
 def test_a_ledger_projected_before_versions_gets_them_when_opened(
-    ledger: LedgerApp, engine: Engine
+    ledger: LedgerApp, engine: Engine, database: Database
 ) -> None:
     """A ledger whose read models were projected before they kept versions is rebuilt
     once when a runner opens it, so its past instants answer as a replay does."""
@@ -203,10 +204,12 @@ def test_a_ledger_projected_before_versions_gets_them_when_opened(
     with engine.begin() as conn:  # what such a ledger looks like: no versions at all
         for table in tables.VERSIONS.values():
             table.drop(conn)
-    Projector(ledger, engine)  # opening it
+    opened = engine_for(database)  # opening it, as a new process does
+    Projector(ledger, opened)
     as_of = _instants(ledger)[len(_instants(ledger)) // 2]
     expected = _sorted(fold(visible(log_events(ledger), as_of, None)))
-    assert _sorted(rows_as_of(ledger, engine, as_of)) == expected
+    assert _sorted(rows_as_of(ledger, opened, as_of)) == expected
+    opened.dispose()
     assert any(expected.values())
 
 
