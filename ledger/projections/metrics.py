@@ -135,13 +135,14 @@ def repeat_incidents(
         (t for t in tickets if t["max_severity"] <= 2 and t["opened_at"] <= to),
         key=lambda t: (t["opened_at"], t["ticket_id"]),
     )
+    by_customer: dict[str, list[dict[str, Any]]] = {}
     repeats = []
-    for i, later in enumerate(serious):
+    for later in serious:
+        earlier_ones = by_customer.setdefault(later["customer_id"], [])
         if not _within(later["opened_at"], from_, to):
+            earlier_ones.append(later)
             continue
-        for earlier in serious[:i]:
-            if earlier["customer_id"] != later["customer_id"]:
-                continue
+        for earlier in earlier_ones:  # the customer's earlier ones, oldest first
             same_category = (
                 earlier["category"] == later["category"]
                 and later["opened_at"] - earlier["opened_at"] <= REPEAT_WINDOW
@@ -158,6 +159,7 @@ def repeat_incidents(
                     }
                 )
                 break
+        earlier_ones.append(later)
     return repeats
 
 
