@@ -242,6 +242,13 @@ def key_columns(table: Table) -> tuple[str, ...]:
     return keys or tuple(column.name for column in table.columns)
 
 
+_COVERED: dict[str, tuple[str, ...]] = {
+    "sla_timers": ("breached_at", "due_at", "stopped_at", "paused_since"),
+}
+"""Columns the valid-time index also holds, so that the board's question (breached,
+due, open by an instant) is answered from the index, and only its rows are read."""
+
+
 def _versions_of(table: Table) -> Table:
     keys = key_columns(table)
     columns = [
@@ -257,7 +264,14 @@ def _versions_of(table: Table) -> Table:
         Column("recorded_from", Instant, nullable=False),
         Column("recorded_to", Instant),
         Index(f"ix_{table.name}_versions_key", *keys[:2], "recorded_to"),
-        Index(f"ix_{table.name}_versions_valid", "valid_from"),
+        Index(
+            f"ix_{table.name}_versions_valid",
+            "valid_from",
+            "valid_to",
+            *_COVERED.get(table.name, ()),
+            "recorded_from",
+            "recorded_to",
+        ),
     )
 
 

@@ -203,15 +203,27 @@ def read_rows(
     table = live_table if live else tables.VERSIONS[name]
     names = [c.name for c in live_table.columns if only is None or c.name in only]
     columns = [table.c[n] for n in names]
-    order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
     query = select(*columns)
-    if not live:
-        query = query.where(visible_clause(table, as_of, known_at))
     if where is not None:
         query = query.where(*where(table.c))
     keys = [str(n) for n in names]  # (a str, not SQLAlchemy's quoted_name)
+    if live:
+        order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
+        with engine.connect() as conn:
+            result = conn.execute(query.order_by(*order))
+            return [dict(zip(keys, row, strict=True)) for row in result]
+    # Versions are sorted here, not in SQL: asked to order by key, the planner walks the
+    # key index through the whole table instead of the valid-time index.
+    query = query.where(visible_clause(table, as_of, known_at))
     with engine.connect() as conn:
-        return [dict(zip(keys, row, strict=True)) for row in conn.execute(query.order_by(*order))]
+        rows = [dict(zip(keys, row, strict=True)) for row in conn.execute(query)]
+    order_keys = [k for k in tables.key_columns(live_table) if k in keys] or keys
+    rows.sort(key=lambda row: tuple(_sortable(row[k]) for k in order_keys))
+    return rows
+
+
+def _sortable(value: Any) -> tuple[bool, Any]:
+    return (value is not None, value)
 
 
 def tickets_read_elsewhere(
