@@ -42,8 +42,13 @@ if TYPE_CHECKING:
 
 
 def _rows(
-    db: str | None, when: datetime, known: datetime | None
+    db: str | None,
+    when: datetime,
+    known: datetime | None,
+    read: Callable[[LedgerApp, Engine], dict[str, list[dict[str, Any]]]] | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
+    """The rows a question reads (``read``: only its own, from ``ledger.services.reads``;
+    default every read model) as of ``when`` known at ``known``."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
@@ -51,7 +56,10 @@ def _rows(
 
     database = resolve_database(db)
     with opened(database, create=False) as ledger:
-        return rows_as_of(ledger, engine_for(database), when, known)
+        engine = engine_for(database)
+        if read is None:
+            return rows_as_of(ledger, engine, when, known)
+        return read(ledger, engine)
 
 
 def _answered_at(when: datetime, known: datetime | None) -> dict[str, Any]:
@@ -270,10 +278,23 @@ def sla_list(
     """The SLA board: every timer interval as of an instant, filtered."""
     from ledger.projections.sla import sla_board
     from ledger.services.queries import answer
+    from ledger.services.reads import timer_records
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer)
+    filters: dict[str, Any] = {
+        "breached": breached,
+        "at_risk": at_risk,
+        "open_only": open_only,
+        "customer": customer,
+        "severity": severity,
+    }
     board = answer(
-        _rows(db, when, known),
+        _rows(
+            db,
+            when,
+            known,
+            lambda app, engine: {"sla_timers": timer_records(app, engine, when, known, **filters)},
+        ),
         lambda rows: sla_board(
             rows["sla_timers"],
             when,
@@ -399,12 +420,14 @@ def metrics(
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
     from ledger.projections.metrics import metrics as metric_figures
     from ledger.services.queries import answer
+    from ledger.services.reads import metrics_rows
 
     when, known = when_known(as_of, known_at, tz=tz, db=db)
     start, end = window(from_, to)
-    figures = answer(
-        _rows(db, when, known), lambda rows: metric_figures(rows, when, start, end), "metrics"
+    rows = _rows(
+        db, when, known, lambda app, engine: metrics_rows(app, engine, when, known, start, end)
     )
+    figures = answer(rows, lambda rows: metric_figures(rows, when, start, end), "metrics")
     if json:
         # (the figures' own as_of is the instant as given: the envelope's is in UTC)
         payload = {k: v for k, v in figures.items() if k != "as_of"}
@@ -477,11 +500,11 @@ def health(
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
     from ledger.projections.health import health as health_records
     from ledger.services.queries import answer
+    from ledger.services.reads import health_rows
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
-    records = answer(
-        _rows(db, when, known), lambda rows: health_records(rows, when, customer_id), "health"
-    )
+    rows = _rows(db, when, known, lambda app, engine: health_rows(app, engine, when, known))
+    records = answer(rows, lambda rows: health_records(rows, when, customer_id), "health")
     if customer_id is not None and not records:
         fail(f"no customer {customer_id} in the ledger as of {when.isoformat()}")
     if json:
