@@ -136,8 +136,9 @@ class KnownInputs:
     deferred: dict[str, tuple[str, str]]  # fingerprint -> (waits_for, rule)
 
 
-class LedgerRecorder(Protocol):
-    """The queries the application needs beyond eventsourcing's recorder interface."""
+class IntakeStore(Protocol):
+    """What deciding a batch asks of the store (``LedgerRecorder`` has it all; a dry run
+    answers it from what it would have stored)."""
 
     def known_inputs(
         self, event_ids: Sequence[str], fingerprints: Sequence[str]
@@ -159,9 +160,14 @@ class LedgerRecorder(Protocol):
         before: datetime | None = None,
     ) -> list[Deferral]: ...
 
-    def deferred_count(self) -> int: ...
-
     def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
+
+
+class LedgerRecorder(IntakeStore, Protocol):
+    """The queries the application needs beyond eventsourcing's recorder interface
+    (deciding a batch asks only ``IntakeStore``'s)."""
+
+    def deferred_count(self) -> int: ...
 
     def rejections(
         self,

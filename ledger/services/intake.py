@@ -33,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, Literal, NamedTuple, Protocol, cast
+from typing import Any, Final, Literal, NamedTuple, cast
 
 import orjson
 from eventsourcing.application import project_aggregate
@@ -49,7 +49,14 @@ from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.settings import (
     DEFAULT_BATCH_SIZE as DEFAULT_BATCH_SIZE,  # the command line reads it there
 )
-from ledger.adapters.store import BatchWrite, Deferral, KnownInputs, Position, Rejection
+from ledger.adapters.store import (
+    BatchWrite,
+    Deferral,
+    IntakeStore,
+    KnownInputs,
+    Position,
+    Rejection,
+)
 from ledger.aggregates.rules import RuleViolation
 from ledger.services.handlers import HANDLERS, command_meta
 from schemas import WireError, parse_canonical
@@ -472,32 +479,6 @@ class Ingestor:
             self._cache.move_to_end(subject)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
-
-
-class IntakeStore(Protocol):
-    """What deciding a batch asks of the store (``LedgerRecorder`` has it all)."""
-
-    def known_inputs(
-        self, event_ids: Sequence[str], fingerprints: Sequence[str]
-    ) -> KnownInputs: ...
-
-    def has_deferred(self) -> bool: ...
-
-    def deferred_subjects(self, subjects: Sequence[str]) -> set[str]: ...
-
-    def deferred_queues(self, waits_for: Sequence[str]) -> list[Deferral]: ...
-
-    def ready_deferred(self) -> list[Deferral]: ...
-
-    def deferred(
-        self,
-        *,
-        subject: str | None = None,
-        limit: int | None = None,
-        before: datetime | None = None,
-    ) -> list[Deferral]: ...
-
-    def current_versions(self, subjects: Sequence[str]) -> dict[str, int]: ...
 
 
 UNWRITTEN_IDS: Final = 1 << 62
