@@ -248,26 +248,16 @@ def ticket_show(
     """The ticket's state, its SLA timers, its trail and its rejected inputs (now, or as
     of an instant)."""
     from ledger.aggregates.ticket import Ticket
-    from ledger.projections.registry import SubjectFailed, visible
-    from ledger.services.queries import (
-        rejected_input,
-        rejection_seen,
-        replayed,
-        ticket_state,
-        trail,
-    )
+    from ledger.projections.registry import SubjectFailed
+    from ledger.services.queries import rejected_input, subject_as_of, ticket_state, trail
     from ledger.services.timelines import ticket_timers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with open_ledger(db) as ledger:
-        history = ledger.history(ticket_id)
-        events = visible(history, when, known)
-        ticket = replayed(events)
-        rejected = [
-            r for r in ledger.store.rejections(subject=ticket_id) if rejection_seen(r, when, known)
-        ]
+        found = subject_as_of(ledger, ticket_id, when, known)
+        events, ticket, rejected = found.events, found.aggregate, found.rejected
         if not isinstance(ticket, Ticket):
-            fail(_absent("ticket", ticket_id, bool(history), rejected, when, known))
+            fail(_absent("ticket", ticket_id, found.exists, rejected, when, known))
         try:
             timers = ticket_timers(ledger, ticket_id, when, known)
         except SubjectFailed as error:
@@ -303,27 +293,14 @@ def customer_show(
 ) -> None:
     """The customer's state, its trail and its rejected inputs (now, or as of an instant)."""
     from ledger.aggregates.customer import Customer
-    from ledger.projections.registry import visible
-    from ledger.services.queries import (
-        customer_state,
-        rejected_input,
-        rejection_seen,
-        replayed,
-        trail,
-    )
+    from ledger.services.queries import customer_state, rejected_input, subject_as_of, trail
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
     with open_ledger(db) as ledger:
-        history = ledger.history(customer_id)
-        events = visible(history, when, known)
-        customer = replayed(events)
-        rejected = [
-            r
-            for r in ledger.store.rejections(subject=customer_id)
-            if rejection_seen(r, when, known)
-        ]
+        found = subject_as_of(ledger, customer_id, when, known)
+    events, customer, rejected = found.events, found.aggregate, found.rejected
     if not isinstance(customer, Customer):
-        fail(_absent("customer", customer_id, bool(history), rejected, when, known))
+        fail(_absent("customer", customer_id, found.exists, rejected, when, known))
     view = {
         **_answered_at(when, known),
         **customer_state(customer),

@@ -40,6 +40,7 @@ from ledger.projections.registry import (
     PROJECTIONS,
     describe,
     not_the_subject,
+    visible,
 )
 from ledger.services.reads import read_as_of
 
@@ -334,6 +335,31 @@ def _claimed_occurred_at(rejection: Rejection) -> datetime | None:
         return None
     except OverflowError:
         return None
+
+
+@dataclass(frozen=True)
+class SubjectAsOf:
+    """One subject as of an instant, known at another: whether it has any history, the
+    events visible then, the aggregate they build (None: none yet), and the inputs for
+    it that were rejected and count then."""
+
+    exists: bool
+    events: list[LedgerEvent]
+    aggregate: Aggregate | None
+    rejected: list[StoredRejection]
+
+
+def subject_as_of(
+    app: LedgerApp, subject: str, as_of: datetime, known_at: datetime | None
+) -> SubjectAsOf:
+    """``ticket show`` and ``customer show``: the subject replayed from its visible
+    events, with its rejected inputs (R-TIME-1)."""
+    history = app.history(subject)
+    events = visible(history, as_of, known_at)
+    rejected = [
+        r for r in app.store.rejections(subject=subject) if rejection_seen(r, as_of, known_at)
+    ]
+    return SubjectAsOf(bool(history), events, replayed(events), rejected)
 
 
 def rejected_input(stored: StoredRejection) -> dict[str, Any]:
