@@ -501,7 +501,8 @@ def sla_show(
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """The ticket's timers as of an instant: due, stopped, paused, met or breached."""
+    """The ticket's timers as of an instant: due, time left or overdue, paused, met,
+    breached, or measured (no target)."""
     from ledger.services.timelines import ticket_timers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
