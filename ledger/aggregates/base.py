@@ -2,7 +2,9 @@
 
 Aggregate ids are the business keys (``T-1001``, ``C-42``, ``SLA``), so events are
 typed for ``str`` ids. Every event keeps its envelope's ``event_id``, ``occurred_at``
-(valid time, said by the producer), ``actor_id``, ``actor_role`` and ``source``;
+(valid time, said by the producer), ``actor_id``, ``actor_role`` and ``source``, and
+the ``producer`` that sent it (a producer's name, ``local`` for the local operator; None
+for events stored before producers were recorded, and for the ledger's own events);
 eventsourcing's ``timestamp`` is the ledger's recording time (transaction time),
 set once per ingest batch by the application, never by the producer.
 
@@ -35,6 +37,7 @@ class EventMeta:
     actor_role: str
     source: str
     recorded_at: datetime
+    producer: str | None = None  # who sent the envelope (issue 18); None: the ledger itself
 
     def event_kwargs(self) -> dict[str, Any]:
         """Keyword arguments for ``trigger_event``/``_create``."""
@@ -44,6 +47,7 @@ class EventMeta:
             "actor_id": self.actor_id,
             "actor_role": self.actor_role,
             "source": self.source,
+            "producer": self.producer,
             "timestamp": self.recorded_at,
         }
 
@@ -63,6 +67,10 @@ class LedgerEvent(CanMutateAggregate[str]):
     actor_id: str
     actor_role: str
     source: str
+    # Who sent it: a producer's name, or "local" (the local operator). None for events
+    # stored before producers were recorded (read back from the class default) and for
+    # the ledger's own; hashed only when set, so older events keep their hashes.
+    producer: str | None = None
     # The hash chain (``ledger.aggregates.chain``): set when the event is created.
     previous_hash: str = GENESIS
     salt: str = ""
@@ -142,6 +150,7 @@ _META_FIELDS = frozenset(
         "actor_id",
         "actor_role",
         "source",
+        "producer",
         "originator_topic",
         *CHAIN_FIELDS,
     }

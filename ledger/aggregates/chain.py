@@ -207,8 +207,11 @@ def digest(hashed_body: dict[str, Any]) -> str:
 
 
 def event_meta(event: Any) -> dict[str, Any]:
-    """The envelope and store facts of an event that its hash covers, canonical."""
-    return {
+    """The envelope and store facts of an event that its hash covers, canonical.
+
+    ``producer`` (who sent the event, issue 18) is covered when the event has one: the
+    events stored before producers were recorded have none and keep their hashes."""
+    meta = {
         "type": event.WIRE_TYPE,
         "subject": event.originator_id,
         "version": event.originator_version,
@@ -220,6 +223,10 @@ def event_meta(event: Any) -> dict[str, Any]:
         "source": event.source,
         "previous_hash": event.previous_hash,
     }
+    producer = getattr(event, "producer", None)
+    if producer is not None:
+        meta["producer"] = producer
+    return meta
 
 
 _last_recorded: tuple[datetime, str] = (datetime.min, "")

@@ -100,10 +100,14 @@ def handles(
 
 
 def command_meta(
-    envelope: Envelope, recorded_at: datetime, event_id: str | None = None
+    envelope: Envelope,
+    recorded_at: datetime,
+    event_id: str | None = None,
+    producer: str | None = None,
 ) -> EventMeta:
     """The envelope facts every stored event keeps (``event_id``: the envelope's as text,
-    if the caller has it already)."""
+    if the caller has it already; ``producer``: who sent it, ``local`` for the local
+    operator)."""
     return EventMeta(
         event_id=str(envelope.event_id) if event_id is None else event_id,
         occurred_at=envelope.occurred_at,
@@ -111,6 +115,7 @@ def command_meta(
         actor_role=envelope.actor.role,
         source=envelope.source,
         recorded_at=recorded_at,
+        producer=producer,
     )
 
 

@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import re
 from collections import Counter, OrderedDict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
@@ -59,6 +60,7 @@ from ledger.adapters.store import (
 )
 from ledger.aggregates.rules import RuleViolation
 from ledger.services.handlers import HANDLERS, command_meta
+from ledger.services.principals import LOCAL_OPERATOR, NAME_PATTERN, Principal, Refusal
 from schemas import WireError, parse_canonical
 
 log = logging.getLogger(__name__)
@@ -118,12 +120,20 @@ class Input:
     """One thing to ingest and where it came from (``file.jsonl:12``, ``kafka:t/0@42``).
 
     ``keyed`` inputs (Kafka records) carry the record's ``key``, which must be the
-    envelope's subject: the key is what keeps a subject's events on one partition."""
+    envelope's subject: the key is what keeps a subject's events on one partition.
+
+    ``producer``: who sent it (None: the local operator, ``LOCAL_OPERATOR``); an
+    envelope outside its producer's scope is rejected (R-AUTH-1..3) and kept, and an
+    accepted one records the producer's name. ``refused``: the transport refused it
+    before it could be read (a Kafka record unsigned or forged, R-AUTH-4/5): it is
+    rejected under that rule and kept."""
 
     payload: Payload
     origin: str
     key: bytes | None = None
     keyed: bool = False
+    producer: Principal | None = None
+    refused: Refusal | None = None
 
 
 @dataclass(frozen=True)
@@ -824,7 +834,7 @@ class _Batch:
                 item.fingerprint,
             )
         existed = self.load(envelope.subject) is not None
-        meta = command_meta(envelope, received_at, event_id)
+        meta = command_meta(envelope, received_at, event_id, _producer_name(item.item))
         try:
             aggregate = HANDLERS[envelope.type](self, envelope, meta)
         except RuleViolation as broken:
@@ -910,7 +920,9 @@ class _Batch:
 
     def _take_up(self, deferral: Deferral) -> None:
         """A stored deferred input joins its subject's queue in this batch."""
-        parsed = _parse(Input(deferral.rejection.payload, deferral.rejection.origin))
+        origin, producer = _split_origin(deferral.rejection.origin)
+        # Its producer's scope was checked when it arrived (it would not wait otherwise).
+        parsed = _parse(Input(deferral.rejection.payload, origin, producer=producer), scoped=False)
         if not isinstance(parsed, _Parsed):  # stored by a ledger whose contract was looser
             self._expired(deferral, reason=parsed.rejection.reason)
             return
@@ -1273,7 +1285,16 @@ TOMBSTONE_REASON: Final = (
 )
 
 
-def _parse(item: Input) -> _Parsed | _Refused:
+def _parse(item: Input, *, scoped: bool = True) -> _Parsed | _Refused:
+    """The input's envelope, or why it is refused before any domain rule sees it
+    (``scoped``: check its producer's scope; a deferred input's was checked already)."""
+    if item.refused is not None:
+        refused = item.refused
+        fingerprint = _auth_print(item, refused.rule, _bytes_print(item.payload, item.key))
+        rejection = _rejection(
+            item, refused.rule, refused.reason, refused.field, "unauthorized", None, fingerprint
+        )
+        return _Refused(item, rejection)
     if item.payload is None:
         rejection = Rejection(
             rule="R-WIRE-1",
@@ -1285,7 +1306,7 @@ def _parse(item: Input) -> _Parsed | _Refused:
             event_id=None,
             event_type=None,
             subject=None if item.key is None else _printable(item.key.decode("utf-8", "replace")),
-            origin=_printable(item.origin),
+            origin=_printable(_stored_origin(item)),
             fingerprint=_bytes_print(None, item.key),
         )
         return _Refused(item, rejection)
@@ -1300,6 +1321,19 @@ def _parse(item: Input) -> _Parsed | _Refused:
         message = f"{type(error).__name__}: {error}"
         return _Refused(item, _fault_rejection(item, message, None, _bytes_print(item.payload)))
     fingerprint = _content_print(canonical)
+    if scoped and item.producer is not None:
+        refusal = item.producer.refusal(envelope.source, envelope.actor.role, envelope.type)
+        if refusal is not None:
+            rejection = _rejection(
+                item,
+                refusal.rule,
+                refusal.reason,
+                refusal.field,
+                "unauthorized",
+                envelope,
+                _auth_print(item, refusal.rule, fingerprint),
+            )
+            return _Refused(item, rejection)
     if item.keyed and item.key != envelope.subject.encode():
         key = "no key" if item.key is None else f"key {item.key[:200]!r}"
         rejection = _rejection(
@@ -1347,9 +1381,44 @@ def _rejection(
         event_id=_text(hint, "event_id"),
         event_type=_text(hint, "type"),
         subject=_text(hint, "subject"),
-        origin=_printable(item.origin),
+        origin=_printable(_stored_origin(item)),
         fingerprint=fingerprint,
     )
+
+
+_PRODUCER_SUFFIX: Final = re.compile(r" \[producer (" + NAME_PATTERN.pattern + r")\]\Z")
+
+
+def _producer_name(item: Input) -> str:
+    """Who sent an input, as its events record it (``local``: the local operator)."""
+    return (item.producer or LOCAL_OPERATOR).name
+
+
+def _stored_origin(item: Input) -> str:
+    """The origin a kept input (rejected or deferred) is stored with: where it came from
+    and, when a producer sent it, which (``kafka:t/0@42 [producer billing]``), so that
+    ``rejects list`` names the producer and a deferred input, decided later, is still
+    recorded as sent by it."""
+    if item.producer is None or item.producer.kind == "operator":
+        return item.origin
+    return f"{item.origin} [producer {item.producer.name}]"
+
+
+def _split_origin(origin: str) -> tuple[str, Principal | None]:
+    """A stored origin's place and producer (``_stored_origin`` undone)."""
+    found = _PRODUCER_SUFFIX.search(origin)
+    if found is None:
+        return origin, None
+    return origin[: found.start()], Principal(name=found.group(1), kind="producer")
+
+
+def _auth_print(item: Input, rule: str, base: str) -> str:
+    """The fingerprint of an input refused for who sent it (R-AUTH-*): its content's
+    with the rule and the producer, so the same input sent again by the same sender is
+    "rejected before", while a sender allowed to send it is decided anew."""
+    sender = "" if item.producer is None else item.producer.name
+    raw = f"auth\x00{rule}\x00{sender}\x00{base}".encode()
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 def _conflict(item: _Parsed) -> Rejection:
