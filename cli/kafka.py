@@ -63,8 +63,19 @@ def consume(
     session_timeout_ms: Annotated[int, typer.Option(min=1000)] = 10_000,
     heartbeat_interval_ms: Annotated[int, typer.Option(min=100)] = 1_000,
     max_poll_interval_ms: Annotated[int, typer.Option(min=1000)] = 60_000,
+    require_signed: Annotated[
+        bool,
+        typer.Option(
+            "--require-signed",
+            help="Take only records signed by a known producer (ledger-producer and "
+            "ledger-signature headers); reject and keep the rest (R-AUTH-4, R-AUTH-5), and "
+            "check each signed record against its producer's scope (R-AUTH-1..3).",
+        ),
+    ] = False,
 ) -> None:
     """Consume envelopes from Kafka into the ledger, exactly once; SIGTERM stops cleanly."""
+    from functools import partial
+
     from consumers.ingest import ConsumerSettings, IngestConsumer
     from consumers.kafka import GroupTiming, producer
     from consumers.relay import RejectionOutbox
@@ -86,8 +97,14 @@ def consume(
     with opened(database) as ledger:
         publisher = producer(servers, f"{group}-rejections")
         outbox = RejectionOutbox(ledger, engine_for(database), publisher, rejected_topic)
-        member = IngestConsumer(ledger, settings, outbox=outbox)
-        _say(f"consuming {topic} as group {group} into {database.label}")
+        verifier = None
+        if require_signed:
+            from ledger.services.principals import verify_records
+
+            verifier = partial(verify_records, engine_for(database))
+        member = IngestConsumer(ledger, settings, outbox=outbox, verifier=verifier)
+        signed = ", signed records only" if require_signed else ""
+        _say(f"consuming {topic} as group {group} into {database.label}{signed}")
 
         def batch(outcomes: list[Outcome], totals: dict[str, Any]) -> None:
             _say(
@@ -163,17 +180,35 @@ def emit(
     db: DbOption = None,
     group: Annotated[str, typer.Option(help="With --dependencies-first: the consumers.")] = GROUP,
     timeout: Annotated[float, typer.Option(help="Seconds to wait for the consumers.")] = 300,
+    producer_name: Annotated[
+        str | None,
+        typer.Option(
+            "--producer",
+            help="Sign every record as this producer (headers ledger-producer and "
+            "ledger-signature), with the token from $LEDGER_TOKEN.",
+            show_default=False,
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Produce a JSON Lines file to Kafka, keyed by subject (idempotent, acks=all)."""
+    import os
+
     from consumers.emit import emit as emit_lines
-    from consumers.emit import emit_dependencies_first
+    from consumers.emit import emit_dependencies_first, signed_by
     from consumers.kafka import producer
     from ledger.adapters.event_store import opened
     from ledger.adapters.settings import resolve_database
+    from ledger.services.principals import ENV_TOKEN
 
     if file != "-" and not Path(file).is_file():
         fail(f"no such file: {file}")
+    signer = None
+    if producer_name is not None:
+        token = os.environ.get(ENV_TOKEN, "").strip()
+        if not token:
+            fail(f"--producer {producer_name} signs with its token: set {ENV_TOKEN}")
+        signer = signed_by(producer_name, token)
     servers = _servers(bootstrap)
     publisher = producer(servers, "ledger-emit")
     lines = (line for line, _ in read_lines(file))
@@ -181,15 +216,16 @@ def emit(
         if dependencies_first:
             with opened(resolve_database(db)) as ledger:
                 wait = _consumed_by(ledger, group, topic, timeout)
-                sent = emit_dependencies_first(publisher, topic, lines, wait)
+                sent = emit_dependencies_first(publisher, topic, lines, wait, signer)
         else:
-            sent = emit_lines(publisher, topic, lines)
+            sent = emit_lines(publisher, topic, lines, signer)
     finally:
         publisher.close()
     if json:
-        print_json({"sent": sent, "topic": topic})
+        print_json({"sent": sent, "topic": topic, "producer": producer_name})
     else:
-        out().print(f"sent {sent} lines to {topic}")
+        signed = f", signed as {producer_name}" if producer_name else ""
+        out().print(f"sent {sent} lines to {topic}{signed}")
 
 
 def _consumed_by(

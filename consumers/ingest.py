@@ -14,6 +14,12 @@ rejections published once a batch is stored; before partitions are revoked or as
 and before the consumer leaves, the batch in flight is waited for, so the stored
 positions the new owner seeks to are complete.
 
+With ``verifier`` (``ledger consume --require-signed``) each record must carry the
+``ledger-producer`` and ``ledger-signature`` headers of a producer the ledger knows: an
+unsigned record is rejected (R-AUTH-4), a forged one (unknown or revoked producer, or a
+signature that does not match the value) too (R-AUTH-5), both kept; a signed one is
+attributed to its producer, whose scope is checked (R-AUTH-1..3). One lookup per poll.
+
 Rejections are published to ``ledger.rejected`` through the outbox after each commit.
 SIGTERM (``stop``) finishes the batch in hand, commits, leaves the group and returns.
 """
@@ -23,8 +29,8 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from kafka import KafkaConsumer, TopicPartition
@@ -37,6 +43,10 @@ from ledger.adapters.collection import collected_per_batch
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.store import Position
 from ledger.services.intake import DEFAULT_BATCH_SIZE, Ingestor, IngestReport, Input, Outcome
+from ledger.services.principals import Principal, Refusal, SignedRecord, headers_of
+
+Verifier = Callable[[Sequence[SignedRecord]], list[Principal | Refusal]]
+"""Who sent each record, or why it is refused (``ledger.services.principals.verify_records``)."""
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +91,10 @@ class IngestConsumer:
         *,
         outbox: RejectionOutbox | None = None,
         ingestor: Ingestor | None = None,
+        verifier: Verifier | None = None,
     ) -> None:
         self.app = app
+        self.verifier = verifier  # None: records are taken unsigned, as the local operator's
         self.settings = settings
         self.outbox = outbox
         self.ingestor = ingestor or Ingestor(app)
@@ -140,6 +152,8 @@ class IngestConsumer:
             last = batch[-1].offset
             positions.append(Position(self.settings.group, tp.topic, tp.partition, last))
             offsets[tp] = OffsetAndMetadata(last + 1, "", -1)
+        if self.verifier is not None:
+            inputs = self._attributed(inputs, [r for batch in records.values() for r in batch])
         outcomes = self.pipeline.push(inputs, positions)
         done = self._stored(outcomes)
         self._offsets_in_flight = offsets
@@ -148,6 +162,17 @@ class IngestConsumer:
             # the next poll would hold its offsets and rejections back by poll_ms.
             done += self.flush()
         return done
+
+    def _attributed(self, inputs: list[Input], records: list[Any]) -> list[Input]:
+        """The inputs with the producer that signed each, or refused (unsigned, forged)."""
+        assert self.verifier is not None
+        signed = [SignedRecord(*headers_of(record.headers), record.value) for record in records]
+        return [
+            replace(item, producer=who)
+            if isinstance(who, Principal)
+            else replace(item, refused=who)
+            for item, who in zip(inputs, self.verifier(signed), strict=True)
+        ]
 
     def flush(self) -> list[Outcome]:
         """Wait for the batch in flight to be stored; its outcomes (empty if none)."""

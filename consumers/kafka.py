@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -62,14 +62,26 @@ def producer(bootstrap: str, client_id: str) -> KafkaProducer:
     )
 
 
+Signer = Callable[[bytes], list[tuple[str, bytes]]]
+"""A record value's headers (``ledger-producer``, ``ledger-signature``): see ``emit``."""
+
+
 def send_and_confirm(
-    producer: KafkaProducer, messages: Iterable[tuple[str, bytes | None, bytes]]
+    producer: KafkaProducer,
+    messages: Iterable[tuple[str, bytes | None, bytes]],
+    signer: Signer | None = None,
 ) -> dict[int, int]:
-    """Send (topic, key, value) messages, flush, and raise unless the broker took them all.
+    """Send (topic, key, value) messages, flush, and raise unless the broker took them all
+    (``signer``: the headers each value is sent with).
 
     Returns the last offset written to each partition.
     """
-    futures = [producer.send(topic, key=key, value=value) for topic, key, value in messages]
+    futures = [
+        producer.send(
+            topic, key=key, value=value, headers=None if signer is None else signer(value)
+        )
+        for topic, key, value in messages
+    ]
     producer.flush()
     last: dict[int, int] = {}
     for future in futures:
