@@ -1,0 +1,311 @@
+"""The questions every entry point asks, answered whole: the command line's ``--json`` and
+the HTTP API (``web/``) call these and only format what they return.
+
+Each function takes the ledger (``LedgerApp``), the read models' engine where it reads
+them, and the instants of the question: ``as_of`` and ``known_at`` (R-TIME-1). Lists
+come back as rows (instants as ``datetime``, for human output); ``document`` makes any
+answer the JSON object both entry points print, starting with the ``as_of`` and
+``known_at`` it was computed for.
+
+A subject the question names that the ledger does not hold (as of the instant) is
+``Absent``; a filter value a question cannot take is ``ledger.services.queue.BadOption``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+from sqlalchemy import Engine, select
+
+from ledger.adapters import tables
+from ledger.adapters.event_store import LedgerApp
+from ledger.adapters.projector import Projector
+from ledger.adapters.store import StoredRejection
+from ledger.aggregates.customer import Customer
+from ledger.aggregates.ticket import Ticket
+from ledger.projections.health import health
+from ledger.projections.metrics import metrics as metric_figures
+from ledger.projections.sla import sla_board
+from ledger.services.queries import (
+    answer,
+    answered_at,
+    customer_state,
+    plain,
+    rejected_input,
+    rejection_seen,
+    rows_as_of,
+    subject_as_of,
+    ticket_state,
+    trail,
+)
+from ledger.services.queue import (
+    CustomerQuery,
+    TicketQuery,
+    customer_queue,
+    require_customer,
+    ticket_queue,
+)
+from ledger.services.reads import health_rows, metrics_rows, timer_records
+from ledger.services.timelines import escalation_timeline, rca_document, ticket_timers
+from schemas import PRODUCER_TYPES, SYSTEM_TYPES
+
+
+class Absent(LookupError):
+    """The subject a question names is not in the ledger as of the instant asked.
+
+    ``stored``: it has a history (only not yet as of the instant); ``rules``: the rules
+    its rejected inputs broke, which are often the reason."""
+
+    def __init__(self, kind: str, subject: str, stored: bool, rules: list[str]) -> None:
+        super().__init__(f"no {kind} {subject} in the ledger")
+        self.kind = kind
+        self.subject = subject
+        self.stored = stored
+        self.rules = rules
+
+
+def document(as_of: datetime, known_at: datetime | None, **parts: Any) -> dict[str, Any]:
+    """An answer as JSON: ``as_of`` and ``known_at`` (UTC) first, then ``parts``."""
+    return {**answered_at(as_of, known_at), **plain(parts)}
+
+
+# the queues --------------------------------------------------------------------------------
+
+
+def tickets(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: TicketQuery,
+) -> list[dict[str, Any]]:
+    """``ledger tickets``: one row per ticket the query wants, by its next breach (a
+    customer filter naming a customer not onboarded by ``as_of`` is ``BadOption``)."""
+    rows = rows_as_of(app, engine, as_of, known_at)
+    if query.customer is not None:
+        require_customer(rows, query.customer, as_of)
+    return answer(rows, lambda r: ticket_queue(r, as_of, query), "tickets")
+
+
+def customers(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: CustomerQuery,
+) -> list[dict[str, Any]]:
+    """``ledger customers``: one row per customer the query wants, lowest health first."""
+    rows = rows_as_of(app, engine, as_of, known_at)
+    return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+
+
+def board(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    *,
+    breached: bool = False,
+    at_risk: int | None = None,
+    open_only: bool = False,
+    customer: str | None = None,
+    severity: int | None = None,
+) -> list[dict[str, Any]]:
+    """``ledger sla list``: the SLA board, every timer interval evaluated at ``as_of``."""
+    filters: dict[str, Any] = {
+        "breached": breached,
+        "at_risk": at_risk,
+        "open_only": open_only,
+        "customer": customer,
+        "severity": severity,
+    }
+    records = {"sla_timers": timer_records(app, engine, as_of, known_at, **filters)}
+    return answer(records, lambda rows: sla_board(rows["sla_timers"], as_of, **filters), "sla list")
+
+
+def metrics(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """``ledger metrics``: every R-MET figure over ``[start, end or as_of]``. (The figures'
+    own ``as_of`` is left out: the document's, in UTC, says it.)"""
+    rows = metrics_rows(app, engine, as_of, known_at, start, end)
+    figures = answer(rows, lambda r: metric_figures(r, as_of, start, end), "metrics")
+    return {k: v for k, v in figures.items() if k != "as_of"}
+
+
+def health_records(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    customer_id: str | None = None,
+) -> list[dict[str, Any]]:
+    """``ledger health``: each customer's health record (or one customer's), lowest first."""
+    rows = health_rows(app, engine, as_of, known_at)
+    return answer(rows, lambda r: health(r, as_of, customer_id), "health")
+
+
+# one subject -------------------------------------------------------------------------------
+
+
+def ticket_view(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None
+) -> dict[str, Any]:
+    """``ledger ticket show``: state, timers, rejected inputs and trail (JSON-ready but for
+    the timers' instants). ``Absent`` when no ticket; ``SubjectFailed`` when it cannot be
+    folded."""
+    found = subject_as_of(app, ticket_id, as_of, known_at)
+    if not isinstance(found.aggregate, Ticket):
+        raise Absent("ticket", ticket_id, found.exists, _rules(found.rejected))
+    timers = ticket_timers(app, ticket_id, as_of, known_at)
+    return {
+        **ticket_state(found.aggregate),
+        "timers": timers or [],
+        "rejected": [rejected_input(r) for r in found.rejected],
+        "trail": trail(found.events),
+    }
+
+
+def customer_view(
+    app: LedgerApp, customer_id: str, as_of: datetime, known_at: datetime | None
+) -> dict[str, Any]:
+    """``ledger customer show``: state, rejected inputs and trail. ``Absent`` when none."""
+    found = subject_as_of(app, customer_id, as_of, known_at)
+    if not isinstance(found.aggregate, Customer):
+        raise Absent("customer", customer_id, found.exists, _rules(found.rejected))
+    return {
+        **customer_state(found.aggregate),
+        "rejected": [rejected_input(r) for r in found.rejected],
+        "trail": trail(found.events),
+    }
+
+
+def escalations(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None
+) -> dict[str, Any]:
+    """``ledger escalations``: the ticket's escalation timeline. ``Absent`` when none."""
+    timeline = escalation_timeline(app, ticket_id, as_of, known_at)
+    if timeline is None:
+        raise Absent("ticket", ticket_id, bool(app.find(ticket_id)), [])
+    return timeline
+
+
+def rca(
+    app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None
+) -> dict[str, Any]:
+    """``ledger rca --json``: the ticket's RCA document. ``Absent`` when no ticket."""
+    found = rca_document(app, ticket_id, as_of, known_at)
+    if found is None:
+        raise Absent("ticket", ticket_id, bool(app.find(ticket_id)), [])
+    return found
+
+
+def customer_of(app: LedgerApp, subject: str) -> str | None:
+    """The customer a subject belongs to: itself, or the ticket's customer (None: no
+    such subject, or the policy)."""
+    found = app.find(subject)
+    if isinstance(found, Customer):
+        return str(found.id)
+    if isinstance(found, Ticket):
+        return found.customer_id
+    return None
+
+
+def _rules(rejected: list[StoredRejection]) -> list[str]:
+    return sorted({r.rejection.rule for r in rejected})
+
+
+# inputs and the ledger's state -------------------------------------------------------------
+
+
+RULE_ID: Final = re.compile(r"R-[A-Z]+-[0-9]+")
+"""What a rule id looks like (R-AREA-N)."""
+
+
+def known_type(app: LedgerApp, wire_type: str) -> bool:
+    """Whether a rejections filter names a wire type of the contract, or one a rejected
+    input named (a typo must not read as "nothing was rejected")."""
+    return (
+        wire_type in PRODUCER_TYPES
+        or wire_type in SYSTEM_TYPES
+        or wire_type in app.store.rejected_types()
+    )
+
+
+def rejections(
+    app: LedgerApp,
+    *,
+    rule: str | None = None,
+    subject: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+    limit: int | None = None,
+    as_of: datetime | None = None,
+    known_at: datetime | None = None,
+) -> list[StoredRejection]:
+    """``ledger rejects list``: rejected inputs, oldest first (``rejection_view`` lists
+    one). With ``as_of`` or ``known_at``: only those that count then (``rejection_seen``)."""
+    if as_of is None and known_at is None:
+        return app.store.rejections(
+            rule=rule, subject=subject, event_type=event_type, since=since, limit=limit
+        )
+    found = app.store.rejections(rule=rule, subject=subject, event_type=event_type, since=since)
+    seen = [r for r in found if rejection_seen(r, as_of or datetime.now(UTC), known_at)]
+    return seen if limit is None else seen[:limit]
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far the read models are behind the log: its head, and each projection's
+    position."""
+
+    head: int
+    positions: dict[str, int]
+
+    @property
+    def behind(self) -> int:
+        """Events the slowest projection has still to apply."""
+        return max((self.head - p for p in self.positions.values()), default=0)
+
+
+def lag(app: LedgerApp, engine: Engine) -> Lag:
+    """The log's head and where each projection stands."""
+    projector = Projector(app, engine)
+    return Lag(projector.head(), projector.positions())
+
+
+def status(app: LedgerApp, engine: Engine, label: str) -> dict[str, Any]:
+    """``ledger status``: the log, projections, publishers, consumers, rejections."""
+    projector = Projector(app, engine)
+    head = projector.head()
+    projections = projector.positions()
+    failed = projector.failures()
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(tables.publish_positions.c.stream, tables.publish_positions.c.position)
+        )
+        publishers: dict[str, int] = {str(stream): int(at) for stream, at in rows}
+    consumers = [
+        {"group": p.consumer, "topic": p.topic, "partition": p.partition, "offset": p.offset}
+        for p in app.store.positions(None)
+    ]
+    rejected = app.store.rejection_counts()
+    return {
+        "database": label,
+        "events": app.store.event_count(),
+        "log_head": head,
+        "projections": {n: {"position": p, "behind": head - p} for n, p in projections.items()},
+        "publishers": publishers,
+        "consumers": consumers,
+        "rejections": sum(rejected.values()),
+        "deferred": app.store.deferred_count(),
+        "projection_failures": failed,
+    }

@@ -1,0 +1,117 @@
+"""What one server process keeps: the ledger application, the read models' engine, one
+ingestor (writes take turns), and a projection runner following the log in the
+background, whose progress ``/readyz`` judges.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Final
+
+from sqlalchemy import text
+
+from ledger.adapters.event_store import LedgerApp, open_app
+from ledger.adapters.projector import Projector, engine_for
+from ledger.adapters.settings import Database
+from ledger.services.answers import lag
+from ledger.services.intake import Ingestor
+
+log = logging.getLogger(__name__)
+
+DEFAULT_MAX_LAG: Final = 100_000
+"""Events the read models may be behind the log and still be ready."""
+DEFAULT_STALL_SECONDS: Final = 60.0
+"""How long the runner may go without completing a catch-up while behind."""
+POLL_SECONDS: Final = 0.5
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Whether the process can answer: the database reachable, the projections moving."""
+
+    ready: bool
+    log_head: int
+    behind: int
+    seconds_since_progress: float
+    detail: str
+
+
+class Runtime:
+    """The ledger of one server process (made once, closed on shutdown)."""
+
+    def __init__(
+        self,
+        database: Database,
+        *,
+        follow: bool = True,
+        max_lag: int = DEFAULT_MAX_LAG,
+        stall_seconds: float = DEFAULT_STALL_SECONDS,
+    ) -> None:
+        self.database = database
+        self.app: LedgerApp = open_app(database)  # a server takes writes: it may create one
+        self.engine = engine_for(database)
+        Projector(self.app, self.engine)  # the read-model tables, before the first request
+        self.ingestor = Ingestor(self.app)
+        self.write_lock = threading.Lock()
+        self.max_lag = max_lag
+        self.stall_seconds = stall_seconds
+        self._follow = follow
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._progress = time.monotonic()
+        self._error: str | None = None
+
+    def start(self) -> None:
+        """Start following the log (the read models stay close behind the writes)."""
+        if self._follow and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
+            self._thread.start()
+
+    def _run(self) -> None:
+        projector = Projector(self.app, self.engine)
+        while not self._stop.is_set():
+            try:
+                report = projector.catch_up()
+            except Exception as error:  # keep trying; /readyz says so once it lasts
+                self._error = f"{type(error).__name__}: {error}"
+                log.warning("projection runner: %s", self._error)
+                self._stop.wait(POLL_SECONDS)
+                continue
+            self._progress, self._error = time.monotonic(), None
+            if not any(report.applied.values()):
+                self._stop.wait(POLL_SECONDS)
+
+    def readiness(self) -> Readiness:
+        """Ready when the database answers and the read models are within ``max_lag``
+        events of the log, with a catch-up completed in the last ``stall_seconds``
+        (when they are behind at all)."""
+        since = time.monotonic() - self._progress
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+            where = lag(self.app, self.engine)
+        except Exception as error:
+            return Readiness(False, 0, 0, since, f"database unreachable: {type(error).__name__}")
+        behind = where.behind
+        if behind > self.max_lag:
+            detail = f"read models {behind} events behind the log (at most {self.max_lag})"
+            return Readiness(False, where.head, behind, since, detail)
+        if behind and self._follow and since > self.stall_seconds:
+            why = f" ({self._error})" if self._error else ""
+            detail = (
+                f"read models {behind} events behind and no catch-up completed for "
+                f"{since:.0f} s (at most {self.stall_seconds:.0f}){why}"
+            )
+            return Readiness(False, where.head, behind, since, detail)
+        return Readiness(True, where.head, behind, since, "ready")
+
+    def close(self) -> None:
+        """Stop following and release the database."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=30)
+        self.app.close()
+        self.engine.dispose()
