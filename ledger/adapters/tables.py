@@ -28,11 +28,42 @@ from sqlalchemy import (
 )
 
 
+def sqlite_instant(value: datetime | None) -> str | None:
+    """An instant as SQLAlchemy stores a ``DateTime`` on SQLite (UTC, naive, always with
+    microseconds: what its bind processing gives, so that text comparisons in queries
+    hold), at a tenth of the cost of its two layers of processing."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r} cannot be stored as an instant")
+    return value.astimezone(UTC).replace(tzinfo=None).isoformat(" ", "microseconds")
+
+
+def _from_sqlite(value: str | None) -> datetime | None:
+    """An instant stored by ``sqlite_instant`` (or SQLAlchemy), read back aware in UTC
+    at a fifth of the cost of SQLAlchemy's parsing followed by setting the zone."""
+    return None if value is None else datetime.fromisoformat(value + "+00:00")
+
+
 class UTCDateTime(TypeDecorator[datetime]):
-    """An aware instant, stored in UTC and always read back aware (SQLite keeps no zone)."""
+    """An aware instant, stored in UTC and always read back aware (SQLite keeps no zone).
+
+    On SQLite the text is written and parsed here directly (``sqlite_instant``): the same
+    text as SQLAlchemy's ``DateTime`` writes, so older ledgers read the same, and reads of
+    many rows (a past instant's versions) spend little on their instants."""
 
     impl = DateTime(timezone=True)
     cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> Any:
+        if dialect.name == "sqlite":
+            return sqlite_instant
+        return super().bind_processor(dialect)
+
+    def result_processor(self, dialect: Dialect, coltype: Any) -> Any:
+        if dialect.name == "sqlite":
+            return _from_sqlite
+        return super().result_processor(dialect, coltype)
 
     def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
         if value is None:
@@ -46,6 +77,8 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         assert isinstance(value, datetime)
+        if value.tzinfo is UTC:
+            return value
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
@@ -85,7 +118,7 @@ tickets = Table(
     Column("root_cause_code", String),
     Column("fix", String),
     Column("temporary_fix_expires_at", Instant),
-    Column("last_occurred_at", Instant),
+    Column("last_occurred_at", Instant, index=True),  # (the latest: ``latest_occurred``)
     Column("last_recorded_at", Instant),
 )
 
@@ -140,7 +173,7 @@ customers = Table(
     Column("status", String),
     Column("arr", String),  # a decimal string, kept exact
     Column("churned_at", Instant),
-    Column("last_occurred_at", Instant),
+    Column("last_occurred_at", Instant, index=True),
     Column("last_recorded_at", Instant),
 )
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, or_, select, update
@@ -210,16 +211,23 @@ def read_rows(
     if live:
         order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
         with engine.connect() as conn:
-            result = conn.execute(query.order_by(*order))
+            result = conn.execute(query.order_by(*order)).fetchall()
             return [dict(zip(keys, row, strict=True)) for row in result]
     # Versions are sorted here, not in SQL: asked to order by key, the planner walks the
     # key index through the whole table instead of the valid-time index.
     query = query.where(visible_clause(table, as_of, known_at))
     with engine.connect() as conn:
-        rows = [dict(zip(keys, row, strict=True)) for row in conn.execute(query)]
+        rows = [dict(zip(keys, row, strict=True)) for row in conn.execute(query).fetchall()]
     order_keys = [k for k in tables.key_columns(live_table) if k in keys] or keys
-    rows.sort(key=lambda row: tuple(_sortable(row[k]) for k in order_keys))
+    if all(not table.c[k].nullable for k in order_keys):  # a primary key: never null
+        rows.sort(key=itemgetter(*order_keys))
+    else:
+        rows.sort(key=lambda row: tuple(_sortable(row[k]) for k in order_keys))
     return rows
+
+
+def _chunks(values: list[str], size: int) -> Iterable[list[str]]:
+    return (values[i : i + size] for i in range(0, len(values), size))
 
 
 def _sortable(value: Any) -> tuple[bool, Any]:
@@ -252,17 +260,16 @@ def tickets_read_elsewhere(
     with engine.connect() as conn:
         numbers = set(conn.execute(select(tables.sla_policy_versions.c.version)).scalars())
         numbers |= {1, *(v.version for v in visible_versions)}
-        found = set(
-            conn.execute(
-                select(tickets.c.ticket_id).where(
-                    visible,
-                    or_(
-                        tickets.c.customer_id.in_(late.scalar_subquery()),
-                        tickets.c.customer_id.in_(sorted(failed_customers)),
-                    ),
-                )
-            ).scalars()
-        )
+        # The customers first (few, or none): asked as a subquery, the planner scans
+        # every ticket version for them.
+        elsewhere = set(conn.execute(late).scalars()) | set(failed_customers)
+        found: set[str] = set()
+        for chunk in _chunks(sorted(elsewhere), 500):
+            found |= set(
+                conn.execute(
+                    select(tickets.c.ticket_id).where(visible, tickets.c.customer_id.in_(chunk))
+                ).scalars()
+            )
         for start, end, version in spans_in_force(visible_versions or [DEFAULT_VERSION]):
             for other in sorted(numbers - {version}):
                 span = [tickets.c.policy_version == other]

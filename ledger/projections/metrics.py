@@ -17,7 +17,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Final
 
-from ledger.projections.sla import evaluate_record
+from ledger.projections.sla import timer_state
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -86,8 +86,11 @@ def compliance(
     for record in timers:
         if record["due_at"] is None or not _within(record["started_at"], from_, to):
             continue
-        state = evaluate_record(record, as_of)["state"]
-        counts.setdefault(record["severity"], Counter())[state] += 1
+        state, _ = timer_state(record, as_of)
+        severity = record["severity"]
+        if severity not in counts:
+            counts[severity] = Counter()
+        counts[severity][state] += 1
     result = []
     for severity, c in sorted(counts.items()):
         decided = c["met"] + c["breached"]

@@ -207,31 +207,35 @@ def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     ``time_left``, ``overdue_by`` and ``elapsed_seconds``; ``paused_seconds`` counts the
     running pause up to ``as_of``.
     """
+    state, breached_at = timer_state(record, as_of)
+    paused = record["paused_seconds"]
+    if record["paused_since"] is not None and record["stopped_at"] is None:  # paused now
+        paused += _seconds(record["paused_since"], as_of)
+    row = {k: v for k, v in record.items() if k not in ("paused_since", "clock")}
+    row.update(paused_seconds=paused, state=state, breached_at=breached_at)
+    row.update(timer_clock(record, state, breached_at, as_of))
+    return row
+
+
+def timer_state(record: dict[str, Any], as_of: datetime) -> tuple[State, datetime | None]:
+    """A timer record's ``state`` at ``as_of`` and the instant it was breached by then
+    (None: not breached), as ``evaluate_record`` gives them, without the rest of the
+    reader's row (what counting timers by state needs)."""
     stop = record["stopped_at"]
     due = record["due_at"]
     pause = record["paused_since"]
-    paused_now = pause is not None and stop is None
-    paused = record["paused_seconds"]
-    if paused_now:
-        paused += _seconds(pause, as_of)
     breached_at = record["breached_at"]
     if breached_at is None and due is not None and stop is None and pause is None and due < as_of:
         breached_at = due
     if breached_at is not None and breached_at > as_of:
         breached_at = None
-    state: State
     if breached_at is not None:
-        state = "breached"
-    elif stop is not None:
-        state = "met" if due is not None else "measured"
-    elif paused_now:
-        state = "paused"
-    else:
-        state = "running"
-    row = {k: v for k, v in record.items() if k not in ("paused_since", "clock")}
-    row.update(paused_seconds=paused, state=state, breached_at=breached_at)
-    row.update(timer_clock(record, state, breached_at, as_of))
-    return row
+        return "breached", breached_at
+    if stop is not None:
+        return ("met" if due is not None else "measured"), None
+    if pause is not None:
+        return "paused", None
+    return "running", None
 
 
 def _seconds(start: datetime, end: datetime) -> int:
