@@ -25,12 +25,14 @@ metric                                                         what
 ``ledger_sla_at_risk{severity}``                               running timers due within
                                                                ``AT_RISK_MINUTES`` (60 min; as
                                                                ``sla list --at-risk 60``)
-``ledger_sla_breaches_total{severity}``                        breaches the log holds
-                                                               (``sla.breached``, written by
-                                                               the tick): only grows
-``ledger_sla_breach_write_delay_seconds``                      how long ago the oldest breach
-                                                               came due that the log does not
-                                                               hold yet (0: none): the tick's
+``ledger_sla_breaches_total{severity}``                        timer intervals breached by now
+                                                               (as ``sla list --breached``):
+                                                               only grows; ``increase()`` is
+                                                               the new breaches
+``ledger_sla_breaches_unwritten``                              breaches whose ``sla.breached``
+                                                               the tick has not written yet
+``ledger_sla_breach_write_delay_seconds``                      how long ago the oldest of them
+                                                               breached (0: none): the tick's
                                                                staleness
 ``ledger_ingested_events_total``                               events stored in the log
 ``ledger_rejections_total{rule}``                              rejected inputs kept, by rule
@@ -81,6 +83,7 @@ from ledger.adapters.event_store import LedgerApp, open_app
 from ledger.adapters.projector import engine_for, positions
 from ledger.adapters.settings import Database, resolve_database
 from ledger.aggregates.base import LedgerEvent
+from ledger.projections.registry import PROJECTIONS
 
 log = logging.getLogger(__name__)
 
@@ -120,8 +123,8 @@ class Figures:
     as_of: datetime
     timers: dict[tuple[int, str], int]  # (severity, state) -> timer intervals
     at_risk: dict[int, int]  # severity -> running timers due within AT_RISK_MINUTES
-    breaches: dict[int, int]  # severity -> breaches the log holds
-    breach_write_delay: float  # seconds since the oldest breach due that the log lacks
+    unwritten: int  # breaches whose sla.breached the log does not hold yet
+    breach_write_delay: float  # seconds since the oldest of them breached (0: none)
     events: int
     rejections: dict[str, int]  # rule -> rejected inputs kept
     deferred: int
@@ -152,46 +155,49 @@ def _state(c: Any, now: datetime) -> Any:
     )
 
 
-def _timers(
-    engine: Engine, now: datetime
-) -> tuple[dict[tuple[int, str], int], dict[int, int], dict[int, int], datetime | None]:
-    """One pass over the live timers: counts by severity and state, at risk, breaches
-    stored, and the due instant of the oldest breach not stored."""
+def _timers(engine: Engine, now: datetime) -> tuple[dict[tuple[int, str], int], dict[int, int]]:
+    """One pass over the live timers: counts by severity and state, and at risk."""
     c = tables.sla_timers.c
     state = _state(c, now).label("state")
-    stored_breach = and_(c.breached_at.is_not(None), c.breached_at <= now)
-    unwritten = and_(
-        c.breached_at.is_(None),
-        c.due_at.is_not(None),
-        c.stopped_at.is_(None),
-        c.paused_since.is_(None),
-        c.due_at < now,
-    )
     at_risk = and_(  # as ``sla_board(at_risk=...)``: running, due within the window
         _state(c, now) == "running",
         c.due_at.is_not(None),
         c.due_at <= now + timedelta(minutes=AT_RISK_MINUTES),
     )
-    query = select(
-        c.severity,
-        state,
-        func.count(),
-        func.sum(case((stored_breach, 1), else_=0)),
-        func.sum(case((at_risk, 1), else_=0)),
-        func.min(case((unwritten, c.due_at), else_=None)),
-    ).group_by(c.severity, state)
+    query = select(c.severity, state, func.count(), func.sum(case((at_risk, 1), else_=0))).group_by(
+        c.severity, state
+    )
     timers: dict[tuple[int, str], int] = {}
     risky: dict[int, int] = {}
-    breaches: dict[int, int] = {}
-    oldest: datetime | None = None
     with engine.connect() as conn:
-        for severity, name, count, stored, risk, due in conn.execute(query):
+        for severity, name, count, risk in conn.execute(query):
             timers[(int(severity), str(name))] = int(count)
-            breaches[int(severity)] = breaches.get(int(severity), 0) + int(stored or 0)
             risky[int(severity)] = risky.get(int(severity), 0) + int(risk or 0)
-            if due is not None and (oldest is None or due < oldest):
-                oldest = due
-    return timers, risky, breaches, oldest
+    return timers, risky
+
+
+def breach_event_id(ticket_id: str, timer: str, breached_at: datetime) -> str:
+    """The id of the ``sla.breached`` the tick writes for a timer interval's breach at
+    ``breached_at`` (one fact, one id: ``ledger.services.tick``)."""
+    from ledger.services.tick import _at, _id
+
+    return _id(ticket_id, "sla.breached", timer, _at(breached_at))
+
+
+def unwritten_breaches(app: LedgerApp, engine: Engine, now: datetime) -> list[datetime]:
+    """When each breach by ``now`` whose ``sla.breached`` the log does not hold happened,
+    oldest first (the breached timers are read, then their breaches' ids looked up)."""
+    c = tables.sla_timers.c
+    query = select(c.ticket_id, c.timer, c.breached_at, c.due_at).where(
+        _state(c, now) == "breached"
+    )
+    with engine.connect() as conn:
+        breached = {
+            breach_event_id(ticket, timer, stored or due): stored or due
+            for ticket, timer, stored, due in conn.execute(query)
+        }
+    written = app.store.known_inputs(list(breached), []).accepted
+    return sorted(at for event_id, at in breached.items() if event_id not in written)
 
 
 def recorded_at(app: LedgerApp, after: int, *, inclusive: bool) -> datetime | None:
@@ -214,7 +220,12 @@ def _projections(app: LedgerApp, engine: Engine, head: int, now: datetime) -> di
             instants[(position, inclusive)] = recorded_at(app, position, inclusive=inclusive)
         return instants[(position, inclusive)]
 
-    for name, position in sorted(positions(engine).items()):
+    found_at = (
+        positions(engine)
+        if inspect(engine).has_table(tables.tracking.name)
+        else {p.name: 0 for p in PROJECTIONS}  # no runner has run yet
+    )
+    for name, position in sorted(found_at.items()):
         last = instant(position, True) if position > 0 else None
         oldest = instant(position, False) if position < head else None
         stale = 0.0 if oldest is None else max((now - oldest).total_seconds(), 0.0)
@@ -244,14 +255,19 @@ def operator_figures(app: LedgerApp, engine: Engine, as_of: datetime) -> Figures
     states evaluated at ``as_of``. Reads only; catches nothing up."""
     store = app.store
     head = store.max_notification_id() or 0
-    timers, risky, breaches, oldest = _timers(engine, as_of)
+    timers: dict[tuple[int, str], int] = {}
+    risky: dict[int, int] = {}
+    unwritten: list[datetime] = []
+    if inspect(engine).has_table(tables.sla_timers.name):  # (none before the first runner)
+        timers, risky = _timers(engine, as_of)
+        unwritten = unwritten_breaches(app, engine, as_of)
     checkpoint = _checkpoint(engine)
     return Figures(
         as_of=as_of,
         timers=timers,
         at_risk=risky,
-        breaches=breaches,
-        breach_write_delay=0.0 if oldest is None else max((as_of - oldest).total_seconds(), 0),
+        unwritten=len(unwritten),
+        breach_write_delay=max((as_of - unwritten[0]).total_seconds(), 0) if unwritten else 0.0,
         events=store.event_count(),
         rejections=store.rejection_counts(),
         deferred=store.deferred_count(),
@@ -299,17 +315,22 @@ def families(figures: Figures) -> Iterator[Metric]:
     )
     breaches = GaugeMetricFamily(
         "ledger_sla_breaches_total",
-        "SLA breaches the log holds (sla.breached, written by the tick); only grows",
+        "SLA timer intervals breached by now (as `ledger sla list --breached`); only grows",
         labels=["severity"],
     )
     for severity in severities:
         at_risk.add_metric([str(severity)], figures.at_risk.get(severity, 0))
-        breaches.add_metric([str(severity)], figures.breaches.get(severity, 0))
+        breaches.add_metric([str(severity)], figures.timers.get((severity, "breached"), 0))
     yield at_risk
     yield breaches
     yield GaugeMetricFamily(
+        "ledger_sla_breaches_unwritten",
+        "SLA breaches whose sla.breached event the tick has not written yet",
+        value=figures.unwritten,
+    )
+    yield GaugeMetricFamily(
         "ledger_sla_breach_write_delay_seconds",
-        "Seconds since the oldest breach came due that the log does not hold yet (0: none)",
+        "Seconds since the oldest breach the tick has not written happened (0: none)",
         value=figures.breach_write_delay,
     )
     yield GaugeMetricFamily(
