@@ -429,17 +429,24 @@ def _routes(app: FastAPI) -> None:
         }
         asked = Question(as_of, known_at, filters, cursor, page_size)
         runtime = _runtime(request)
-        rows = answers.board(
-            runtime.app,
-            runtime.engine,
-            asked.as_of,
-            asked.known_at,
-            breached=breached,
-            at_risk=at_risk,
-            open_only=open,
-            customer=customer,
-            severity=severity,
-        )
+        try:
+            rows = answers.board(
+                runtime.app,
+                runtime.engine,
+                asked.as_of,
+                asked.known_at,
+                breached=breached,
+                at_risk=at_risk,
+                open_only=open,
+                customer=customer,
+                severity=severity,
+            )
+        except OverflowError:
+            if at_risk is None:
+                raise
+            raise bad_parameter(
+                "at_risk", f"at_risk {at_risk}: as_of plus that many minutes is past year 9999"
+            ) from None
         rows = [r for r in rows if _readable(who, r["customer_id"])]
         return JsonAnswer(asked.paged("timers", rows))
 

@@ -126,16 +126,15 @@ def serving(db: str, *args: str) -> Iterator[Server]:
 
 
 def cli_json(*args: str, db: str) -> Any:
-    """``ledger ARGS --json --db DB``, parsed (the command must succeed)."""
+    """``ledger ARGS --json --db DB``, parsed (the command must succeed). The command line's
+    own application, run in this process: the same command as a shell runs, without
+    starting Python and importing the ledger for each question."""
     import json
 
-    result = subprocess.run(
-        [sys.executable, "-m", "cli", *args, "--json", "--db", db],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert result.returncode == 0, result.stderr
+    from typer.testing import CliRunner
+
+    import cli
+
+    result = CliRunner().invoke(cli.app, [*args, "--json", "--db", db], catch_exceptions=False)
+    assert result.exit_code == 0, result.output
     return json.loads(result.stdout)

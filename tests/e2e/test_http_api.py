@@ -15,6 +15,7 @@ The ledger (default policy), T0 = 2026-03-02 09:00Z, asked as of T0+90m:
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -226,6 +227,7 @@ def test_errors_are_problem_details_and_store_nothing(db: str) -> None:
         _problem(client.get("/v1/tickets", params={"customer": "C-404"}), 400, "customer")
         _problem(client.get("/v1/customers", params={"health_below": "101"}), 400, "health_below")
         _problem(client.get("/v1/board", params={"at_risk": "-1"}), 422, "at_risk")
+        _problem(client.get("/v1/board", params={"at_risk": str(10**20)}), 400, "at_risk")
         _problem(client.get("/v1/tickets", params={"cursor": "not-a-cursor"}), 400, "cursor")
         _problem(client.get("/v1/tickets", params={"page_size": "0"}), 422, "page_size")
         _problem(client.get("/v1/rejections", params={"rule": "IN-1"}), 400, "rule")
@@ -302,6 +304,7 @@ def test_health_readiness_and_openapi(db: str) -> None:
                 assert {"as_of", "known_at"} <= names, path
 
 
-def test_no_auth_is_refused_off_loopback(db: str) -> None:
+def test_no_auth_is_refused_off_loopback(tmp_path: Path) -> None:
     with pytest.raises(AssertionError, match="loopback"):
-        Server(db, "--no-auth", "--host", "0.0.0.0")
+        Server(str(tmp_path / "ledger.db"), "--no-auth", "--host", "0.0.0.0")
+    assert not (tmp_path / "ledger.db").exists()

@@ -23,7 +23,7 @@ from tests.e2e.http_support import Server, cli_json, db_url, serving
 from tests.support import T0, Envelopes
 
 ANSWERED = 60  # envelopes answered before the crash
-LARGE = 6000  # envelopes of the POST the server is killed in
+LARGE = 3000  # envelopes of the POST the server is killed in
 
 
 def _envelopes() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
