@@ -11,6 +11,7 @@ with prometheus_client's own parser. Each figure is compared, number for number,
 from __future__ import annotations
 
 import json
+import re
 import socket
 import threading
 from collections import Counter
@@ -312,3 +313,22 @@ def test_the_tick_writes_what_was_unwritten(served: Served, demo_db: str) -> Non
     assert after["ledger_sla_breaches_unwritten"][0][2] == 0
     assert after["ledger_sla_breach_write_delay_seconds"][0][2] == 0
     assert after["ledger_sla_breaches_total"] == before["ledger_sla_breaches_total"]
+
+
+DASHBOARD = (
+    Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "dashboards" / "ledger.json"
+)
+
+
+def test_the_grafana_dashboard_asks_only_for_exposed_metrics(served: Served, demo_db: str) -> None:
+    if "ledger_checkpoint_age_seconds" not in served.scrape():  # (run alone: sign one)
+        ledger("checkpoint", "--db", demo_db)
+    httpx.get(f"{served.url}/things/7", timeout=10)
+    exposed = {name for samples in served.scrape().values() for name, _, _ in samples}
+    dashboard = json.loads(DASHBOARD.read_text())
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    asked = {name for expr in exprs for name in re.findall(r"\bledger_[a-z0-9_]+", expr)}
+    assert asked and asked <= exposed, asked - exposed
+    family = re.compile(r"_(bucket|count|sum|created)$")
+    unshown = {family.sub("", n) for n in exposed} - {family.sub("", n) for n in asked}
+    assert not unshown  # every figure has a panel
