@@ -222,7 +222,8 @@ def emit(
     finally:
         publisher.close()
     if json:
-        print_json({"sent": sent, "topic": topic, "producer": producer_name})
+        signed_as = {} if producer_name is None else {"producer": producer_name}
+        print_json({"sent": sent, "topic": topic, **signed_as})
     else:
         signed = f", signed as {producer_name}" if producer_name else ""
         out().print(f"sent {sent} lines to {topic}{signed}")

@@ -50,8 +50,18 @@ def test_producers_add_list_revoke_and_the_token_is_never_stored(tmp_path: Path)
     assert token.encode() not in stored
     assert hashlib.sha256(token.encode()).hexdigest().encode() in stored
 
-    again = ledger("producers", "add", "portal", "--source", "x", "--role", "customer",
-                   "--type", "ticket.opened", db=db)  # fmt: skip
+    again = ledger(
+        "producers",
+        "add",
+        "portal",
+        "--source",
+        "x",
+        "--role",
+        "customer",
+        "--type",
+        "ticket.opened",
+        db=db,
+    )
     assert again.returncode == 1
     assert again.stderr.strip().count("\n") == 0 and "exists already" in again.stderr
 
@@ -113,3 +123,31 @@ def test_help_has_examples() -> None:
             [sys.executable, "-m", "cli", *path, "--help"], capture_output=True, text=True
         )
         assert "Examples:" in result.stdout and f"ledger {' '.join(path)}" in result.stdout
+
+
+def test_emit_as_a_producer_needs_its_token(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    path = write_jsonl(tmp_path / "in.jsonl", [Envelopes().customer("C-1")])
+    env = {k: v for k, v in os.environ.items() if k != "LEDGER_TOKEN"}
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cli",
+            "emit",
+            str(path),
+            "--producer",
+            "portal",
+            "--bootstrap",
+            "127.0.0.1:9",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert result.returncode == 1
+    assert (
+        result.stderr.strip() == "error: --producer portal signs with its token: set LEDGER_TOKEN"
+    )
