@@ -6,6 +6,7 @@ COPY consumers consumers
 COPY replay replay
 COPY schemas schemas
 COPY cli cli
+COPY web web
 COPY demo demo
 RUN pip install --no-cache-dir .
 ENTRYPOINT []

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 
 import typer
 
-from cli import audit, demo, intake, kafka, queries, queue
+from cli import audit, demo, intake, kafka, loops, principals, queries, queue, serve, webhooks
 from cli.common import CliError, HelpGroup, err
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ SECTIONS: Final = {
         "report",
         "key",
     ],
-    "Services and Kafka": ["consume", "relay", "emit", "tick", "status"],
+    "Services and Kafka": ["serve", "consume", "relay", "emit", "tick", "status", "webhooks"],
 }
 """The headings of ``ledger --help``, each with its commands in the order listed."""
 
@@ -109,8 +109,10 @@ EXAMPLES: Final = {
     "emit": ["ledger emit demo.jsonl --bootstrap localhost:9092"],
     "tick": ["ledger tick --now 2026-04-06T00:00:00Z", "ledger tick --every 60 --checkpoint"],
     "status": ["ledger status", "ledger status --json"],
+    "serve": ["ledger serve --port 8000", "ledger serve --no-auth --port 0 --db /tmp/ledger.db"],
 }
 """The lines that end each command's ``--help`` (``""``: ``ledger --help`` itself)."""
+EXAMPLES.update(webhooks.EXAMPLES)
 
 
 class LedgerHelp(HelpGroup):
@@ -169,6 +171,19 @@ queue.register(app)
 app.add_typer(sla_app, name="sla")
 audit.register(app)
 kafka.register(app)
+serve.register(app)
+# Issue 18: producers and readers, who may send and read (cli/principals.py).
+SECTIONS["Intake"].extend(principals.COMMANDS)
+EXAMPLES.update(principals.EXAMPLES)
+principals.register(app)
+webhooks.register(app)
+# Issue 18: health checks that fail when a service's loop is stuck (cli/loops.py).
+SECTIONS["Services and Kafka"].append("health-check")
+EXAMPLES["health-check"] = [
+    "ledger health-check project --max-age 120",
+    "ledger health-check tick --max-age 300 --checkpoint --json",
+]
+loops.register(app)
 _document(app)
 
 

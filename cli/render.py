@@ -139,7 +139,7 @@ def print_trail(entries: list[dict[str, Any]]) -> None:
             short(e["recorded_at"]),
             e["type"],
             f"{e['actor']['id']} ({e['actor']['role']})",
-            e["source"],
+            e["source"] + (f" via {e['producer']}" if e.get("producer") else ""),
             orjson.dumps(e["data"]).decode(),
         )
     out().print(shown)

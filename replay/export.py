@@ -47,6 +47,7 @@ CSV_COLUMNS: Final = (
     "actor_id",
     "actor_role",
     "source",
+    "producer",
     "data",
     "previous_hash",
     "event_hash",
@@ -193,6 +194,7 @@ def _records(
             {
                 "notification_id": row.notification_id,
                 **{k: v for k, v in meta.items() if k != "previous_hash"},
+                "producer": event.producer,  # None (before issue 18, or the ledger's own)
                 "data": redacted(data, selection.redact),
                 "previous_hash": event.previous_hash,
                 "event_hash": event.event_hash,
@@ -243,6 +245,8 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     if c in JSON_COLUMNS
                     else int(row[c])
                     if c in ("notification_id", "version", "leaf_index")
+                    else (row.get(c) or None)  # an export older than the column: None
+                    if c == "producer"
                     else row[c]
                     for c in CSV_COLUMNS
                 }

@@ -142,6 +142,8 @@ def _checkpoint(
 
 def _record(record: dict[str, Any], where: str, root: bytes, size: int, check: ExportCheck) -> None:
     meta = {k: record[k] for k in META}
+    if record.get("producer") is not None:  # hashed when the event has one (issue 18)
+        meta["producer"] = record["producer"]
     computed = record_hash(meta, record["data"], record["proof"])
     if computed != record["event_hash"]:
         check.problems.append(

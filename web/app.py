@@ -35,6 +35,7 @@ from ledger.services.queue import UNRESOLVED, BadOption, CustomerQuery, TicketQu
 from web import auth, pages
 from web.auth import scoped, whole_ledger
 from web.ingest import ingest, inputs_of, read_body
+from web.metrics import instrument
 from web.models import (
     EVENTS_BODY,
     Answer,
@@ -220,13 +221,7 @@ def create_app(
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
-    # The Prometheus metrics (web/metrics.py) are wired by the integrator:
-    # try:
-    #     from web.metrics import instrument
-    # except ImportError:
-    #     pass
-    # else:
-    #     instrument(app)
+    instrument(app, database.url)  # GET /metrics and the request latencies
     return app
 
 

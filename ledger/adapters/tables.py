@@ -245,6 +245,53 @@ publish_positions = Table(
     Column("position", Integer, nullable=False),  # last notification / rejection id sent
 )
 
+# Webhooks (ledger.adapters.outbox, not a read model): the subscriptions, the outbox of
+# deliveries (one per subscription and alert, filled from the log at the position
+# ``webhooks:outbox`` of publish_positions) and every attempt made.
+webhook_subscriptions = Table(
+    "webhook_subscriptions",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("event_types", JSON, nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at", Instant, nullable=False),
+    Column("start_position", Integer, nullable=False),  # alerts after this notification id
+    Column("removed_at", Instant),
+)
+
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("message_id", String(64), nullable=False, unique=True),  # the webhook-id header
+    Column("subscription_id", String(64), nullable=False, index=True),
+    Column("notification_id", Integer, nullable=False),
+    Column("event_id", String(64), nullable=False),
+    Column("event_type", String(64), nullable=False),
+    Column("subject", String, nullable=False),
+    Column("payload", Text, nullable=False),  # the exact body, the same on every attempt
+    Column("created_at", Instant, nullable=False),
+    Column("status", String(16), nullable=False),  # pending, delivered, failed
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_at", Instant),
+    Column("last_attempt_at", Instant),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("delivered_at", Instant),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_at"),
+)
+
+webhook_attempts = Table(
+    "webhook_attempts",
+    metadata,
+    Column("delivery_id", Integer, primary_key=True),
+    Column("attempt", Integer, primary_key=True),
+    Column("at", Instant, nullable=False),
+    Column("status_code", Integer),
+    Column("error", Text),
+)
+
 
 # Versions: every read model as of any instant on both time axes -------------------------
 

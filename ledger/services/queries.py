@@ -185,6 +185,7 @@ def trail_entry(event: LedgerEvent) -> dict[str, Any]:
         "recorded_at": instant(event.recorded_at),
         "actor": {"id": event.actor_id, "role": event.actor_role},
         "source": event.source,
+        "producer": event.producer,  # who sent it (issue 18); None: before, or the ledger's own
         "data": plain(event_data(event)),
     }
 
