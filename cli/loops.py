@@ -10,7 +10,9 @@ recording instant), so it needs no heartbeat and works from any container:
 * ``tick``: no SLA breach came due more than ``--max-age`` seconds ago without the log
   holding it (``ledger_sla_breach_write_delay_seconds``); with ``--checkpoint``, no event
   was left uncovered by a signed checkpoint for longer either;
-* ``relay``: no event was left unpublished to ``ledger.events`` for longer.
+* ``relay``: no event was left unpublished to ``ledger.events`` for longer;
+* ``webhooks``: no event was left unread by the webhook outbox for longer, and no
+  delivery has been due for longer without an attempt (``ledger webhooks deliver``).
 
 ``--max-age`` must exceed the loop's own period (``tick --every 60``: at least 60 s).
 A breach whose ticket arrived late (backfilled) is due at once; the tick writes it at
@@ -34,10 +36,13 @@ class Loop(StrEnum):
     project = "project"
     tick = "tick"
     relay = "relay"
+    webhooks = "webhooks"
 
 
 def health_check(
-    loop: Annotated[Loop, typer.Argument(help="The service's loop: project, tick or relay.")],
+    loop: Annotated[
+        Loop, typer.Argument(help="The service's loop: project, tick, relay or webhooks.")
+    ],
     db: DbOption = None,
     max_age: Annotated[
         float,
@@ -80,6 +85,19 @@ def health_check(
                     waits["uncheckpointed event"] = stale_seconds(
                         ledger, figures.checkpoint_covers, figures.head, now
                     )
+            elif loop is Loop.webhooks:
+                from ledger.adapters.outbox import Outbox
+
+                outbox = Outbox(engine)
+                waits["alert not in the outbox"] = stale_seconds(
+                    ledger, outbox.position(), figures.head, now
+                )
+                due = outbox.due(now, 1)
+                waits["delivery due"] = (
+                    (now - due[0].next_attempt_at).total_seconds()
+                    if due and due[0].next_attempt_at is not None
+                    else 0.0
+                )
             else:
                 stream = f"relay:{topic}"
                 position = None  # (no publisher has started yet: no table)

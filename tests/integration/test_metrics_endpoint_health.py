@@ -98,3 +98,35 @@ def test_the_message_names_what_is_stuck(ledger: LedgerApp, database: Database) 
         r"\(more than 60 s\)",
         str(result.exception),
     )
+
+
+def test_the_webhooks_loop_is_unhealthy_while_an_alert_or_a_delivery_waits(
+    ledger: LedgerApp, engine: Engine, database: Database
+) -> None:
+    from ledger.services.webhooks import Webhooks
+
+    now = datetime.now(UTC)
+    env = Envelopes(start=now - timedelta(hours=3))
+    Ingestor(ledger, clock=FixedClock(now - timedelta(hours=2))).ingest_batch(
+        [
+            Input(env.customer("C-1", at=now - timedelta(days=10)), "test"),
+            Input(env.ticket("T-1", at=now - timedelta(hours=3)), "test"),  # Sev1: due in 1 h
+        ]
+    )
+    Projector(ledger, engine).catch_up()
+    hour_ago = FixedClock(now - timedelta(hours=1))
+    hooks = Webhooks(ledger, engine, clock=hour_ago)
+    hooks.add("http://127.0.0.1:9/hook", ["sla.breached"])
+    assert check(database, "webhooks", "--max-age", "600")[0] == 1  # the log, not read yet
+    assert hooks.fill() == 0  # read: nothing to send
+    assert check(database, "webhooks", "--max-age", "600")[0] == 0
+    assert "sla.breached" in tick(ledger, engine, now, clock=hour_ago).written
+
+    code, report = check(database, "webhooks", "--max-age", "600")
+    assert code == 1  # the alert, recorded an hour ago, is not in the outbox
+    assert 3590 < report["waiting_seconds"]["alert not in the outbox"] < 3700
+    assert hooks.fill() == 1  # due at once, by the fill's clock: an hour ago
+    code, report = check(database, "webhooks", "--max-age", "600")
+    assert code == 1 and report["waiting_seconds"]["alert not in the outbox"] == 0
+    assert 3590 < report["waiting_seconds"]["delivery due"] < 3700
+    assert check(database, "webhooks", "--max-age", "7200")[0] == 0
