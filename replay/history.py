@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any
 
 from ledger.adapters.event_store import LedgerApp
-from ledger.projections.registry import fold, ticket_rows, visible
+from ledger.projections.registry import customer_rows, fold, ticket_rows, visible
 from ledger.projections.sla import sla_board
 from ledger.services.queries import instant, log_events, trail
 from ledger.services.timelines import escalation_from, rca_from, ticket_history, timers_from
@@ -21,18 +21,25 @@ from ledger.services.timelines import escalation_from, rca_from, ticket_history,
 def replay_ticket(
     app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
 ) -> dict[str, Any] | None:
-    """The ticket as it stood: state, timers, escalations, RCA and trail (None: not yet)."""
+    """The ticket as it stood: state, its customer (id and name), timers, escalations, RCA
+    and trail (None: not yet)."""
     history = ticket_history(app, ticket_id, as_of, known_at)
     if history is None:
         return None
     rows = ticket_rows(ticket_id, history)
     events = history.events(ticket_id)
     last = events[-1]
+    customer_id = rows["tickets"][0]["customer_id"]
+    customers = customer_rows(customer_id, history)["customers"]
     return {
         "as_of": instant(as_of),
         "known_at": instant(known_at),
         "ticket_id": ticket_id,
         "state": rows["tickets"][0],
+        "customer": {
+            "customer_id": customer_id,
+            "name": customers[0]["name"] if customers else None,
+        },
         "timers": timers_from(rows, as_of),
         "escalation": escalation_from(ticket_id, rows, as_of),
         "rca": rca_from(ticket_id, history, rows, as_of),
