@@ -411,15 +411,19 @@ def incident_headline_html(view: dict[str, Any]) -> str:
     breaches = h["breaches"]
     breach_text = (
         ", ".join(
+            f'<span class="breach" data-timer="{e(b["timer"])}" data-seq="{b["seq"]}" '
+            f'data-due="{e(b["due_at"])}">'
             f"{e(b['timer'].replace('_', ' '))} "
-            f"(Sev{b['severity']}, due {e(_hm(_instant(b['due_at'])))} UTC)"
+            f"(Sev{b['severity']}, due {e(_hm(_instant(b['due_at'])))} UTC)</span>"
             for b in breaches["timers"]
         )
         or "none"
     )
     tiers_text = ", ".join(
+        f'<span class="tier" data-tier="{e(t["tier"])}" data-seconds="{t["seconds"]}">'
         f"{e(t['tier'].replace('_', ' '))} {e(duration_text(t['seconds']))}"
         + (" (now)" if t["current"] else "")
+        + "</span>"
         for t in h["tiers"]
     )
     window = h["update_window"]
