@@ -9,6 +9,10 @@ answer the JSON object both entry points print, starting with the ``as_of`` and
 
 A subject the question names that the ledger does not hold (as of the instant) is
 ``Absent``; a filter value a question cannot take is ``ledger.services.queue.BadOption``.
+
+The command line imports this module for every question, so what only some questions
+use (the read paths, the projector, the wire contract's pydantic models) is imported by
+the functions that use them: ``ledger escalations`` need not load them.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ from sqlalchemy import Engine, select
 
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.projector import Projector
 from ledger.adapters.store import StoredRejection
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
@@ -35,7 +38,7 @@ from ledger.services.queries import (
     customer_state,
     plain,
     rejected_input,
-    rejection_seen,
+    rejections_seen,
     rows_as_of,
     subject_as_of,
     ticket_state,
@@ -48,23 +51,25 @@ from ledger.services.queue import (
     require_customer,
     ticket_queue,
 )
-from ledger.services.reads import health_rows, metrics_rows, timer_records
 from ledger.services.timelines import escalation_timeline, rca_document, ticket_timers
-from schemas import PRODUCER_TYPES, SYSTEM_TYPES
 
 
 class Absent(LookupError):
     """The subject a question names is not in the ledger as of the instant asked.
 
-    ``stored``: it has a history (only not yet as of the instant); ``rules``: the rules
-    its rejected inputs broke, which are often the reason."""
+    ``stored``: it has a history (only not yet as of the instant); ``inputs``: how many of
+    its inputs were rejected (and count then), and ``rules``: the rules they broke, which
+    are often the reason."""
 
-    def __init__(self, kind: str, subject: str, stored: bool, rules: list[str]) -> None:
+    def __init__(
+        self, kind: str, subject: str, stored: bool, rejected: list[StoredRejection]
+    ) -> None:
         super().__init__(f"no {kind} {subject} in the ledger")
         self.kind = kind
         self.subject = subject
         self.stored = stored
-        self.rules = rules
+        self.inputs = len(rejected)
+        self.rules = sorted({r.rejection.rule for r in rejected})
 
 
 def document(as_of: datetime, known_at: datetime | None, **parts: Any) -> dict[str, Any]:
@@ -115,6 +120,8 @@ def board(
     severity: int | None = None,
 ) -> list[dict[str, Any]]:
     """``ledger sla list``: the SLA board, every timer interval evaluated at ``as_of``."""
+    from ledger.services.reads import timer_records
+
     filters: dict[str, Any] = {
         "breached": breached,
         "at_risk": at_risk,
@@ -136,6 +143,8 @@ def metrics(
 ) -> dict[str, Any]:
     """``ledger metrics``: every R-MET figure over ``[start, end or as_of]``. (The figures'
     own ``as_of`` is left out: the document's, in UTC, says it.)"""
+    from ledger.services.reads import metrics_rows
+
     rows = metrics_rows(app, engine, as_of, known_at, start, end)
     figures = answer(rows, lambda r: metric_figures(r, as_of, start, end), "metrics")
     return {k: v for k, v in figures.items() if k != "as_of"}
@@ -149,6 +158,8 @@ def health_records(
     customer_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """``ledger health``: each customer's health record (or one customer's), lowest first."""
+    from ledger.services.reads import health_rows
+
     rows = health_rows(app, engine, as_of, known_at)
     return answer(rows, lambda r: health(r, as_of, customer_id), "health")
 
@@ -164,7 +175,7 @@ def ticket_view(
     folded."""
     found = subject_as_of(app, ticket_id, as_of, known_at)
     if not isinstance(found.aggregate, Ticket):
-        raise Absent("ticket", ticket_id, found.exists, _rules(found.rejected))
+        raise Absent("ticket", ticket_id, found.exists, found.rejected)
     timers = ticket_timers(app, ticket_id, as_of, known_at)
     return {
         **ticket_state(found.aggregate),
@@ -180,7 +191,7 @@ def customer_view(
     """``ledger customer show``: state, rejected inputs and trail. ``Absent`` when none."""
     found = subject_as_of(app, customer_id, as_of, known_at)
     if not isinstance(found.aggregate, Customer):
-        raise Absent("customer", customer_id, found.exists, _rules(found.rejected))
+        raise Absent("customer", customer_id, found.exists, found.rejected)
     return {
         **customer_state(found.aggregate),
         "rejected": [rejected_input(r) for r in found.rejected],
@@ -219,10 +230,6 @@ def customer_of(app: LedgerApp, subject: str) -> str | None:
     return None
 
 
-def _rules(rejected: list[StoredRejection]) -> list[str]:
-    return sorted({r.rejection.rule for r in rejected})
-
-
 # inputs and the ledger's state -------------------------------------------------------------
 
 
@@ -233,6 +240,8 @@ RULE_ID: Final = re.compile(r"R-[A-Z]+-[0-9]+")
 def known_type(app: LedgerApp, wire_type: str) -> bool:
     """Whether a rejections filter names a wire type of the contract, or one a rejected
     input named (a typo must not read as "nothing was rejected")."""
+    from schemas import PRODUCER_TYPES, SYSTEM_TYPES
+
     return (
         wire_type in PRODUCER_TYPES
         or wire_type in SYSTEM_TYPES
@@ -257,8 +266,15 @@ def rejections(
         return app.store.rejections(
             rule=rule, subject=subject, event_type=event_type, since=since, limit=limit
         )
-    found = app.store.rejections(rule=rule, subject=subject, event_type=event_type, since=since)
-    seen = [r for r in found if rejection_seen(r, as_of or datetime.now(UTC), known_at)]
+    seen = rejections_seen(
+        app,
+        as_of or datetime.now(UTC),
+        known_at,
+        rule=rule,
+        subject=subject,
+        event_type=event_type,
+        since=since,
+    )
     return seen if limit is None else seen[:limit]
 
 
@@ -278,12 +294,16 @@ class Lag:
 
 def lag(app: LedgerApp, engine: Engine) -> Lag:
     """The log's head and where each projection stands."""
+    from ledger.adapters.projector import Projector
+
     projector = Projector(app, engine)
     return Lag(projector.head(), projector.positions())
 
 
 def status(app: LedgerApp, engine: Engine, label: str) -> dict[str, Any]:
     """``ledger status``: the log, projections, publishers, consumers, rejections."""
+    from ledger.adapters.projector import Projector
+
     projector = Projector(app, engine)
     head = projector.head()
     projections = projector.positions()

@@ -24,10 +24,9 @@ from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, is_dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import orjson
-from sqlalchemy import Engine
 
 from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.store import Deferral, Rejection, StoredRejection
@@ -42,7 +41,9 @@ from ledger.projections.registry import (
     not_the_subject,
     visible,
 )
-from ledger.services.reads import read_as_of
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
 
 log = logging.getLogger(__name__)
 
@@ -59,7 +60,10 @@ def rows_as_of(
 ) -> Rows:
     """Every read model's rows as of ``as_of``, from what was recorded by ``known_at``
     (the live read models for now, their versions for any other instant: see
-    ``ledger.services.reads``)."""
+    ``ledger.services.reads``, imported here: the questions about one subject, which the
+    command line asks without SQLAlchemy, need the rest of this module only)."""
+    from ledger.services.reads import read_as_of
+
     return read_as_of(app, engine, as_of, known_at)
 
 
@@ -321,6 +325,22 @@ def rejection_seen(stored: StoredRejection, as_of: datetime, known_at: datetime 
     return claimed is not None and claimed <= as_of
 
 
+def rejections_seen(
+    app: LedgerApp,
+    as_of: datetime,
+    known_at: datetime | None,
+    *,
+    rule: str | None = None,
+    subject: str | None = None,
+    event_type: str | None = None,
+    since: datetime | None = None,
+) -> list[StoredRejection]:
+    """The rejected inputs the filters select that count as of ``as_of``, known at
+    ``known_at`` (``rejection_seen``), oldest first."""
+    found = app.store.rejections(rule=rule, subject=subject, event_type=event_type, since=since)
+    return [r for r in found if rejection_seen(r, as_of, known_at)]
+
+
 def _claimed_occurred_at(rejection: Rejection) -> datetime | None:
     """The ``occurred_at`` a rejected envelope claims, when it is a readable instant."""
     if not rejection.payload_is_json:
@@ -357,9 +377,7 @@ def subject_as_of(
     events, with its rejected inputs (R-TIME-1)."""
     history = app.history(subject)
     events = visible(history, as_of, known_at)
-    rejected = [
-        r for r in app.store.rejections(subject=subject) if rejection_seen(r, as_of, known_at)
-    ]
+    rejected = rejections_seen(app, as_of, known_at, subject=subject)
     return SubjectAsOf(bool(history), events, replayed(events), rejected)
 
 
