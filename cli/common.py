@@ -14,13 +14,13 @@ import re
 import signal
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Final, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, Concatenate, Final, NoReturn, ParamSpec, TypeVar
 
 import typer
 from typer.core import TyperGroup
@@ -29,6 +29,7 @@ from ledger.adapters.settings import ENV_DB_URL
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from sqlalchemy import Engine
     from typer._click import Command, Context, HelpFormatter
 
     from ledger.adapters.event_store import LedgerApp
@@ -356,6 +357,27 @@ def open_ledger(db: str | None, *, create: bool = False) -> AbstractContextManag
     from ledger.adapters.settings import resolve_database
 
     return opened(resolve_database(db), create=create)
+
+
+_P = ParamSpec("_P")
+_T = TypeVar("_T")
+
+
+def ask(
+    db: str | None,
+    question: Callable[Concatenate[LedgerApp, Engine, _P], _T],
+    *args: _P.args,
+    **kwargs: _P.kwargs,
+) -> _T:
+    """``question(ledger, engine, ...)`` (a question of ``ledger.services.answers`` that
+    reads the read models) on the ledger at ``--db``, which must exist, closed after."""
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+
+    database = resolve_database(db)
+    with opened(database, create=False) as ledger:
+        return question(ledger, engine_for(database), *args, **kwargs)
 
 
 def read_lines(path: str) -> Iterator[tuple[bytes, int]]:

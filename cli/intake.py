@@ -4,12 +4,12 @@ ticket show, customer show and sla show.
 Every query (ticket show, customer show, sla show) answers as of ``--as-of``, from what
 was recorded by ``--known-at`` (R-TIME-1), and its JSON is one object that starts with
 the ``as_of`` and ``known_at`` it was computed for, in UTC (``known_at`` null: everything
-recorded)."""
+recorded). Ticket show, customer show and rejects list answer with
+``ledger.services.answers``, as the HTTP API does."""
 
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,7 +38,7 @@ from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
     from ledger.adapters.event_store import LedgerApp
-    from ledger.adapters.store import StoredRejection
+    from ledger.services.answers import Absent
     from ledger.services.intake import IngestReport, Input, Outcome
 
 ticket_app = typer.Typer(help="Look at tickets.", no_args_is_help=True, cls=HelpGroup)
@@ -183,14 +183,6 @@ def ingest(
 # ticket / customer ------------------------------------------------------------------------
 
 
-def _answered_at(when: datetime, known: datetime | None) -> dict[str, Any]:
-    """The instants an answer was computed for, in UTC, first in its JSON object."""
-    return {
-        "as_of": when.astimezone(UTC).isoformat(),
-        "known_at": None if known is None else known.astimezone(UTC).isoformat(),
-    }
-
-
 def _as_of_text(when: datetime, known: datetime | None) -> str:
     """The instants of a question, for an error (in UTC, whole)."""
     known_text = "" if known is None else f", known at {known.astimezone(UTC).isoformat()}"
@@ -202,24 +194,17 @@ def _as_of_title(when: datetime, known: datetime | None) -> str:
     return f"as of {moment(when)}" + ("" if known is None else f", known at {moment(known)}")
 
 
-def _absent(
-    kind: str,
-    subject: str,
-    stored: bool,
-    rejected: list[StoredRejection],
-    when: datetime,
-    known: datetime | None,
-) -> str:
+def _absent(absent: Absent, when: datetime, known: datetime | None) -> str:
     """Why there is nothing to show: never stored, or not yet as of the instant; and
     the subject's rejected inputs, which are often the reason."""
-    message = f"no {kind} {subject} in the ledger"
-    if stored:
+    message = str(absent)
+    if absent.stored:
         message += f" {_as_of_text(when, known)}"
-    if rejected:
-        rules = sorted({r.rejection.rule for r in rejected})
-        inputs = "1 input" if len(rejected) == 1 else f"{len(rejected)} inputs"
+    if absent.inputs:
+        subject = absent.subject
+        inputs = "1 input" if absent.inputs == 1 else f"{absent.inputs} inputs"
         message += (
-            f"; {inputs} for {subject} rejected ({', '.join(rules)}): "
+            f"; {inputs} for {subject} rejected ({', '.join(absent.rules)}): "
             f"ledger rejects list --subject {subject}"
         )
     return message
@@ -247,34 +232,24 @@ def ticket_show(
 ) -> None:
     """The ticket's state, its SLA timers, its trail and its rejected inputs (now, or as
     of an instant)."""
-    from ledger.aggregates.ticket import Ticket
     from ledger.projections.registry import SubjectFailed
-    from ledger.services.queries import rejected_input, subject_as_of, ticket_state, trail
-    from ledger.services.timelines import ticket_timers
+    from ledger.services import answers
+    from ledger.services.queries import answered_at
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
     with open_ledger(db) as ledger:
-        found = subject_as_of(ledger, ticket_id, when, known)
-        events, ticket, rejected = found.events, found.aggregate, found.rejected
-        if not isinstance(ticket, Ticket):
-            fail(_absent("ticket", ticket_id, found.exists, rejected, when, known))
         try:
-            timers = ticket_timers(ledger, ticket_id, when, known)
+            view = answers.ticket_view(ledger, ticket_id, when, known)
+        except answers.Absent as absent:
+            fail(_absent(absent, when, known))
         except SubjectFailed as error:
             fail(str(error))
-    view = {
-        **_answered_at(when, known),
-        **ticket_state(ticket),
-        "timers": timers or [],
-        "rejected": [rejected_input(r) for r in rejected],
-        "trail": trail(events),
-    }
     if json:
-        print_json(view)
+        print_json(answers.document(when, known, **view))
         return
     print_state(
         f"ticket {ticket_id} {_as_of_title(when, known)}",
-        view,
+        {**answered_at(when, known), **view},
         skip={"trail", "rca", "description", "timers", "rejected"},
     )
     print_timers(f"SLA timers as of {moment(when)}", view["timers"], when)
@@ -292,27 +267,21 @@ def customer_show(
     json: JsonOption = False,
 ) -> None:
     """The customer's state, its trail and its rejected inputs (now, or as of an instant)."""
-    from ledger.aggregates.customer import Customer
-    from ledger.services.queries import customer_state, rejected_input, subject_as_of, trail
+    from ledger.services import answers
+    from ledger.services.queries import answered_at
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
     with open_ledger(db) as ledger:
-        found = subject_as_of(ledger, customer_id, when, known)
-    events, customer, rejected = found.events, found.aggregate, found.rejected
-    if not isinstance(customer, Customer):
-        fail(_absent("customer", customer_id, found.exists, rejected, when, known))
-    view = {
-        **_answered_at(when, known),
-        **customer_state(customer),
-        "rejected": [rejected_input(r) for r in rejected],
-        "trail": trail(events),
-    }
+        try:
+            view = answers.customer_view(ledger, customer_id, when, known)
+        except answers.Absent as absent:
+            fail(_absent(absent, when, known))
     if json:
-        print_json(view)
+        print_json(answers.document(when, known, **view))
         return
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
-        view,
+        {**answered_at(when, known), **view},
         skip={"trail", "check_ins", "calendar", "rejected"},
     )
     print_trail(view["trail"])
@@ -320,9 +289,6 @@ def customer_show(
 
 
 # rejects ----------------------------------------------------------------------------------
-
-
-RULE_ID = re.compile(r"R-[A-Z]+-[0-9]+")
 
 
 @rejects_app.command("list")
@@ -346,17 +312,22 @@ def rejects_list(
     """Rejected inputs, oldest first, with rule, field, reason, time and original envelope."""
     from rich.table import Table
 
+    from ledger.services import answers
     from ledger.services.queries import rejection_view
 
     received_since = parse_instant(since, "--since")
-    if rule is not None and not RULE_ID.fullmatch(rule):
+    if rule is not None and not answers.RULE_ID.fullmatch(rule):
         fail(f"--rule {rule!r} is not a rule id (R-AREA-N, e.g. R-IN-1)")
     with open_ledger(db) as ledger:
-        if type_ is not None:
-            _known_type(type_, ledger)
+        if type_ is not None and not answers.known_type(ledger, type_):
+            fail(
+                f"--type {type_!r} is no wire type of the contract, and no rejected input "
+                "names it (e.g. ticket.opened, customer.onboarded)"
+            )
         rows = [
             rejection_view(r)
-            for r in ledger.store.rejections(
+            for r in answers.rejections(
+                ledger,
                 rule=rule,
                 subject=subject,
                 event_type=type_,
@@ -382,21 +353,6 @@ def rejects_list(
             r["reason"],
         )
     out().print(table)
-
-
-def _known_type(wire_type: str, ledger: LedgerApp) -> None:
-    """A wire type of the contract, or one a rejected input named; else a one-line error
-    (a typo must not read as "nothing was rejected")."""
-    from schemas import PRODUCER_TYPES, SYSTEM_TYPES
-
-    if wire_type in PRODUCER_TYPES or wire_type in SYSTEM_TYPES:
-        return
-    if wire_type in ledger.store.rejected_types():
-        return
-    fail(
-        f"--type {wire_type!r} is no wire type of the contract, and no rejected input "
-        "names it (e.g. ticket.opened, customer.onboarded)"
-    )
 
 
 # deferred ---------------------------------------------------------------------------------
@@ -503,6 +459,7 @@ def sla_show(
 ) -> None:
     """The ticket's timers as of an instant: due, time left or overdue, paused, met,
     breached, or measured (no target)."""
+    from ledger.services.queries import answered_at
     from ledger.services.timelines import ticket_timers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
@@ -511,7 +468,7 @@ def sla_show(
     if rows is None:
         fail(f"no ticket {ticket_id} in the ledger {_as_of_text(when, known)}")
     if json:
-        print_json({**_answered_at(when, known), "ticket_id": ticket_id, "timers": rows})
+        print_json({**answered_at(when, known), "ticket_id": ticket_id, "timers": rows})
         return
     print_timers(f"SLA timers of {ticket_id} as of {moment(when)}", rows, when)
 

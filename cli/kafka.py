@@ -12,7 +12,16 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cli.common import DbOption, JsonOption, fail, out, print_json, read_lines, stop_on_signals
+from cli.common import (
+    DbOption,
+    JsonOption,
+    ask,
+    fail,
+    out,
+    print_json,
+    read_lines,
+    stop_on_signals,
+)
 from cli.render import counts, print_status
 from consumers.kafka import ALERTS, ENV_BOOTSTRAP, EVENTS, GROUP, INBOUND, REJECTED
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
@@ -249,43 +258,10 @@ def _consumed_by(
 
 def status(db: DbOption = None, json: JsonOption = False) -> None:
     """Where everything stands: the log, projections, publishers, consumers, rejections."""
-    from sqlalchemy import select
-
-    from ledger.adapters import tables
-    from ledger.adapters.event_store import opened
-    from ledger.adapters.projector import Projector, engine_for
     from ledger.adapters.settings import resolve_database
+    from ledger.services import answers
 
-    database = resolve_database(db)
-    with opened(database, create=False) as ledger:
-        engine = engine_for(database)
-        projector = Projector(ledger, engine)
-        head = projector.head()
-        projections = projector.positions()
-        failed = projector.failures()
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(tables.publish_positions.c.stream, tables.publish_positions.c.position)
-            )
-            publishers: dict[str, int] = {str(stream): int(at) for stream, at in rows}
-        consumers = [
-            {"group": p.consumer, "topic": p.topic, "partition": p.partition, "offset": p.offset}
-            for p in ledger.store.positions(None)
-        ]
-        rejected = ledger.store.rejection_counts()
-        deferred = ledger.store.deferred_count()
-        events = ledger.store.event_count()
-    report = {
-        "database": database.label,
-        "events": events,
-        "log_head": head,
-        "projections": {n: {"position": p, "behind": head - p} for n, p in projections.items()},
-        "publishers": publishers,
-        "consumers": consumers,
-        "rejections": sum(rejected.values()),
-        "deferred": deferred,
-        "projection_failures": failed,
-    }
+    report = ask(db, answers.status, resolve_database(db).label)
     if json:
         print_json(report)
         return

@@ -3,6 +3,9 @@ metrics and health. Every query takes ``--as-of`` and ``--known-at`` (R-TIME-1),
 JSON is one object that starts with the ``as_of`` and ``known_at`` it was computed for,
 in UTC (``known_at`` null: everything recorded); a list goes under a named key.
 
+The answers (sla list, escalations, rca, metrics, health) are ``ledger.services.answers``',
+as the HTTP API gives them; these commands read the options and render.
+
 A subject that cannot be projected or evaluated is left out of an answer with a warning
 on standard error naming it; ``project`` and ``rebuild`` list every subject left out."""
 
@@ -21,8 +24,10 @@ from cli.common import (
     JsonOption,
     KnownAtOption,
     TzOption,
+    ask,
     err,
     fail,
+    open_ledger,
     out,
     parse_instant,
     print_json,
@@ -39,35 +44,6 @@ if TYPE_CHECKING:
 
     from ledger.adapters.event_store import LedgerApp
     from ledger.adapters.projector import CatchUp
-
-
-def _rows(
-    db: str | None,
-    when: datetime,
-    known: datetime | None,
-    read: Callable[[LedgerApp, Engine], dict[str, list[dict[str, Any]]]] | None = None,
-) -> dict[str, list[dict[str, Any]]]:
-    """The rows a question reads (``read``: only its own, from ``ledger.services.reads``;
-    default every read model) as of ``when`` known at ``known``."""
-    from ledger.adapters.event_store import opened
-    from ledger.adapters.projector import engine_for
-    from ledger.adapters.settings import resolve_database
-    from ledger.services.queries import rows_as_of
-
-    database = resolve_database(db)
-    with opened(database, create=False) as ledger:
-        engine = engine_for(database)
-        if read is None:
-            return rows_as_of(ledger, engine, when, known)
-        return read(ledger, engine)
-
-
-def _answered_at(when: datetime, known: datetime | None) -> dict[str, Any]:
-    """The instants an answer was computed for, in UTC, first in its JSON object."""
-    return {
-        "as_of": when.astimezone(UTC).isoformat(),
-        "known_at": None if known is None else known.astimezone(UTC).isoformat(),
-    }
 
 
 FAILURE_COLUMNS = ["projection", "subject", "notification_id", "error"]
@@ -276,38 +252,22 @@ def sla_list(
     json: JsonOption = False,
 ) -> None:
     """The SLA board: every timer interval as of an instant, filtered."""
-    from ledger.projections.sla import sla_board
-    from ledger.services.queries import answer
-    from ledger.services.reads import timer_records
+    from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer)
-    filters: dict[str, Any] = {
-        "breached": breached,
-        "at_risk": at_risk,
-        "open_only": open_only,
-        "customer": customer,
-        "severity": severity,
-    }
-    board = answer(
-        _rows(
-            db,
-            when,
-            known,
-            lambda app, engine: {"sla_timers": timer_records(app, engine, when, known, **filters)},
-        ),
-        lambda rows: sla_board(
-            rows["sla_timers"],
-            when,
-            breached=breached,
-            at_risk=at_risk,
-            open_only=open_only,
-            customer=customer,
-            severity=severity,
-        ),
-        "sla list",
+    board = ask(
+        db,
+        answers.board,
+        when,
+        known,
+        breached=breached,
+        at_risk=at_risk,
+        open_only=open_only,
+        customer=customer,
+        severity=severity,
     )
     if json:
-        print_json({**_answered_at(when, known), "timers": board})
+        print_json(answers.document(when, known, timers=board))
         return
     columns = SLA_COLUMNS + (["minutes_left"] if at_risk is not None else [])
     out().print(table(f"{len(board)} SLA timers as of {moment(when)}", board, columns))
@@ -325,21 +285,19 @@ def escalations(
     json: JsonOption = False,
 ) -> None:
     """The escalation timeline: who, when, from, to, why, and time at the tier before."""
-    from ledger.adapters.event_store import opened
-    from ledger.adapters.settings import resolve_database
     from ledger.projections.registry import SubjectFailed
-    from ledger.services.timelines import escalation_timeline
+    from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=ticket_id)
-    with opened(resolve_database(db), create=False) as ledger:
+    with open_ledger(db) as ledger:
         try:
-            timeline = escalation_timeline(ledger, ticket_id, when, known)
+            timeline = answers.escalations(ledger, ticket_id, when, known)
+        except answers.Absent:
+            fail(_no_ticket(ticket_id, when))
         except SubjectFailed as error:
             fail(str(error))
-    if timeline is None:
-        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json:
-        print_json({**_answered_at(when, known), **timeline})
+        print_json(answers.document(when, known, **timeline))
         return
     steps = [
         {**s, "time_at_previous_tier": _duration(s["seconds_at_previous_tier"])}
@@ -359,6 +317,10 @@ def escalations(
     )
 
 
+def _no_ticket(ticket_id: str, when: datetime) -> str:
+    return f"no ticket {ticket_id} in the ledger as of {when.isoformat()}"
+
+
 def _duration(seconds: int) -> str:
     hours, rest = divmod(seconds, 3600)
     return f"{hours}h{rest // 60:02d}m"
@@ -376,24 +338,22 @@ def rca(
     json: JsonOption = False,
 ) -> None:
     """The ticket's RCA with its timeline from the trail, rendered from the ledger (R-RCA-3)."""
-    from ledger.adapters.event_store import opened
-    from ledger.adapters.settings import resolve_database
     from ledger.projections.registry import SubjectFailed
+    from ledger.services import answers
     from ledger.services.rca_report import render_html, render_markdown
-    from ledger.services.timelines import rca_document
 
     if format not in ("md", "html", "json"):
         fail(f"--format {format!r}: use md, html or json")
     when, known = when_known(as_of, known_at)
-    with opened(resolve_database(db), create=False) as ledger:
+    with open_ledger(db) as ledger:
         try:
-            document = rca_document(ledger, ticket_id, when, known)
+            document = answers.rca(ledger, ticket_id, when, known)
+        except answers.Absent:
+            fail(_no_ticket(ticket_id, when))
         except SubjectFailed as error:
             fail(str(error))
-    if document is None:
-        fail(f"no ticket {ticket_id} in the ledger as of {when.isoformat()}")
     if json or format == "json":
-        print_json({**_answered_at(when, known), **document})
+        print_json(answers.document(when, known, **document))
         return
     text = render_html(document, when) if format == "html" else render_markdown(document, when)
     if out_file is not None:
@@ -418,20 +378,13 @@ def metrics(
     json: JsonOption = False,
 ) -> None:
     """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
-    from ledger.projections.metrics import metrics as metric_figures
-    from ledger.services.queries import answer
-    from ledger.services.reads import metrics_rows
+    from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db)
     start, end = window(from_, to)
-    rows = _rows(
-        db, when, known, lambda app, engine: metrics_rows(app, engine, when, known, start, end)
-    )
-    figures = answer(rows, lambda rows: metric_figures(rows, when, start, end), "metrics")
+    figures = ask(db, answers.metrics, when, known, start, end)
     if json:
-        # (the figures' own as_of is the instant as given: the envelope's is in UTC)
-        payload = {k: v for k, v in figures.items() if k != "as_of"}
-        print_json({**_answered_at(when, known), **payload})
+        print_json(answers.document(when, known, **figures))
         return
     out().print(
         f"[bold]metrics[/] as of {moment(when)}, "
@@ -498,18 +451,15 @@ def health(
     json: JsonOption = False,
 ) -> None:
     """Health score (0-100), its components, trend, churn-risk flags and missed check-ins."""
-    from ledger.projections.health import health as health_records
-    from ledger.services.queries import answer
-    from ledger.services.reads import health_rows
+    from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer_id)
-    rows = _rows(db, when, known, lambda app, engine: health_rows(app, engine, when, known))
-    records = answer(rows, lambda rows: health_records(rows, when, customer_id), "health")
+    records = ask(db, answers.health_records, when, known, customer_id)
     if customer_id is not None and not records:
         fail(f"no customer {customer_id} in the ledger as of {when.isoformat()}")
     if json:
         found = records[0] if customer_id is not None else {"customers": records}
-        print_json({**_answered_at(when, known), **found})
+        print_json(answers.document(when, known, **found))
         return
     shown = [
         {

@@ -2,9 +2,10 @@
 ``ledger customers`` (one row per customer, lowest health first), as of any instant
 (R-TIME-1).
 
-The rows come from ``ledger.services.queue`` over the read models as of the instant. A
-bad option value is one line naming the option (options that take numbers are read
-here, not by click, whose usage errors take several lines)."""
+Both answers are ``ledger.services.answers``' (``tickets``, ``customers``), as the HTTP
+API gives them; this module reads the options and renders. A bad option value is one
+line naming the option (options that take numbers are read here, not by click, whose
+usage errors take several lines)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,8 @@ from cli.common import (
     JsonOption,
     KnownAtOption,
     TzOption,
+    ask,
     fail,
-    open_ledger,
     out,
     print_json,
     when_known,
@@ -30,18 +31,7 @@ from cli.render import NOTHING, moment, span, zone_name
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from ledger.projections.fold import Rows
     from ledger.services.queue import BadOption
-
-
-def _rows(db: str | None, when: datetime, known: datetime | None) -> Rows:
-    """The read-model rows as of ``when`` from what was recorded by ``known``."""
-    from ledger.adapters.projector import engine_for
-    from ledger.adapters.settings import resolve_database
-    from ledger.services.queries import rows_as_of
-
-    with open_ledger(db) as ledger:
-        return rows_as_of(ledger, engine_for(resolve_database(db)), when, known)
 
 
 def _number(text: str | None, option: str, kind: type[int] | type[float]) -> Any:
@@ -57,14 +47,6 @@ def _number(text: str | None, option: str, kind: type[int] | type[float]) -> Any
 
 def _bad(error: BadOption) -> str:
     return f"--{error.field.replace('_', '-')} {error.value}: {error.why}"
-
-
-def _document(
-    when: datetime, known: datetime | None, key: str, rows: list[dict[str, Any]]
-) -> dict[str, Any]:
-    from ledger.services.queries import instant, plain
-
-    return {"as_of": instant(when), "known_at": instant(known), key: plain(rows)}
 
 
 # Human output: no value is "—", instants in the zone of --tz, seconds as a span.
@@ -188,14 +170,8 @@ def tickets(
     json: JsonOption = False,
 ) -> None:
     """The ticket queue: one row per ticket with its next SLA timer, soonest breach first."""
-    from ledger.services.queries import answer
-    from ledger.services.queue import (
-        UNRESOLVED,
-        BadOption,
-        TicketQuery,
-        require_customer,
-        ticket_queue,
-    )
+    from ledger.services import answers
+    from ledger.services.queue import UNRESOLVED, BadOption, TicketQuery
 
     try:
         query = TicketQuery(
@@ -210,15 +186,12 @@ def tickets(
     except BadOption as error:
         fail(_bad(error))
     when, known = when_known(as_of, known_at, tz=tz, db=db, about=customer)
-    rows = _rows(db, when, known)
-    if customer is not None:
-        try:
-            require_customer(rows, customer, when)
-        except BadOption as error:
-            fail(_bad(error))
-    queue = answer(rows, lambda r: ticket_queue(r, when, query), "tickets")
+    try:
+        queue = ask(db, answers.tickets, when, known, query)
+    except BadOption as error:  # a customer not onboarded by then
+        fail(_bad(error))
     if json:
-        print_json(_document(when, known, "tickets", queue))
+        print_json(answers.document(when, known, tickets=queue))
         return
     shown = [
         {
@@ -248,8 +221,8 @@ def customers(
     json: JsonOption = False,
 ) -> None:
     """The customer queue: health, trend, churn risks, open tickets, missed check-ins."""
-    from ledger.services.queries import answer
-    from ledger.services.queue import BadOption, CustomerQuery, customer_queue
+    from ledger.services import answers
+    from ledger.services.queue import BadOption, CustomerQuery
 
     try:
         query = CustomerQuery(
@@ -258,9 +231,9 @@ def customers(
     except BadOption as error:
         fail(_bad(error))
     when, known = when_known(as_of, known_at, tz=tz, db=db)
-    queue = answer(_rows(db, when, known), lambda r: customer_queue(r, when, query), "customers")
+    queue = ask(db, answers.customers, when, known, query)
     if json:
-        print_json(_document(when, known, "customers", queue))
+        print_json(answers.document(when, known, customers=queue))
         return
     shown = []
     for row in queue:
