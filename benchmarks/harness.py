@@ -25,6 +25,13 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
 * ``as_of``: the SLA board as of now, as of a past instant and known at a past instant,
   metrics for the quarter as of a past instant, and the peak RSS of a process asking
   them (``benchmarks/as_of.py``);
+* ``http``: the same stream posted to ``ledger serve`` (a fresh ledger, auth on) by a
+  load client in another process, 1000 lines a request as NDJSON, one request after the
+  other on one keep-alive connection, events per second from the first request to the
+  last response (``http_ingest_vs_file``: over ``ingest``'s rate), its outcome counts
+  checked against the file ingest's; then ``GET /v1/board?breached=true`` as of now and
+  as of a past instant, p50 and p99 as the client sees them (``benchmarks/http.py``;
+  ``--no-http`` leaves it out);
 * ``startup``: CPU seconds (user + system, median of 5) of ``ledger --help`` and of
   ``ledger sla show T-... --json`` on a small demo ledger, each a whole process, beside a
   bare ``python -c "import json"``, and their ratio to it (``--startup-only`` runs just
@@ -64,7 +71,8 @@ import psycopg
 from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
-from benchmarks.as_of import as_of_queries
+from benchmarks.as_of import PAST, as_of_queries
+from benchmarks.http import http_measures
 from demo.quarter import DemoLine, DemoSpec, generate
 from ledger.adapters.event_store import DateAsISO, LedgerApp, open_app, opened
 from ledger.adapters.projector import Projector, engine_for
@@ -330,18 +338,27 @@ def _run_child_ingest(stream: Path, url: str) -> None:
                 yield Input(line.rstrip(b"\n"), "bench")
 
     with opened(resolve_database(url)) as ledger:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
         report = Ingestor(ledger).ingest(lines())
         seconds = time.perf_counter() - start
+        after = resource.getrusage(resource.RUSAGE_SELF)
         events = ledger.store.event_count()
     peak_kb = _peak_rss_kb()
     print(
         json.dumps(
             {
                 "seconds": seconds,
+                "cpu_s": (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime),
                 "inputs": report.inputs,
                 "events": events,
                 "accepted": report.accepted,
+                "counts": {
+                    "accepted": report.accepted,
+                    "duplicate": report.duplicates,
+                    "deferred": report.deferred,
+                    "rejected": report.rejected + report.already_rejected,
+                },
                 "peak_rss_mb": peak_kb / 1024,
             }
         )
@@ -470,6 +487,31 @@ def kafka(scratch: Scratch, lines: list[bytes]) -> dict[str, float]:
     return {**figures, "end_to_end_per_s": figures["pipelined_per_s"]}
 
 
+def http(scratch: Scratch, stream: Path, ingest: dict[str, Any], smoke: bool) -> dict[str, Any]:
+    """The same stream through ``ledger serve`` on a fresh ledger, by a load client in
+    batches of 1000 (200 in smoke mode, so that it takes several requests), then the
+    board over HTTP (``benchmarks/http.py``)."""
+    database = scratch.database("http")
+    url = (
+        database.sqlite_path
+        if scratch.backend == "sqlite"
+        else f"{PG_URL}?schema={database.schema}"
+    )
+    return http_measures(
+        stream,
+        str(url),
+        {**ingest["counts"], "events": ingest["events"]},
+        batch=200 if smoke else HTTP_BATCH,
+        runs=3 if smoke else 20,
+        past=PAST,
+        settle=lambda at: settle(resolve_database(at)),
+        log=scratch.root / "serve.log",
+    )
+
+
+HTTP_BATCH = 1000
+
+
 # the run ------------------------------------------------------------------------------------
 
 
@@ -556,18 +598,30 @@ def median_of(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_size(
-    backend: str, size: int, seed: int, root: Path, smoke: bool, with_kafka: bool
+    backend: str,
+    size: int,
+    seed: int,
+    root: Path,
+    smoke: bool,
+    with_kafka: bool,
+    with_http: bool = True,
 ) -> dict[str, Any]:
     """Every measure at one size, repeated as ``repeats_for`` says (medians reported)."""
     runs = [
-        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka)
+        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka, with_http)
         for n in range(repeats_for(size, smoke))
     ]
     return median_of(runs)
 
 
 def run_once(
-    backend: str, size: int, seed: int, root: Path, smoke: bool, with_kafka: bool
+    backend: str,
+    size: int,
+    seed: int,
+    root: Path,
+    smoke: bool,
+    with_kafka: bool,
+    with_http: bool = True,
 ) -> dict[str, Any]:
     scratch = Scratch(backend, root / f"{backend}-{size}")
     scratch.root.mkdir(parents=True, exist_ok=True)
@@ -587,6 +641,7 @@ def run_once(
             "events": ingest["events"],
             "ingest_per_s": ingest["events"] / ingest["seconds"],
             "ingest_inputs_per_s": ingest["inputs"] / ingest["seconds"],
+            "ingest_cpu_s": ingest["cpu_s"],
             "peak_rss_mb": ingest["peak_rss_mb"],
         }
         with opened(database) as ledger:
@@ -607,6 +662,9 @@ def run_once(
             result["ingest_per_s"] / result["library_batched_per_s"]
         )
         result["ingest_vs_library_single"] = result["ingest_per_s"] / result["library_single_per_s"]
+        if with_http:
+            result["http"] = http(scratch, stream, ingest, smoke)
+            result["http_ingest_vs_file"] = result["http"]["ingest_per_s"] / result["ingest_per_s"]
         if with_kafka and backend == "postgres":
             result["kafka"] = kafka(scratch, lines)
         return result
@@ -658,6 +716,9 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
             "settled": "before rebuild and the latency measures (benchmarks.harness.settle)",
             "replay_runs": 200,
             "board_open_tickets": args.board_tickets,
+            "http": args.http,
+            "http_batch": HTTP_BATCH,
+            "http_connections": 1,
         },
     }
 
@@ -741,6 +802,34 @@ def as_of_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def http_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the HTTP figures beside the file ingest and in-process board."""
+    head = (
+        "| backend | events | file ingest/s | HTTP ingest/s | HTTP ÷ file | CPU HTTP ÷ file "
+        "| requests | board now p50/p99 ms | board past p50/p99 ms "
+        "| in-process now / past p50 ms |"
+    )
+    rows = [head, "|" + "---|" * 10]
+    for r in results:
+        h = r.get("http")
+        if not h:
+            continue
+        q = r.get("as_of", {})
+        in_process = (
+            f"{q['board_live']['p50_ms']:.0f} / {q['board_past']['p50_ms']:.0f}" if q else ""
+        )
+        rows.append(
+            f"| {r['backend']} | {r['events']:,} | {r['ingest_per_s']:,.0f} "
+            f"| {h['ingest_per_s']:,.0f} | {r['http_ingest_vs_file']:.2f} "
+            f"| {h['server_cpu_s'] / r['ingest_cpu_s']:.2f} "
+            f"| {h['requests']} of {h['batch']} "
+            f"| {h['board_live']['p50_ms']:.0f} / {h['board_live']['p99_ms']:.0f} "
+            f"| {h['board_past']['p50_ms']:.0f} / {h['board_past']['p99_ms']:.0f} "
+            f"| {in_process} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -750,6 +839,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--board-tickets", type=int, default=10_000)
     parser.add_argument("--no-kafka", dest="kafka", action="store_false")
+    parser.add_argument(
+        "--http",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="ingest and the board through ledger serve (default on)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument(
         "--out", type=Path, help="default results/latest.json (results/startup.json)"
@@ -779,7 +874,9 @@ def main() -> None:
         for backend in backends:
             for size in sizes:
                 print(f"{backend} at {size:,} events ...", file=sys.stderr, flush=True)
-                results.append(run_size(backend, size, args.seed, root, args.smoke, args.kafka))
+                results.append(
+                    run_size(backend, size, args.seed, root, args.smoke, args.kafka, args.http)
+                )
             scratch = Scratch(backend, root / f"{backend}-board")
             scratch.root.mkdir(parents=True, exist_ok=True)
             try:
@@ -801,6 +898,8 @@ def main() -> None:
     if results:
         print(table(results))
         print(as_of_table(results))
+        if any("http" in r for r in results):
+            print(http_table(results))
     print_startup(started)
     for backend, board in boards.items():
         print(

@@ -42,10 +42,19 @@ def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Pa
             assert result[key] > 0, key
         assert result["replay"]["events"] == 100  # the hot ticket
         assert 0 < result["replay"]["p50_ms"] <= result["replay"]["p99_ms"]
+        http = result["http"]  # the same stream through ledger serve, the same outcomes
+        assert http["requests"] == -(-result["lines"] // http["batch"]) > 1
+        assert http["events"] == result["events"]
+        assert sum(http["counts"].values()) == result["lines"]
+        assert http["ingest_per_s"] > 0 and http["server_cpu_s"] > 0
+        assert result["http_ingest_vs_file"] == http["ingest_per_s"] / result["ingest_per_s"]
+        for board in ("board_live", "board_past"):
+            assert 0 < http[board]["p50_ms"] <= http[board]["p99_ms"] < 10_000, board
     assert document["results"][1]["kafka"]["end_to_end_per_s"] > 0
     for board in document["sla_breached"].values():
         assert board["breached"] == board["open_tickets"] == 300  # nobody answered any
     assert "| backend |" in run.stdout  # the printed table
+    assert "| HTTP ingest/s |" in run.stdout
 
 
 def test_the_workload_is_the_demo_plus_zipf_chatter_that_is_all_accepted(
