@@ -12,11 +12,12 @@ The harness waits for the address it prints (no sleeping), then:
   decide other outcomes). The rate is stored events per second from the first request
   to the last response. Every POST must answer 200, and the outcomes' counts
   (accepted, duplicate, deferred, rejected) and the stored events must equal the file
-  ingest's, so the figure is for the same work. The server's projection runner follows
-  the log meanwhile, as it does in service (``behind_at_end``: how far behind it was
-  when the last response came). ``server_cpu_s``: the server process's CPU time over the
-  ingest (beside the file ingest's ``ingest_cpu_s``: the same work, whatever the
-  neighbours of a shared machine did to the wall clock);
+  ingest's, so the figure is for the same work. The server runs ``--no-follow``, as
+  compose runs it beside ``ledger project --follow``: its process ingests, as the file
+  ingest's does, and the reads catch the read models up (``behind_at_end``: how far
+  behind they were when the last response came). ``server_cpu_s``: the server
+  process's CPU time over the ingest (beside the file ingest's ``ingest_cpu_s``: the
+  same work, whatever the neighbours of a shared machine did to the wall clock);
 * ``board_live`` / ``board_past``: ``GET /v1/board?breached=true`` as of the end of the
   log (its last event plus a day, as ``benchmarks.as_of`` asks) and as of mid-quarter,
   ``runs`` times each from the client process, one after the other, p50 and p99 in ms
@@ -130,11 +131,11 @@ def _check(ingest: Mapping[str, Any], expected: Mapping[str, int]) -> None:
 
 @contextmanager
 def serving(url: str, log: Path) -> Iterator[tuple[str, int]]:
-    """``ledger serve --port 0 --db URL`` (auth on) until the block ends; its address
+    """``ledger serve --port 0 --no-follow --db URL`` (auth on) until the block ends; its address
     and process id."""
     with log.open("wb") as errors:
         process = subprocess.Popen(
-            [sys.executable, "-m", "cli", "serve", "--port", "0", "--db", url],
+            [sys.executable, "-m", "cli", "serve", "--port", "0", "--no-follow", "--db", url],
             cwd=ROOT,
             stdout=subprocess.PIPE,
             stderr=errors,

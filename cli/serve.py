@@ -34,7 +34,9 @@ def _bind(host: str, port: int) -> socket.socket:
     import socket
 
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    # (the protocol named: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it a keep-alive answer waits ~40 ms for the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host.strip("[]"), port))
@@ -65,6 +67,14 @@ def serve(
     access_log: Annotated[
         bool, typer.Option("--access-log", help="Log every request on standard error.")
     ] = False,
+    follow: Annotated[
+        bool,
+        typer.Option(
+            "--follow/--no-follow",
+            help="Keep the read models caught up in this process (--no-follow: a separate "
+            "`ledger project --follow` does; each read still catches up first).",
+        ),
+    ] = True,
 ) -> None:
     """Serve the HTTP API: POST /v1/events, the reads as of any instant, /openapi.json."""
     import logging
@@ -79,7 +89,9 @@ def serve(
         fail(f"--no-auth serves anyone who can connect: bind to loopback (127.0.0.1), not {host}")
     database = resolve_database(db)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    app = create_app(database.url, auth_required=not no_auth, max_body_bytes=max_body)
+    app = create_app(
+        database.url, auth_required=not no_auth, max_body_bytes=max_body, follow=follow
+    )
     sock = _bind(host, port)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if sock.family.name == "AF_INET6" else bound[0]
