@@ -10,14 +10,13 @@ command that uses them. Types they need only for hints are imported under
 
 from __future__ import annotations
 
-import re
 import signal
 import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from datetime import UTC, datetime, tzinfo
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Concatenate, Final, NoReturn, ParamSpec, TypeVar
@@ -180,70 +179,26 @@ class _Invocation:
 
 _invocation = _Invocation()
 
-_RELATIVE: Final = re.compile(r"([+-])((?:\d+[wdhms])+)")
-_RELATIVE_PART: Final = re.compile(r"(\d+)([wdhms])")
-_UNITS: Final = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-def midnight(day: date, zone: tzinfo) -> datetime:
-    """The first instant of ``day`` in ``zone``, in UTC. Where midnight does not exist (a
-    DST gap at midnight) this is read with the offset before the gap (as zoneinfo's
-    ``fold=0`` and RFC 5545 do), which is the day's first instant."""
-    return datetime.combine(day, time(0), zone).astimezone(UTC)
-
 
 def parse_time(text: str, option: str, *, zone: tzinfo, now: datetime) -> datetime:
-    """A time as people say it, as a UTC instant, or a one-line error naming ``option``.
+    """A time as people say it (``ledger.services.spoken``), as a UTC instant, or a
+    one-line error naming ``option``."""
+    from ledger.services.spoken import BadTime
+    from ledger.services.spoken import parse_time as spoken
 
-    ``2026-03-16T15:00:00Z`` (an instant with offset), ``2026-03-16`` (midnight in
-    ``zone``), ``-1d`` ``-6h`` ``-30m`` ``-1h30m`` (units ``w d h m s``; ``+2h`` is
-    later) from ``now``, ``yesterday`` and ``today`` (midnight in ``zone``) and ``now``.
-    """
-    word = text.strip().lower()
     try:
-        if word == "now":
-            return now
-        if word in ("today", "yesterday"):
-            day = now.astimezone(zone).date() - timedelta(days=int(word == "yesterday"))
-            return midnight(day, zone)
-        relative = _RELATIVE.fullmatch(word)
-        if relative:
-            parts = _RELATIVE_PART.findall(relative.group(2))
-            units = [unit for _, unit in parts]
-            if len(set(units)) != len(units):
-                fail(f"{option} {text!r} repeats a unit; accepted: {TIME_FORMS}")
-            step = sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
-            return now - step if relative.group(1) == "-" else now + step
-        if _DATE.fullmatch(word):
-            try:
-                day = date.fromisoformat(word)
-            except ValueError:
-                fail(f"{option} {text!r} is not a calendar date; accepted: {TIME_FORMS}")
-            return midnight(day, zone)
-        try:
-            value = datetime.fromisoformat(text.strip())
-        except ValueError:
-            fail(f"{option} {text!r} is not a time; accepted: {TIME_FORMS}")
-        if value.tzinfo is None:
-            fail(
-                f"{option} {text!r} needs an offset (2026-03-27T14:05:00+01:00, or Z for "
-                f"UTC); accepted: {TIME_FORMS}"
-            )
-        return value.astimezone(UTC)
-    except OverflowError:
-        fail(f"{option} {text!r} is out of the range of dates; accepted: {TIME_FORMS}")
+        return spoken(text, option, zone=zone, now=now, forms=TIME_FORMS)
+    except BadTime as error:
+        fail(str(error))
 
 
 def _zone(name: str) -> tzinfo:
     """The IANA zone called ``name``, or a one-line error naming ``--tz``."""
-    from zoneinfo import ZoneInfo
+    from ledger.services.spoken import BadTime, zone_named
 
-    if name.upper() == "UTC":
-        return UTC
     try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return zone_named(name)
+    except BadTime:
         fail(
             f"--tz {name!r} is not an IANA time zone (Europe/Berlin, America/New_York, UTC) "
             "nor `customer`"

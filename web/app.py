@@ -32,7 +32,7 @@ from ledger.services import answers
 from ledger.services.principals import Principal
 from ledger.services.queries import rejection_view
 from ledger.services.queue import UNRESOLVED, BadOption, CustomerQuery, TicketQuery
-from web import auth, pages
+from web import auth, html, pages
 from web.auth import scoped, whole_ledger
 from web.ingest import ingest, inputs_of, read_body
 from web.metrics import instrument
@@ -199,11 +199,16 @@ def create_app(
         "are RFC 9457 problem details.",
         lifespan=lifespan,
         default_response_class=JsonAnswer,
+        # (FastAPI's /docs and /redoc load their scripts from a CDN: nothing the ledger
+        # serves fetches from another origin; /openapi.json describes the API)
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.auth = auth_required
     app.state.max_body = max_body_bytes
     install(app)
     _routes(app)
+    html.register(app)  # the web board: pages for people (issue 19)
 
     def openapi() -> dict[str, Any]:
         if app.openapi_schema is None:

@@ -57,10 +57,10 @@ from ledger.services.queue import (
     CustomerQuery,
     TicketQuery,
 )
+from ledger.services.spoken import BadTime
 from web import auth
 from web.present import (
     COMMON_ZONES,
-    BadTime,
     age,
     as_instant,
     duration,

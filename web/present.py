@@ -1,29 +1,24 @@
 """What the pages show and read of time: instants in the viewer's zone (with a customer's
 local time beside them), durations, and the times people type into the as-of bar.
 
-The forms the bar takes are the command line's (``--as-of``): an instant with an offset,
-a date (midnight in the viewer's zone), ``-1d`` ``-6h`` ``-30m`` ``-1h30m`` (``+2h`` is
-later), ``yesterday``, ``today`` and ``now``; and, because a browser's date-time field
-sends one, a date and time without an offset, read in the viewer's zone.
+The forms the bar takes are the command line's (``--as-of``, read by
+``ledger.services.spoken``): an instant with an offset, a date (midnight in the viewer's
+zone), ``-1d`` ``-6h`` ``-30m`` ``-1h30m`` (``+2h`` is later), ``yesterday``, ``today``
+and ``now``; and, because a browser's date-time field sends one, a date and time without
+an offset, read in the viewer's zone.
 """
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, date, datetime, time, timedelta, tzinfo
-from functools import cache
+from datetime import UTC, datetime, tzinfo
 from typing import Any, Final
-from zoneinfo import ZoneInfo
+
+from ledger.services.spoken import BadTime, parse_time, zone_named
 
 FORMS: Final = (
     "an instant (2026-03-16T15:00:00Z, or 2026-03-16 15:00 in the zone shown), "
     "a date (2026-03-16), -1d, -6h, -30m, yesterday, today or now"
 )
-
-_RELATIVE: Final = re.compile(r"([+-])((?:\d+[wdhms])+)")
-_RELATIVE_PART: Final = re.compile(r"(\d+)([wdhms])")
-_UNITS: Final = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
-_DATE: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 COMMON_ZONES: Final = (
     "UTC",
@@ -44,53 +39,17 @@ COMMON_ZONES: Final = (
 """Offered in the zone field's list (any IANA zone may be typed)."""
 
 
-class BadTime(ValueError):
-    """A time or zone the bar cannot read (a one-line message naming the field)."""
-
-
-@cache
 def zone(name: str) -> tzinfo:
-    """The IANA zone ``name`` (``BadTime`` if there is none)."""
-    if name.upper() == "UTC":
-        return UTC
+    """The IANA zone ``name`` (``BadTime`` naming the zone field if there is none)."""
     try:
-        return ZoneInfo(name)
-    except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
+        return zone_named(name)
+    except BadTime:
         raise BadTime(f"zone {name!r} is not an IANA time zone (Europe/Berlin, UTC)") from None
 
 
 def parse_when(text: str, field: str, *, tz: tzinfo, now: datetime) -> datetime:
     """A time as people type it, as a UTC instant (see the module's note)."""
-    word = text.strip().lower()
-    try:
-        if word == "now":
-            return now
-        if word in ("today", "yesterday"):
-            day = now.astimezone(tz).date() - timedelta(days=int(word == "yesterday"))
-            return datetime.combine(day, time(0), tz).astimezone(UTC)
-        relative = _RELATIVE.fullmatch(word)
-        if relative:
-            parts = _RELATIVE_PART.findall(relative.group(2))
-            units = [unit for _, unit in parts]
-            if len(set(units)) != len(units):
-                raise BadTime(f"{field} {text!r} repeats a unit; use {FORMS}")
-            step = sum((timedelta(**{_UNITS[u]: int(n)}) for n, u in parts), timedelta())
-            return now - step if relative.group(1) == "-" else now + step
-        if _DATE.fullmatch(word):
-            try:
-                day = date.fromisoformat(word)
-            except ValueError:
-                raise BadTime(f"{field} {text!r} is not a calendar date; use {FORMS}") from None
-            return datetime.combine(day, time(0), tz).astimezone(UTC)
-        try:
-            value = datetime.fromisoformat(text.strip().replace("z", "Z"))
-        except ValueError:
-            raise BadTime(f"{field} {text!r} is not a time; use {FORMS}") from None
-        if value.tzinfo is None:
-            value = value.replace(tzinfo=tz)
-        return value.astimezone(UTC)
-    except OverflowError:
-        raise BadTime(f"{field} {text!r} is out of the range of dates") from None
+    return parse_time(text, field, zone=tz, now=now, forms=FORMS, naive=True)
 
 
 def utc_text(at: datetime) -> str:

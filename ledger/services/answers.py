@@ -20,11 +20,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import Engine, select
-
-from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.store import StoredRejection
 from ledger.aggregates.customer import Customer
@@ -52,6 +49,9 @@ from ledger.services.queue import (
     ticket_queue,
 )
 from ledger.services.timelines import escalation_timeline, rca_document, ticket_timers
+
+if TYPE_CHECKING:  # (SQLAlchemy itself only where a question reads a table directly)
+    from sqlalchemy import Engine
 
 
 class Absent(LookupError):
@@ -302,6 +302,9 @@ def lag(app: LedgerApp, engine: Engine) -> Lag:
 
 def status(app: LedgerApp, engine: Engine, label: str) -> dict[str, Any]:
     """``ledger status``: the log, projections, publishers, consumers, rejections."""
+    from sqlalchemy import select
+
+    from ledger.adapters import tables
     from ledger.adapters.projector import Projector
 
     projector = Projector(app, engine)
@@ -329,3 +332,79 @@ def status(app: LedgerApp, engine: Engine, label: str) -> dict[str, Any]:
         "deferred": app.store.deferred_count(),
         "projection_failures": failed,
     }
+
+
+# the web board (issue 19) ------------------------------------------------------------------
+
+
+def health_trend(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    customer_id: str,
+    days: int = 90,
+) -> list[dict[str, Any]]:
+    """One customer's health record at midnight UTC of each of the ``days`` days before
+    ``as_of``, and at ``as_of`` (last: ``health_records``' record for the customer),
+    oldest first; none before it was onboarded. The rows are read once, as of ``as_of``
+    known at ``known_at``, and each day's score computed from them, as ``health`` computes
+    its own trend (the score 30 days before)."""
+    from datetime import timedelta
+
+    from ledger.projections.health import SUPPORT_DAYS, TREND_DAYS
+    from ledger.services.reads import Ask, read_as_of
+
+    since = as_of - timedelta(days=days + SUPPORT_DAYS + TREND_DAYS)
+    wanted = {
+        "tickets": Ask(
+            lambda c: [c.customer_id == customer_id, c.opened_at > since, c.opened_at <= as_of],
+            ("ticket_id", "customer_id", "opened_severity", "opened_at"),
+        ),
+        "customers": Ask(lambda c: [c.customer_id == customer_id]),
+        **{
+            name: Ask(lambda c: [c.customer_id == customer_id])
+            for name in (
+                "customer_usage",
+                "customer_surveys",
+                "customer_check_ins",
+                "customer_milestones",
+            )
+        },
+    }
+    rows = read_as_of(app, engine, as_of, known_at, wanted)
+    rows = {
+        n: [r for r in found if r.get("customer_id") == customer_id] for n, found in rows.items()
+    }
+    day = as_of.astimezone(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    instants = [
+        day - timedelta(days=n) for n in range(days - 1, -1, -1) if day - timedelta(days=n) < as_of
+    ]
+    instants.append(as_of)
+
+    def trend(found: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+        return [
+            {"at": at, **record} for at in instants for record in health(found, at, customer_id)
+        ]
+
+    return answer(rows, trend, "health")
+
+
+def customer_zones(engine: Engine) -> dict[str, str]:
+    """Each customer's business-calendar time zone (IANA name), as the live table holds it:
+    what the pages show a customer's local time in."""
+    from sqlalchemy import select
+
+    from ledger.adapters import tables
+
+    column = tables.customers.c
+    with engine.connect() as conn:
+        found = conn.execute(select(column.customer_id, column.timezone))
+        return {str(cid): str(zone or "UTC") for cid, zone in found}
+
+
+def latest_activity(engine: Engine) -> datetime | None:
+    """The latest instant an event of the ledger occurred at (None: none yet)."""
+    from ledger.adapters.projector import latest_occurred
+
+    return latest_occurred(engine)
