@@ -32,6 +32,11 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   checked against the file ingest's; then ``GET /v1/board?breached=true`` as of now and
   as of a past instant, p50 and p99 as the client sees them (``benchmarks/http.py``;
   ``--no-http`` leaves it out);
+* ``pages``: the web board's pages (board as of now and mid-quarter, breached board,
+  queue, a typical and the hot ticket, a customer with its 90-day trend, customers,
+  rejections, audit) rendered by the app in-process through its ASGI interface, p50
+  and p99 (``board_past_vs_live``: the past board's p50 over the live one's;
+  ``benchmarks/pages.py``; ``--no-pages`` leaves it out);
 * ``startup``: CPU seconds (user + system, median of 5) of ``ledger --help`` and of
   ``ledger sla show T-... --json`` on a small demo ledger, each a whole process, beside a
   bare ``python -c "import json"``, and their ratio to it (``--startup-only`` runs just
@@ -73,6 +78,7 @@ from eventsourcing.persistence import JSONTranscoder
 
 from benchmarks.as_of import PAST, as_of_queries
 from benchmarks.http import http_measures
+from benchmarks.pages import PAGES, page_renders
 from demo.quarter import DemoLine, DemoSpec, generate
 from ledger.adapters.event_store import DateAsISO, LedgerApp, open_app, opened
 from ledger.adapters.projector import Projector, engine_for
@@ -605,10 +611,11 @@ def run_size(
     smoke: bool,
     with_kafka: bool,
     with_http: bool = True,
+    with_pages: bool = True,
 ) -> dict[str, Any]:
     """Every measure at one size, repeated as ``repeats_for`` says (medians reported)."""
     runs = [
-        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka, with_http)
+        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka, with_http, with_pages)
         for n in range(repeats_for(size, smoke))
     ]
     return median_of(runs)
@@ -622,6 +629,7 @@ def run_once(
     smoke: bool,
     with_kafka: bool,
     with_http: bool = True,
+    with_pages: bool = True,
 ) -> dict[str, Any]:
     scratch = Scratch(backend, root / f"{backend}-{size}")
     scratch.root.mkdir(parents=True, exist_ok=True)
@@ -657,6 +665,8 @@ def run_once(
             settle(database)
             result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
         result["as_of"] = as_of_queries(url, 3 if smoke else 20)
+        if with_pages:
+            result["pages"] = page_renders(str(url), 3 if smoke else 20)
         result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
         result["ingest_vs_library_batched"] = (
             result["ingest_per_s"] / result["library_batched_per_s"]
@@ -719,6 +729,7 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
             "http": args.http,
             "http_batch": HTTP_BATCH,
             "http_connections": 1,
+            "pages": args.pages,
         },
     }
 
@@ -830,6 +841,25 @@ def http_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def pages_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the web pages' server-side render times, p50 / p99 ms."""
+    head = (
+        "| backend | events | "
+        + " | ".join(name.replace("_", " ") for name in PAGES)
+        + " | past / live |"
+    )
+    rows = [head, "|" + "---|" * (len(PAGES) + 3)]
+    for r in results:
+        p = r.get("pages")
+        if not p:
+            continue
+        cells = " | ".join(f"{p[n]['p50_ms']:.0f} / {p[n]['p99_ms']:.0f}" for n in PAGES)
+        rows.append(
+            f"| {r['backend']} | {r['events']:,} | {cells} | {p['board_past_vs_live']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -844,6 +874,12 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="ingest and the board through ledger serve (default on)",
+    )
+    parser.add_argument(
+        "--pages",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="the web board's pages rendered in-process (default on)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument(
@@ -875,7 +911,16 @@ def main() -> None:
             for size in sizes:
                 print(f"{backend} at {size:,} events ...", file=sys.stderr, flush=True)
                 results.append(
-                    run_size(backend, size, args.seed, root, args.smoke, args.kafka, args.http)
+                    run_size(
+                        backend,
+                        size,
+                        args.seed,
+                        root,
+                        args.smoke,
+                        args.kafka,
+                        args.http,
+                        args.pages,
+                    )
                 )
             scratch = Scratch(backend, root / f"{backend}-board")
             scratch.root.mkdir(parents=True, exist_ok=True)
@@ -900,6 +945,8 @@ def main() -> None:
         print(as_of_table(results))
         if any("http" in r for r in results):
             print(http_table(results))
+        if any("pages" in r for r in results):
+            print(pages_table(results))
     print_startup(started)
     for backend, board in boards.items():
         print(

@@ -11,6 +11,7 @@ from pathlib import Path
 import orjson
 
 from benchmarks.harness import CHATTER_SHARE, LINES_PER_CUSTOMER, workload
+from benchmarks.pages import PAGES
 from demo.quarter import DemoSpec, generate
 from ledger.adapters.event_store import LedgerApp
 from ledger.services.intake import Ingestor, Input
@@ -50,11 +51,20 @@ def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Pa
         assert result["http_ingest_vs_file"] == http["ingest_per_s"] / result["ingest_per_s"]
         for board in ("board_live", "board_past"):
             assert 0 < http[board]["p50_ms"] <= http[board]["p99_ms"] < 10_000, board
+        pages = result["pages"]  # the web board's pages, rendered in-process
+        for name in PAGES:
+            assert 0 < pages[name]["p50_ms"] <= pages[name]["p99_ms"] < 10_000, name
+            assert pages[name]["runs"] == 3 and pages[name]["bytes"] > 1000, name
+        assert pages["totals"]["board_breached"] == result["as_of"]["breached_live"]
+        assert pages["board_past_vs_live"] == (
+            pages["board_past"]["p50_ms"] / pages["board_live"]["p50_ms"]
+        )
     assert document["results"][1]["kafka"]["end_to_end_per_s"] > 0
     for board in document["sla_breached"].values():
         assert board["breached"] == board["open_tickets"] == 300  # nobody answered any
     assert "| backend |" in run.stdout  # the printed table
     assert "| HTTP ingest/s |" in run.stdout
+    assert "| ticket hot |" in run.stdout
 
 
 def test_the_workload_is_the_demo_plus_zipf_chatter_that_is_all_accepted(
