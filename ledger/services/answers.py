@@ -36,7 +36,6 @@ from ledger.services.queries import (
     plain,
     rejected_input,
     rejections_seen,
-    rows_as_of,
     subject_as_of,
     ticket_state,
     trail,
@@ -89,7 +88,9 @@ def tickets(
 ) -> list[dict[str, Any]]:
     """``ledger tickets``: one row per ticket the query wants, by its next breach (a
     customer filter naming a customer not onboarded by ``as_of`` is ``BadOption``)."""
-    rows = rows_as_of(app, engine, as_of, known_at)
+    from ledger.services.reads import ticket_rows
+
+    rows = ticket_rows(app, engine, as_of, known_at, query)
     if query.customer is not None:
         require_customer(rows, query.customer, as_of)
     return answer(rows, lambda r: ticket_queue(r, as_of, query), "tickets")
@@ -103,7 +104,9 @@ def customers(
     query: CustomerQuery,
 ) -> list[dict[str, Any]]:
     """``ledger customers``: one row per customer the query wants, lowest health first."""
-    rows = rows_as_of(app, engine, as_of, known_at)
+    from ledger.services.reads import customer_rows
+
+    rows = customer_rows(app, engine, as_of, known_at)
     return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
 
 

@@ -28,7 +28,7 @@ from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.projector import CatchUp, Projector, latest_occurred, listed_failures
 from ledger.adapters.versions import Where, read_rows, tickets_read_elsewhere
-from ledger.aggregates.ticket import Ticket
+from ledger.aggregates.ticket import OPEN_STATUSES, Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.health import SUPPORT_DAYS, TREND_DAYS
 from ledger.projections.registry import (
@@ -39,6 +39,7 @@ from ledger.projections.registry import (
     guarded,
     visible,
 )
+from ledger.services.queue import ALL, UNRESOLVED, TicketQuery
 
 log = logging.getLogger(__name__)
 
@@ -288,6 +289,67 @@ def metrics_rows(
     return read_as_of(app, engine, as_of, known_at, wanted)
 
 
+# The queues -----------------------------------------------------------------------------
+
+
+def ticket_rows(
+    app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, query: TicketQuery
+) -> Rows:
+    """The rows ``ticket_queue`` needs for ``query`` as of ``as_of``: the tickets its
+    filters on their fields keep, the timers not stopped and with a target (the only ones
+    ``next_timer`` picks; of the query's customer only, when it names one), and the
+    customers (only the named one, whose onboarding ``require_customer`` checks)."""
+
+    def wanted_tickets(c: Any) -> list[Any]:
+        conditions = []
+        if query.status == UNRESOLVED:
+            conditions.append(c.status.in_(OPEN_STATUSES))
+        elif query.status != ALL:
+            conditions.append(c.status == query.status)
+        if query.severity is not None:
+            conditions.append(c.severity == query.severity)
+        if query.customer is not None:
+            conditions.append(c.customer_id == query.customer)
+        if query.assignee is not None:
+            conditions.append(c.assignee == query.assignee)
+        return conditions
+
+    def wanted_timers(c: Any) -> list[Any]:
+        conditions = [c.stopped_at.is_(None), c.due_at.is_not(None)]
+        if query.customer is not None:
+            conditions.append(c.customer_id == query.customer)
+        return conditions
+
+    def wanted_customers(c: Any) -> list[Any]:
+        return [] if query.customer is None else [c.customer_id == query.customer]
+
+    wanted = {
+        "tickets": Ask(wanted_tickets),
+        "sla_timers": Ask(wanted_timers),
+        "customers": Ask(wanted_customers),
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
+def customer_rows(
+    app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None
+) -> Rows:
+    """The rows ``customer_queue`` needs as of ``as_of``: ``health_rows``' and, of the
+    tickets, also those still open (whose count it gives)."""
+    since = as_of - timedelta(days=SUPPORT_DAYS + TREND_DAYS)
+    wanted = {
+        **_health_asks(since, as_of),
+        "tickets": Ask(
+            lambda c: [
+                c.opened_at <= as_of,
+                or_(c.opened_at > since, c.status.in_(OPEN_STATUSES)),
+            ],
+            ("ticket_id", "customer_id", "opened_severity", "opened_at", "status"),
+        ),
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
 # Health ---------------------------------------------------------------------------------
 
 
@@ -296,7 +358,11 @@ def health_rows(app: LedgerApp, engine: Engine, as_of: datetime, known_at: datet
     customer's own, few), and the tickets opened in the support-load window of the
     score now and of the score a trend compares it with."""
     since = as_of - timedelta(days=SUPPORT_DAYS + TREND_DAYS)
-    wanted = {
+    return read_as_of(app, engine, as_of, known_at, _health_asks(since, as_of))
+
+
+def _health_asks(since: datetime, as_of: datetime) -> dict[str, Ask]:
+    return {
         "tickets": Ask(
             lambda c: [c.opened_at > since, c.opened_at <= as_of],
             ("ticket_id", "customer_id", "opened_severity", "opened_at"),
@@ -307,4 +373,3 @@ def health_rows(app: LedgerApp, engine: Engine, as_of: datetime, known_at: datet
         "customer_check_ins": Ask(),
         "customer_milestones": Ask(),
     }
-    return read_as_of(app, engine, as_of, known_at, wanted)
