@@ -31,6 +31,7 @@ import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, tzinfo
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlencode
@@ -256,8 +257,16 @@ class View:
             kept["known_at"] = utc_text(self.known_at)
         return kept
 
+    @cached_property
+    def _instants_query(self) -> str:
+        """``link``'s query for a path alone (the rows' links: one per row and column)."""
+        kept = self.instants()
+        return "?" + urlencode(kept) if kept else ""
+
     def link(self, path: str, **params: Any) -> str:
         """A link to ``path`` keeping the page's instants (a parameter of None drops)."""
+        if not params:
+            return path + self._instants_query
         query = {**self.instants(), **params}
         shown_params = {k: str(v) for k, v in query.items() if v is not None and v != ""}
         return path + ("?" + urlencode(shown_params) if shown_params else "")
