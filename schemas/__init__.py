@@ -8,6 +8,7 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerContractChanged,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -27,6 +28,7 @@ from schemas.envelope import (
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
 from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
+from schemas.play import PlayClosed, PlayOutreachLogged
 from schemas.policy import (
     SlaPolicyChangeApproved,
     SlaPolicyChangeProposed,
@@ -49,6 +51,8 @@ from schemas.registry import (
 from schemas.system import (
     CustomerChurnRiskRaised,
     FixTemporaryExpired,
+    PlayOpened,
+    PlayOverdue,
     SlaBreached,
 )
 from schemas.ticket import (
@@ -80,6 +84,7 @@ __all__ = [
     "CustomerCheckInScheduled",
     "CustomerChurnRiskRaised",
     "CustomerChurned",
+    "CustomerContractChanged",
     "CustomerEnvelope",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
@@ -90,6 +95,10 @@ __all__ = [
     "Data",
     "Envelope",
     "FixTemporaryExpired",
+    "PlayClosed",
+    "PlayOpened",
+    "PlayOutreachLogged",
+    "PlayOverdue",
     "PolicyEnvelope",
     "RcaImpactAssessed",
     "RcaOwnerAssigned",

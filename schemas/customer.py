@@ -133,6 +133,17 @@ class CustomerContractData(Data):
     reason: Text = Field(description="Why")
 
 
+class CustomerContractChangedData(Data):
+    """The contract's value changed between renewals: an expansion or a contraction, or the
+    value of the contract the customer was onboarded with (R-REV-1)."""
+
+    arr: Money = Field(
+        description='The annual recurring revenue from now on, a decimal string above 0, e.g. '
+        '"150000.00" (R-REV-1)'
+    )
+    reason: Text = Field(description="Why")
+
+
 class CustomerOnboarded(CustomerEnvelope):
     """customer.onboarded"""
 
@@ -194,3 +205,10 @@ class CustomerChurned(CustomerEnvelope):
 
     type: Literal["customer.churned"] = Field(description=TYPE)
     data: CustomerContractData = Field(description=PAYLOAD)
+
+
+class CustomerContractChanged(CustomerEnvelope):
+    """customer.contract_changed"""
+
+    type: Literal["customer.contract_changed"] = Field(description=TYPE)
+    data: CustomerContractChangedData = Field(description=PAYLOAD)

@@ -173,6 +173,7 @@ ID_MAX_LENGTH: Final = 128
 _ID_TAIL: Final = r"[A-Za-z0-9][A-Za-z0-9._-]{0,125}"  # 128 characters with the prefix
 TICKET_ID_PATTERN: Final = rf"^T-{_ID_TAIL}$"
 CUSTOMER_ID_PATTERN: Final = rf"^C-{_ID_TAIL}$"
+PLAY_ID_PATTERN: Final = rf"^P-{_ID_TAIL}$"
 
 
 def _prefixed(prefix: str, what: str) -> AfterValidator:
@@ -201,6 +202,12 @@ CustomerId = Annotated[
     _prefixed("C-", "a customer id"),
     Field(json_schema_extra=_patterned(CUSTOMER_ID_PATTERN)),
 ]
+PlayId = Annotated[
+    str,
+    _prefixed("P-", "a play id"),
+    Field(json_schema_extra=_patterned(PLAY_ID_PATTERN)),
+]
+"""A success play of a customer (R-PLAY), as the ledger named it when it opened the play."""
 
 # Other identifiers ------------------------------------------------------------------------
 LABEL_MAX_LENGTH: Final = 128

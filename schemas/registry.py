@@ -10,6 +10,7 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerContractChanged,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -18,6 +19,7 @@ from schemas.customer import (
     CustomerUsageReported,
 )
 from schemas.envelope import Envelope
+from schemas.play import PlayClosed, PlayOutreachLogged
 from schemas.policy import SlaPolicyChangeApproved, SlaPolicyChangeProposed
 from schemas.rca import (
     RcaImpactAssessed,
@@ -27,7 +29,14 @@ from schemas.rca import (
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
 )
-from schemas.system import SYSTEM_TYPES, CustomerChurnRiskRaised, FixTemporaryExpired, SlaBreached
+from schemas.system import (
+    SYSTEM_TYPES,
+    CustomerChurnRiskRaised,
+    FixTemporaryExpired,
+    PlayOpened,
+    PlayOverdue,
+    SlaBreached,
+)
 from schemas.ticket import (
     TicketAssigned,
     TicketClosed,
@@ -73,11 +82,16 @@ AnyEnvelope = Annotated[
     | CustomerSurveyRecorded
     | CustomerRenewed
     | CustomerChurned
+    | CustomerContractChanged
+    | PlayOutreachLogged
+    | PlayClosed
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
     | FixTemporaryExpired
-    | CustomerChurnRiskRaised,
+    | CustomerChurnRiskRaised
+    | PlayOpened
+    | PlayOverdue,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

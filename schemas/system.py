@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Count, Instant, Text
+from schemas.fields import Count, EventId, Instant, PlayId, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -41,6 +41,29 @@ class CustomerChurnRiskRaisedData(Data):
     )
 
 
+class PlayOpenedData(Data):
+    """A churn risk opened a success play (R-PLAY-1)."""
+
+    play_id: PlayId = Field(description="The play's id, P-<customer>-<n>: the customer's n-th play")
+    risk: Literal["silent", "low_health", "sharp_drop"] = Field(
+        description="The churn risk that opened it"
+    )
+    reason: Text = Field(description="The churn risk's reason")
+    owner: Text = Field(description="The customer's success owner, who runs the play")
+    due_at: Instant = Field(description="When it should be closed: opened + 7 days")
+    churn_risk_event_id: EventId = Field(
+        description="The event_id of the customer.churn_risk_raised that opened it"
+    )
+
+
+class PlayOverdueData(Data):
+    """A play was still open at its due instant (R-PLAY-4)."""
+
+    play_id: PlayId = Field(description="The play")
+    owner: Text = Field(description="Its owner at the due instant")
+    due_at: Instant = Field(description="When it was due")
+
+
 class SlaBreached(TicketEnvelope):
     """sla.breached"""
 
@@ -62,6 +85,26 @@ class CustomerChurnRiskRaised(CustomerEnvelope):
     data: CustomerChurnRiskRaisedData = Field(description=PAYLOAD)
 
 
+class PlayOpened(CustomerEnvelope):
+    """play.opened"""
+
+    type: Literal["play.opened"] = Field(description=TYPE)
+    data: PlayOpenedData = Field(description=PAYLOAD)
+
+
+class PlayOverdue(CustomerEnvelope):
+    """play.overdue"""
+
+    type: Literal["play.overdue"] = Field(description=TYPE)
+    data: PlayOverdueData = Field(description=PAYLOAD)
+
+
 SYSTEM_TYPES: frozenset[str] = frozenset(
-    {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"}
+    {
+        "sla.breached",
+        "fix.temporary_expired",
+        "customer.churn_risk_raised",
+        "play.opened",
+        "play.overdue",
+    }
 )

@@ -48,6 +48,7 @@ TEXT_FIELDS: Final = frozenset(
         "impact",
         "entry",
         "notes",
+        "note",
     }
 )
 """Free text, which may quote anyone: masked by ``--redact-text`` too."""

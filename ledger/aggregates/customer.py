@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ledger.aggregates.base import (
     EventMeta,
@@ -16,6 +16,42 @@ from ledger.aggregates.base import (
 )
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
+
+
+PLAY_DUE: Final = timedelta(days=7)
+"""How long a success play has from its opening to its closing (R-PLAY-1)."""
+
+PLAY_ID_MAX: Final = 128
+
+
+def play_id_for(customer_id: str, number: int) -> str:
+    """The id of a customer's ``number``-th play: ``P-`` + the customer id without its
+    ``C-`` + ``-number`` (``C-007``'s first play is ``P-007-1``), the customer part cut so
+    that the id stays within 128 characters."""
+    suffix = f"-{number}"
+    tail = customer_id.removeprefix("C-")[: PLAY_ID_MAX - 2 - len(suffix)]
+    return f"P-{tail}{suffix}"
+
+
+@dataclass
+class Play:
+    """A success play: what customer success does about a churn risk (R-PLAY)."""
+
+    play_id: str
+    risk: str
+    reason: str
+    owner: str
+    opened_at: datetime
+    due_at: datetime
+    first_outreach_at: datetime | None = None
+    outreach_count: int = 0
+    closed_at: datetime | None = None
+    outcome: str | None = None
+
+    def open_at(self, at: datetime) -> bool:
+        """Whether the play is not closed by ``at`` (a play opened later counts: the
+        churn risk it answers came after ``at``, and it answers that too)."""
+        return self.closed_at is None or self.closed_at > at
 
 
 @dataclass
@@ -70,6 +106,9 @@ class Customer(LedgerAggregate):
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
             aggregate.success_owner = self.success_owner
+            for play in aggregate.plays.values():  # open plays go with the account
+                if play.closed_at is None and play.opened_at <= self.occurred_at:
+                    play.owner = self.success_owner
 
     @domain_event
     class CheckInScheduled(Event):
@@ -153,6 +192,77 @@ class Customer(LedgerAggregate):
             aggregate.arr = self.arr
 
     @domain_event
+    class ContractChanged(Event):
+        """The contract's value changed between renewals (or was first given)."""
+
+        WIRE_TYPE = "customer.contract_changed"
+        arr: Decimal
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.arr = self.arr
+
+    @domain_event
+    class PlayOutreachLogged(Event):
+        """Customer success reached out about an open play (R-PLAY-2)."""
+
+        WIRE_TYPE = "play.outreach_logged"
+        play_id: str
+        channel: str
+        note: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            play = aggregate.plays[self.play_id]
+            if play.first_outreach_at is None:
+                play.first_outreach_at = self.occurred_at
+            play.outreach_count += 1
+
+    @domain_event
+    class PlayClosed(Event):
+        """A play ended, with its outcome (R-PLAY-2)."""
+
+        WIRE_TYPE = "play.closed"
+        play_id: str
+        outcome: str
+        note: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            play = aggregate.plays[self.play_id]
+            play.closed_at, play.outcome = self.occurred_at, self.outcome
+
+    @domain_event
+    class PlayOpened(Event):
+        """Written by the ledger: a churn risk opened a success play (R-PLAY-1)."""
+
+        WIRE_TYPE = "play.opened"
+        SYSTEM = True
+        play_id: str
+        risk: str
+        reason: str
+        owner: str
+        due_at: datetime
+        churn_risk_event_id: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.plays[self.play_id] = Play(
+                self.play_id, self.risk, self.reason, self.owner, self.occurred_at, self.due_at
+            )
+
+    @domain_event
+    class PlayOverdue(Event):
+        """Written by the ledger: a play was still open at its due instant (R-PLAY-4)."""
+
+        WIRE_TYPE = "play.overdue"
+        SYSTEM = True
+        play_id: str
+        owner: str
+        due_at: datetime
+
+    @domain_event
     class ChurnRiskRaised(Event):
         """Written by the ledger: health fell low or sharply, or the customer went silent."""
 
@@ -172,6 +282,7 @@ class Customer(LedgerAggregate):
         self.milestones: list[str] = []
         self.status = "active"
         self.arr: Decimal | None = None
+        self.plays: dict[str, Play] = {}
         self.last_occurred_at: datetime | None = None
 
     # Commands -------------------------------------------------------------------------
@@ -236,9 +347,105 @@ class Customer(LedgerAggregate):
         self._check(meta)
         self._record(meta, event_class, **data)
 
+    def change_contract(self, meta: EventMeta, arr: Decimal, reason: str) -> None:
+        """The contract's annual recurring revenue from now on (R-REV-1)."""
+        self._check(meta)
+        require(
+            self.status != "churned",
+            "R-STATE-2",
+            f"{self.id} churned: a contract change needs an active customer "
+            "(send customer.renewed to win it back)",
+            field="type",
+        )
+        require(
+            arr > 0,
+            "R-REV-1",
+            "a contract's arr is above 0: a customer whose revenue ends churned "
+            "(send customer.churned)",
+            field="data.arr",
+        )
+        self._record(meta, self.ContractChanged, arr=arr, reason=reason)
+
     def raise_churn_risk(self, meta: EventMeta, reason: str, health_score: float | None) -> None:
         """Written by the ledger's tick: an early warning (R-CS-3)."""
         self._record(meta, self.ChurnRiskRaised, reason=reason, health_score=health_score)
+
+    # Success plays (R-PLAY) ---------------------------------------------------------------
+
+    def play_covering(self, at: datetime) -> Play | None:
+        """The play that answers a churn risk raised at ``at``: one not closed by then
+        (R-PLAY-1: a customer has one open play at a time). None: a new play opens."""
+        return next((play for play in self.plays.values() if play.open_at(at)), None)
+
+    def open_play(
+        self, meta: EventMeta, *, risk: str, reason: str, churn_risk_event_id: str
+    ) -> Play | None:
+        """Written by the ledger's tick beside a churn risk raised at ``meta.occurred_at``:
+        a play owned by the success owner, due ``PLAY_DUE`` later, unless a play covers
+        that instant already (then None, and nothing is written)."""
+        if self.play_covering(meta.occurred_at) is not None:
+            return None
+        play_id = play_id_for(self.id, len(self.plays) + 1)
+        self._record(
+            meta,
+            self.PlayOpened,
+            play_id=play_id,
+            risk=risk,
+            reason=reason,
+            owner=self.success_owner,
+            due_at=meta.occurred_at + PLAY_DUE,
+            churn_risk_event_id=churn_risk_event_id,
+        )
+        return self.plays[play_id]
+
+    def record_play_overdue(self, meta: EventMeta, play_id: str) -> None:
+        """Written by the ledger's tick: the play was not closed by its due instant
+        (R-PLAY-4; ``meta.occurred_at`` is that instant)."""
+        play = self.plays[play_id]
+        self._record(meta, self.PlayOverdue, play_id=play_id, owner=play.owner, due_at=play.due_at)
+
+    def log_outreach(self, meta: EventMeta, play_id: str, channel: str, note: str) -> None:
+        """Customer success reached out about an open play."""
+        self._open_play(meta, play_id, note)
+        self._record(meta, self.PlayOutreachLogged, play_id=play_id, channel=channel, note=note)
+
+    def close_play(self, meta: EventMeta, play_id: str, outcome: str, note: str) -> None:
+        """The play ends with its outcome."""
+        self._open_play(meta, play_id, note)
+        self._record(meta, self.PlayClosed, play_id=play_id, outcome=outcome, note=note)
+
+    def _open_play(self, meta: EventMeta, play_id: str, note: str) -> Play:
+        """R-IN-5, then: the play is the customer's (R-STATE-3), open (R-STATE-2), opened
+        by ``occurred_at`` (R-PLAY-2), and the note says something (R-PLAY-3)."""
+        self._check(meta)
+        play = self.plays.get(play_id)
+        if play is None:
+            raise RuleViolation(
+                "R-STATE-3",
+                f"{self.id} has no play {play_id!r}: plays are opened by the ledger "
+                "with a churn risk (its play.opened alert names the play)",
+                field="data.play_id",
+            )
+        require(
+            play.closed_at is None,
+            "R-STATE-2",
+            f"play {play_id} was closed at {_utc(play.closed_at)}",
+            field="data.play_id",
+        )
+        require(
+            meta.occurred_at >= play.opened_at,
+            "R-PLAY-2",
+            f"occurred_at {_utc(meta.occurred_at)} is before play {play_id} was opened, "
+            f"at {_utc(play.opened_at)}",
+            field="occurred_at",
+        )
+        require(
+            not is_blank(note),
+            "R-PLAY-3",
+            "an outreach or a closing says what was done: note is blank",
+            field="data.note",
+        )
+        return play
 
     # Helpers --------------------------------------------------------------------------
 
@@ -272,3 +479,7 @@ def _check_contacts(data: dict[str, Any]) -> None:
         f"decision_maker.email {email!r} is not an e-mail address",
         field="data.decision_maker.email",
     )
+
+
+def _utc(instant: datetime | None) -> str:
+    return "" if instant is None else instant.astimezone(UTC).isoformat()

@@ -26,6 +26,7 @@ from schemas import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerContractChanged,
     CustomerEnvelope,
     CustomerMilestoneReached,
     CustomerOnboarded,
@@ -34,6 +35,8 @@ from schemas import (
     CustomerSurveyRecorded,
     CustomerUsageReported,
     Envelope,
+    PlayClosed,
+    PlayOutreachLogged,
     RcaImpactAssessed,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
@@ -464,6 +467,35 @@ def record_churn(ctx: Context, envelope: CustomerChurned, meta: EventMeta) -> Cu
     """customer.churned."""
     customer = _customer(ctx, envelope)
     customer.record(meta, Customer.Churned, arr=envelope.data.arr, reason=envelope.data.reason)
+    return customer
+
+
+@handles(CustomerContractChanged)
+def change_contract(ctx: Context, envelope: CustomerContractChanged, meta: EventMeta) -> Customer:
+    """customer.contract_changed."""
+    customer = _customer(ctx, envelope)
+    customer.change_contract(meta, arr=envelope.data.arr, reason=envelope.data.reason)
+    return customer
+
+
+# Success plays (of a customer; the ledger opens them) ---------------------------------------
+
+
+@handles(PlayOutreachLogged)
+def log_play_outreach(ctx: Context, envelope: PlayOutreachLogged, meta: EventMeta) -> Customer:
+    """play.outreach_logged."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.log_outreach(meta, play_id=data.play_id, channel=data.channel, note=data.note)
+    return customer
+
+
+@handles(PlayClosed)
+def close_play(ctx: Context, envelope: PlayClosed, meta: EventMeta) -> Customer:
+    """play.closed."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.close_play(meta, play_id=data.play_id, outcome=data.outcome, note=data.note)
     return customer
 
 
