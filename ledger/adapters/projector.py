@@ -860,11 +860,12 @@ def positions(engine: Engine) -> dict[str, int]:
 
 
 def latest_occurred(engine: Engine) -> datetime | None:
-    """The last ``occurred_at`` any ticket or customer row has seen (None: no rows)."""
+    """The last ``occurred_at`` any ticket, customer or play row has seen (None: no rows;
+    a play's opening may be later than its customer's latest event)."""
     with engine.connect() as conn:
         found = [
             conn.execute(select(func.max(table.c.last_occurred_at))).scalar()
-            for table in (tables.tickets, tables.customers)
+            for table in (tables.tickets, tables.customers, tables.success_plays)
         ]
     instants = [tables.Instant().process_result_value(v, engine.dialect) for v in found if v]
     return max((i for i in instants if i is not None), default=None)

@@ -230,6 +230,23 @@ customer_contracts = Table(
     Column("at", Instant, nullable=False),
 )
 
+success_plays = Table(
+    "success_plays",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("play_id", String, primary_key=True),
+    Column("risk", String, nullable=False),  # silent, low_health, sharp_drop
+    Column("reason", Text, nullable=False),
+    Column("owner", String, nullable=False),
+    Column("opened_at", Instant, nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("first_outreach_at", Instant),
+    Column("outreach_count", Integer, nullable=False),
+    Column("closed_at", Instant),
+    Column("outcome", String),
+    Column("last_occurred_at", Instant, nullable=False),  # (``latest_occurred``)
+)
+
 sla_policy_versions = Table(
     "sla_policy_versions",
     metadata,
@@ -305,6 +322,7 @@ VERSIONED: tuple[Table, ...] = (
     customer_check_ins,
     customer_milestones,
     customer_contracts,
+    success_plays,
     sla_policy_versions,
 )
 """The read models whose every version is kept (``<name>_versions``)."""

@@ -4,15 +4,21 @@
 ``rows(state)`` gives the rows by table.
 
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
-milestones and contract events (renewals, churn). Health, churn risk and missed
-check-ins are *not* stored: they depend on "now" and are computed by
-``ledger.projections.health`` from these rows at any ``as_of``.
+milestones and contract events (renewals, contract changes, churn), and one row per
+success play (R-PLAY). Health, churn risk and missed check-ins are *not* stored: they
+depend on "now" and are computed by ``ledger.projections.health`` from these rows at any
+``as_of``; so is whether a play is overdue (from its ``due_at`` and ``closed_at``).
+
+The ledger's own events change no row, but for ``play.opened``, which makes the play's
+row. It may occur before the customer's latest event (the tick writes it at the churn
+risk's instant); a play's own events never go back before its opening (R-PLAY-2), so
+each play row's versions still follow one another in both times.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
@@ -51,6 +57,7 @@ class CustomerState:
     check_ins: tuple[Mapping[str, Any], ...] = ()
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
+    plays: tuple[Mapping[str, Any], ...] = ()
 
 
 INITIAL: Final = CustomerState()
@@ -60,6 +67,8 @@ INITIAL: Final = CustomerState()
 def evolve(state: CustomerState, event: LedgerEvent) -> CustomerState:
     """The state after one more event of the customer, in log order."""
     if event.SYSTEM:
+        if isinstance(event, Customer.PlayOpened) and state.customer is not None:
+            return replace(state, plays=(*state.plays, _opened(state.customer, event)))
         return state
     if isinstance(event, Customer.Onboarded):
         state = replace(
@@ -94,6 +103,25 @@ def _signal(
     at, cid = event.occurred_at, row["customer_id"]
     if isinstance(event, Customer.OwnerChanged):
         row["success_owner"] = event.success_owner
+        state = _plays(
+            state,
+            # Open plays go with the account (those opened by then: the tick may write a
+            # play at an instant after the change, under the owner it knew)
+            lambda play: play["closed_at"] is None and play["opened_at"] <= at,
+            {"owner": event.success_owner, "last_occurred_at": at},
+        )
+    elif isinstance(event, Customer.PlayOutreachLogged):
+        state = _plays(
+            state,
+            lambda play: play["play_id"] == event.play_id,
+            {"outreach_count": None, "first_outreach_at": at, "last_occurred_at": at},
+        )
+    elif isinstance(event, Customer.PlayClosed):
+        state = _plays(
+            state,
+            lambda play: play["play_id"] == event.play_id,
+            {"closed_at": at, "outcome": event.outcome, "last_occurred_at": at},
+        )
     elif isinstance(event, Customer.CheckInScheduled):
         check_in = {
             "customer_id": cid,
@@ -137,6 +165,17 @@ def _signal(
             "ticket_id": event.ticket_id,
         }
         state = replace(state, surveys=(*state.surveys, survey))
+    elif isinstance(event, Customer.ContractChanged):
+        row["arr"] = str(event.arr)
+        contract = {
+            "customer_id": cid,
+            "seq": len(state.contracts) + 1,
+            "kind": "changed",
+            "arr": str(event.arr),
+            "reason": event.reason,
+            "at": at,
+        }
+        state = replace(state, contracts=(*state.contracts, contract))
     elif isinstance(event, (Customer.Renewed, Customer.Churned)):
         churned = isinstance(event, Customer.Churned)
         row["status"] = "churned" if churned else "active"
@@ -154,6 +193,59 @@ def _signal(
     return state, row
 
 
+PLAY_KEYS = (
+    "customer_id",
+    "play_id",
+    "risk",
+    "reason",
+    "owner",
+    "opened_at",
+    "due_at",
+    "first_outreach_at",
+    "outreach_count",
+    "closed_at",
+    "outcome",
+    "last_occurred_at",
+)
+"""The columns of the ``success_plays`` read model."""
+
+
+def _opened(customer: Mapping[str, Any], event: Customer.PlayOpened) -> dict[str, Any]:
+    return {
+        "customer_id": customer["customer_id"],
+        "play_id": event.play_id,
+        "risk": event.risk,
+        "reason": event.reason,
+        "owner": event.owner,
+        "opened_at": event.occurred_at,
+        "due_at": event.due_at,
+        "first_outreach_at": None,
+        "outreach_count": 0,
+        "closed_at": None,
+        "outcome": None,
+        "last_occurred_at": event.occurred_at,
+    }
+
+
+def _plays(
+    state: CustomerState, which: Callable[[Mapping[str, Any]], bool], change: dict[str, Any]
+) -> CustomerState:
+    """``state`` with ``change`` made to the plays ``which`` picks (new rows; the others
+    as they were). ``outreach_count: None`` counts one more; ``first_outreach_at`` is set
+    only once."""
+    plays = []
+    for play in state.plays:
+        if which(play):
+            changed = {**play, **change}
+            if "outreach_count" in change:
+                changed["outreach_count"] = play["outreach_count"] + 1
+            if play.get("first_outreach_at") is not None:
+                changed["first_outreach_at"] = play["first_outreach_at"]
+            play = changed
+        plays.append(play)
+    return replace(state, plays=tuple(plays))
+
+
 def rows(state: CustomerState) -> Rows:
     """The customer's rows by table (fresh containers); none before onboarding."""
     if state.customer is None:
@@ -165,6 +257,7 @@ def rows(state: CustomerState) -> Rows:
         "customer_check_ins": [dict(row) for row in state.check_ins],
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
+        "success_plays": [dict(row) for row in state.plays],
     }
 
 

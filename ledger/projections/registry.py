@@ -291,6 +291,7 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_check_ins",
             "customer_milestones",
             "customer_contracts",
+            "success_plays",
         ),
         "customer_id",
         customer_rows,
