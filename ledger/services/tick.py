@@ -1,9 +1,10 @@
-"""The tick: turns the passing of time into events, exactly once (R-SLA-5, R-FIX-2, R-CS-3).
+"""The tick: turns the passing of time into events, exactly once (R-SLA-5, R-FIX-2, R-CS-3,
+R-PLAY-1, R-PLAY-4).
 
 ``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
-``sla.breached``, ``fix.temporary_expired`` and ``customer.churn_risk_raised`` that has
-come due, each with an event id derived from what it is about (uuid5), so that the same
-fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
+``sla.breached``, ``fix.temporary_expired``, ``customer.churn_risk_raised`` and
+``play.overdue`` that has come due, each with an event id derived from what it is about
+(uuid5), so that the same fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
 yet, through the aggregates, in one transaction; running it twice writes nothing new,
 and two ticks racing collide on the event-id key and one of them retries.
 
@@ -19,6 +20,11 @@ What each event is about, and when it occurred:
   engagement signal + 30 days); ``low_health`` and ``sharp_drop`` once per calendar
   month (UTC) of ``now`` while they hold, so a customer at risk is raised again each
   month rather than once for ever.
+* ``play.opened`` (R-PLAY-1): with each churn risk it writes, at the same instant, unless
+  one of the customer's plays is not closed by then (the customer's aggregate decides, as
+  the tick writes: ``Customer.open_play``); its id is derived from the churn risk's.
+* ``play.overdue`` (R-PLAY-4): one per play not closed by its ``due_at``, at ``due_at``
+  (a fact, like a breach: written whether or not the play was closed late since).
 """
 
 from __future__ import annotations
@@ -35,7 +41,7 @@ from sqlalchemy import Engine
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.store import BatchWrite
 from ledger.aggregates.base import EventMeta
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, Play
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.health import SILENT_DAYS, health
@@ -125,7 +131,31 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
                     {"reason": reason, "health_score": record["score"]},
                 )
             )
+    for play in rows.get("success_plays", []):
+        if overdue(play["due_at"], play["closed_at"], now):
+            due.append(_overdue(play["customer_id"], play["play_id"], play["due_at"]))
     return due
+
+
+def overdue(due_at: datetime, closed_at: datetime | None, now: datetime) -> bool:
+    """Whether a play is overdue by ``now``: its due instant passed and it was not closed
+    by then (R-PLAY-4)."""
+    return due_at <= now and (closed_at is None or closed_at > due_at)
+
+
+def _overdue(customer_id: str, play_id: str, due_at: datetime) -> Due:
+    return Due(
+        customer_id,
+        "play.overdue",
+        _id(customer_id, "play.overdue", play_id),
+        due_at,
+        {"play_id": play_id},
+    )
+
+
+def _risk(reason: str) -> str:
+    """The churn-risk flag a raise's reason starts with (``silent: ...``)."""
+    return reason.partition(":")[0]
 
 
 @dataclass
@@ -136,13 +166,14 @@ class TickReport:
     due: int = 0
     written: dict[str, int] = field(default_factory=dict)
     events: list[Due] = field(default_factory=list)
+    already_written: int = 0  # of the ``due``: written by an earlier tick
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready summary."""
         return {
             "now": self.now,
             "due": self.due,
-            "already_written": self.due - sum(self.written.values()),
+            "already_written": self.already_written,
             "written": self.written,
             "events": [
                 {
@@ -156,12 +187,30 @@ class TickReport:
         }
 
 
-def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
-    aggregates: dict[str, Any] = {}
-    batch = BatchWrite(received_at=recorded_at)
+def apply_due(
+    load: Callable[[str], Any],
+    todo: list[Due],
+    recorded_at: datetime,
+    now: datetime,
+    aggregates: dict[str, Any] | None = None,
+) -> tuple[list[Due], list[tuple[str, str, int, str | None]]]:
+    """Record ``todo`` on the aggregates (``load(subject)`` gives one; each is loaded once,
+    into ``aggregates``): what was written, the plays each churn risk opens and the plays
+    already overdue among them included, and the event keys (id, subject, version) of
+    everything written. The store is the caller's (``tick``; the demo's tests run this on
+    aggregates in memory)."""
+    aggregates = {} if aggregates is None else aggregates
+    written: list[Due] = []
+    keys: list[tuple[str, str, int, str | None]] = []
+
+    def wrote(item: Due, aggregate: Any) -> None:
+        written.append(item)
+        keys.append((item.event_id, item.subject, aggregate.version, None))
+
     for item in todo:
-        aggregate = aggregates.get(item.subject) or app.repository.get(item.subject)
+        aggregate = aggregates.get(item.subject) or load(item.subject)
         meta = EventMeta(item.event_id, item.occurred_at, *ACTOR, SOURCE, recorded_at)
+        aggregates[item.subject] = aggregate
         if item.type == "sla.breached":
             assert isinstance(aggregate, Ticket)
             aggregate.record_breach(meta, **item.data)
@@ -171,12 +220,53 @@ def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
             if fix is None or fix.expired or fix.expires_at != item.data["expires_at"]:
                 continue
             aggregate.record_temporary_fix_expired(meta)
+        elif item.type == "play.overdue":
+            assert isinstance(aggregate, Customer)
+            aggregate.record_play_overdue(meta, item.data["play_id"])
         else:
             assert isinstance(aggregate, Customer)
             aggregate.raise_churn_risk(meta, **item.data)
-        aggregates[item.subject] = aggregate
-        batch.event_keys.append((item.event_id, item.subject, aggregate.version, None))
+            wrote(item, aggregate)
+            play = _open_play(aggregate, item, recorded_at)
+            if play is None:
+                continue
+            opened = Due(
+                item.subject,
+                "play.opened",
+                _id(item.event_id, "play.opened"),
+                item.occurred_at,
+                {"play_id": play.play_id},
+            )
+            wrote(opened, aggregate)
+            if overdue(play.due_at, None, now):
+                late = _overdue(item.subject, play.play_id, play.due_at)
+                aggregate.record_play_overdue(
+                    EventMeta(late.event_id, late.occurred_at, *ACTOR, SOURCE, recorded_at),
+                    play.play_id,
+                )
+                wrote(late, aggregate)
+            continue
+        wrote(item, aggregate)
+    return written, keys
+
+
+def _open_play(customer: Customer, risk: Due, recorded_at: datetime) -> Play | None:
+    """The play a churn risk opens (R-PLAY-1), or None when one covers its instant."""
+    meta = EventMeta(
+        _id(risk.event_id, "play.opened"), risk.occurred_at, *ACTOR, SOURCE, recorded_at
+    )
+    reason = risk.data["reason"]
+    return customer.open_play(
+        meta, risk=_risk(reason), reason=reason, churn_risk_event_id=risk.event_id
+    )
+
+
+def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime, now: datetime) -> list[Due]:
+    aggregates: dict[str, Any] = {}
+    written, keys = apply_due(app.repository.get, todo, recorded_at, now, aggregates)
+    batch = BatchWrite(received_at=recorded_at, event_keys=keys)
     app.store_events(aggregates.values(), batch=batch)
+    return written
 
 
 def tick(
@@ -195,14 +285,14 @@ def tick(
             key=lambda d: (d.subject, d.occurred_at, d.type, d.event_id),
         )
         try:
-            if todo:
-                _write(app, todo, clock())
+            written = _write(app, todo, clock(), now) if todo else []
         except IntegrityError:
             if attempt == ATTEMPTS:
                 raise
             continue
-        report = TickReport(now, due=len(candidates), events=todo)
-        for d in todo:
+        already = len(candidates) - len(todo)
+        report = TickReport(now, due=len(candidates), events=written, already_written=already)
+        for d in written:
             report.written[d.type] = report.written.get(d.type, 0) + 1
         return report
     raise AssertionError("unreachable")
