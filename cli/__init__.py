@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Final
 
 import typer
 
-from cli import audit, demo, intake, kafka, loops, principals, queries, queue, serve, webhooks
+from cli import (
+    audit,
+    demo,
+    intake,
+    kafka,
+    loops,
+    plays,
+    principals,
+    queries,
+    queue,
+    serve,
+    webhooks,
+)
 from cli.common import CliError, HelpGroup, err
 
 if TYPE_CHECKING:
@@ -184,6 +196,10 @@ EXAMPLES["health-check"] = [
     "ledger health-check tick --max-age 300 --checkpoint --json",
 ]
 loops.register(app)
+# Issue 20: success plays opened by churn risks (cli/plays.py).
+SECTIONS["Queries and read models"][4:4] = plays.COMMANDS
+EXAMPLES.update(plays.EXAMPLES)
+plays.register(app)
 _document(app)
 
 

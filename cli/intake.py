@@ -282,7 +282,7 @@ def customer_show(
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
         {**answered_at(when, known), **view},
-        skip={"trail", "check_ins", "calendar", "rejected"},
+        skip={"trail", "check_ins", "calendar", "rejected", "plays"},
     )
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])

@@ -43,6 +43,7 @@ from web.models import (
     CustomerPage,
     Health,
     IngestAnswer,
+    PlayPage,
     ProblemOut,
     Readiness,
     RejectionPage,
@@ -393,6 +394,45 @@ def _routes(app: FastAPI) -> None:
         rows = answers.customers(runtime.app, runtime.engine, asked.as_of, asked.known_at, query)
         rows = [r for r in rows if _readable(who, r["customer_id"])]
         return JsonAnswer(asked.paged("customers", rows))
+
+    @app.get(
+        "/v1/plays",
+        response_model=PlayPage,
+        tags=["reads"],
+        responses=PROBLEMS,
+        dependencies=[Depends(bearer)],
+    )
+    def plays(
+        request: Request,
+        who: Reader,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        owner: Annotated[str | None, Query(description="Only plays of this owner.")] = None,
+        customer: Annotated[str | None, Query(description="Only this customer.")] = None,
+        open: Annotated[bool, Query(description="Only plays not closed.")] = False,
+        overdue: Annotated[
+            bool, Query(description="Only plays still open past their due instant.")
+        ] = False,
+        cursor: CursorQ = None,
+        page_size: PageSize = pages.DEFAULT_PAGE_SIZE,
+    ) -> Response:
+        """The success plays (`ledger plays --json`): owner, due, outreach and outcome of
+        each play a churn risk opened; open ones soonest due first."""
+        from ledger.services.plays import PlayQuery
+
+        filters = {"owner": owner, "customer": customer, "open": open, "overdue": overdue}
+        asked = Question(as_of, known_at, filters, cursor, page_size)
+        if customer is not None and not who.may_read(customer):
+            when = asked.as_of.isoformat()
+            raise bad_parameter("customer", f"customer {customer}: no such customer as of {when}")
+        query = PlayQuery(owner=owner, customer=customer, open_only=open, overdue_only=overdue)
+        runtime = _runtime(request)
+        try:
+            rows = answers.plays(runtime.app, runtime.engine, asked.as_of, asked.known_at, query)
+        except BadOption as error:
+            raise _bad(error) from None
+        rows = [r for r in rows if _readable(who, r["customer_id"])]
+        return JsonAnswer(asked.paged("plays", rows))
 
     @app.get(
         "/v1/board",

@@ -77,6 +77,10 @@ class CustomerPage(Page):
     customers: list[dict[str, Any]]
 
 
+class PlayPage(Page):
+    plays: list[dict[str, Any]]
+
+
 class BoardPage(Page):
     timers: list[dict[str, Any]]
 

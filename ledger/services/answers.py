@@ -52,6 +52,8 @@ from ledger.services.timelines import escalation_timeline, rca_document, ticket_
 if TYPE_CHECKING:  # (SQLAlchemy itself only where a question reads a table directly)
     from sqlalchemy import Engine
 
+    from ledger.services.plays import PlayQuery
+
 
 class Absent(LookupError):
     """The subject a question names is not in the ledger as of the instant asked.
@@ -108,6 +110,25 @@ def customers(
 
     rows = customer_rows(app, engine, as_of, known_at)
     return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+
+
+def plays(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: PlayQuery,
+) -> list[dict[str, Any]]:
+    """``ledger plays``: one row per success play the query wants, open ones soonest due
+    first (a customer filter naming a customer not onboarded by ``as_of`` is
+    ``BadOption``)."""
+    from ledger.services.plays import play_queue
+    from ledger.services.reads import play_rows
+
+    rows = play_rows(app, engine, as_of, known_at, query)
+    if query.customer is not None:
+        require_customer(rows, query.customer, as_of)
+    return answer(rows, lambda r: play_queue(r, as_of, query), "plays")
 
 
 def board(
@@ -197,9 +218,21 @@ def customer_view(
         raise Absent("customer", customer_id, found.exists, found.rejected)
     return {
         **customer_state(found.aggregate),
+        "open_play": open_play(found.aggregate, as_of),
         "rejected": [rejected_input(r) for r in found.rejected],
         "trail": trail(found.events),
     }
+
+
+def open_play(customer: Customer, as_of: datetime) -> dict[str, Any] | None:
+    """The customer's open success play as of ``as_of`` (R-PLAY-1: one at most), with
+    whether it is overdue then and by how many seconds (None: no play is open)."""
+    from ledger.services.plays import play_view
+
+    for play in customer.plays.values():
+        if play.closed_at is None:
+            return plain(play_view(customer.id, vars(play), as_of))
+    return None
 
 
 def escalations(

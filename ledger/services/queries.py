@@ -274,6 +274,7 @@ def customer_state(customer: Customer) -> dict[str, Any]:
         "decision_maker": customer.decision_maker,
         "milestones": customer.milestones,
         "check_ins": plain(list(customer.check_ins.values())),
+        "plays": plain(list(customer.plays.values())),
         "version": customer.version,
     }
 

@@ -39,6 +39,7 @@ from ledger.projections.registry import (
     guarded,
     visible,
 )
+from ledger.services.plays import PlayQuery
 from ledger.services.queue import ALL, UNRESOLVED, TicketQuery
 
 log = logging.getLogger(__name__)
@@ -261,8 +262,9 @@ def metrics_rows(
 ) -> Rows:
     """The rows ``metrics`` needs for the window ``[from_, to]`` as of ``as_of``: tickets
     opened or resolved in the window and the serious ones opened before its end (repeat
-    incidents look back), timers started in it, surveys answered in it, and customers
-    and contracts whole (churn looks at the whole base)."""
+    incidents look back), timers started in it, surveys answered in it, plays opened or
+    closed in it, and customers and contracts whole (churn and revenue look at the whole
+    base)."""
     end = min(to or as_of, as_of)
 
     def within(column: Any) -> Any:
@@ -285,6 +287,7 @@ def metrics_rows(
         "customer_surveys": Ask(lambda c: [within(c.at)]),
         "customers": Ask(),
         "customer_contracts": Ask(),
+        "success_plays": Ask(lambda c: [or_(within(c.opened_at), within(c.closed_at))]),
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
 
@@ -346,6 +349,35 @@ def customer_rows(
             ],
             ("ticket_id", "customer_id", "opened_severity", "opened_at", "status"),
         ),
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
+def play_rows(
+    app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, query: PlayQuery
+) -> Rows:
+    """The rows ``play_queue`` needs for ``query`` as of ``as_of``: the plays its filters on
+    their fields keep (open ones: not closed as of then), and the customers (only the
+    named one, whose onboarding ``require_customer`` checks)."""
+
+    def wanted_plays(c: Any) -> list[Any]:
+        conditions = [c.opened_at <= as_of]
+        if query.owner is not None:
+            conditions.append(c.owner == query.owner)
+        if query.customer is not None:
+            conditions.append(c.customer_id == query.customer)
+        if query.open_only or query.overdue_only:
+            conditions.append(c.closed_at.is_(None))
+        if query.overdue_only:
+            conditions.append(c.due_at <= as_of)
+        return conditions
+
+    def wanted_customers(c: Any) -> list[Any]:
+        return [] if query.customer is None else [c.customer_id == query.customer]
+
+    wanted = {
+        "success_plays": Ask(wanted_plays),
+        "customers": Ask(wanted_customers, ("customer_id", "onboarded_at")),
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
 
