@@ -377,7 +377,8 @@ def metrics(
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
+    """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn, revenue
+    retention, success plays (R-MET)."""
     from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db)
@@ -436,6 +437,28 @@ def metrics(
         f"churn {pct(churn['churn_rate_pct'])} "
         f"({churn['churned']} of {churn['customers_at_start']}), "
         f"retention {pct(churn['retention_rate_pct'])}, renewals {churn['renewals']}",
+        highlight=False,
+    )
+    _print_success(figures["revenue"], figures["plays"])
+
+
+def _print_success(revenue: dict[str, Any], plays: dict[str, Any]) -> None:
+    """Revenue retention and success plays (issue 20), two lines each."""
+    out().print(
+        f"revenue of the {revenue['customers_at_start']} customers with an ARR at the start: "
+        f"{revenue['starting_arr']} -> {revenue['ending_arr']} "
+        f"(expansion {revenue['expansion_arr']}, contraction {revenue['contraction_arr']}, "
+        f"churn {revenue['churned_arr']}); GRR {pct(revenue['gross_revenue_retention_pct'])}, "
+        f"NRR {pct(revenue['net_revenue_retention_pct'])}, "
+        f"expansion {pct(revenue['expansion_rate_pct'])}",
+        highlight=False,
+    )
+    first, before = plays["time_to_first_outreach"], plays["outreach_before_complaint"]
+    out().print(
+        f"success plays: {plays['opened']} opened, {plays['closed']} closed; first outreach "
+        f"after {cell(first['median_hours'])} h (median), {cell(first['p90_hours'])} h (p90) "
+        f"of {first['count']}; outreach before complaint {pct(before['pct'])} "
+        f"({before['outreach_first']} of {before['decided']} decided)",
         highlight=False,
     )
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 from collections import Counter
 from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any, Final
 
 from ledger.projections.sla import timer_state
@@ -242,6 +243,129 @@ def churn(
     }
 
 
+COMPLAINT_SEVERITY: Final = 2
+"""A complaint, for "outreach before complaint": a ticket that was ever Sev1 or Sev2."""
+PLAY_RISKS: Final = ("silent", "low_health", "sharp_drop")
+PLAY_OUTCOMES: Final = ("retained", "expanded", "churned", "no_action")
+
+
+def plays(
+    plays_rows: list[dict[str, Any]],
+    tickets: list[dict[str, Any]],
+    from_: datetime | None,
+    to: datetime,
+) -> dict[str, Any]:
+    """Success plays (R-PLAY) opened in the window, and what became of them by ``to``.
+
+    ``time_to_first_outreach``: hours from a play's opening to its first outreach, for
+    the plays with one by ``to`` (median, p90). ``outreach_before_complaint``: a play is
+    decided once it has an outreach or its customer a complaint (a ticket ever Sev1 or
+    Sev2 opened at or after the play's opening), whichever comes first, by ``to``; its
+    outreach came first when the first outreach is strictly earlier than the first such
+    ticket, or there is none. Plays with neither are undecided and left out.
+    """
+    opened = [p for p in plays_rows if _within(p["opened_at"], from_, to)]
+    complaints: dict[str, list[datetime]] = {}
+    for t in tickets:
+        if t["max_severity"] <= COMPLAINT_SEVERITY and t["opened_at"] <= to:
+            complaints.setdefault(t["customer_id"], []).append(t["opened_at"])
+    hours, before, decided = [], 0, 0
+    for play in opened:
+        first = play["first_outreach_at"]
+        first = first if first is not None and first <= to else None
+        if first is not None:
+            hours.append(round((first - play["opened_at"]).total_seconds() / 3600, 2))
+        complaint = min(
+            (at for at in complaints.get(play["customer_id"], []) if at >= play["opened_at"]),
+            default=None,
+        )
+        if first is not None and (complaint is None or first < complaint):
+            before += 1
+            decided += 1
+        elif complaint is not None:
+            decided += 1
+    closed = [p for p in plays_rows if _within(p["closed_at"], from_, to)]
+    return {
+        "opened": len(opened),
+        "by_risk": {risk: sum(1 for p in opened if p["risk"] == risk) for risk in PLAY_RISKS},
+        "closed": len(closed),
+        "outcomes": {o: sum(1 for p in closed if p["outcome"] == o) for o in PLAY_OUTCOMES},
+        "time_to_first_outreach": {
+            "count": len(hours),
+            "median_hours": nearest_rank(hours, 0.5),
+            "p90_hours": nearest_rank(hours, 0.9),
+        },
+        "outreach_before_complaint": {
+            "decided": decided,
+            "outreach_first": before,
+            "pct": round(100 * before / decided, 1) if decided else None,
+        },
+    }
+
+
+CENT: Final = Decimal("0.01")
+
+
+def _money(amount: Decimal) -> str:
+    """An amount as a decimal string with at least two places (exact: never rounded)."""
+    exponent = amount.as_tuple().exponent
+    return str(amount.quantize(CENT) if isinstance(exponent, int) and exponent > -2 else amount)
+
+
+def _pct(part: Decimal, whole: Decimal) -> float | None:
+    """``part`` over ``whole`` in percent, rounded half up to one decimal (None: no whole)."""
+    if not whole:
+        return None
+    return float((100 * part / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
+
+
+def revenue(contracts: list[dict[str, Any]], from_: datetime | None, to: datetime) -> dict[str, Any]:
+    """Gross and net revenue retention and expansion over the window (R-MET), exact.
+
+    A customer's ARR at an instant is the ``arr`` of its latest contract event by then
+    (``customer.contract_changed``, ``customer.renewed``); after ``customer.churned`` it
+    is 0. The base: customers with an ARR before ``from_`` (an event before it) who had
+    not churned then; its starting ARR is the sum of theirs. Each is compared at ``to``
+    with its own start: churned by then, its whole starting ARR is churn; otherwise a
+    higher ARR is expansion and a lower one contraction (changes inside the window net
+    out per customer). Customers new in the window are not in the base. GRR = (start -
+    contraction - churn) / start (at most 100 %), NRR = (start + expansion - contraction
+    - churn) / start, expansion rate = expansion / start. No ``from_``: no base.
+    """
+    by_customer: dict[str, list[dict[str, Any]]] = {}
+    for c in sorted(contracts, key=lambda c: (c["customer_id"], c["at"], c["seq"])):
+        by_customer.setdefault(c["customer_id"], []).append(c)
+    start = ending = expansion = contraction = churned = Decimal(0)
+    base = []
+    for cid, events in by_customer.items():
+        before = [c for c in events if from_ is not None and c["at"] < from_]
+        if not before or before[-1]["kind"] == "churned":
+            continue
+        at_start = Decimal(before[-1]["arr"])
+        last = [c for c in events if c["at"] <= to][-1]
+        at_end = Decimal(0) if last["kind"] == "churned" else Decimal(last["arr"])
+        base.append(cid)
+        start += at_start
+        ending += at_end
+        if last["kind"] == "churned":
+            churned += at_start
+        elif at_end > at_start:
+            expansion += at_end - at_start
+        else:
+            contraction += at_start - at_end
+    return {
+        "customers_at_start": len(base),
+        "starting_arr": _money(start),
+        "expansion_arr": _money(expansion),
+        "contraction_arr": _money(contraction),
+        "churned_arr": _money(churned),
+        "ending_arr": _money(ending),
+        "gross_revenue_retention_pct": _pct(start - contraction - churned, start),
+        "net_revenue_retention_pct": _pct(ending, start),
+        "expansion_rate_pct": _pct(expansion, start),
+    }
+
+
 def metrics(
     rows: Rows, as_of: datetime, from_: datetime | None = None, to: datetime | None = None
 ) -> dict[str, Any]:
@@ -259,4 +383,6 @@ def metrics(
         "time_to_resolution": resolution(tickets, from_, end),
         **surveys(rows["customer_surveys"], from_, end),
         "churn": churn(rows["customers"], rows["customer_contracts"], from_, end),
+        "revenue": revenue(rows["customer_contracts"], from_, end),
+        "plays": plays(rows.get("success_plays", []), tickets, from_, end),
     }
