@@ -62,36 +62,64 @@ def demo(
 def run_demo(
     db: str | None, out_file: Path | None, seed: int, customers: int, *, as_json: bool
 ) -> None:
-    """Generate, optionally write, ingest and print what the ledger holds."""
-    from demo.quarter import DemoSpec, generate, quarter_end, write_jsonl
+    """Generate, optionally write, ingest and print what the ledger holds.
+
+    The quarter is ingested as it arrives, and the tick runs when the quarter says it
+    would have (opening success plays; its answers arrive after) and at the quarter's end.
+    """
+    from demo.quarter import DemoSpec, generate_quarter, quarter_end, write_jsonl
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
-    from ledger.services.intake import Ingestor, Input
+    from ledger.services.intake import Ingestor, IngestReport, Input
     from ledger.services.queries import holdings, rows_as_of
     from ledger.services.tick import tick
 
     spec = DemoSpec(seed=seed, customers=customers)
-    lines = generate(spec)
+    quarter = generate_quarter(spec)
+    lines = quarter.lines
     if out_file is not None:
         write_jsonl(lines, out_file)
     database = resolve_database(db)
-    outcomes: list[Outcome] = []
+    report, answers_report = IngestReport(), IngestReport()
+    outcomes: dict[str, list[Outcome]] = {"quarter": [], "plays": []}
+
+    def heard(batch: list[Outcome]) -> None:
+        for outcome in batch:
+            stream = outcome.origin.partition(":")[0]
+            (report if stream == "quarter" else answers_report).add([outcome])
+            if not outcome.released:
+                outcomes[stream].append(outcome)
+
+    arriving = quarter.in_arrival_order()
+    numbers = {"quarter": 0, "plays": 0}
+    written: Counter[str] = Counter()
     with opened(database) as ledger:
         was_empty = ledger.store.event_count() == 0
-        report = Ingestor(ledger).ingest(
-            (Input(line.raw, f"demo:{n}") for n, line in enumerate(lines, start=1)),
-            on_batch=lambda batch: outcomes.extend(o for o in batch if not o.released),
-        )
+        engine = engine_for(database)
+        ingestor = Ingestor(ledger)
+        now = quarter_end(spec)
+        for at in [*quarter.ticks, None]:
+            batch = []
+            while arriving and (at is None or (arriving[0][1].arrival or now) <= at):
+                stream, line = arriving.pop(0)
+                numbers[stream] += 1
+                batch.append(Input(line.raw, f"{stream}:{numbers[stream]}"))
+            ingestor.ingest(batch, on_batch=heard)
+            if at is not None:
+                written.update(tick(ledger, engine, at).written)
         held = holdings(ledger).as_dict()
         rejections_kept = sum(ledger.store.rejection_counts().values())
-        now = quarter_end(spec)
-        engine = engine_for(database)
         ticked = tick(ledger, engine, now)
+        written.update(ticked.written)
         board = board_summary(rows_as_of(ledger, engine, now), now)
     surprises = Counter(
         f"{line.expect} -> {_expected(o)}"
-        for line, o in zip(lines, outcomes, strict=True)
+        for line, o in zip(lines, outcomes["quarter"], strict=True)
+        if line.expect != _expected(o)
+    ) + Counter(
+        f"play line {line.expect} -> {_expected(o)}"
+        for line, o in zip(quarter.plays, outcomes["plays"], strict=True)
         if line.expect != _expected(o)
     )
     summary: dict[str, Any] = {
@@ -101,7 +129,8 @@ def run_demo(
         "ledger": held,
         "rejections_kept": rejections_kept,
         "unexpected_outcomes": dict(surprises) if was_empty else None,
-        "tick": ticked.as_dict() | {"events": None},
+        "success_plays": {"lines": len(quarter.plays), "ingest": answers_report.as_dict()},
+        "tick": {"runs": [*quarter.ticks, now], "written": dict(written)},
         **board,
     }
     if out_file is not None:
@@ -113,8 +142,14 @@ def run_demo(
     if out_file is not None:
         out().print(f"wrote the lines to {out_file}")
     print_report(report, "ingest")
+    out().print(
+        f"the tick ran {len(quarter.ticks)} times during the quarter; customer success "
+        f"answered its plays with {answers_report.accepted} events (not in --out: they need "
+        "the plays those ticks opened)",
+        highlight=False,
+    )
     _print_holdings(held, report)
-    _print_board(board, ticked.written)
+    _print_board(board, dict(written))
     if was_empty and surprises:
         err().print(
             f"[yellow]warning:[/] {sum(surprises.values())} lines did not end as the "

@@ -4,8 +4,14 @@
 and EU daylight-saving changes) at a video-localisation vendor: enterprise customers
 onboarded with their business calendars, a few hundred tickets from intake through
 triage, escalation, fixes and RCA to closure, an SLA policy change approved by
-leadership, check-ins, weekly usage, surveys, a renewal and a churn, and a sprinkling
-of bad input.
+leadership, check-ins, weekly usage, surveys, contract values (renewals at a higher and
+a lower ARR, a mid-term expansion, a churn), and a sprinkling of bad input.
+
+Beside the quarter's lines (``generate``), ``generate_quarter`` gives the instants the
+ledger's tick runs at during the quarter and the success team's answers to the plays
+those ticks open for silent customers (outreach, closings): they name plays by the ids
+the ledger gives them, so they are accepted only by a ledger that ticked then (``ledger
+demo`` does; ``DemoQuarter.in_arrival_order`` interleaves them with the quarter).
 
 Every line says what the ledger is meant to make of it (``expect``): ``accept``,
 ``duplicate`` (an exact re-send) or the id of the rule it deliberately breaks. A
@@ -109,11 +115,30 @@ class DemoLine:
     """One line of the stream and what the ledger is meant to make of it.
 
     ``expect`` is ``accept``, ``duplicate`` or the rule id the line deliberately breaks
-    (``R-IN-1``, ``R-WIRE-1``, ...).
+    (``R-IN-1``, ``R-WIRE-1``, ...); ``arrival`` is when it reaches the ledger.
     """
 
     raw: bytes
     expect: str
+    arrival: datetime | None = None
+
+
+@dataclass(frozen=True)
+class DemoQuarter:
+    """The quarter's lines; the instants the ledger's tick runs at during the quarter
+    (``ticks``, before the one at its end); and ``plays``, the success team's answers
+    (outreach, closings) to the plays those ticks open, which need them."""
+
+    lines: list[DemoLine]
+    ticks: list[datetime]
+    plays: list[DemoLine]
+
+    def in_arrival_order(self) -> list[tuple[str, DemoLine]]:
+        """Every line, each with its stream (``quarter`` or ``plays``), in arrival order
+        (a quarter's line first at equal instants)."""
+        tagged = [("quarter", line) for line in self.lines] + [("plays", p) for p in self.plays]
+        order = {"quarter": 0, "plays": 1}
+        return sorted(tagged, key=lambda t: (t[1].arrival or _NEVER, order[t[0]]))
 
 
 def quarter_end(spec: DemoSpec) -> datetime:
@@ -123,6 +148,11 @@ def quarter_end(spec: DemoSpec) -> datetime:
 
 def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
     """The quarter as JSON Lines, in arrival order."""
+    return generate_quarter(spec).lines
+
+
+def generate_quarter(spec: DemoSpec = DemoSpec()) -> DemoQuarter:
+    """The quarter's lines, the tick's instants and the answers to its plays."""
     quarter = _Quarter(spec)
     _onboard_customers(quarter)
     _change_sla_policy(quarter)
@@ -133,7 +163,8 @@ def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
         _TicketStory(quarter, plan, f"T-{number}").tell()
     _resend(quarter)
     _wire_faults(quarter)
-    return quarter.stream.lines()
+    ticks, plays = _success_operations(quarter)
+    return DemoQuarter(quarter.stream.lines(), ticks, plays.lines())
 
 
 def write_jsonl(lines: Iterable[DemoLine], path: Path) -> None:
@@ -144,6 +175,9 @@ def write_jsonl(lines: Iterable[DemoLine], path: Path) -> None:
 
 
 # Time ---------------------------------------------------------------------------------
+
+
+_NEVER: Final = datetime.max.replace(tzinfo=UTC)
 
 
 def _stamp(instant: datetime, zone: ZoneInfo | None = None) -> str:
@@ -318,7 +352,7 @@ class _Stream:
     def lines(self) -> list[DemoLine]:
         """Every line in arrival order (ties keep story order)."""
         ordered = sorted(self.entries, key=lambda e: (e.arrival, e.order))
-        return [DemoLine(e.raw, e.expect) for e in ordered]
+        return [DemoLine(e.raw, e.expect, e.arrival) for e in ordered]
 
 
 def _dumps(envelope: Json) -> bytes:
@@ -1703,3 +1737,161 @@ def _wire_faults(q: _Quarter) -> None:
             "data": data,
         }
         stream.add(_dumps(unknown), "R-WIRE-3", arrival)
+
+
+# Success operations (issue 20): contract values and success plays ---------------------
+
+PLAY_DUE: Final = timedelta(days=7)  # the ledger's (ledger.aggregates.customer.PLAY_DUE)
+SILENT: Final = timedelta(days=30)  # a customer silent this long is a churn risk (R-CS-3)
+ENGAGEMENT: Final = frozenset(
+    {
+        "customer.onboarded",
+        "customer.check_in_completed",
+        "customer.survey_recorded",
+        "customer.milestone_reached",
+    }
+)
+"""What ends a silence (ledger.projections.health: check-ins, surveys, milestones,
+onboarding)."""
+TICK_AFTER: Final = timedelta(hours=6)
+"""How long after a silence turns into a churn risk the demo's tick runs."""
+
+
+def _success_operations(q: _Quarter) -> tuple[list[datetime], _Stream]:
+    """Every customer's contract value, and the plays of up to three silent customers.
+
+    Called once, after the rest of the quarter (its draws come after every other)."""
+    _contracts(q)
+    return _success_plays(q)
+
+
+def _contracts(q: _Quarter) -> None:
+    """Each enterprise customer's ARR right after onboarding (``customer.contract_changed``);
+    the renewal (184k) comes from 160k, the churn takes 64.5k; one steady customer renews
+    lower, another expands mid-term."""
+    arr: dict[str, int] = {}
+    for customer in q.customers:
+        if not customer.onboarded:
+            continue
+        if customer.churned_at is not None:
+            arr[customer.id] = 64_500
+        elif customer.renewed_at is not None:
+            arr[customer.id] = 160_000
+        else:
+            arr[customer.id] = q.rng.randrange(72, 481) * 500
+        reason = (
+            "Contract signed at onboarding"
+            if customer.new_logo
+            else "Annual contract in force when the ledger started (CRM import)"
+        )
+        at = customer.onboarded_at + timedelta(minutes=5)
+        _cs_event(q, customer, "customer.contract_changed", at, _arr(arr[customer.id], reason))
+    steady = [
+        c
+        for c in q.customers
+        if c.onboarded
+        and not (c.new_logo or c.declining or c.silent_from or c.churned_at or c.renewed_at)
+    ]
+    if steady:
+        lower = steady[0]
+        reason = "Renewed for one year; two teams moved to a regional vendor"
+        data = _arr(arr[lower.id] - 18_000, reason)
+        _cs_event(q, lower, "customer.renewed", q.day(62.4), data)
+    if len(steady) > 1:
+        grown = steady[1]
+        data = _arr(arr[grown.id] + 30_000, "Added Japanese and Korean voice dubbing")
+        _cs_event(q, grown, "customer.contract_changed", q.day(45.6), data)
+
+
+def _arr(amount: int, reason: str) -> Json:
+    return {"arr": f"{amount}.00", "reason": reason}
+
+
+def _success_plays(q: _Quarter) -> tuple[list[datetime], _Stream]:
+    """The plays the ledger opens for silent customers, and what their owners do.
+
+    A silent customer turns into a churn risk 30 days after its last engagement; the
+    demo's tick runs 6 hours later and opens the customer's first play (``P-<id>-1``),
+    or finds it open already (opened by an earlier tick for low health). Of the first
+    three such customers (by when they fell silent), the owner of the first reaches out,
+    the customer files a Sev2 ticket a day later, and the play closes retained; the
+    second customer files a Sev2 ticket first and the outreach follows; the third play
+    sees no action and is overdue."""
+    found = []
+    for customer in q.customers:
+        if customer.silent_from is None or not customer.onboarded:
+            continue
+        silent_since = _last_engagement(q, customer)
+        if silent_since is None:
+            continue
+        raised = silent_since + SILENT
+        if raised + TICK_AFTER + timedelta(days=8) < q.end:
+            found.append((raised, customer))
+    found.sort(key=lambda f: (f[0], f[1].id))
+    plays = _Stream(q.rng)
+    ticks = []
+    for number, (raised, customer) in enumerate(found[:3]):
+        tick = raised + TICK_AFTER
+        ticks.append(tick)
+
+        def act(event_type: str, at: datetime, data: Json, c: _Customer = customer) -> None:
+            actor = (c.owner_at(at), "customer_success")
+            play = {"play_id": f"P-{c.id[2:]}-1", **data}  # its first play (see above)
+            plays.emit(event_type, c.id, at, play, actor, "crm")
+
+        if number == 0:
+            act("play.outreach_logged", tick + timedelta(days=1), CALL)
+            _serious_ticket(q, customer, tick + timedelta(days=2), 9001)
+            act("play.closed", tick + timedelta(days=4), RETAINED)
+        elif number == 1:
+            _serious_ticket(q, customer, tick + timedelta(days=1), 9002)
+            act("play.outreach_logged", tick + timedelta(days=1, hours=5), MAIL)
+            act("play.closed", tick + timedelta(days=5), NO_ACTION)
+    return sorted(ticks), plays
+
+
+CALL: Final[Json] = {
+    "channel": "call",
+    "note": "Called the decision maker: usage dipped during a reorganisation; agreed a "
+    "training session for the new team",
+}
+MAIL: Final[Json] = {
+    "channel": "email",
+    "note": "Wrote after their Sev2 report: shared the status page and offered a review call",
+}
+RETAINED: Final[Json] = {
+    "outcome": "retained",
+    "note": "Training held; the new team is active again",
+}
+NO_ACTION: Final[Json] = {
+    "outcome": "no_action",
+    "note": "The silence was a holiday freeze; usage is back",
+}
+
+
+def _last_engagement(q: _Quarter, customer: _Customer) -> datetime | None:
+    """The customer's last engagement before it fell silent, as the ledger's health sees
+    it: the latest engagement signal by ``silent_from``, moved on while another comes
+    within the silence and the tick after it."""
+    signals = sorted(
+        datetime.fromisoformat(_envelope(e)["occurred_at"]).astimezone(UTC)
+        for e in q.stream.accepted()
+        if _envelope(e)["subject"] == customer.id and _envelope(e)["type"] in ENGAGEMENT
+    )
+    assert customer.silent_from is not None
+    before = [at for at in signals if at <= customer.silent_from]
+    if not before:
+        return None
+    last = before[-1]
+    while True:
+        within = [at for at in signals if last < at <= last + SILENT + TICK_AFTER]
+        if not within:
+            return last
+        last = within[-1]
+
+
+def _serious_ticket(q: _Quarter, customer: _Customer, at: datetime, number: int) -> None:
+    """A Sev2 partial outage the customer reports (the complaint a play tries to come
+    before), told as every ticket is."""
+    plan = _TicketPlan(customer, at, 2, "partial_outage")
+    _TicketStory(q, plan, f"T-{number}").tell()

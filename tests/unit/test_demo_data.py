@@ -9,13 +9,18 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from demo.quarter import DemoLine, DemoSpec, generate, write_jsonl
+from demo.quarter import DemoQuarter, DemoSpec, generate, generate_quarter, write_jsonl
 from ledger.adapters.event_store import Aggregate
+from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.customer import Customer
 from ledger.aggregates.rules import CATEGORY_SEVERITY, RuleViolation
+from ledger.projections.registry import fold
 from ledger.services.handlers import HANDLERS, command_meta
+from ledger.services.tick import apply_due, due_events, not_written
 from schemas import PRODUCER_TYPES, WireError, parse_envelope
 
-LINES = generate()
+QUARTER = generate_quarter()
+LINES = QUARTER.lines
 ENVELOPE_KEYS = [
     "event_id",
     "type",
@@ -48,7 +53,9 @@ BAD_KINDS = (
 
 
 def _accepted() -> list[dict[str, Any]]:
-    return [json.loads(line.raw) for line in LINES if line.expect == "accept"]
+    """The envelopes meant to be accepted, the plays' answers among them, in arrival order."""
+    arriving = QUARTER.in_arrival_order()
+    return [json.loads(line.raw) for _, line in arriving if line.expect == "accept"]
 
 
 def test_same_seed_same_bytes_other_seed_other_bytes() -> None:
@@ -140,8 +147,62 @@ def test_customers_speak_in_their_local_offset() -> None:
 
 
 def test_every_line_ends_as_tagged_by_the_contract_and_the_domain() -> None:
-    """Each line through the real parser and aggregate commands, in memory: no database."""
-    assert _surprises(LINES) == Counter()
+    """Each line through the real parser and aggregate commands, in memory: no database;
+    the tick runs when the quarter says (``ledger demo`` runs it so), through its own
+    functions on the rows folded from the events so far."""
+    context, surprises = _decided(QUARTER)
+    assert surprises == Counter()
+    # The answers to the plays name the plays those ticks opened (or they would be
+    # surprises): the first play of three silent customers.
+    named = {(e["subject"], e["data"]["play_id"]) for e in map(_json, QUARTER.plays)}
+    assert len(named) == 2 and len(QUARTER.ticks) == 3
+    plays = {
+        (c.id, play.play_id): play
+        for c in context.aggregates.values()
+        if isinstance(c, Customer)
+        for play in c.plays.values()
+    }
+    assert named <= plays.keys()
+    closed = [plays[key] for key in sorted(named)]
+    assert all(play.closed_at is not None and play.closed_at < play.due_at for play in closed)
+    assert sorted(play.outcome or "" for play in closed) == ["no_action", "retained"]
+
+
+def test_the_plays_story_outreach_before_and_after_a_complaint() -> None:
+    """One owner reaches out before the customer files a Sev2 ticket, another after."""
+    answers = [_json(line) for line in QUARTER.plays]
+    first_outreach = {
+        e["subject"]: e["occurred_at"] for e in answers if e["type"] == "play.outreach_logged"
+    }
+    complaints = {
+        e["data"]["customer_id"]: e["occurred_at"]
+        for e in map(_json, (line for line in LINES if line.expect == "accept"))
+        if e["type"] == "ticket.opened" and e["subject"] in ("T-9001", "T-9002")
+    }
+    assert complaints.keys() == first_outreach.keys()
+    order = sorted(_instant(first_outreach[c]) < _instant(complaints[c]) for c in first_outreach)
+    assert order == [False, True]
+
+
+def test_the_quarter_has_contract_values_that_move() -> None:
+    """Every enterprise customer's ARR after onboarding; a renewal up, one down, an
+    expansion mid-term and a churn."""
+    accepted = _accepted()
+    onboarded = {
+        e["subject"]
+        for e in accepted
+        if e["type"] == "customer.onboarded" and e["data"]["tier"] == "enterprise"
+    }
+    arr: dict[str, list[float]] = {}
+    for e in accepted:
+        if e["type"] in ("customer.contract_changed", "customer.renewed"):
+            arr.setdefault(e["subject"], []).append(float(e["data"]["arr"]))
+    assert arr.keys() == onboarded
+    moves = sorted(
+        "up" if later[-1] > later[0] else "down" for later in arr.values() if len(later) > 1
+    )
+    assert moves == ["down", "up", "up"]
+    assert sum(1 for e in accepted if e["type"] == "customer.churned") == 1
 
 
 def test_write_jsonl_writes_each_line_as_is(tmp_path: Path) -> None:
@@ -150,37 +211,67 @@ def test_write_jsonl_writes_each_line_as_is(tmp_path: Path) -> None:
     assert path.read_bytes().split(b"\n") == [line.raw for line in LINES] + [b""]
 
 
+def _json(line: Any) -> dict[str, Any]:
+    found: dict[str, Any] = json.loads(line.raw)
+    return found
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 class _InMemory:
-    """The ingest's batch context, without a store: aggregates as decided so far."""
+    """The ingest's batch context, without a store: aggregates as decided so far, the ids
+    accepted and the lines that did not end as tagged."""
 
     def __init__(self) -> None:
         self.aggregates: dict[str, Aggregate] = {}
+        self.accepted_ids: set[str] = set()
+        self.surprises: Counter[str] = Counter()
+        self.written: set[str] = set()  # by the tick
 
     def load(self, subject: str) -> Aggregate | None:
         return self.aggregates.get(subject)
 
+    def tick(self, now: datetime) -> None:
+        """The tick, on the rows folded from the events so far (all occurred by ``now``:
+        every line that arrived by then, and no other, was decided)."""
+        events: list[LedgerEvent] = [e for a in self.aggregates.values() for e in a.pending_events]
+        due = not_written(due_events(fold(events), now), self.written)
+        done, _ = apply_due(self.load, due, RECORDED_AT, now, self.aggregates)
+        self.written.update(d.event_id for d in done)
 
-def _surprises(lines: list[DemoLine]) -> Counter[str]:
-    context, accepted_ids = _InMemory(), set()
-    recorded_at = datetime(2026, 4, 6, tzinfo=UTC)
-    surprises: Counter[str] = Counter()
-    for line in lines:
+    def decide(self, line: Any) -> None:
+        """One line through the parser and its handler; a surprise if it ends otherwise."""
         try:
             envelope = parse_envelope(line.raw)
             event_id = str(envelope.event_id)
-            if event_id in accepted_ids:
+            if event_id in self.accepted_ids:
                 outcome = "duplicate"
             else:
                 aggregate = HANDLERS[envelope.type](
-                    context, envelope, command_meta(envelope, recorded_at)
+                    self, envelope, command_meta(envelope, RECORDED_AT)
                 )
-                context.aggregates[aggregate.id] = aggregate
-                accepted_ids.add(event_id)
+                self.aggregates[aggregate.id] = aggregate
+                self.accepted_ids.add(event_id)
                 outcome = "accept"
         except RuleViolation as error:
             outcome = "deferred" if error.waits_for else error.rule
         except WireError as error:
             outcome = error.rule
         if outcome != line.expect:
-            surprises[f"{line.expect} -> {outcome}"] += 1
-    return surprises
+            self.surprises[f"{line.expect} -> {outcome}"] += 1
+
+
+RECORDED_AT = datetime(2026, 4, 6, tzinfo=UTC)
+
+
+def _decided(quarter: DemoQuarter) -> tuple[_InMemory, Counter[str]]:
+    """Every line in arrival order, with the tick run at the quarter's instants."""
+    context = _InMemory()
+    ticks = list(quarter.ticks)
+    for _, line in quarter.in_arrival_order():
+        while ticks and line.arrival is not None and line.arrival > ticks[0]:
+            context.tick(ticks.pop(0))
+        context.decide(line)
+    return context, context.surprises
