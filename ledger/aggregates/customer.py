@@ -17,7 +17,6 @@ from ledger.aggregates.base import (
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
 
-
 PLAY_DUE: Final = timedelta(days=7)
 """How long a success play has from its opening to its closing (R-PLAY-1)."""
 
@@ -355,7 +354,6 @@ class Customer(LedgerAggregate):
             "R-STATE-2",
             f"{self.id} churned: a contract change needs an active customer "
             "(send customer.renewed to win it back)",
-            field="type",
         )
         require(
             arr > 0,

@@ -319,7 +319,9 @@ def _pct(part: Decimal, whole: Decimal) -> float | None:
     return float((100 * part / whole).quantize(Decimal("0.1"), rounding=ROUND_HALF_UP))
 
 
-def revenue(contracts: list[dict[str, Any]], from_: datetime | None, to: datetime) -> dict[str, Any]:
+def revenue(
+    contracts: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> dict[str, Any]:
     """Gross and net revenue retention and expansion over the window (R-MET), exact.
 
     A customer's ARR at an instant is the ``arr`` of its latest contract event by then

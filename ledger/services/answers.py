@@ -231,7 +231,8 @@ def open_play(customer: Customer, as_of: datetime) -> dict[str, Any] | None:
 
     for play in customer.plays.values():
         if play.closed_at is None:
-            return plain(play_view(customer.id, vars(play), as_of))
+            view: dict[str, Any] = plain(play_view(customer.id, vars(play), as_of))
+            return view
     return None
 
 

@@ -51,10 +51,7 @@ def play_view(customer_id: str, play: Mapping[str, Any], as_of: datetime) -> dic
     """One play as of ``as_of`` (``play``: its read-model row, or the aggregate's fields)."""
     due_at, closed_at = play["due_at"], play["closed_at"]
     missed = due_at <= as_of and (closed_at is None or closed_at > due_at)
-    if closed_at is not None:
-        state = "closed"
-    else:
-        state = "overdue" if missed else "open"
+    state = "closed" if closed_at is not None else ("overdue" if missed else "open")
     return {
         "customer_id": customer_id,
         "play_id": play["play_id"],

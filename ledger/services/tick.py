@@ -4,9 +4,10 @@ R-PLAY-1, R-PLAY-4).
 ``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
 ``sla.breached``, ``fix.temporary_expired``, ``customer.churn_risk_raised`` and
 ``play.overdue`` that has come due, each with an event id derived from what it is about
-(uuid5), so that the same fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
-yet, through the aggregates, in one transaction; running it twice writes nothing new,
-and two ticks racing collide on the event-id key and one of them retries.
+(uuid5), so that the same fact always gets the same id. ``tick`` writes those whose id
+the ledger has not stored yet, through the aggregates, in one transaction; running it
+twice writes nothing new, and two ticks racing collide on the event-id key and one of
+them retries.
 
 What each event is about, and when it occurred:
 
@@ -30,7 +31,7 @@ What each event is about, and when it occurred:
 from __future__ import annotations
 
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
@@ -261,6 +262,15 @@ def _open_play(customer: Customer, risk: Due, recorded_at: datetime) -> Play | N
     )
 
 
+def not_written(candidates: list[Due], stored: Collection[str]) -> list[Due]:
+    """The candidates whose ids are not ``stored``, in the order they are written: by
+    subject, then as they occurred (a customer's earliest churn risk opens its play)."""
+    return sorted(
+        (d for d in candidates if d.event_id not in stored),
+        key=lambda d: (d.subject, d.occurred_at, d.type, d.event_id),
+    )
+
+
 def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime, now: datetime) -> list[Due]:
     aggregates: dict[str, Any] = {}
     written, keys = apply_due(app.repository.get, todo, recorded_at, now, aggregates)
@@ -280,10 +290,7 @@ def tick(
         rows = rows_as_of(app, engine, now)  # a subject that cannot be evaluated is left out:
         candidates = answer(rows, lambda r: due_events(r, now), "tick")  # logged, not fatal
         stored = app.store.known_inputs([d.event_id for d in candidates], []).accepted
-        todo = sorted(
-            (d for d in candidates if d.event_id not in stored),
-            key=lambda d: (d.subject, d.occurred_at, d.type, d.event_id),
-        )
+        todo = not_written(candidates, stored)
         try:
             written = _write(app, todo, clock(), now) if todo else []
         except IntegrityError:

@@ -108,7 +108,11 @@ def test_expired_temporary_fix_and_silent_customer_are_raised_once(
     assert written["customer.churn_risk_raised"] >= 1
     expired = [e for e in ledger.history("T-1") if type(e).__name__ == "TemporaryFixExpired"]
     assert [e.occurred_at for e in expired] == [expires]
-    silent = [e for e in ledger.history("C-1") if "silent" in getattr(e, "reason", "")]
+    silent = [
+        e
+        for e in ledger.history("C-1")
+        if type(e).__name__ == "ChurnRiskRaised" and "silent" in getattr(e, "reason", "")
+    ]
     assert [e.occurred_at for e in silent] == [T0 - timedelta(days=10)]  # onboarding + 30 days
     assert tick(ledger, engine, now).written == {}
 

@@ -117,6 +117,9 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "customer.survey_recorded": ("C-1", {"kind": "nps", "score": 0}),
     "customer.renewed": ("C-1", {"arr": "120000.00", "reason": "happy"}),
     "customer.churned": ("C-1", {"arr": "0", "reason": "budget"}),
+    "customer.contract_changed": ("C-1", {"arr": "0", "reason": "R-REV-1 is the domain's"}),
+    "play.outreach_logged": ("C-1", {"play_id": "P-1-1", "channel": "call", "note": ""}),
+    "play.closed": ("C-1", {"play_id": "P-1-1", "outcome": "retained", "note": ""}),
     "sla_policy.change_proposed": (
         "SLA",
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
@@ -125,6 +128,18 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "sla.breached": ("T-1", {"timer": "first_response", "due_at": AT, "policy_version": 1}),
     "fix.temporary_expired": ("T-1", {"expires_at": AT, "owner": "pe-li"}),
     "customer.churn_risk_raised": ("C-1", {"reason": "silent for 30 days"}),
+    "play.opened": (
+        "C-1",
+        {
+            "play_id": "P-1-1",
+            "risk": "silent",
+            "reason": "silent: no engagement since 2026-02-01T00:00:00+00:00",
+            "owner": "cs-jo",
+            "due_at": AT,
+            "churn_risk_event_id": "6f1c2a9e-3b8d-4e0f-9a55-0c1d2e3f4a5b",
+        },
+    ),
+    "play.overdue": ("C-1", {"play_id": "P-1-1", "owner": "cs-jo", "due_at": AT}),
 }
 
 CONTRACT_TYPES = set(MINIMAL)  # every type event-contract.md names
@@ -197,7 +212,13 @@ def test_the_models_cover_the_contract() -> None:
     assert set(ENVELOPE_MODELS) == CONTRACT_TYPES
     assert PRODUCER_TYPES | SYSTEM_TYPES == CONTRACT_TYPES
     assert not PRODUCER_TYPES & SYSTEM_TYPES
-    assert {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"} == SYSTEM_TYPES
+    assert {
+        "sla.breached",
+        "fix.temporary_expired",
+        "customer.churn_risk_raised",
+        "play.opened",
+        "play.overdue",
+    } == SYSTEM_TYPES
 
 
 @pytest.mark.parametrize("event_type", sorted(MINIMAL))
@@ -234,6 +255,8 @@ def test_a_mapping_a_text_and_bytes_agree() -> None:
         ("customer.onboarded", "data.decision_maker", {"name": "", "email": ""}),
         ("customer.onboarded", "data.tier", "self_serve"),
         ("rca.preventive_action_added", "data.owner", ""),
+        ("customer.contract_changed", "data.arr", "0"),
+        ("play.closed", "data.note", " "),
     ],
 )
 def test_lenient_fields_let_any_value_of_their_type_through(
