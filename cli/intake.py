@@ -33,7 +33,16 @@ from cli.common import (
     read_lines,
     when_known,
 )
-from cli.render import moment, print_report, print_state, print_timers, print_trail, table
+from cli.render import (
+    moment,
+    print_report,
+    print_state,
+    print_timers,
+    print_trail,
+    short,
+    span,
+    table,
+)
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -281,11 +290,21 @@ def customer_show(
         return
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
-        {**answered_at(when, known), **view},
+        {**answered_at(when, known), **view, "open_play": _play_text(view["open_play"])},
         skip={"trail", "check_ins", "calendar", "rejected", "plays"},
     )
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
+
+
+def _play_text(play: dict[str, Any] | None) -> str | None:
+    """The open success play in one line: id, risk, owner, due, overdue by, outreach."""
+    if play is None:
+        return None
+    text = f"{play['play_id']} ({play['risk']}), owner {play['owner']}, due {short(play['due_at'])}"
+    if play["overdue_by"] is not None:
+        text += f", overdue by {span(play['overdue_by'])}"
+    return f"{text}, {play['outreach_count']} outreach"
 
 
 # rejects ----------------------------------------------------------------------------------

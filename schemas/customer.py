@@ -138,7 +138,7 @@ class CustomerContractChangedData(Data):
     value of the contract the customer was onboarded with (R-REV-1)."""
 
     arr: Money = Field(
-        description='The annual recurring revenue from now on, a decimal string above 0, e.g. '
+        description="The annual recurring revenue from now on, a decimal string above 0, e.g. "
         '"150000.00" (R-REV-1)'
     )
     reason: Text = Field(description="Why")
