@@ -100,7 +100,21 @@ def test_ticket_fold_leaves_its_input_state_alone_and_pages_add_up(
 
 SIGNALS = st.lists(
     st.tuples(
-        st.sampled_from(["usage", "survey", "schedule", "complete", "milestone", "renew"]),
+        st.sampled_from(
+            [
+                "usage",
+                "survey",
+                "schedule",
+                "complete",
+                "milestone",
+                "renew",
+                "contract",
+                "risk",
+                "outreach",
+                "close",
+                "owner",
+            ]
+        ),
         st.integers(0, 3),
     ),
     max_size=15,
@@ -153,6 +167,20 @@ def _customer_events(signals: list[tuple[str, int]]) -> list[LedgerEvent]:
                 customer.record(
                     meta(day), Customer.Renewed, arr=Decimal(1000 * (k + 1)), reason="renewed"
                 )
+            elif kind == "contract":
+                customer.change_contract(meta(day), Decimal(500 * (k + 1)), "grew")
+            elif kind == "risk":  # the tick's: a play unless one is open, maybe days back
+                customer.open_play(
+                    meta(day - k), risk="silent", reason="silent", churn_risk_event_id=f"r{n}"
+                )
+            elif kind in ("outreach", "close"):
+                play_id = f"P-1-{k + 1}"
+                if kind == "outreach":
+                    customer.log_outreach(meta(day), play_id, "call", "called")
+                else:
+                    customer.close_play(meta(day), play_id, "retained", "fine")
+            elif kind == "owner":
+                customer.change_owner(meta(day), f"csm-{k}", "rotation")
         except RuleViolation:
             pass
     return [e for e in customer.pending_events if isinstance(e, LedgerEvent)]
