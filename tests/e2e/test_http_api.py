@@ -285,6 +285,7 @@ def test_health_readiness_and_openapi(db: str) -> None:
             "/v1/board",
             "/v1/customers",
             "/v1/customers/{customer_id}",
+            "/v1/plays",
             "/v1/metrics",
             "/v1/rejections",
             "/v1/status",

@@ -25,6 +25,7 @@ READS = (
     "/v1/board",
     "/v1/customers",
     "/v1/customers/C-1",
+    "/v1/plays",
     "/v1/metrics",
     "/v1/rejections",
     "/v1/status",
