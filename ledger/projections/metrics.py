@@ -332,7 +332,8 @@ def revenue(
     higher ARR is expansion and a lower one contraction (changes inside the window net
     out per customer). Customers new in the window are not in the base. GRR = (start -
     contraction - churn) / start (at most 100 %), NRR = (start + expansion - contraction
-    - churn) / start, expansion rate = expansion / start. No ``from_``: no base.
+    - churn) / start, expansion rate = expansion / start. No ``from_`` (or a window that
+    ends before it starts): no base.
     """
     by_customer: dict[str, list[dict[str, Any]]] = {}
     for c in sorted(contracts, key=lambda c: (c["customer_id"], c["at"], c["seq"])):
@@ -340,7 +341,7 @@ def revenue(
     start = ending = expansion = contraction = churned = Decimal(0)
     base = []
     for cid, events in by_customer.items():
-        before = [c for c in events if from_ is not None and c["at"] < from_]
+        before = [c for c in events if from_ is not None and c["at"] < from_ <= to]
         if not before or before[-1]["kind"] == "churned":
             continue
         at_start = Decimal(before[-1]["arr"])

@@ -320,6 +320,7 @@ def test_revenue_retention_worked_by_hand() -> None:
     # No window start: no base.
     assert revenue(contracts, None, end)["customers_at_start"] == 0
     assert revenue(contracts, None, end)["net_revenue_retention_pct"] is None
+    assert revenue(contracts, T0 + D, T0)["customers_at_start"] == 0  # ends before it starts
 
 
 def test_revenue_is_exact_and_rounds_half_up() -> None:
