@@ -448,6 +448,8 @@ def test_the_relay_output_consumed_back_equals_the_notification_log(
             "sla.breached",
             "fix.temporary_expired",
             "customer.churn_risk_raised",
+            "play.opened",
+            "play.overdue",
         }
     finally:
         publisher.close()
