@@ -172,7 +172,8 @@ def tick(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    """Write breaches, expired temporary fixes, churn risks and their plays, overdue plays:
+    what has come due, once."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
