@@ -31,6 +31,7 @@ READ_COMMANDS = [
     ("replay", "board"),
     ("tickets",),
     ("customers",),
+    ("plays",),
     ("report", "T-1", "--out", "page.html"),
 ]
 
