@@ -71,7 +71,9 @@ class SlaException:
     targets: dict[str, dict[str, Any]]
 
 
-def exception_in_force(exceptions: Iterable[SlaException], instant: datetime) -> SlaException | None:
+def exception_in_force(
+    exceptions: Iterable[SlaException], instant: datetime
+) -> SlaException | None:
     """The exception a ticket opened at ``instant`` runs under: of the approved ones whose
     span holds ``instant``, the one effective latest (ties: the one approved last)."""
     chosen = None

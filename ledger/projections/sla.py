@@ -277,9 +277,9 @@ def warned_by(record: dict[str, Any], as_of: datetime) -> bool:
         return False
     stop = record["stopped_at"]
     if stop is not None:
-        return stop > warn_at
+        return bool(stop > warn_at)
     pause = record["paused_since"]
-    return pause is None or pause > warn_at
+    return pause is None or bool(pause > warn_at)
 
 
 def timer_state(record: dict[str, Any], as_of: datetime) -> tuple[State, datetime | None]:
@@ -606,10 +606,14 @@ def _retarget(state: TicketTimers, severity: int, at: datetime) -> TicketTimers:
         if due < at and (paused_since is None or due < paused_since):
             retargeted = replace(retargeted, breached_at=at)
         warn = retargeted.warn(state.calendar)
-        if retargeted.warned is None and warn is not None and warn[0] < at:
-            # The new threshold is already behind the change: warned at the change, as a
-            # due instant behind it is breached there (R-SLA-4).
-            if paused_since is None or warn[0] < paused_since:
-                retargeted = replace(retargeted, warned=(at, due))
+        # A new threshold already behind the change warns at the change, as a due instant
+        # behind it is breached there (R-SLA-4).
+        if (
+            retargeted.warned is None
+            and warn is not None
+            and warn[0] < at
+            and (paused_since is None or warn[0] < paused_since)
+        ):
+            retargeted = replace(retargeted, warned=(at, due))
         state = _with(state, index, retargeted)
     return state

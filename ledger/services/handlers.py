@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Any, Final, Protocol, TypeVar, cast
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 from ledger.adapters.event_store import Aggregate
 from ledger.aggregates.base import EventMeta
@@ -502,7 +502,9 @@ def approve_exception(
     return customer
 
 
-def _targets(targets: Mapping[str, SeverityTargets]) -> dict[str, dict[str, Any]]:
+def _targets(
+    targets: Mapping[Literal["1", "2", "3", "4"], SeverityTargets],
+) -> dict[str, dict[str, Any]]:
     """Targets by severity in the contract's JSON form (``warn_after`` only when set)."""
     return {str(severity): value.model_dump(mode="json") for severity, value in targets.items()}
 

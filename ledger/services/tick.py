@@ -3,8 +3,9 @@ R-FIX-2, R-CS-3, R-EXC-2).
 
 ``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
 ``sla.breached``, ``sla.warning``, ``fix.temporary_expired``,
-``customer.churn_risk_raised`` and ``customer.exception_expired`` that has come due, each with an event id derived from what it is about (uuid5), so that the same
-fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
+``customer.churn_risk_raised`` and ``customer.exception_expired`` that has come due,
+each with an event id derived from what it is about (uuid5), so that the same fact always
+gets the same id. ``tick`` writes those whose id the ledger has not stored
 yet, through the aggregates, in one transaction; running it twice writes nothing new,
 and two ticks racing collide on the event-id key and one of them retries.
 

@@ -153,6 +153,4 @@ def test_the_tick_writes_warnings_and_the_expiry_once(db: str) -> None:
     assert ledger_json("tick", "--now", _at(2 * DAY), db=db)["written"] == {}
     trail = ledger_json("customer", "show", "C-1", db=db)["trail"]
     expired = [e for e in trail if e["type"] == "customer.exception_expired"]
-    assert [(e["occurred_at"], e["data"]["exception_id"]) for e in expired] == [
-        (_at(DAY), "EXC-1")
-    ]
+    assert [(e["occurred_at"], e["data"]["exception_id"]) for e in expired] == [(_at(DAY), "EXC-1")]
