@@ -11,10 +11,11 @@ import json
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.projector import Projector
+from ledger.adapters.projector import Projector, engine_for
+from ledger.adapters.settings import Database
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.registry import fold, visible
@@ -232,3 +233,38 @@ def test_an_approval_stored_after_the_ticket_applies_to_it_and_known_at_before_i
         assert _sorted(rows_as_of(ledger, engine, as_of, known_at)) == expected, (as_of, known_at)
     then = rows_as_of(ledger, engine, T0 + 30 * M, known_before)["sla_timers"]
     assert {r["exception_id"] for r in then} == {None}
+
+
+def test_read_models_made_before_these_columns_are_rebuilt_when_opened(
+    ledger: LedgerApp, engine: Engine, clock: FixedClock, database: Database
+) -> None:
+    """A ledger projected by an earlier version has no ``customer_exceptions`` and no
+    ``sla_timers.warn_at``: a runner opening it rebuilds those projections, so its answers
+    are a replay's again."""
+    env = Envelopes()
+    _ingest(
+        ledger,
+        [
+            *_exception_story(env),
+            env.ticket("T-1", at=T0),
+            env.make("ticket.responded", "T-1", {"public": True, "message": "on"}, at=T0 + M),
+        ],
+        clock,
+    )
+    Projector(ledger, engine).catch_up()
+    with engine.begin() as conn:  # what such a ledger looks like
+        for name in ("customer_exceptions", "customer_exceptions_versions"):
+            conn.execute(text(f"DROP TABLE {name}"))
+        conn.execute(text("ALTER TABLE sla_timers DROP COLUMN warn_at"))
+    opened = engine_for(database)  # opening it, as a new process does
+    try:
+        Projector(ledger, opened)
+        now = T0 + 2 * H
+        expected = _sorted(fold(visible(log_events(ledger), now, None)))
+        assert _sorted(rows_as_of(ledger, opened, now)) == expected
+        assert [r["exception_id"] for r in expected["customer_exceptions"]] == ["EXC-1"]
+        assert {r["warn_at"] for r in expected["sla_timers"] if r["timer"] == "update"} == {
+            T0 + M + 90 * M
+        }
+    finally:
+        opened.dispose()
