@@ -292,12 +292,12 @@ def customer_show(
         {**answered_at(when, known), **view},
         skip={"trail", "check_ins", "calendar", "rejected", "exceptions"},
     )
-    _print_exceptions(view["exceptions"])
+    _print_exceptions(customer_id, view["exceptions"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
 
 
-def _print_exceptions(exceptions: list[dict[str, Any]]) -> None:
+def _print_exceptions(customer_id: str, exceptions: list[dict[str, Any]]) -> None:
     """The customer's reviewed exceptions (R-EXC), with their state (nothing when none)."""
     if not exceptions:
         return
@@ -314,7 +314,7 @@ def _print_exceptions(exceptions: list[dict[str, Any]]) -> None:
     columns = ["exception_id", "state", "targets", "effective_from", "expires_at"]
     out().print(
         table(
-            f"{len(exceptions)} exceptions (times in {zone_name()})",
+            f"reviewed exceptions of {customer_id} (times in {zone_name()})",
             shown,
             [*columns, "requested_by", "approved_by", "reason"],
         )
