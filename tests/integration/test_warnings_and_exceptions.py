@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import json
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import Engine, text
 
+from consumers.relay import Relay
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database
@@ -110,6 +111,15 @@ def test_the_tick_writes_each_warning_once_and_the_alert_reaches_the_outbox(
     assert body["type"] == "sla.warning"
     assert body["timestamp"] == (T0 + 40 * M).isoformat()
     assert body["data"]["data"]["due_at"] == (T0 + 70 * M).isoformat()
+
+    # The relay sends it to ledger.alerts as well as ledger.events, as every alert.
+    relay = Relay(ledger, engine, cast(Any, None), events_topic="ev", alerts_topic="al")
+    (stored_warning,) = [
+        n
+        for n in ledger.store.select_notifications(start=None, limit=10**6)
+        if n.originator_id == "T-1" and n.topic.endswith("SlaWarning")
+    ]
+    assert [topic for topic, _, _ in relay._messages(stored_warning)] == ["ev", "al"]
 
     # Answers as of any instant are the same whether or not the tick ran.
     at = T0 + 50 * M
