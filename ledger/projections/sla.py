@@ -591,7 +591,7 @@ def _retarget(state: TicketTimers, severity: int, at: datetime) -> TicketTimers:
             continue
         before = interval.record(state.calendar)
         earlier = evaluate_record(before, at)["breached_at"]
-        retargeted = replace(interval, severity=severity, target=target)
+        retargeted = replace(interval, severity=severity, target=target, warned=None)
         if warned_by(before, at):  # a warning under the old target stands (R-SLA-7)
             retargeted = replace(retargeted, warned=(before["warn_at"], before["warn_due_at"]))
         if earlier is not None:  # a breach under the old target stands
