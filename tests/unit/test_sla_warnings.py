@@ -9,6 +9,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ledger.aggregates.base import EventMeta, LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar, Target
@@ -19,6 +21,14 @@ from ledger.projections import sla
 from ledger.projections.sla import sla_board, warned_by
 from schemas import WireError, parse_envelope
 from tests.unit.test_schemas import envelope
+from tests.unit.test_sla_properties import (
+    ACTIONS,
+    OPENINGS,
+    PROPERTY,
+    Step,
+    _history,
+    _steps,
+)
 
 T0 = datetime(2026, 6, 1, 9, 50, tzinfo=UTC)  # a Monday
 M = timedelta(minutes=1)
@@ -279,3 +289,56 @@ def test_warn_after_is_a_positive_duration_shorter_than_its_target(
         "R-WIRE-2",
         "data.targets.1.update_every.warn_after",
     )
+
+
+# Properties over random histories (the helpers of tests/unit/test_sla_properties.py) ------
+
+
+@PROPERTY
+@given(
+    opened_at=st.sampled_from(OPENINGS),
+    severity=st.integers(1, 4),
+    steps=_steps(ACTIONS),
+)
+def test_a_warning_never_moves_once_it_happened(
+    opened_at: datetime, severity: int, steps: list[Step]
+) -> None:
+    """Once an interval is warned as of T, it is warned as of every later instant, at the
+    same ``warn_at`` (the tick's event id is derived from it), whatever comes after:
+    stops, pauses, re-targets. A breached timer is never shown warned."""
+    history = _history(opened_at, severity, steps)
+    happened: dict[int, datetime] = {}
+    for at in history.instants():
+        for record in history.fold(at).records():
+            if record["started_at"] > at:
+                continue
+            seq = record["seq"]
+            if seq in happened:
+                assert warned_by(record, at) and record["warn_at"] == happened[seq], (seq, at)
+            elif warned_by(record, at):
+                happened[seq] = record["warn_at"]
+        for row in history.rows(at).values():
+            assert not (row["warned"] and row["state"] == "breached")
+
+
+@PROPERTY
+@given(opened_at=st.sampled_from(OPENINGS), steps=_steps(("respond", "update", "wait", "resume")))
+def test_a_sev1_update_is_warned_when_30_minutes_have_been_counted(
+    opened_at: datetime, steps: list[Step]
+) -> None:
+    """On the 24x7 clock, counted by hand: an update interval that was warned had run,
+    pauses excluded, exactly 30 minutes at its ``warn_at``, which lies in no pause."""
+    history = _history(opened_at, 1, steps)
+    end = history.instants()[-1]
+    state = history.fold(end)
+    for seq, interval in enumerate(state.intervals):
+        record = {**state.records()[seq]}
+        if interval.kind != "update" or not warned_by(record, end):
+            continue
+        warn_at = record["warn_at"]
+        paused = timedelta(0)
+        for start, stop in interval.pauses:
+            stop = stop or end
+            assert not start < warn_at < stop  # not inside a pause
+            paused += max(min(stop, warn_at) - max(start, interval.started_at), timedelta(0))
+        assert warn_at - interval.started_at - paused == 30 * M
