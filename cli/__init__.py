@@ -79,6 +79,7 @@ EXAMPLES: Final = {
     "sla list": [
         "ledger sla list --breached --as-of 2026-03-16T15:00:00Z --json",
         "ledger sla list --at-risk 120 --customer C-015 --tz customer",
+        "ledger sla list --warned --severity 1 --as-of -30m",
     ],
     "sla show": ["ledger sla show T-1001 --as-of yesterday --tz Europe/Berlin"],
     "escalations": ["ledger escalations T-1001 --tz customer"],

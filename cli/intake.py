@@ -33,7 +33,15 @@ from cli.common import (
     read_lines,
     when_known,
 )
-from cli.render import moment, print_report, print_state, print_timers, print_trail, table
+from cli.render import (
+    moment,
+    print_report,
+    print_state,
+    print_timers,
+    print_trail,
+    table,
+    zone_name,
+)
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -282,10 +290,47 @@ def customer_show(
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
         {**answered_at(when, known), **view},
-        skip={"trail", "check_ins", "calendar", "rejected"},
+        skip={"trail", "check_ins", "calendar", "rejected", "exceptions"},
     )
+    _print_exceptions(customer_id, view["exceptions"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
+
+
+def _print_exceptions(customer_id: str, exceptions: list[dict[str, Any]]) -> None:
+    """The customer's reviewed exceptions (R-EXC), with their state (nothing when none)."""
+    if not exceptions:
+        return
+    shown = [
+        {
+            **e,
+            "targets": "; ".join(
+                f"sev{severity} " + _targets_text(targets)
+                for severity, targets in sorted(e["targets"].items())
+            ),
+        }
+        for e in exceptions
+    ]
+    columns = ["exception_id", "state", "targets", "effective_from", "expires_at"]
+    out().print(
+        table(
+            f"reviewed exceptions of {customer_id} (times in {zone_name()})",
+            shown,
+            [*columns, "requested_by", "approved_by", "reason"],
+        )
+    )
+
+
+def _targets_text(targets: dict[str, Any]) -> str:
+    """``first_response PT2H 24x7, update_every PT2H 24x7 (warn PT90M)`` (none: ``none``)."""
+    parts = []
+    for name, target in targets.items():
+        if target is None:
+            parts.append(f"{name} none")
+            continue
+        warn = f" (warn {target['warn_after']})" if target.get("warn_after") else ""
+        parts.append(f"{name} {target['duration']} {target['clock']}{warn}")
+    return ", ".join(parts)
 
 
 # rejects ----------------------------------------------------------------------------------

@@ -172,7 +172,8 @@ def tick(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    """Write breaches, warnings, expired temporary fixes and exceptions, and churn risks
+    that have come due, once."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
@@ -244,6 +245,12 @@ def sla_list(
         ),
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only timers not stopped yet.")] = False,
+    warned: Annotated[
+        bool,
+        typer.Option(
+            "--warned", help="Only timers past their warning threshold, not stopped or breached."
+        ),
+    ] = False,
     customer: Annotated[str | None, typer.Option(help="Only this customer, e.g. C-042.")] = None,
     severity: Annotated[int | None, typer.Option(min=1, max=4, help="Only this severity.")] = None,
     as_of: AsOfOption = None,
@@ -265,6 +272,7 @@ def sla_list(
         open_only=open_only,
         customer=customer,
         severity=severity,
+        warned=warned,
     )
     if json:
         print_json(answers.document(when, known, timers=board))

@@ -133,6 +133,7 @@ def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
         _TicketStory(quarter, plan, f"T-{number}").tell()
     _resend(quarter)
     _wire_faults(quarter)
+    _reviewed_exception(quarter)  # last: the lines before it are the same without it
     return quarter.stream.lines()
 
 
@@ -647,6 +648,81 @@ def _change_sla_policy(q: _Quarter) -> None:
             expect=expect,
         )
     q.policy_v2_from = max(effective, approved_at)
+
+
+# A reviewed exception (R-EXC) ------------------------------------------------------------
+
+EXCEPTION_TARGETS: Final[Json] = {
+    "1": {
+        "first_response": {"duration": "PT1H", "clock": "24x7"},
+        "update_every": {"duration": "PT2H", "clock": "24x7", "warn_after": "PT90M"},
+    }
+}
+EXCEPTION_REASON: Final = (
+    "Their incident desk asked for Sev1 updates every two hours during the exam season "
+    "(hourly updates flood their exam boards); agreed at the QBR, reviewed by leadership"
+)
+
+
+def _reviewed_exception(q: _Quarter) -> None:
+    """One customer gets Sev1 updates every 2 hours for most of the quarter: its success
+    owner requests the exception, tries to approve it too (R-EXC-1), and leadership
+    approves it; it expires before the quarter ends, so the tick writes its expiry.
+
+    Its events take their ids from a generator of their own, so that the rest of the
+    quarter is the same with or without them."""
+    requested_at = q.day(9 + 14 / 24)
+    expires = datetime.combine(q.day(70).date(), time(0), UTC)
+    chosen = [
+        c
+        for c in q.customers
+        if not c.new_logo
+        and c.churned_at is None
+        and c.silent_from is None
+        and c.active(requested_at)
+    ]
+    if not chosen or expires + timedelta(days=1) >= q.end:
+        return
+    customer = chosen[0]
+    rng = random.Random(f"{q.spec.seed}:reviewed-exception")
+    owner: Actor = (customer.owner_at(requested_at), "customer_success")
+    data = {
+        "exception_id": "EXC-1",
+        "kind": "sla_targets",
+        "targets": EXCEPTION_TARGETS,
+        "reason": EXCEPTION_REASON,
+        "effective_at": _stamp(datetime.combine(q.day(10).date(), time(0), UTC)),
+        "expires_at": _stamp(expires),
+    }
+    steps: tuple[tuple[str, datetime, Json, Actor, str], ...] = (
+        ("customer.exception_requested", requested_at, data, owner, "accept"),
+        (  # the requester approving their own request
+            "customer.exception_approved",
+            requested_at + timedelta(minutes=12),
+            {"exception_id": "EXC-1"},
+            owner,
+            "R-EXC-1",
+        ),
+        (
+            "customer.exception_approved",
+            requested_at + timedelta(hours=17, minutes=40),
+            {"exception_id": "EXC-1"},
+            ("lead-tom", "leadership"),
+            "accept",
+        ),
+    )
+    for event_type, at, payload, actor, expect in steps:
+        envelope: Json = {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "type": event_type,
+            "schema_version": 1,
+            "occurred_at": _stamp(at),
+            "source": "crm",
+            "actor": {"id": actor[0], "role": actor[1]},
+            "subject": customer.id,
+            "data": payload,
+        }
+        q.stream.add(_dumps(envelope), expect, at, envelope)
 
 
 # Customer success ---------------------------------------------------------------------

@@ -8,6 +8,8 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -48,8 +50,10 @@ from schemas.registry import (
 )
 from schemas.system import (
     CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
     FixTemporaryExpired,
     SlaBreached,
+    SlaWarning,
 )
 from schemas.ticket import (
     TicketAssigned,
@@ -81,6 +85,9 @@ __all__ = [
     "CustomerChurnRiskRaised",
     "CustomerChurned",
     "CustomerEnvelope",
+    "CustomerExceptionApproved",
+    "CustomerExceptionExpired",
+    "CustomerExceptionRequested",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
     "CustomerOwnerChanged",
@@ -101,6 +108,7 @@ __all__ = [
     "SlaBreached",
     "SlaPolicyChangeApproved",
     "SlaPolicyChangeProposed",
+    "SlaWarning",
     "TicketAssigned",
     "TicketClosed",
     "TicketDeescalated",

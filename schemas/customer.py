@@ -14,6 +14,7 @@ from pydantic_core import PydanticCustomError
 from schemas.business_calendar import Calendar
 from schemas.envelope import CustomerEnvelope, Data, Model
 from schemas.fields import Count, Day, Instant, Label, Money, Text, TicketId
+from schemas.policy import SeverityTargets
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -133,6 +134,36 @@ class CustomerContractData(Data):
     reason: Text = Field(description="Why")
 
 
+class CustomerExceptionRequestedData(Data):
+    """A customer-specific exception to the SLA policy, to be reviewed by leadership
+    (R-EXC-1): the only way a customer gets other targets than the policy's."""
+
+    exception_id: Label = Field(description="The exception's id, at most 128 characters")
+    kind: Literal["sla_targets"] = Field(
+        description="What it excepts: sla_targets, the SLA policy's targets of some severities"
+    )
+    targets: dict[Literal["1", "2", "3", "4"], SeverityTargets] = Field(
+        min_length=1,
+        description='Severity ("1" to "4") to its targets for this customer, in the policy\'s '
+        "shape; a severity left out keeps the policy's targets",
+    )
+    reason: Text = Field(description="Why the customer is treated differently (R-EXC-1)")
+    effective_at: Instant = Field(
+        description="Applies to the customer's tickets opened at or after this instant, once "
+        "approved (R-EXC-2)"
+    )
+    expires_at: Instant = Field(
+        description="Applies to tickets opened before this instant: after effective_at, at "
+        "most 366 days later (R-EXC-2)"
+    )
+
+
+class CustomerExceptionApprovedData(Data):
+    """Approval by leadership, not by the requester (R-EXC-1)."""
+
+    exception_id: Label = Field(description="The approved exception's id")
+
+
 class CustomerOnboarded(CustomerEnvelope):
     """customer.onboarded"""
 
@@ -194,3 +225,17 @@ class CustomerChurned(CustomerEnvelope):
 
     type: Literal["customer.churned"] = Field(description=TYPE)
     data: CustomerContractData = Field(description=PAYLOAD)
+
+
+class CustomerExceptionRequested(CustomerEnvelope):
+    """customer.exception_requested"""
+
+    type: Literal["customer.exception_requested"] = Field(description=TYPE)
+    data: CustomerExceptionRequestedData = Field(description=PAYLOAD)
+
+
+class CustomerExceptionApproved(CustomerEnvelope):
+    """customer.exception_approved"""
+
+    type: Literal["customer.exception_approved"] = Field(description=TYPE)
+    data: CustomerExceptionApprovedData = Field(description=PAYLOAD)

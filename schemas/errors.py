@@ -40,6 +40,9 @@ RULE_FOR_FIELD: Final[dict[tuple[str, str], str]] = {
     ("customer.onboarded", "data.decision_maker"): "R-CS-1",
     ("customer.onboarded", "data.decision_maker.name"): "R-CS-1",
     ("customer.onboarded", "data.decision_maker.email"): "R-CS-1",
+    ("customer.exception_requested", "data.reason"): "R-EXC-1",
+    ("customer.exception_requested", "data.effective_at"): "R-EXC-2",
+    ("customer.exception_requested", "data.expires_at"): "R-EXC-2",
     ("rca.preventive_action_added", "data.owner"): "R-RCA-2",
     ("rca.preventive_action_added", "data.due_date"): "R-RCA-2",
 }

@@ -265,6 +265,14 @@ _DURATION_PARTS: Final = re.compile(
 _TOO_LONG: Final = "Input should be at most 366 days (P52W2D)"
 
 
+def duration_length(value: str, day: timedelta = timedelta(days=1)) -> timedelta:
+    """A valid `IsoDuration` as a length, a day (and a seventh of a week) counted as ``day``."""
+    parts = _DURATION_PARTS.fullmatch(value)
+    assert parts is not None
+    weeks, days, hours, minutes, seconds = (int(part or 0) for part in parts.groups())
+    return (weeks * 7 + days) * day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
 def _duration(value: str) -> str:
     parts = _DURATION_PARTS.fullmatch(value) if _DURATION.fullmatch(value) else None
     if parts is None:

@@ -10,6 +10,8 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -27,7 +29,14 @@ from schemas.rca import (
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
 )
-from schemas.system import SYSTEM_TYPES, CustomerChurnRiskRaised, FixTemporaryExpired, SlaBreached
+from schemas.system import (
+    SYSTEM_TYPES,
+    CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
+    FixTemporaryExpired,
+    SlaBreached,
+    SlaWarning,
+)
 from schemas.ticket import (
     TicketAssigned,
     TicketClosed,
@@ -73,11 +82,15 @@ AnyEnvelope = Annotated[
     | CustomerSurveyRecorded
     | CustomerRenewed
     | CustomerChurned
+    | CustomerExceptionRequested
+    | CustomerExceptionApproved
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
+    | SlaWarning
     | FixTemporaryExpired
-    | CustomerChurnRiskRaised,
+    | CustomerChurnRiskRaised
+    | CustomerExceptionExpired,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

@@ -411,6 +411,10 @@ def _routes(app: FastAPI) -> None:
             int | None, Query(ge=0, description="Only running timers due within MINUTES.")
         ] = None,
         open: Annotated[bool, Query(description="Only timers not stopped yet.")] = False,
+        warned: Annotated[
+            bool,
+            Query(description="Only timers past their warning threshold, not stopped or breached."),
+        ] = False,
         customer: Annotated[str | None, Query(description="Only this customer.")] = None,
         severity: Annotated[
             int | None, Query(ge=1, le=4, description="Only this severity.")
@@ -426,6 +430,7 @@ def _routes(app: FastAPI) -> None:
             "open_only": open,
             "customer": customer,
             "severity": severity,
+            "warned": warned,
         }
         asked = Question(as_of, known_at, filters, cursor, page_size)
         runtime = _runtime(request)
@@ -440,6 +445,7 @@ def _routes(app: FastAPI) -> None:
                 open_only=open,
                 customer=customer,
                 severity=severity,
+                warned=warned,
             )
         except OverflowError:
             if at_risk is None:

@@ -152,6 +152,37 @@ def create_tables(engine: Engine) -> None:
                 conn.execute(CreateIndex(index, if_not_exists=True))
 
 
+def outdated_projections(engine: Engine) -> list[Projection]:
+    """The projections of a ledger made by an earlier version whose tables (or versions)
+    are missing or lack a column this version writes: rebuilt from the log when opened."""
+    wanted = {
+        projection: [
+            table
+            for name in projection.tables
+            for table in (tables.metadata.tables[name], tables.VERSIONS[name])
+        ]
+        for projection in PROJECTIONS
+    }
+    found = inspect(engine).get_multi_columns()
+    held = {name: {column["name"] for column in columns} for (_, name), columns in found.items()}
+    return [
+        projection
+        for projection, needed in wanted.items()
+        if any(not {c.name for c in t.columns} <= held.get(t.name, set()) for t in needed)
+    ]
+
+
+def drop_tables(engine: Engine, projections: list[Projection]) -> None:
+    """Drop the projections' tables and their versions (to be created and rebuilt)."""
+    with engine.begin() as conn:
+        if engine.dialect.name == "postgresql":
+            conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
+        for projection in projections:
+            for name in projection.tables:
+                tables.VERSIONS[name].drop(conn, checkfirst=True)
+                tables.metadata.tables[name].drop(conn, checkfirst=True)
+
+
 def insert_missing(conn: Connection, table: Any, keys: list[dict[str, Any]]) -> None:
     """Insert position rows (at 0) that do not exist yet; concurrent callers are fine."""
     dialect_insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
@@ -510,12 +541,19 @@ class Projector:
         if self.engine in _SET_UP:  # once per engine: every query makes a runner
             return
         versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
+        outdated = outdated_projections(self.engine) if versioned else []
+        if outdated:
+            drop_tables(self.engine, outdated)
         create_tables(self.engine)
         with self.engine.begin() as conn:
             insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
         if not versioned and any(self.positions().values()):
             log.warning("read models kept no versions yet: rebuilding them from the log")
             self.rebuild()
+        elif outdated:
+            names = [p.name for p in outdated]
+            log.warning("read models %s lack tables or columns: rebuilt from the log", names)
+            self.rebuild(names)
         _SET_UP.add(self.engine)
 
     def positions(self) -> dict[str, int]:
@@ -765,6 +803,8 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
+        for subject in self._woken(projection, page):
+            by_subject.setdefault(subject, [])
         touched = list(by_subject)
         # Whole histories only for folds that start again, in one query with what they read.
         stale = folds.stale(projection, touched, history)
@@ -803,6 +843,23 @@ class Projector:
             if fault is not None:
                 fault(-1)  # after every write, before the commit
         return failed
+
+    def _woken(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
+        """Subjects whose rows an event of another subject in the page changes (a
+        customer's exception approval: its tickets opened from then on, stored before it
+        across partitions): folded again though no event of theirs arrived."""
+        wakes = [w for _, e in page if (w := projection.wakes(e)) is not None]
+        if not wakes:
+            return []
+        c = tables.tickets.c
+        woken: list[str] = []
+        with self.engine.connect() as conn:
+            for wake in wakes:
+                found = select(c.ticket_id).where(
+                    c.customer_id == wake.customer_id, c.opened_at >= wake.opened_from
+                )
+                woken.extend(conn.execute(found.order_by(c.ticket_id)).scalars())
+        return woken
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:

@@ -107,6 +107,7 @@ tickets = Table(
     Column("tier", String),
     Column("assignee", String),
     Column("policy_version", Integer),
+    Column("exception_id", String),  # the customer exception it runs under (R-EXC)
     Column("opened_at", Instant, index=True),
     Column("first_response_at", Instant),
     Column("resolved_at", Instant),
@@ -129,6 +130,7 @@ sla_timers = Table(
     Column("seq", Integer, primary_key=True),
     Column("customer_id", String, nullable=False, index=True),
     Column("policy_version", Integer, nullable=False),
+    Column("exception_id", String),  # the customer exception it runs under (R-EXC)
     Column("timer", String, nullable=False),
     Column("severity", Integer, nullable=False),
     Column("clock", String),
@@ -138,6 +140,8 @@ sla_timers = Table(
     Column("paused_seconds", Integer, nullable=False),
     Column("paused_since", Instant),
     Column("breached_at", Instant),
+    Column("warn_at", Instant),  # R-SLA-7: when its warning threshold runs out
+    Column("warn_due_at", Instant),  # the due instant as it stood then (sla.warning's)
 )
 
 escalations = Table(
@@ -230,6 +234,23 @@ customer_contracts = Table(
     Column("at", Instant, nullable=False),
 )
 
+customer_exceptions = Table(
+    "customer_exceptions",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("exception_id", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String, nullable=False),
+    Column("requested_at", Instant, nullable=False),
+    Column("effective_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Column("approved_by", String),
+    Column("approved_at", Instant),
+    Column("effective_from", Instant),  # max(effective_at, approved_at) once approved
+)
+
 sla_policy_versions = Table(
     "sla_policy_versions",
     metadata,
@@ -305,6 +326,7 @@ VERSIONED: tuple[Table, ...] = (
     customer_check_ins,
     customer_milestones,
     customer_contracts,
+    customer_exceptions,
     sla_policy_versions,
 )
 """The read models whose every version is kept (``<name>_versions``)."""
@@ -323,7 +345,7 @@ def key_columns(table: Table) -> tuple[str, ...]:
 
 
 _COVERED: dict[str, tuple[str, ...]] = {
-    "sla_timers": ("breached_at", "due_at", "stopped_at", "paused_since"),
+    "sla_timers": ("breached_at", "due_at", "stopped_at", "paused_since", "warn_at"),
 }
 """Columns the valid-time index also holds, so that the board's question (breached,
 due, open by an instant) is answered from the index, and only its rows are read."""
@@ -365,3 +387,4 @@ Index(
     VERSIONS["tickets"].c.policy_version,
     VERSIONS["tickets"].c.opened_at,
 )
+Index("ix_tickets_versions_exception", VERSIONS["tickets"].c.exception_id)

@@ -350,6 +350,17 @@ class Ticket(LedgerAggregate):
             aggregate.breaches.append((self.timer, self.due_at))
 
     @domain_event
+    class SlaWarning(Event):
+        """Written by the ledger when a running timer's warning threshold ran out (R-SLA-7)."""
+
+        WIRE_TYPE = "sla.warning"
+        SYSTEM = True
+        timer: str
+        warn_at: datetime
+        due_at: datetime
+        policy_version: int
+
+    @domain_event
     class TemporaryFixExpired(Event):
         """Written by the ledger when a temporary fix outlived its expiry (R-FIX-2)."""
 
@@ -740,6 +751,19 @@ class Ticket(LedgerAggregate):
         """Record a breached timer (R-SLA-5); the tick makes sure it is written once."""
         self._trigger(
             meta, self.SlaBreached, timer=timer, due_at=due_at, policy_version=policy_version
+        )
+
+    def record_warning(
+        self, meta: EventMeta, timer: str, warn_at: datetime, due_at: datetime, policy_version: int
+    ) -> None:
+        """Record a pre-breach warning (R-SLA-7); the tick makes sure it is written once."""
+        self._trigger(
+            meta,
+            self.SlaWarning,
+            timer=timer,
+            warn_at=warn_at,
+            due_at=due_at,
+            policy_version=policy_version,
         )
 
     def record_temporary_fix_expired(self, meta: EventMeta) -> None:

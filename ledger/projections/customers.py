@@ -4,7 +4,8 @@
 ``rows(state)`` gives the rows by table.
 
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
-milestones and contract events (renewals, churn). Health, churn risk and missed
+milestones and contract events (renewals, churn); and one row per requested exception
+(R-EXC), with its approval once approved. Health, churn risk and missed
 check-ins are *not* stored: they depend on "now" and are computed by
 ``ledger.projections.health`` from these rows at any ``as_of``.
 """
@@ -51,6 +52,7 @@ class CustomerState:
     check_ins: tuple[Mapping[str, Any], ...] = ()
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
+    exceptions: tuple[Mapping[str, Any], ...] = ()
 
 
 INITIAL: Final = CustomerState()
@@ -151,6 +153,38 @@ def _signal(
             "at": at,
         }
         state = replace(state, contracts=(*state.contracts, contract))
+    elif isinstance(event, Customer.ExceptionRequested):
+        exception = {
+            "customer_id": cid,
+            "exception_id": event.exception_id,
+            "kind": event.kind,
+            "targets": event.targets,
+            "reason": event.reason,
+            "requested_by": event.actor_id,
+            "requested_at": at,
+            "effective_at": event.effective_at,
+            "expires_at": event.expires_at,
+            "approved_by": None,
+            "approved_at": None,
+            "effective_from": None,
+        }
+        state = replace(state, exceptions=(*state.exceptions, exception))
+    elif isinstance(event, Customer.ExceptionApproved):
+        approved = event.exception_id
+        state = replace(
+            state,
+            exceptions=tuple(
+                {
+                    **e,
+                    "approved_by": event.actor_id,
+                    "approved_at": at,
+                    "effective_from": event.effective_from,
+                }
+                if e["exception_id"] == approved
+                else e
+                for e in state.exceptions
+            ),
+        )
     return state, row
 
 
@@ -165,6 +199,7 @@ def rows(state: CustomerState) -> Rows:
         "customer_check_ins": [dict(row) for row in state.check_ins],
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
+        "customer_exceptions": [dict(row) for row in state.exceptions],
     }
 
 

@@ -21,6 +21,7 @@ from typing import Any
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
+from ledger.aggregates.customer import SlaException
 from ledger.aggregates.rules import RCA_SEVERITIES, TIERS
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import sla
@@ -40,6 +41,7 @@ TICKET_KEYS = (
     "tier",
     "assignee",
     "policy_version",
+    "exception_id",
     "opened_at",
     "first_response_at",
     "resolved_at",
@@ -69,10 +71,14 @@ class TicketState:
     tier_since: datetime | None = None
 
 
-def initial(calendar: BusinessCalendar, targets_by_version: Mapping[int, Targets]) -> TicketState:
-    """A ticket's state before its first event, on its customer's calendar and the
-    policy's targets by version."""
-    return TicketState(sla.initial(calendar, targets_by_version))
+def initial(
+    calendar: BusinessCalendar,
+    targets_by_version: Mapping[int, Targets],
+    exceptions: tuple[SlaException, ...] = (),
+) -> TicketState:
+    """A ticket's state before its first event, on its customer's calendar, the policy's
+    targets by version and the customer's approved exceptions (R-EXC)."""
+    return TicketState(sla.initial(calendar, targets_by_version, exceptions))
 
 
 def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
@@ -96,6 +102,7 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
             status="open",
             tier=TIERS[0],
             policy_version=policy_version(state.timers.targets_by_version, event),
+            exception_id=timers.exception_id,
             opened_at=at,
             reopen_count=0,
             escalation_count=0,
@@ -216,9 +223,10 @@ def project_ticket(
     events: list[LedgerEvent],
     calendar: BusinessCalendar,
     targets_by_version: Mapping[int, Targets],
+    exceptions: tuple[SlaException, ...] = (),
 ) -> Rows:
     """The ticket's rows after folding ``events`` (none if they hold no opening)."""
-    state = initial(calendar, targets_by_version)
+    state = initial(calendar, targets_by_version, exceptions)
     for event in events:
         state = evolve(state, event)
     return rows(state)

@@ -121,6 +121,7 @@ def board(
     open_only: bool = False,
     customer: str | None = None,
     severity: int | None = None,
+    warned: bool = False,
 ) -> list[dict[str, Any]]:
     """``ledger sla list``: the SLA board, every timer interval evaluated at ``as_of``."""
     from ledger.services.reads import timer_records
@@ -131,6 +132,7 @@ def board(
         "open_only": open_only,
         "customer": customer,
         "severity": severity,
+        "warned": warned,
     }
     records = {"sla_timers": timer_records(app, engine, as_of, known_at, **filters)}
     return answer(records, lambda rows: sla_board(rows["sla_timers"], as_of, **filters), "sla list")
@@ -179,10 +181,12 @@ def ticket_view(
     found = subject_as_of(app, ticket_id, as_of, known_at)
     if not isinstance(found.aggregate, Ticket):
         raise Absent("ticket", ticket_id, found.exists, found.rejected)
-    timers = ticket_timers(app, ticket_id, as_of, known_at)
+    timers = ticket_timers(app, ticket_id, as_of, known_at) or []
     return {
         **ticket_state(found.aggregate),
-        "timers": timers or [],
+        # the customer exception it runs under (R-EXC), as its timers record it
+        "exception_id": next((t["exception_id"] for t in timers), None),
+        "timers": timers,
         "rejected": [rejected_input(r) for r in found.rejected],
         "trail": trail(found.events),
     }
@@ -196,7 +200,7 @@ def customer_view(
     if not isinstance(found.aggregate, Customer):
         raise Absent("customer", customer_id, found.exists, found.rejected)
     return {
-        **customer_state(found.aggregate),
+        **customer_state(found.aggregate, as_of),
         "rejected": [rejected_input(r) for r in found.rejected],
         "trail": trail(found.events),
     }

@@ -10,9 +10,9 @@ idempotency, deferrals, rejections) is in :mod:`ledger.services.intake`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Final, Protocol, TypeVar, cast
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 from ledger.adapters.event_store import Aggregate
 from ledger.aggregates.base import EventMeta
@@ -27,6 +27,8 @@ from schemas import (
     CustomerCheckInScheduled,
     CustomerChurned,
     CustomerEnvelope,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -57,6 +59,7 @@ from schemas import (
     TicketTriaged,
     TicketUpdatePosted,
 )
+from schemas.policy import SeverityTargets
 
 
 class Context(Protocol):
@@ -467,6 +470,45 @@ def record_churn(ctx: Context, envelope: CustomerChurned, meta: EventMeta) -> Cu
     return customer
 
 
+# Reviewed exceptions (R-EXC) --------------------------------------------------------------
+
+
+@handles(CustomerExceptionRequested)
+def request_exception(
+    ctx: Context, envelope: CustomerExceptionRequested, meta: EventMeta
+) -> Customer:
+    """customer.exception_requested."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.request_exception(
+        meta,
+        exception_id=data.exception_id,
+        kind=data.kind,
+        targets=_targets(data.targets),
+        reason=data.reason,
+        effective_at=data.effective_at,
+        expires_at=data.expires_at,
+    )
+    return customer
+
+
+@handles(CustomerExceptionApproved)
+def approve_exception(
+    ctx: Context, envelope: CustomerExceptionApproved, meta: EventMeta
+) -> Customer:
+    """customer.exception_approved."""
+    customer = _customer(ctx, envelope)
+    customer.approve_exception(meta, exception_id=envelope.data.exception_id)
+    return customer
+
+
+def _targets(
+    targets: Mapping[Literal["1", "2", "3", "4"], SeverityTargets],
+) -> dict[str, dict[str, Any]]:
+    """Targets by severity in the contract's JSON form (``warn_after`` only when set)."""
+    return {str(severity): value.model_dump(mode="json") for severity, value in targets.items()}
+
+
 # The SLA policy ---------------------------------------------------------------------------
 
 
@@ -474,9 +516,7 @@ def record_churn(ctx: Context, envelope: CustomerChurned, meta: EventMeta) -> Cu
 def propose_policy(ctx: Context, envelope: SlaPolicyChangeProposed, meta: EventMeta) -> SlaPolicy:
     """sla_policy.change_proposed: creates the policy aggregate on the first proposal."""
     data = envelope.data
-    targets = {
-        str(severity): value.model_dump(mode="json") for severity, value in data.targets.items()
-    }
+    targets = _targets(data.targets)
     policy = ctx.load(POLICY_ID)
     if policy is None:
         return SlaPolicy.propose_first(meta, data.proposal_id, targets, data.effective_at)

@@ -170,10 +170,11 @@ def timer_records(
     breached: bool = False,
     open_only: bool = False,
     at_risk: int | None = None,
+    warned: bool = False,
 ) -> list[dict[str, Any]]:
     """The stored timer records the board needs as of ``as_of`` known at ``known_at``:
     at least the rows ``sla_board`` keeps with the same filters."""
-    where = _board(as_of, customer, severity, breached, open_only, at_risk)
+    where = _board(as_of, customer, severity, breached, open_only, at_risk, warned)
     return read_as_of(app, engine, as_of, known_at, {"sla_timers": Ask(where)})["sla_timers"]
 
 
@@ -184,10 +185,12 @@ def _board(
     breached: bool,
     open_only: bool,
     at_risk: int | None,
+    warned: bool = False,
 ) -> Where:
     """The board's filters as SQL conditions, each keeping at least the rows it keeps
     once evaluated at ``as_of``: breached by then (breached at a stored instant, or
-    running past its due instant), not stopped, or running and due within the window."""
+    running past its due instant), not stopped, running and due within the window, or
+    not stopped and warned by then."""
 
     def where(c: Any) -> list[Any]:
         conditions = []
@@ -207,8 +210,10 @@ def _board(
                     ),
                 )
             )
-        if open_only:
+        if open_only or warned:
             conditions.append(c.stopped_at.is_(None))
+        if warned:
+            conditions.append(and_(c.warn_at.is_not(None), c.warn_at <= as_of))
         if at_risk is not None:
             conditions.append(
                 and_(

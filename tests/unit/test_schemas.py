@@ -122,7 +122,24 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
     ),
     "sla_policy.change_approved": ("SLA", {"proposal_id": "P-1"}),
+    "customer.exception_requested": (
+        "C-1",
+        {
+            "exception_id": "EXC-1",
+            "kind": "sla_targets",
+            "targets": {"1": {"first_response": TARGET}},
+            "reason": "launch week",
+            "effective_at": AT,
+            "expires_at": "2026-04-27T16:30:00Z",
+        },
+    ),
+    "customer.exception_approved": ("C-1", {"exception_id": "EXC-1"}),
     "sla.breached": ("T-1", {"timer": "first_response", "due_at": AT, "policy_version": 1}),
+    "sla.warning": (
+        "T-1",
+        {"timer": "update", "warn_at": AT, "due_at": AT, "policy_version": 1},
+    ),
+    "customer.exception_expired": ("C-1", {"exception_id": "EXC-1", "expires_at": AT}),
     "fix.temporary_expired": ("T-1", {"expires_at": AT, "owner": "pe-li"}),
     "customer.churn_risk_raised": ("C-1", {"reason": "silent for 30 days"}),
 }
@@ -197,7 +214,13 @@ def test_the_models_cover_the_contract() -> None:
     assert set(ENVELOPE_MODELS) == CONTRACT_TYPES
     assert PRODUCER_TYPES | SYSTEM_TYPES == CONTRACT_TYPES
     assert not PRODUCER_TYPES & SYSTEM_TYPES
-    assert {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"} == SYSTEM_TYPES
+    assert {
+        "sla.breached",
+        "sla.warning",
+        "fix.temporary_expired",
+        "customer.churn_risk_raised",
+        "customer.exception_expired",
+    } == SYSTEM_TYPES
 
 
 @pytest.mark.parametrize("event_type", sorted(MINIMAL))
@@ -647,6 +670,11 @@ INSTANT_FIELDS = [
     ("sla_policy.change_proposed", "data.effective_at", "R-WIRE-2"),
     ("sla.breached", "data.due_at", "R-WIRE-2"),
     ("fix.temporary_expired", "data.expires_at", "R-WIRE-2"),
+    ("customer.exception_requested", "data.effective_at", "R-EXC-2"),  # RULE_FOR_FIELD
+    ("customer.exception_requested", "data.expires_at", "R-EXC-2"),  # RULE_FOR_FIELD
+    ("sla.warning", "data.warn_at", "R-WIRE-2"),
+    ("sla.warning", "data.due_at", "R-WIRE-2"),
+    ("customer.exception_expired", "data.expires_at", "R-WIRE-2"),
 ]
 # (type, field, the rule it carries): every integer of the contract
 INTEGER_FIELDS = [
@@ -659,6 +687,7 @@ INTEGER_FIELDS = [
     ("rca.impact_assessed", "data.customers_affected", "R-WIRE-2"),
     ("rca.impact_assessed", "data.duration_minutes", "R-WIRE-2"),
     ("sla.breached", "data.policy_version", "R-WIRE-2"),
+    ("sla.warning", "data.policy_version", "R-WIRE-2"),
 ]
 
 
