@@ -8,6 +8,7 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -26,6 +27,7 @@ from schemas.envelope import (
 )
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
 from schemas.policy import (
     SlaPolicyChangeApproved,
@@ -33,8 +35,12 @@ from schemas.policy import (
 )
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -49,6 +55,7 @@ from schemas.registry import (
 from schemas.system import (
     CustomerChurnRiskRaised,
     FixTemporaryExpired,
+    RcaActionOverdue,
     SlaBreached,
 )
 from schemas.ticket import (
@@ -81,6 +88,7 @@ __all__ = [
     "CustomerChurnRiskRaised",
     "CustomerChurned",
     "CustomerEnvelope",
+    "CustomerFeedbackRecorded",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
     "CustomerOwnerChanged",
@@ -90,10 +98,18 @@ __all__ = [
     "Data",
     "Envelope",
     "FixTemporaryExpired",
+    "IncidentDetected",
+    "IncidentImpactStarted",
+    "IncidentMitigated",
     "PolicyEnvelope",
+    "RcaActionOverdue",
     "RcaImpactAssessed",
+    "RcaKnowledgeLinked",
     "RcaOwnerAssigned",
     "RcaPreventiveActionAdded",
+    "RcaPreventiveActionCancelled",
+    "RcaPreventiveActionCompleted",
+    "RcaPreventiveActionVerified",
     "RcaPublished",
     "RcaRootCauseIdentified",
     "RcaTimelineEntryAdded",

@@ -13,7 +13,17 @@ from pydantic_core import PydanticCustomError
 
 from schemas.business_calendar import Calendar
 from schemas.envelope import CustomerEnvelope, Data, Model
-from schemas.fields import Count, Day, Instant, Label, Money, Text, TicketId
+from schemas.fields import (
+    Count,
+    Day,
+    Instant,
+    Label,
+    Money,
+    ProductArea,
+    ShortText,
+    Text,
+    TicketId,
+)
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -124,6 +134,20 @@ class CustomerSurveyRecordedData(Data):
         return score
 
 
+class CustomerFeedbackRecordedData(Data):
+    """What a customer told us about the product (R-CS-5): customer pain is product signal."""
+
+    feedback_id: Label = Field(description="The feedback's id, unique per customer")
+    kind: Literal["bug", "ux", "feature_request"] = Field(
+        description="bug, ux (usability) or feature_request"
+    )
+    product_area: ProductArea = Field(description="The product area it is about, a slug")
+    text: ShortText = Field(description="What the customer said, non-blank (R-CS-5)")
+    ticket_id: TicketId | None = Field(
+        default=None, description="The customer's ticket it came with, if any (T-...)"
+    )
+
+
 class CustomerContractData(Data):
     """A renewal or a churn, with its annual recurring revenue."""
 
@@ -194,3 +218,10 @@ class CustomerChurned(CustomerEnvelope):
 
     type: Literal["customer.churned"] = Field(description=TYPE)
     data: CustomerContractData = Field(description=PAYLOAD)
+
+
+class CustomerFeedbackRecorded(CustomerEnvelope):
+    """customer.feedback_recorded"""
+
+    type: Literal["customer.feedback_recorded"] = Field(description=TYPE)
+    data: CustomerFeedbackRecordedData = Field(description=PAYLOAD)

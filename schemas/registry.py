@@ -10,6 +10,7 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -18,16 +19,27 @@ from schemas.customer import (
     CustomerUsageReported,
 )
 from schemas.envelope import Envelope
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.policy import SlaPolicyChangeApproved, SlaPolicyChangeProposed
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
 )
-from schemas.system import SYSTEM_TYPES, CustomerChurnRiskRaised, FixTemporaryExpired, SlaBreached
+from schemas.system import (
+    SYSTEM_TYPES,
+    CustomerChurnRiskRaised,
+    FixTemporaryExpired,
+    RcaActionOverdue,
+    SlaBreached,
+)
 from schemas.ticket import (
     TicketAssigned,
     TicketClosed,
@@ -64,6 +76,13 @@ AnyEnvelope = Annotated[
     | RcaOwnerAssigned
     | RcaTimelineEntryAdded
     | RcaPublished
+    | RcaPreventiveActionCompleted
+    | RcaPreventiveActionVerified
+    | RcaPreventiveActionCancelled
+    | RcaKnowledgeLinked
+    | IncidentImpactStarted
+    | IncidentDetected
+    | IncidentMitigated
     | CustomerOnboarded
     | CustomerOwnerChanged
     | CustomerCheckInScheduled
@@ -73,11 +92,13 @@ AnyEnvelope = Annotated[
     | CustomerSurveyRecorded
     | CustomerRenewed
     | CustomerChurned
+    | CustomerFeedbackRecorded
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
     | FixTemporaryExpired
-    | CustomerChurnRiskRaised,
+    | CustomerChurnRiskRaised
+    | RcaActionOverdue,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Count, Instant, Text
+from schemas.fields import Count, Day, Instant, Label, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -41,6 +41,15 @@ class CustomerChurnRiskRaisedData(Data):
     )
 
 
+class RcaActionOverdueData(Data):
+    """A preventive action passed its due date and was not completed by then (R-RCA-5)."""
+
+    action_id: Label = Field(description="The action's id")
+    owner: Text = Field(description="The action's owner")
+    due_date: Day = Field(description="Its due date, YYYY-MM-DD")
+    due_at: Instant = Field(description="When it became overdue: the start of the next day, UTC")
+
+
 class SlaBreached(TicketEnvelope):
     """sla.breached"""
 
@@ -62,6 +71,13 @@ class CustomerChurnRiskRaised(CustomerEnvelope):
     data: CustomerChurnRiskRaisedData = Field(description=PAYLOAD)
 
 
+class RcaActionOverdue(TicketEnvelope):
+    """rca.action_overdue"""
+
+    type: Literal["rca.action_overdue"] = Field(description=TYPE)
+    data: RcaActionOverdueData = Field(description=PAYLOAD)
+
+
 SYSTEM_TYPES: frozenset[str] = frozenset(
-    {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"}
+    {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised", "rca.action_overdue"}
 )
