@@ -4,7 +4,8 @@
 ``rows(state)`` gives the rows by table.
 
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
-milestones and contract events (renewals, churn). Health, churn risk and missed
+milestones and contract events (renewals, churn); and one per piece of product feedback
+(R-CS-5). Health, churn risk and missed
 check-ins are *not* stored: they depend on "now" and are computed by
 ``ledger.projections.health`` from these rows at any ``as_of``.
 """
@@ -51,6 +52,7 @@ class CustomerState:
     check_ins: tuple[Mapping[str, Any], ...] = ()
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
+    feedback: tuple[Mapping[str, Any], ...] = ()
 
 
 INITIAL: Final = CustomerState()
@@ -137,6 +139,17 @@ def _signal(
             "ticket_id": event.ticket_id,
         }
         state = replace(state, surveys=(*state.surveys, survey))
+    elif isinstance(event, Customer.FeedbackRecorded):
+        feedback = {
+            "customer_id": cid,
+            "feedback_id": event.feedback_id,
+            "at": at,
+            "kind": event.kind,
+            "product_area": event.product_area,
+            "text": event.text,
+            "ticket_id": event.ticket_id,
+        }
+        state = replace(state, feedback=(*state.feedback, feedback))
     elif isinstance(event, (Customer.Renewed, Customer.Churned)):
         churned = isinstance(event, Customer.Churned)
         row["status"] = "churned" if churned else "active"
@@ -165,6 +178,7 @@ def rows(state: CustomerState) -> Rows:
         "customer_check_ins": [dict(row) for row in state.check_ins],
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
+        "customer_feedback": [dict(row) for row in state.feedback],
     }
 
 
