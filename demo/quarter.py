@@ -1965,15 +1965,23 @@ def _follow_through(loop: _Loop) -> None:
     """After each RCA: its actions done on time, late, verified, cancelled or left open;
     runbooks, FAQs and playbooks linked (none for one repeated root cause)."""
     q, rng = loop.q, loop.rng
-    codes: dict[str, list[str]] = {}
+    codes: dict[str, list[str]] = {}  # root cause code -> its tickets
+    published: dict[str, datetime] = {}
     for ticket_id, told in loop.tickets():
         causes = told.all("rca.root_cause_identified")
-        if causes and told.first("rca.published"):
+        if causes:
             code = _envelope(causes[-1][1])["data"]["root_cause_code"]
             codes.setdefault(code, []).append(ticket_id)
+        first = told.first("rca.published")
+        if first is not None:
+            published[ticket_id] = _occurred(first[1])
     repeated = sorted((c for c, ts in codes.items() if len(ts) >= 2), key=lambda c: len(codes[c]))
     bare = UNRUNBOOKED if UNRUNBOOKED in repeated else (repeated[0] if repeated else None)
-    runbook_for = {ts[-1]: c for c, ts in codes.items() if c in repeated and c != bare}
+    runbook_for = {}  # each repeated cause's runbook goes to its first RCA published
+    for code in repeated:
+        done = sorted((published[t], t) for t in codes[code] if t in published)
+        if code != bare and done:
+            runbook_for[done[0][1]] = code
     bad_verification = False
     for ticket_id, told in loop.tickets():
         if not told.first("rca.published"):
@@ -1987,7 +1995,7 @@ def _follow_through(loop: _Loop) -> None:
             added = max(_occurred(entry), last)
             fate = rng.random()
             ref = {"action_id": action["action_id"]}
-            if fate < 0.5:  # done, mostly on time
+            if fate < 0.68:  # done, mostly on time
                 done = added + (due - added) * rng.uniform(0.2, 0.9)
                 if rng.random() < 0.25:
                     done = due + timedelta(days=rng.uniform(1, 10))
@@ -2005,7 +2013,7 @@ def _follow_through(loop: _Loop) -> None:
                     planned.append(
                         (checked, "rca.preventive_action_verified", verified, verifier, "accept")
                     )
-            elif fate < 0.62:
+            elif fate < 0.78:
                 cancelled_at = added + (due - added) * rng.uniform(0.1, 0.6)
                 reason = {**ref, "reason": rng.choice(CANCEL_REASONS)}
                 planned.append(
