@@ -190,12 +190,12 @@ def insights(
     without = figures["without_area"]
     if without["tickets"]:
         out().print(
-            f"{without['tickets']} tickets opened in the window name no product area "
-            f"({without['severity_points']} severity points)",
+            f"tickets opened in the window with no product area: {without['tickets']} "
+            f"(severity points {without['severity_points']})",
             highlight=False,
         )
     gaps = figures["knowledge_gaps"]
-    gap_table = Table(title=f"{len(gaps)} root causes seen on 2+ incidents with no runbook")
+    gap_table = Table(title=f"root causes on 2+ incidents with no runbook: {len(gaps)}")
     for header in ("root cause", "incidents", "tickets", "product areas", "last opened"):
         gap_table.add_column(header, overflow="fold")
     for gap in gaps:
