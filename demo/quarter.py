@@ -1977,11 +1977,11 @@ def _follow_through(loop: _Loop) -> None:
             published[ticket_id] = _occurred(first[1])
     repeated = sorted((c for c, ts in codes.items() if len(ts) >= 2), key=lambda c: len(codes[c]))
     bare = UNRUNBOOKED if UNRUNBOOKED in repeated else (repeated[0] if repeated else None)
-    runbook_for = {}  # each repeated cause's runbook goes to its first RCA published
+    runbook_for: dict[str, str] = {}  # each repeated cause's runbook: its first RCA published
     for code in repeated:
-        done = sorted((published[t], t) for t in codes[code] if t in published)
-        if code != bare and done:
-            runbook_for[done[0][1]] = code
+        firsts = sorted((published[t], t) for t in codes[code] if t in published)
+        if code != bare and firsts:
+            runbook_for[firsts[0][1]] = code
     bad_verification = False
     for ticket_id, told in loop.tickets():
         if not told.first("rca.published"):
