@@ -10,6 +10,7 @@ from schemas.customer import (
     CustomerChurned,
     CustomerExceptionApproved,
     CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -28,6 +29,7 @@ from schemas.envelope import (
 )
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
 from schemas.policy import (
     SlaPolicyChangeApproved,
@@ -35,8 +37,12 @@ from schemas.policy import (
 )
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -52,6 +58,7 @@ from schemas.system import (
     CustomerChurnRiskRaised,
     CustomerExceptionExpired,
     FixTemporaryExpired,
+    RcaActionOverdue,
     SlaBreached,
     SlaWarning,
 )
@@ -88,6 +95,7 @@ __all__ = [
     "CustomerExceptionApproved",
     "CustomerExceptionExpired",
     "CustomerExceptionRequested",
+    "CustomerFeedbackRecorded",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
     "CustomerOwnerChanged",
@@ -97,10 +105,18 @@ __all__ = [
     "Data",
     "Envelope",
     "FixTemporaryExpired",
+    "IncidentDetected",
+    "IncidentImpactStarted",
+    "IncidentMitigated",
     "PolicyEnvelope",
+    "RcaActionOverdue",
     "RcaImpactAssessed",
+    "RcaKnowledgeLinked",
     "RcaOwnerAssigned",
     "RcaPreventiveActionAdded",
+    "RcaPreventiveActionCancelled",
+    "RcaPreventiveActionCompleted",
+    "RcaPreventiveActionVerified",
     "RcaPublished",
     "RcaRootCauseIdentified",
     "RcaTimelineEntryAdded",

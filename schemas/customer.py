@@ -13,7 +13,17 @@ from pydantic_core import PydanticCustomError
 
 from schemas.business_calendar import Calendar
 from schemas.envelope import CustomerEnvelope, Data, Model
-from schemas.fields import Count, Day, Instant, Label, Money, Text, TicketId
+from schemas.fields import (
+    Count,
+    Day,
+    Instant,
+    Label,
+    Money,
+    ProductArea,
+    ShortText,
+    Text,
+    TicketId,
+)
 from schemas.policy import SeverityTargets
 
 TYPE = "The event type"
@@ -123,6 +133,20 @@ class CustomerSurveyRecordedData(Data):
                     {"kind": kind, "low": low, "high": high},
                 )
         return score
+
+
+class CustomerFeedbackRecordedData(Data):
+    """What a customer told us about the product (R-CS-5): customer pain is product signal."""
+
+    feedback_id: Label = Field(description="The feedback's id, unique per customer")
+    kind: Literal["bug", "ux", "feature_request"] = Field(
+        description="bug, ux (usability) or feature_request"
+    )
+    product_area: ProductArea = Field(description="The product area it is about, a slug")
+    text: ShortText = Field(description="What the customer said, non-blank (R-CS-5)")
+    ticket_id: TicketId | None = Field(
+        default=None, description="The customer's ticket it came with, if any (T-...)"
+    )
 
 
 class CustomerContractData(Data):
@@ -239,3 +263,10 @@ class CustomerExceptionApproved(CustomerEnvelope):
 
     type: Literal["customer.exception_approved"] = Field(description=TYPE)
     data: CustomerExceptionApprovedData = Field(description=PAYLOAD)
+
+
+class CustomerFeedbackRecorded(CustomerEnvelope):
+    """customer.feedback_recorded"""
+
+    type: Literal["customer.feedback_recorded"] = Field(description=TYPE)
+    data: CustomerFeedbackRecordedData = Field(description=PAYLOAD)

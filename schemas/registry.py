@@ -12,6 +12,7 @@ from schemas.customer import (
     CustomerChurned,
     CustomerExceptionApproved,
     CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -20,11 +21,16 @@ from schemas.customer import (
     CustomerUsageReported,
 )
 from schemas.envelope import Envelope
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.policy import SlaPolicyChangeApproved, SlaPolicyChangeProposed
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -34,6 +40,7 @@ from schemas.system import (
     CustomerChurnRiskRaised,
     CustomerExceptionExpired,
     FixTemporaryExpired,
+    RcaActionOverdue,
     SlaBreached,
     SlaWarning,
 )
@@ -73,6 +80,13 @@ AnyEnvelope = Annotated[
     | RcaOwnerAssigned
     | RcaTimelineEntryAdded
     | RcaPublished
+    | RcaPreventiveActionCompleted
+    | RcaPreventiveActionVerified
+    | RcaPreventiveActionCancelled
+    | RcaKnowledgeLinked
+    | IncidentImpactStarted
+    | IncidentDetected
+    | IncidentMitigated
     | CustomerOnboarded
     | CustomerOwnerChanged
     | CustomerCheckInScheduled
@@ -84,13 +98,15 @@ AnyEnvelope = Annotated[
     | CustomerChurned
     | CustomerExceptionRequested
     | CustomerExceptionApproved
+    | CustomerFeedbackRecorded
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
     | SlaWarning
     | FixTemporaryExpired
     | CustomerChurnRiskRaised
-    | CustomerExceptionExpired,
+    | CustomerExceptionExpired
+    | RcaActionOverdue,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

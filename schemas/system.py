@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Count, Instant, Label, Text
+from schemas.fields import Count, Day, Instant, Label, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -57,6 +57,15 @@ class CustomerExceptionExpiredData(Data):
     expires_at: Instant = Field(description="Its expiry")
 
 
+class RcaActionOverdueData(Data):
+    """A preventive action passed its due date and was not completed by then (R-RCA-5)."""
+
+    action_id: Label = Field(description="The action's id")
+    owner: Text = Field(description="The action's owner")
+    due_date: Day = Field(description="Its due date, YYYY-MM-DD")
+    due_at: Instant = Field(description="When it became overdue: the start of the next day, UTC")
+
+
 class SlaBreached(TicketEnvelope):
     """sla.breached"""
 
@@ -92,6 +101,13 @@ class CustomerExceptionExpired(CustomerEnvelope):
     data: CustomerExceptionExpiredData = Field(description=PAYLOAD)
 
 
+class RcaActionOverdue(TicketEnvelope):
+    """rca.action_overdue"""
+
+    type: Literal["rca.action_overdue"] = Field(description=TYPE)
+    data: RcaActionOverdueData = Field(description=PAYLOAD)
+
+
 SYSTEM_TYPES: frozenset[str] = frozenset(
     {
         "sla.breached",
@@ -99,5 +115,6 @@ SYSTEM_TYPES: frozenset[str] = frozenset(
         "fix.temporary_expired",
         "customer.churn_risk_raised",
         "customer.exception_expired",
+        "rca.action_overdue",
     }
 )

@@ -119,6 +119,10 @@ tickets = Table(
     Column("root_cause_code", String),
     Column("fix", String),
     Column("temporary_fix_expires_at", Instant),
+    Column("product_area", String),
+    Column("impact_started_at", Instant),
+    Column("detected_at", Instant),
+    Column("mitigated_at", Instant),
     Column("last_occurred_at", Instant, index=True),  # (the latest: ``latest_occurred``)
     Column("last_recorded_at", Instant),
 )
@@ -160,6 +164,41 @@ escalations = Table(
     Column("at", Instant, nullable=False),
     Column("recorded_at", Instant, nullable=False),
     Column("seconds_at_previous_tier", Integer, nullable=False),
+)
+
+# An RCA's preventive actions and their follow-through (R-RCA-4); ``due_at`` is when an
+# action not completed by then is overdue (R-RCA-5): the start of the day after due_date.
+rca_actions = Table(
+    "rca_actions",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("action_id", String, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("owner", String, nullable=False, index=True),
+    Column("due_date", Date, nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("status", String, nullable=False),  # open, completed, verified, cancelled
+    Column("added_at", Instant, nullable=False),
+    Column("completed_at", Instant),
+    Column("completed_by", String),
+    Column("verified_at", Instant),
+    Column("verified_by", String),
+    Column("cancelled_at", Instant),
+    Column("reason", Text),  # why it was cancelled
+)
+
+# Runbook, FAQ and playbook entries linked to an RCA (R-RCA-6).
+rca_knowledge_links = Table(
+    "rca_knowledge_links",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("kind", String, nullable=False),  # runbook, faq, playbook
+    Column("ref", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("at", Instant, nullable=False),
 )
 
 customers = Table(
@@ -251,6 +290,19 @@ customer_exceptions = Table(
     Column("effective_from", Instant),  # max(effective_at, approved_at) once approved
 )
 
+# What customers told us about the product (R-CS-5), by product area.
+customer_feedback = Table(
+    "customer_feedback",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("feedback_id", String, primary_key=True),
+    Column("at", Instant, nullable=False),
+    Column("kind", String, nullable=False),  # bug, ux, feature_request
+    Column("product_area", String, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("ticket_id", String),
+)
+
 sla_policy_versions = Table(
     "sla_policy_versions",
     metadata,
@@ -320,6 +372,8 @@ VERSIONED: tuple[Table, ...] = (
     tickets,
     sla_timers,
     escalations,
+    rca_actions,
+    rca_knowledge_links,
     customers,
     customer_usage,
     customer_surveys,
@@ -327,6 +381,7 @@ VERSIONED: tuple[Table, ...] = (
     customer_milestones,
     customer_contracts,
     customer_exceptions,
+    customer_feedback,
     sla_policy_versions,
 )
 """The read models whose every version is kept (``<name>_versions``)."""

@@ -185,6 +185,21 @@ class Customer(LedgerAggregate):
         ticket_id: str | None
 
     @domain_event
+    class FeedbackRecorded(Event):
+        """What the customer told us about the product (R-CS-5)."""
+
+        WIRE_TYPE = "customer.feedback_recorded"
+        feedback_id: str
+        kind: str
+        product_area: str
+        text: str
+        ticket_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.feedback_ids = aggregate.feedback_ids | {self.feedback_id}
+
+    @domain_event
     class Renewed(Event):
         """The contract was renewed."""
 
@@ -283,6 +298,7 @@ class Customer(LedgerAggregate):
         self.decision_maker: dict[str, str] = {}
         self.check_ins: dict[str, CheckIn] = {}
         self.milestones: list[str] = []
+        self.feedback_ids: frozenset[str] = frozenset()
         self.status = "active"
         self.arr: Decimal | None = None
         self.exceptions: dict[str, CustomerException] = {}
@@ -344,6 +360,46 @@ class Customer(LedgerAggregate):
             field="data.check_in_id",
         )
         self._record(meta, self.CheckInCompleted, check_in_id=check_in_id, notes=notes)
+
+    def record_feedback(
+        self,
+        meta: EventMeta,
+        feedback_id: str,
+        kind: str,
+        product_area: str,
+        text: str,
+        ticket_id: str | None,
+    ) -> None:
+        """Record a customer's feedback: written, with an id of its own (R-CS-5). The
+        handler checks that ``ticket_id`` is one of this customer's tickets."""
+        self._check(meta)
+        require(
+            not is_blank(feedback_id),
+            "R-CS-5",
+            "feedback needs an id: feedback_id is blank",
+            field="data.feedback_id",
+        )
+        require(
+            feedback_id not in self.feedback_ids,
+            "R-STATE-3",
+            f"feedback {feedback_id!r} of {self.id} is recorded already; use a new feedback_id",
+            field="data.feedback_id",
+        )
+        require(
+            not is_blank(text),
+            "R-CS-5",
+            "feedback is recorded in the customer's words: text is blank",
+            field="data.text",
+        )
+        self._record(
+            meta,
+            self.FeedbackRecorded,
+            feedback_id=feedback_id,
+            kind=kind,
+            product_area=product_area,
+            text=text,
+            ticket_id=ticket_id,
+        )
 
     def record(self, meta: EventMeta, event_class: type[Customer.Event], **data: Any) -> None:
         """Record a success signal that no rule constrains beyond order (R-IN-5)."""

@@ -4,8 +4,9 @@
 ``rows(state)`` gives the rows by table.
 
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
-milestones and contract events (renewals, churn); and one row per requested exception
-(R-EXC), with its approval once approved. Health, churn risk and missed
+milestones and contract events (renewals, churn); one row per requested exception
+(R-EXC), with its approval once approved; and one per piece of product feedback
+(R-CS-5). Health, churn risk and missed
 check-ins are *not* stored: they depend on "now" and are computed by
 ``ledger.projections.health`` from these rows at any ``as_of``.
 """
@@ -53,6 +54,7 @@ class CustomerState:
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
     exceptions: tuple[Mapping[str, Any], ...] = ()
+    feedback: tuple[Mapping[str, Any], ...] = ()
 
 
 INITIAL: Final = CustomerState()
@@ -139,6 +141,17 @@ def _signal(
             "ticket_id": event.ticket_id,
         }
         state = replace(state, surveys=(*state.surveys, survey))
+    elif isinstance(event, Customer.FeedbackRecorded):
+        feedback = {
+            "customer_id": cid,
+            "feedback_id": event.feedback_id,
+            "at": at,
+            "kind": event.kind,
+            "product_area": event.product_area,
+            "text": event.text,
+            "ticket_id": event.ticket_id,
+        }
+        state = replace(state, feedback=(*state.feedback, feedback))
     elif isinstance(event, (Customer.Renewed, Customer.Churned)):
         churned = isinstance(event, Customer.Churned)
         row["status"] = "churned" if churned else "active"
@@ -200,6 +213,7 @@ def rows(state: CustomerState) -> Rows:
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
         "customer_exceptions": [dict(row) for row in state.exceptions],
+        "customer_feedback": [dict(row) for row in state.feedback],
     }
 
 

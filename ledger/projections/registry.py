@@ -276,7 +276,8 @@ TICKET_FOLDING: Final = Folding(tickets, _ticket_start, _ticket_depends)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
-    """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
+    """The ``tickets``, ``sla_timers``, ``escalations``, ``rca_actions`` and
+    ``rca_knowledge_links`` rows of one ticket."""
     return TICKET_FOLDING.rows(subject, history)
 
 
@@ -341,7 +342,7 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "tickets",
         Ticket.Event,
-        ("tickets", "sla_timers", "escalations"),
+        ("tickets", "sla_timers", "escalations", "rca_actions", "rca_knowledge_links"),
         "ticket_id",
         ticket_rows,
         _ticket_needs,
@@ -359,6 +360,7 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_milestones",
             "customer_contracts",
             "customer_exceptions",
+            "customer_feedback",
         ),
         "customer_id",
         customer_rows,

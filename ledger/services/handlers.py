@@ -29,6 +29,7 @@ from schemas import (
     CustomerEnvelope,
     CustomerExceptionApproved,
     CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -36,9 +37,16 @@ from schemas import (
     CustomerSurveyRecorded,
     CustomerUsageReported,
     Envelope,
+    IncidentDetected,
+    IncidentImpactStarted,
+    IncidentMitigated,
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -182,6 +190,7 @@ def open_ticket(ctx: Context, envelope: TicketOpened, meta: EventMeta) -> Ticket
         severity=data.severity,
         category=data.category,
         reason=data.reason,
+        product_area=data.product_area,
     )
 
 
@@ -190,7 +199,13 @@ def triage_ticket(ctx: Context, envelope: TicketTriaged, meta: EventMeta) -> Tic
     """ticket.triaged."""
     ticket = _ticket(ctx, envelope)
     data = envelope.data
-    ticket.triage(meta, severity=data.severity, category=data.category, reason=data.reason)
+    ticket.triage(
+        meta,
+        severity=data.severity,
+        category=data.category,
+        reason=data.reason,
+        product_area=data.product_area,
+    )
     return ticket
 
 
@@ -299,7 +314,10 @@ def identify_root_cause(ctx: Context, envelope: RcaRootCauseIdentified, meta: Ev
     ticket = _ticket(ctx, envelope)
     data = envelope.data
     ticket.identify_root_cause(
-        meta, root_cause=data.root_cause, root_cause_code=data.root_cause_code
+        meta,
+        root_cause=data.root_cause,
+        root_cause_code=data.root_cause_code,
+        product_area=data.product_area,
     )
     return ticket
 
@@ -332,6 +350,72 @@ def add_preventive_action(
         owner=data.owner,
         due_date=data.due_date,
     )
+    return ticket
+
+
+@handles(RcaPreventiveActionCompleted)
+def complete_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionCompleted, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_completed (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.complete_action(meta, action_id=envelope.data.action_id, note=envelope.data.note)
+    return ticket
+
+
+@handles(RcaPreventiveActionVerified)
+def verify_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionVerified, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_verified (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.verify_action(meta, action_id=envelope.data.action_id, note=envelope.data.note)
+    return ticket
+
+
+@handles(RcaPreventiveActionCancelled)
+def cancel_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionCancelled, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_cancelled (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.cancel_action(meta, action_id=envelope.data.action_id, reason=envelope.data.reason)
+    return ticket
+
+
+@handles(RcaKnowledgeLinked)
+def link_knowledge(ctx: Context, envelope: RcaKnowledgeLinked, meta: EventMeta) -> Ticket:
+    """rca.knowledge_linked (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    data = envelope.data
+    ticket.link_knowledge(meta, kind=data.kind, ref=data.ref, title=data.title)
+    return ticket
+
+
+# Incident milestones (of a ticket) --------------------------------------------------------
+
+
+@handles(IncidentImpactStarted)
+def record_impact_started(ctx: Context, envelope: IncidentImpactStarted, meta: EventMeta) -> Ticket:
+    """incident.impact_started."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "impact_started", at=envelope.data.at, note=envelope.data.note)
+    return ticket
+
+
+@handles(IncidentDetected)
+def record_detected(ctx: Context, envelope: IncidentDetected, meta: EventMeta) -> Ticket:
+    """incident.detected."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "detected", at=envelope.data.at, note=envelope.data.note)
+    return ticket
+
+
+@handles(IncidentMitigated)
+def record_mitigated(ctx: Context, envelope: IncidentMitigated, meta: EventMeta) -> Ticket:
+    """incident.mitigated."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "mitigated", at=envelope.data.at, note=envelope.data.note)
     return ticket
 
 
@@ -450,6 +534,38 @@ def record_survey(ctx: Context, envelope: CustomerSurveyRecorded, meta: EventMet
     data = envelope.data
     customer.record(
         meta, Customer.SurveyRecorded, kind=data.kind, score=data.score, ticket_id=data.ticket_id
+    )
+    return customer
+
+
+@handles(CustomerFeedbackRecorded)
+def record_feedback(ctx: Context, envelope: CustomerFeedbackRecorded, meta: EventMeta) -> Customer:
+    """customer.feedback_recorded: a ticket it names must be one of the customer's (one
+    not stored yet waits for it, R-IN-6)."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    if data.ticket_id is not None:
+        ticket = ctx.load(data.ticket_id)
+        if not isinstance(ticket, Ticket):
+            raise RuleViolation(
+                "R-STATE-3",
+                f"no ticket {data.ticket_id} in the ledger (yet)",
+                field="data.ticket_id",
+                waits_for=data.ticket_id,
+            )
+        if ticket.customer_id != envelope.subject:
+            raise RuleViolation(
+                "R-CS-5",
+                f"ticket {data.ticket_id} is {ticket.customer_id}'s, not {envelope.subject}'s",
+                field="data.ticket_id",
+            )
+    customer.record_feedback(
+        meta,
+        feedback_id=data.feedback_id,
+        kind=data.kind,
+        product_area=data.product_area,
+        text=data.text,
+        ticket_id=data.ticket_id,
     )
     return customer
 

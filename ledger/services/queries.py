@@ -32,7 +32,7 @@ from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.store import Deferral, Rejection, StoredRejection
 from ledger.aggregates.base import LedgerCreated, LedgerEvent, event_data
 from ledger.aggregates.customer import Customer, CustomerException
-from ledger.aggregates.ticket import Ticket
+from ledger.aggregates.ticket import MILESTONES, Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
     BY_NAME,
@@ -243,6 +243,8 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
         "closed_at": instant(ticket.closed_at),
         "reopen_count": ticket.reopen_count,
         "temporary_fix": plain(fix) if fix is not None else None,
+        "product_area": ticket.product_area,
+        "milestones": {f"{name}_at": instant(ticket.milestones.get(name)) for name in MILESTONES},
         "rca_required": ticket.needs_rca,
         "rca": {
             "root_cause": ticket.rca.root_cause or None,
@@ -251,6 +253,7 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
             "preventive_actions": plain(list(ticket.rca.preventive_actions.values())),
             "owner": ticket.rca.owner or None,
             "timeline_entries": plain(ticket.rca.timeline),
+            "knowledge_links": plain(ticket.rca.knowledge_links),
             "published": ticket.rca.revision > 0,
             "revision": ticket.rca.revision,
             "published_at": instant(ticket.rca.published_at),

@@ -1,13 +1,13 @@
 """The tick: turns the passing of time into events, exactly once (R-SLA-5, R-SLA-7,
-R-FIX-2, R-CS-3, R-EXC-2).
+R-FIX-2, R-CS-3, R-EXC-2, R-RCA-5).
 
 ``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
 ``sla.breached``, ``sla.warning``, ``fix.temporary_expired``,
-``customer.churn_risk_raised`` and ``customer.exception_expired`` that has come due,
-each with an event id derived from what it is about (uuid5), so that the same fact always
-gets the same id. ``tick`` writes those whose id the ledger has not stored
-yet, through the aggregates, in one transaction; running it twice writes nothing new,
-and two ticks racing collide on the event-id key and one of them retries.
+``customer.churn_risk_raised``, ``customer.exception_expired`` and ``rca.action_overdue``
+that has come due, each with an event id derived from what it is about (uuid5), so that
+the same fact always gets the same id. ``tick`` writes those whose id the ledger has not
+stored yet, through the aggregates, in one transaction; running it twice writes nothing
+new, and two ticks racing collide on the event-id key and one of them retries.
 
 What each event is about, and when it occurred:
 
@@ -22,6 +22,10 @@ What each event is about, and when it occurred:
   ``expires_at`` has passed (R-EXC-2); ``occurred_at`` is ``expires_at``.
 * ``fix.temporary_expired``: one per temporary fix whose ``expires_at`` passed with no
   permanent fix since; ``occurred_at`` is ``expires_at``.
+* ``rca.action_overdue``: one per preventive action and due date, when the action was
+  neither completed nor cancelled before its due instant (the start of the day after its
+  ``due_date``, UTC); ``occurred_at`` is that instant. Completed late, it was overdue all
+  the same, so the tick writes it whenever it runs (``ledger.projections.actions``).
 * ``customer.churn_risk_raised``: ``silent`` once per silence (``occurred_at`` = the last
   engagement signal + 30 days); ``low_health`` and ``sharp_drop`` once per calendar
   month (UTC) of ``now`` while they hold, so a customer at risk is raised again each
@@ -44,9 +48,11 @@ from ledger.adapters.store import BatchWrite
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
+from ledger.projections.actions import overdue_since
 from ledger.projections.fold import Rows
 from ledger.projections.health import SILENT_DAYS, health
 from ledger.projections.sla import evaluate_record, warned_by
+from ledger.projections.tickets import overdue_instant
 from ledger.services.queries import answer, rows_as_of
 
 NAMESPACE: Final = uuid.UUID("0f6b1c1e-7d38-5a3e-9b4c-6c6564676572")
@@ -109,6 +115,20 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
                     {"expires_at": expires_at},
                 )
             )
+    for action in rows.get("rca_actions", []):
+        since = overdue_since(action)
+        if since is None or since > now:
+            continue
+        ticket_id = action["ticket_id"]
+        due.append(
+            Due(
+                ticket_id,
+                "rca.action_overdue",
+                _id(ticket_id, "rca.action_overdue", action["action_id"], _at(since)),
+                since,
+                {"action_id": action["action_id"], "due_at": since},
+            )
+        )
     for record in health(rows, now):
         cid = record["customer_id"]
         for flag in record["flags"]:
@@ -221,6 +241,12 @@ def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
             if fix is None or fix.expired or fix.expires_at != item.data["expires_at"]:
                 continue
             aggregate.record_temporary_fix_expired(meta)
+        elif item.type == "rca.action_overdue":
+            assert isinstance(aggregate, Ticket)
+            action = aggregate.rca.preventive_actions.get(item.data["action_id"])
+            if action is None or overdue_instant(action["due_date"]) != item.data["due_at"]:
+                continue  # restated since the rows were read: the next tick decides
+            aggregate.record_action_overdue(meta, **item.data)
         else:
             assert isinstance(aggregate, Customer)
             aggregate.raise_churn_risk(meta, **item.data)

@@ -190,7 +190,23 @@ instants = st.datetimes(
 
 # Optional fields filled in, so that mutants reach them too.
 RICH: dict[str, dict[str, Any]] = {
-    "ticket.opened": {**MINIMAL["ticket.opened"][1], "reason": "filed high on purpose"},
+    "ticket.opened": {
+        **MINIMAL["ticket.opened"][1],
+        "reason": "filed high on purpose",
+        "product_area": "dubbing",
+    },
+    "ticket.triaged": {**MINIMAL["ticket.triaged"][1], "product_area": "subtitle-export"},
+    "rca.root_cause_identified": {
+        **MINIMAL["rca.root_cause_identified"][1],
+        "product_area": "storage_2",
+    },
+    "rca.preventive_action_completed": {"action_id": "PA-1", "note": "deployed"},
+    "rca.preventive_action_verified": {"action_id": "PA-1", "note": "checked"},
+    "incident.detected": {"at": "2026-03-27T16:30:00+01:00", "note": "paged"},
+    "customer.feedback_recorded": {
+        **MINIMAL["customer.feedback_recorded"][1],
+        "ticket_id": "T-7",
+    },
     "ticket.escalated": {**MINIMAL["ticket.escalated"][1], "escalated_to": "pe-li"},
     "customer.survey_recorded": {"kind": "csat", "score": 5, "ticket_id": "T-7"},
     "customer.onboarded": {

@@ -89,6 +89,13 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "rca.owner_assigned": ("T-1", {"owner": "pe-li"}),
     "rca.timeline_entry_added": ("T-1", {"at": AT, "entry": "paged on-call"}),
     "rca.published": ("T-1", {}),
+    "rca.preventive_action_completed": ("T-1", {"action_id": "PA-1"}),
+    "rca.preventive_action_verified": ("T-1", {"action_id": "PA-1"}),
+    "rca.preventive_action_cancelled": ("T-1", {"action_id": "PA-1", "reason": ""}),
+    "rca.knowledge_linked": ("T-1", {"kind": "runbook", "ref": "RB-1", "title": "Failover"}),
+    "incident.impact_started": ("T-1", {"at": AT}),
+    "incident.detected": ("T-1", {"at": AT}),
+    "incident.mitigated": ("T-1", {"at": AT}),
     "customer.onboarded": (
         "C-1",
         {
@@ -117,6 +124,10 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "customer.survey_recorded": ("C-1", {"kind": "nps", "score": 0}),
     "customer.renewed": ("C-1", {"arr": "120000.00", "reason": "happy"}),
     "customer.churned": ("C-1", {"arr": "0", "reason": "budget"}),
+    "customer.feedback_recorded": (
+        "C-1",
+        {"feedback_id": "FB-1", "kind": "ux", "product_area": "editor", "text": "slow"},
+    ),
     "sla_policy.change_proposed": (
         "SLA",
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
@@ -142,6 +153,10 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "customer.exception_expired": ("C-1", {"exception_id": "EXC-1", "expires_at": AT}),
     "fix.temporary_expired": ("T-1", {"expires_at": AT, "owner": "pe-li"}),
     "customer.churn_risk_raised": ("C-1", {"reason": "silent for 30 days"}),
+    "rca.action_overdue": (
+        "T-1",
+        {"action_id": "PA-1", "owner": "pe-li", "due_date": "2026-03-26", "due_at": AT},
+    ),
 }
 
 CONTRACT_TYPES = set(MINIMAL)  # every type event-contract.md names
@@ -207,7 +222,9 @@ def test_the_contract_example_parses() -> None:
     assert str(opened.event_id) == EXAMPLE["event_id"]
     offset = opened.occurred_at.utcoffset()
     assert offset is not None and offset.total_seconds() == 3600
-    assert envelope_to_wire(opened) == EXAMPLE | {"data": EXAMPLE["data"] | {"reason": None}}
+    assert envelope_to_wire(opened) == EXAMPLE | {
+        "data": EXAMPLE["data"] | {"reason": None, "product_area": None}
+    }
 
 
 def test_the_models_cover_the_contract() -> None:
@@ -220,6 +237,7 @@ def test_the_models_cover_the_contract() -> None:
         "fix.temporary_expired",
         "customer.churn_risk_raised",
         "customer.exception_expired",
+        "rca.action_overdue",
     } == SYSTEM_TYPES
 
 

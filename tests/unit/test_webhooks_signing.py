@@ -68,6 +68,7 @@ def test_the_alert_types_are_the_events_the_ledger_writes_itself() -> None:
         "customer.churn_risk_raised",
         "customer.exception_expired",
         "fix.temporary_expired",
+        "rca.action_overdue",
         "sla.breached",
         "sla.warning",
     )
