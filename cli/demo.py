@@ -178,7 +178,11 @@ def _print_holdings(held: dict[str, Any], report: IngestReport) -> None:
 
 def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
     out().print(f"[bold]as of {moment(board['as_of'])}[/] (the quarter's end)", highlight=False)
-    out().print(f"the tick wrote {counts(written, 'nothing new')}", highlight=False)
+    out().print(
+        f"the tick wrote {counts(written, 'nothing new')}",
+        highlight=False,
+        soft_wrap=True,  # one line however many kinds it wrote (warnings and plays made it long)
+    )
     out().print(
         table(
             "SLA compliance by severity",

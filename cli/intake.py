@@ -42,6 +42,7 @@ from cli.render import (
     short,
     span,
     table,
+    zone_name,
 )
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
@@ -291,8 +292,9 @@ def customer_show(
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
         {**answered_at(when, known), **view, "open_play": _play_text(view["open_play"])},
-        skip={"trail", "check_ins", "calendar", "rejected", "plays"},
+        skip={"trail", "check_ins", "calendar", "rejected", "plays", "exceptions"},
     )
+    _print_exceptions(customer_id, view["exceptions"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
 
@@ -305,6 +307,42 @@ def _play_text(play: dict[str, Any] | None) -> str | None:
     if play["overdue_by"] is not None:
         text += f", overdue by {span(play['overdue_by'])}"
     return f"{text}, {play['outreach_count']} outreach"
+
+
+def _print_exceptions(customer_id: str, exceptions: list[dict[str, Any]]) -> None:
+    """The customer's reviewed exceptions (R-EXC), with their state (nothing when none)."""
+    if not exceptions:
+        return
+    shown = [
+        {
+            **e,
+            "targets": "; ".join(
+                f"sev{severity} " + _targets_text(targets)
+                for severity, targets in sorted(e["targets"].items())
+            ),
+        }
+        for e in exceptions
+    ]
+    columns = ["exception_id", "state", "targets", "effective_from", "expires_at"]
+    out().print(
+        table(
+            f"reviewed exceptions of {customer_id} (times in {zone_name()})",
+            shown,
+            [*columns, "requested_by", "approved_by", "reason"],
+        )
+    )
+
+
+def _targets_text(targets: dict[str, Any]) -> str:
+    """``first_response PT2H 24x7, update_every PT2H 24x7 (warn PT90M)`` (none: ``none``)."""
+    parts = []
+    for name, target in targets.items():
+        if target is None:
+            parts.append(f"{name} none")
+            continue
+        warn = f" (warn {target['warn_after']})" if target.get("warn_after") else ""
+        parts.append(f"{name} {target['duration']} {target['clock']}{warn}")
+    return ", ".join(parts)
 
 
 # rejects ----------------------------------------------------------------------------------

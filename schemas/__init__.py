@@ -9,6 +9,9 @@ from schemas.customer import (
     CustomerCheckInScheduled,
     CustomerChurned,
     CustomerContractChanged,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -27,6 +30,7 @@ from schemas.envelope import (
 )
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
 from schemas.play import PlayClosed, PlayOutreachLogged
 from schemas.policy import (
@@ -35,8 +39,12 @@ from schemas.policy import (
 )
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -50,10 +58,13 @@ from schemas.registry import (
 )
 from schemas.system import (
     CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
     FixTemporaryExpired,
     PlayOpened,
     PlayOverdue,
+    RcaActionOverdue,
     SlaBreached,
+    SlaWarning,
 )
 from schemas.ticket import (
     TicketAssigned,
@@ -86,6 +97,10 @@ __all__ = [
     "CustomerChurned",
     "CustomerContractChanged",
     "CustomerEnvelope",
+    "CustomerExceptionApproved",
+    "CustomerExceptionExpired",
+    "CustomerExceptionRequested",
+    "CustomerFeedbackRecorded",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
     "CustomerOwnerChanged",
@@ -95,14 +110,22 @@ __all__ = [
     "Data",
     "Envelope",
     "FixTemporaryExpired",
+    "IncidentDetected",
+    "IncidentImpactStarted",
+    "IncidentMitigated",
     "PlayClosed",
     "PlayOpened",
     "PlayOutreachLogged",
     "PlayOverdue",
     "PolicyEnvelope",
+    "RcaActionOverdue",
     "RcaImpactAssessed",
+    "RcaKnowledgeLinked",
     "RcaOwnerAssigned",
     "RcaPreventiveActionAdded",
+    "RcaPreventiveActionCancelled",
+    "RcaPreventiveActionCompleted",
+    "RcaPreventiveActionVerified",
     "RcaPublished",
     "RcaRootCauseIdentified",
     "RcaTimelineEntryAdded",
@@ -110,6 +133,7 @@ __all__ = [
     "SlaBreached",
     "SlaPolicyChangeApproved",
     "SlaPolicyChangeProposed",
+    "SlaWarning",
     "TicketAssigned",
     "TicketClosed",
     "TicketDeescalated",

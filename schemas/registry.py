@@ -11,6 +11,9 @@ from schemas.customer import (
     CustomerCheckInScheduled,
     CustomerChurned,
     CustomerContractChanged,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -19,12 +22,17 @@ from schemas.customer import (
     CustomerUsageReported,
 )
 from schemas.envelope import Envelope
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.play import PlayClosed, PlayOutreachLogged
 from schemas.policy import SlaPolicyChangeApproved, SlaPolicyChangeProposed
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -32,10 +40,13 @@ from schemas.rca import (
 from schemas.system import (
     SYSTEM_TYPES,
     CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
     FixTemporaryExpired,
     PlayOpened,
     PlayOverdue,
+    RcaActionOverdue,
     SlaBreached,
+    SlaWarning,
 )
 from schemas.ticket import (
     TicketAssigned,
@@ -73,6 +84,13 @@ AnyEnvelope = Annotated[
     | RcaOwnerAssigned
     | RcaTimelineEntryAdded
     | RcaPublished
+    | RcaPreventiveActionCompleted
+    | RcaPreventiveActionVerified
+    | RcaPreventiveActionCancelled
+    | RcaKnowledgeLinked
+    | IncidentImpactStarted
+    | IncidentDetected
+    | IncidentMitigated
     | CustomerOnboarded
     | CustomerOwnerChanged
     | CustomerCheckInScheduled
@@ -82,14 +100,20 @@ AnyEnvelope = Annotated[
     | CustomerSurveyRecorded
     | CustomerRenewed
     | CustomerChurned
+    | CustomerExceptionRequested
+    | CustomerExceptionApproved
+    | CustomerFeedbackRecorded
     | CustomerContractChanged
     | PlayOutreachLogged
     | PlayClosed
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
+    | SlaWarning
     | FixTemporaryExpired
     | CustomerChurnRiskRaised
+    | CustomerExceptionExpired
+    | RcaActionOverdue
     | PlayOpened
     | PlayOverdue,
     Field(discriminator="type"),

@@ -140,16 +140,61 @@ def engine_for(database: Database) -> Engine:
     )
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the read-model tables; on PostgreSQL one process at a time (advisory lock)."""
+def create_tables(engine: Engine) -> set[str]:
+    """Create the read-model tables; on PostgreSQL one process at a time (advisory lock).
+
+    A ledger made by an earlier version may lack a read model a projection fills now, or
+    a column of one: that projection's outdated tables are dropped and made again, its
+    rows emptied and its position set back to 0, in the same transaction, so whichever
+    runner comes next projects it again from the log. Returns the projections set back."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
+        reshaped = _reshape(conn)
         tables.metadata.create_all(conn)
         # A ledger made by an earlier version has its tables, not always every index.
         for table in tables.metadata.sorted_tables:
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
+        for name in sorted(reshaped):
+            projection = BY_NAME[name]
+            for table in tables_of(projection):
+                conn.execute(delete(table))
+            for table_name in projection.tables:
+                conn.execute(delete(tables.VERSIONS[table_name]))
+            conn.execute(
+                update(tables.tracking)
+                .where(tables.tracking.c.projection == name)
+                .values(position=0)
+            )
+            conn.execute(delete(failures).where(failures.c.projection == name))
+    return reshaped
+
+
+def _reshape(conn: Connection) -> set[str]:
+    """Drop the read-model tables (live or versions) that lack a column of today's; the
+    projections of a ledger that had read models but lacks one of theirs now, or had one
+    dropped here, must be projected again."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    if tables.tracking.name not in existing:
+        return set()  # a new ledger: nothing was projected yet
+    reshaped: set[str] = set()
+    for projection in PROJECTIONS:
+        made = [tables.metadata.tables[name] for name in projection.tables]
+        made += [tables.VERSIONS[name] for name in projection.tables]
+        present = [table for table in made if table.name in existing]
+        if not present:
+            continue
+        for table in present:
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            if not {column.name for column in table.columns} <= columns:
+                log.warning("read model %s lacks columns of today's: made again", table.name)
+                table.drop(conn)
+                reshaped.add(projection.name)
+        if len(present) < len(made):
+            reshaped.add(projection.name)
+    return reshaped
 
 
 def insert_missing(conn: Connection, table: Any, keys: list[dict[str, Any]]) -> None:
@@ -510,12 +555,17 @@ class Projector:
         if self.engine in _SET_UP:  # once per engine: every query makes a runner
             return
         versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
-        create_tables(self.engine)
+        reshaped = create_tables(self.engine)
         with self.engine.begin() as conn:
             insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
         if not versioned and any(self.positions().values()):
             log.warning("read models kept no versions yet: rebuilding them from the log")
             self.rebuild()
+        elif reshaped and self.head():
+            log.warning(
+                "read models %s changed shape: rebuilding them", ", ".join(sorted(reshaped))
+            )
+            self.rebuild(sorted(reshaped))
         _SET_UP.add(self.engine)
 
     def positions(self) -> dict[str, int]:
@@ -765,6 +815,8 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
+        for subject in self._woken(projection, page):
+            by_subject.setdefault(subject, [])
         touched = list(by_subject)
         # Whole histories only for folds that start again, in one query with what they read.
         stale = folds.stale(projection, touched, history)
@@ -803,6 +855,23 @@ class Projector:
             if fault is not None:
                 fault(-1)  # after every write, before the commit
         return failed
+
+    def _woken(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
+        """Subjects whose rows an event of another subject in the page changes (a
+        customer's exception approval: its tickets opened from then on, stored before it
+        across partitions): folded again though no event of theirs arrived."""
+        wakes = [w for _, e in page if (w := projection.wakes(e)) is not None]
+        if not wakes:
+            return []
+        c = tables.tickets.c
+        woken: list[str] = []
+        with self.engine.connect() as conn:
+            for wake in wakes:
+                found = select(c.ticket_id).where(
+                    c.customer_id == wake.customer_id, c.opened_at >= wake.opened_from
+                )
+                woken.extend(conn.execute(found.order_by(c.ticket_id)).scalars())
+        return woken
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:

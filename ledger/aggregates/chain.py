@@ -49,6 +49,7 @@ TEXT_FIELDS: Final = frozenset(
         "entry",
         "notes",
         "note",
+        "text",
     }
 )
 """Free text, which may quote anyone: masked by ``--redact-text`` too."""

@@ -27,7 +27,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, SlaException
 from ledger.aggregates.policy import DEFAULT_VERSION, PolicyTargets, SlaPolicy
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import customers, tickets
@@ -137,6 +137,45 @@ def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None
     return next((e for e in customer_events if isinstance(e, Customer.Onboarded)), None)
 
 
+def exceptions_of(customer_events: list[LedgerEvent]) -> tuple[SlaException, ...]:
+    """The customer's approved exceptions (R-EXC), in order of approval.
+
+    Remembered by the history's first event, length and last event: every ticket of the
+    customer a runner meets asks again. These name the producer events of any history a
+    fold is given (a prefix of the log, or the events visible as of an instant: producer
+    events are a prefix of the subject's, R-IN-5, and a visible list with more of them
+    than another of the same length and last event cannot be), and exceptions are
+    producer events."""
+    if not customer_events:
+        return ()
+    key = (customer_events[0].event_id, len(customer_events), customer_events[-1].event_id)
+    found = _EXCEPTIONS.get(key)
+    if found is None:
+        requested: dict[str, Customer.ExceptionRequested] = {}
+        approved = []
+        for event in customer_events:
+            if isinstance(event, Customer.ExceptionRequested):
+                requested[event.exception_id] = event
+            elif isinstance(event, Customer.ExceptionApproved):
+                request = requested[event.exception_id]
+                approved.append(
+                    SlaException(
+                        event.exception_id,
+                        event.effective_from,
+                        request.expires_at,
+                        request.targets,
+                    )
+                )
+        found = tuple(approved)
+        if len(_EXCEPTIONS) >= 4096:
+            _EXCEPTIONS.clear()
+        _EXCEPTIONS[key] = found
+    return found
+
+
+_EXCEPTIONS: dict[tuple[str, int, str], tuple[SlaException, ...]] = {}
+
+
 def policy_of(policy_events: list[LedgerEvent]) -> SlaPolicy | None:
     """The SLA policy aggregate folded from its events (None before any proposal)."""
     policy: Any = None
@@ -199,28 +238,46 @@ def _opening(events: list[LedgerEvent]) -> Ticket.Opened | None:
 
 
 def _ticket_start(subject: str, history: History) -> tickets.TicketState:
-    """A ticket starts on its customer's calendar and the policy's targets."""
+    """A ticket starts on its customer's calendar, the policy's targets and the
+    customer's approved exceptions."""
     opened = _opening(history.events(subject))
     customer = history.events(opened.customer_id) if opened is not None else []
-    return tickets.initial(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
+    return tickets.initial(
+        calendar_of(customer),
+        targets_of(history.events(POLICY_SUBJECT)),
+        exceptions_of(customer),
+    )
 
 
 def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
     """What a ticket's rows read besides its events: its customer's onboarding (the
-    calendar) and the policy's events (the targets)."""
+    calendar) and approved exceptions, and the policy's events (the targets)."""
     customer = state.row.get("customer_id")
     if customer is None:
         return None
-    onboarded = _onboarding(history.events(customer))
+    customer_events = history.events(customer)
+    onboarded = _onboarding(customer_events)
+    approved = tuple(e.exception_id for e in exceptions_of(customer_events))
     policy_events = len(history.events(POLICY_SUBJECT))
-    return (onboarded.event_id if onboarded is not None else None, policy_events)
+    return (onboarded.event_id if onboarded is not None else None, approved, policy_events)
+
+
+def _ticket_wakes(event: LedgerEvent) -> Wake | None:
+    """The tickets whose rows an event of another subject changes (read in ``depends``):
+    a customer's exception approval, those of the customer opened from its
+    ``effective_from`` (its tickets opened before were folded under the policy alone, and
+    across partitions some opened after can be stored before it, R-IN-6)."""
+    if isinstance(event, Customer.ExceptionApproved):
+        return Wake(event.originator_id, event.effective_from)
+    return None
 
 
 TICKET_FOLDING: Final = Folding(tickets, _ticket_start, _ticket_depends)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
-    """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
+    """The ``tickets``, ``sla_timers``, ``escalations``, ``rca_actions`` and
+    ``rca_knowledge_links`` rows of one ticket."""
     return TICKET_FOLDING.rows(subject, history)
 
 
@@ -251,6 +308,15 @@ def policy_rows(subject: str, history: History) -> Rows:
 
 
 @dataclass(frozen=True)
+class Wake:
+    """Tickets a runner folds again although no event of theirs arrived: the customer's
+    tickets opened at or after ``opened_from`` (their rows read the customer's events)."""
+
+    customer_id: str
+    opened_from: datetime
+
+
+@dataclass(frozen=True)
 class Projection:
     """A named projection: the events it follows and the tables it fills."""
 
@@ -261,6 +327,7 @@ class Projection:
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
     folding: Folding[Any] | None = None  # None: ``rows`` from the whole history every time
+    wakes: Callable[[LedgerEvent], Wake | None] = lambda event: None  # (tickets only)
 
 
 def _ticket_needs(subject: str, history: History) -> Iterable[str]:
@@ -275,11 +342,12 @@ PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "tickets",
         Ticket.Event,
-        ("tickets", "sla_timers", "escalations"),
+        ("tickets", "sla_timers", "escalations", "rca_actions", "rca_knowledge_links"),
         "ticket_id",
         ticket_rows,
         _ticket_needs,
         TICKET_FOLDING,
+        _ticket_wakes,
     ),
     Projection(
         "customers",
@@ -291,6 +359,8 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_check_ins",
             "customer_milestones",
             "customer_contracts",
+            "customer_exceptions",
+            "customer_feedback",
             "success_plays",
         ),
         "customer_id",

@@ -32,6 +32,8 @@ READ_COMMANDS = [
     ("tickets",),
     ("customers",),
     ("plays",),
+    ("actions",),
+    ("insights",),
     ("report", "T-1", "--out", "page.html"),
 ]
 

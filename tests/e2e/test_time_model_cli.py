@@ -189,6 +189,8 @@ LISTS = {("sla", "list"): "timers", ("health",): "customers", ("replay", "board"
         ("replay", "board"),
         ("replay", "T-9"),
         ("plays",),
+        ("actions", "--status", "all"),
+        ("insights",),
     ],
 )
 def test_every_query_answers_with_the_instants_it_was_computed_for(
