@@ -136,7 +136,11 @@ def relay(
     db: DbOption = None,
     events_topic: Annotated[str, typer.Option(help="Every stored event.")] = EVENTS,
     alerts_topic: Annotated[
-        str, typer.Option(help="Breaches, warnings, expiries, churn risk.")
+        str,
+        typer.Option(
+            help="Breaches, warnings, expiries, overdue actions, churn risk, plays opened and "
+            "overdue."
+        ),
     ] = ALERTS,
     follow: Annotated[bool, typer.Option("--follow", help="Keep publishing.")] = False,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,

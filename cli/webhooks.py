@@ -82,7 +82,8 @@ def add(
         typer.Option(
             "--event",
             help="An alert type to send (repeat for more): sla.breached, sla.warning, "
-            "fix.temporary_expired, customer.churn_risk_raised, customer.exception_expired.",
+            "fix.temporary_expired, customer.churn_risk_raised, customer.exception_expired, "
+            "rca.action_overdue, play.opened, play.overdue.",
             metavar="TYPE",
         ),
     ],

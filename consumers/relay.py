@@ -67,8 +67,8 @@ def publish_pages(
 class Relay:
     """Publishes every stored event, in log order, to ``ledger.events`` (key = subject);
     the ledger's alerts (the events it writes itself: breaches, warnings, expired
-    temporary fixes and exceptions, churn risk) also go to ``ledger.alerts``. Resumes
-    after its last acknowledged page."""
+    temporary fixes and exceptions, overdue preventive actions, churn risk, plays opened
+    or overdue) also go to ``ledger.alerts``. Resumes after its last acknowledged page."""
 
     def __init__(
         self,

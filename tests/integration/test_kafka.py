@@ -446,8 +446,11 @@ def test_the_relay_output_consumed_back_equals_the_notification_log(
         assert len(alerts) == written
         assert {a["type"] for a in alerts} <= {
             "sla.breached",
+            "sla.warning",
             "fix.temporary_expired",
             "customer.churn_risk_raised",
+            "customer.exception_expired",
+            "rca.action_overdue",
             "play.opened",
             "play.overdue",
         }
