@@ -282,10 +282,36 @@ def customer_show(
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
         {**answered_at(when, known), **view},
-        skip={"trail", "check_ins", "calendar", "rejected"},
+        skip={
+            "trail",
+            "check_ins",
+            "calendar",
+            "calendar_versions",
+            "calendar_proposals",
+            "rejected",
+        },
     )
+    _print_calendars(view["calendar_versions"], view["calendar_proposals"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
+
+
+def _print_calendars(versions: list[dict[str, Any]], proposals: list[dict[str, Any]]) -> None:
+    """The customer's calendar versions (R-CAL) and the changes waiting for approval."""
+    rows = [
+        {
+            **v,
+            "effective_at": v["effective_at"] or "from the start",
+            "timezone": v["calendar"].get("timezone"),
+            "holidays": v["calendar"].get("holidays") or "none",
+        }
+        for v in versions
+    ]
+    columns = ["version", "effective_at", "approved_at", "approved_by", "in_force"]
+    out().print(table("calendar versions", rows, [*columns, "timezone", "holidays"]))
+    if proposals:
+        columns = ["proposal_id", "proposed_by", "proposed_at", "effective_at"]
+        out().print(table("calendar changes waiting for approval", proposals, columns))
 
 
 # rejects ----------------------------------------------------------------------------------

@@ -64,7 +64,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
-    inspect,
+    or_,
     select,
     text,
     update,
@@ -140,16 +140,72 @@ def engine_for(database: Database) -> Engine:
     )
 
 
-def create_tables(engine: Engine) -> None:
-    """Create the read-model tables; on PostgreSQL one process at a time (advisory lock)."""
+def create_tables(engine: Engine) -> bool:
+    """Create the read-model tables; on PostgreSQL one process at a time (advisory lock).
+
+    A ledger made by an earlier version may lack a read model, some of a read model's
+    columns or an index: they are added. When a read model was projected already and
+    gained a table or a column, its rows cannot be right (a new column is null): every
+    read model and its versions are emptied and every projection goes back to 0 in the
+    same transaction, so whichever runner comes next projects the log again. True when
+    that happened (``Projector.setup`` then rebuilds at once)."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
+        existing = _existing_columns(conn)
         tables.metadata.create_all(conn)
+        added = False
+        for table in _read_model_tables():
+            columns = existing.get(table.name)
+            if columns is None:
+                added = True
+                continue
+            for column in table.columns:
+                if column.name not in columns:
+                    kind = column.type.compile(dialect=conn.dialect)
+                    quote = conn.dialect.identifier_preparer.quote
+                    name = f"{quote(table.name)} ADD COLUMN {quote(column.name)}"
+                    conn.execute(text(f"ALTER TABLE {name} {kind}"))
+                    added = True
         # A ledger made by an earlier version has its tables, not always every index.
         for table in tables.metadata.sorted_tables:
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
+        projected = tables.tracking.name in existing and any(
+            conn.execute(select(tables.tracking.c.position)).scalars()
+        )
+        if not (added and projected):
+            return False
+        for table in _read_model_tables():
+            conn.execute(delete(table))
+        conn.execute(update(tables.tracking).values(position=0))
+        conn.execute(delete(failures))
+        return True
+
+
+def _read_model_tables() -> list[Table]:
+    """Every read model's table and its versions' table."""
+    names = [name for projection in PROJECTIONS for name in projection.tables]
+    return [tables.metadata.tables[n] for n in names] + [tables.VERSIONS[n] for n in names]
+
+
+def _existing_columns(conn: Connection) -> dict[str, set[str]]:
+    """The columns of every table the database holds (in the ledger's schema), by table,
+    in one query."""
+    if conn.dialect.name == "postgresql":
+        query = text(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = current_schema()"
+        )
+    else:
+        query = text(
+            "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p "
+            "WHERE m.type = 'table'"
+        )
+    found: dict[str, set[str]] = {}
+    for table, column in conn.execute(query):
+        found.setdefault(str(table), set()).add(str(column))
+    return found
 
 
 def insert_missing(conn: Connection, table: Any, keys: list[dict[str, Any]]) -> None:
@@ -288,9 +344,21 @@ def whole(projection: Projection, subject: str, history: History) -> tuple[Rows,
             steps.append((events[n - 1], projection.rows(subject, _Prefix(history, subject, n))))
         return (steps[-1][1] if steps else projection.rows(subject, history)), steps
     state = folding.start(subject, history)
-    for domain_event in history.events(subject):
-        state, steps = _step(folding, state, domain_event, steps)
+    state, steps = _steps(folding, subject, history, state)
     return folding.state_rows(state), steps
+
+
+def _steps(
+    folding: Folding[Any], subject: str, history: History, state: Any
+) -> tuple[Any, list[Step]]:
+    """The subject's whole stream folded from ``state``: the last state, and the rows
+    after each event that changed it."""
+    steps: list[Step] = []
+    for domain_event, after in folding.states(subject, history, state):
+        if after is not state:  # (instants go to UTC when stored, not for every event)
+            steps.append((domain_event, folding.fold.rows(after)))
+        state = after
+    return state, steps
 
 
 class Folds:
@@ -331,17 +399,19 @@ class Folds:
             return Folded(rows, None, {}, steps, fresh=True)
         key = (projection.name, subject)
         kept = self._kept.pop(key, None)
-        if kept is not None and folding.depends(kept.state, history) == kept.depends:
+        fresh_events = [e for n, e in new if kept is None or n > kept.position]
+        if (
+            kept is not None
+            and folding.depends(kept.state, history) == kept.depends
+            and all(folding.appends(kept.state, e) for e in fresh_events)
+        ):
             state, steps = kept.state, []
-            for notification_id, domain_event in new:
-                if notification_id > kept.position:
-                    state, steps = _step(folding, state, domain_event, steps)
+            for domain_event in fresh_events:
+                state, steps = _step(folding, state, domain_event, steps)
             before, fresh = kept.written or {}, False
             kept.state = state
         else:
-            state, steps = folding.start(subject, history), []
-            for domain_event in history.events(subject):
-                state, steps = _step(folding, state, domain_event, steps)
+            state, steps = _steps(folding, subject, history, folding.start(subject, history))
             kept = _Kept(folding.depends(state, history), state, 0)
             before, fresh = {}, True
         kept.position = history.position
@@ -505,16 +575,16 @@ class Projector:
 
     def setup(self) -> None:
         """Create the read-model tables and tracking rows if missing. A ledger projected
-        before read models kept their versions is rebuilt once, so that every version
-        is there."""
+        before its read models had every table and column they have now (their
+        versions, say, or the calendar versions of R-CAL) is rebuilt once
+        (``create_tables``)."""
         if self.engine in _SET_UP:  # once per engine: every query makes a runner
             return
-        versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
-        create_tables(self.engine)
+        migrated = create_tables(self.engine)
         with self.engine.begin() as conn:
             insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
-        if not versioned and any(self.positions().values()):
-            log.warning("read models kept no versions yet: rebuilding them from the log")
+        if migrated:
+            log.warning("read models gained tables or columns: rebuilding them from the log")
             self.rebuild()
         _SET_UP.add(self.engine)
 
@@ -765,6 +835,8 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
+        for subject in self._reached(projection, page):
+            by_subject.setdefault(subject, [])
         touched = list(by_subject)
         # Whole histories only for folds that start again, in one query with what they read.
         stale = folds.stale(projection, touched, history)
@@ -803,6 +875,34 @@ class Projector:
             if fault is not None:
                 fault(-1)  # after every write, before the commit
         return failed
+
+    def _reached(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
+        """The subjects of ``projection`` that other subjects' events in ``page`` reach
+        (``Projection.reached_by``): for a customer's approved calendar change, its
+        tickets (as the committed rows stand) whose business timers it can move, those
+        with one open or with an event at or after the approval (``calendar_settled_at``
+        null or not before it). Their folds start again with the approval merged in, in
+        this page's transaction (versions from the approval's instants)."""
+        earliest: dict[str, datetime] = {}
+        for _, domain_event in page:
+            subject = projection.reached_by(domain_event)
+            if subject is not None and subject not in earliest:
+                earliest[subject] = domain_event.occurred_at
+        if not earliest:
+            return []
+        t = tables.tickets
+        found: list[str] = []
+        with self.engine.connect() as conn:
+            for subject, at in earliest.items():
+                found.extend(
+                    conn.execute(
+                        select(t.c.ticket_id).where(
+                            t.c.customer_id == subject,
+                            or_(t.c.calendar_settled_at.is_(None), t.c.calendar_settled_at >= at),
+                        )
+                    ).scalars()
+                )
+        return found
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:

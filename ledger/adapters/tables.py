@@ -120,6 +120,10 @@ tickets = Table(
     Column("temporary_fix_expires_at", Instant),
     Column("last_occurred_at", Instant, index=True),  # (the latest: ``latest_occurred``)
     Column("last_recorded_at", Instant),
+    # The newest calendar version its business timers were counted with, and from when
+    # calendar changes no longer reach them (null while a business-clock timer is open).
+    Column("calendar_version", Integer),
+    Column("calendar_settled_at", Instant),
 )
 
 sla_timers = Table(
@@ -138,6 +142,10 @@ sla_timers = Table(
     Column("paused_seconds", Integer, nullable=False),
     Column("paused_since", Instant),
     Column("breached_at", Instant),
+    # The calendar versions in force at its start and at its end (stop, or due instant):
+    # null for a timer not on the business clock.
+    Column("calendar_version", Integer),
+    Column("calendar_version_end", Integer),
 )
 
 escalations = Table(
@@ -230,6 +238,19 @@ customer_contracts = Table(
     Column("at", Instant, nullable=False),
 )
 
+customer_calendars = Table(
+    "customer_calendars",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("effective_at", Instant),  # null: version 1, in force from the start
+    Column("approved_at", Instant, nullable=False),  # version 1: the onboarding
+    Column("approved_by", String, nullable=False),
+    Column("proposal_id", String),
+    Column("timezone", String, nullable=False),
+    Column("calendar", JSON, nullable=False),
+)
+
 sla_policy_versions = Table(
     "sla_policy_versions",
     metadata,
@@ -305,6 +326,7 @@ VERSIONED: tuple[Table, ...] = (
     customer_check_ins,
     customer_milestones,
     customer_contracts,
+    customer_calendars,
     sla_policy_versions,
 )
 """The read models whose every version is kept (``<name>_versions``)."""

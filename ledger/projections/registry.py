@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -128,9 +128,37 @@ class History(Protocol):
 
 
 def calendar_of(customer_events: list[LedgerEvent]) -> BusinessCalendar:
-    """The customer's business calendar (fixed at onboarding); the default if none."""
+    """The customer's onboarding calendar (version 1); the default if none. Its approved
+    changes reach a ticket's fold as events (``calendar_approvals``)."""
     onboarded = _onboarding(customer_events)
     return BusinessCalendar() if onboarded is None else onboarding_calendar(onboarded)
+
+
+def calendar_approvals(customer_events: list[LedgerEvent]) -> list[Customer.CalendarChangeApproved]:
+    """The customer's approved calendar changes, in order (versions 2, 3, ...).
+
+    Remembered per history (its first and last events, by hash, and its length: a history
+    only grows): every ticket of the customer asks, and the customer's events are many
+    where these are few.
+    """
+    if not customer_events:
+        return []
+    first, last = customer_events[0], customer_events[-1]
+    key = (
+        first.event_hash or first.event_id,
+        last.event_hash or last.event_id,
+        len(customer_events),
+    )
+    found = _APPROVALS.get(key)
+    if found is None:
+        found = [e for e in customer_events if isinstance(e, Customer.CalendarChangeApproved)]
+        if len(_APPROVALS) >= 4096:
+            _APPROVALS.clear()
+        _APPROVALS[key] = found
+    return found
+
+
+_APPROVALS: dict[tuple[str, str, int], list[Customer.CalendarChangeApproved]] = {}
 
 
 def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None:
@@ -177,6 +205,18 @@ class Folding(Generic[S]):
     fold: Fold[S]
     start: Callable[[str, History], S]
     depends: Callable[[S, History], Hashable]
+    # What a subject's rows fold, in the order its versions are written (None: its own
+    # events, in log order); with ``reorders`` and ``canonical`` below, for a stream that
+    # merges other subjects' events (a ticket and its customer's calendar approvals).
+    stream: Callable[[str, History], list[LedgerEvent]] | None = None
+    # Whether ``event``, next in the stream, belongs before what ``state`` has folded in
+    # the order the fold's rows are defined by; then the prefix is folded again in that
+    # order (``canonical``).
+    reorders: Callable[[S, LedgerEvent], bool] = lambda state, event: False
+    canonical: Callable[[list[LedgerEvent]], list[LedgerEvent]] = lambda events: events
+    # Whether a runner may fold ``event`` (the subject's own, stored later) on top of a
+    # kept state; if not it starts again from the whole stream.
+    appends: Callable[[S, LedgerEvent], bool] = lambda state, event: True
 
     def evolve(self, state: S, event: LedgerEvent) -> S:
         """The state after one more event."""
@@ -186,11 +226,37 @@ class Folding(Generic[S]):
         """A state's rows, instants in UTC as the read models store them."""
         return _utc(self.fold.rows(state))
 
+    def events(self, subject: str, history: History) -> list[LedgerEvent]:
+        """What the subject's rows fold, in stream order."""
+        return history.events(subject) if self.stream is None else self.stream(subject, history)
+
+    def states(
+        self, subject: str, history: History, state: S | None = None
+    ) -> Iterator[tuple[LedgerEvent, S]]:
+        """Each event of the subject's stream with the state right after it: the state
+        the events so far give in the fold's own order (``canonical``). ``state``: the
+        start, when the caller has it already."""
+        if state is None:
+            state = self.start(subject, history)
+        events = self.events(subject, history)
+        for n, event in enumerate(events):
+            if self.reorders(state, event):
+                state = self.start(subject, history)
+                for earlier in self.canonical(events[: n + 1]):
+                    state = self.fold.evolve(state, earlier)
+            else:
+                state = self.fold.evolve(state, event)
+            yield event, state
+
     def rows(self, subject: str, history: History) -> Rows:
         """The subject's rows from its whole history."""
         state = self.start(subject, history)
-        for event in history.events(subject):
-            state = self.fold.evolve(state, event)
+        if self.stream is None:
+            for event in history.events(subject):
+                state = self.fold.evolve(state, event)
+        else:
+            for _, after in self.states(subject, history, state):
+                state = after
         return self.state_rows(state)
 
 
@@ -207,16 +273,87 @@ def _ticket_start(subject: str, history: History) -> tickets.TicketState:
 
 def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
     """What a ticket's rows read besides its events: its customer's onboarding (the
-    calendar) and the policy's events (the targets)."""
+    calendar), its approved calendar changes and the policy's events (the targets)."""
     customer = state.row.get("customer_id")
     if customer is None:
         return None
-    onboarded = _onboarding(history.events(customer))
+    customer_events = history.events(customer)
+    onboarded = _onboarding(customer_events)
     policy_events = len(history.events(POLICY_SUBJECT))
-    return (onboarded.event_id if onboarded is not None else None, policy_events)
+    return (
+        onboarded.event_id if onboarded is not None else None,
+        len(calendar_approvals(customer_events)),
+        policy_events,
+    )
 
 
-TICKET_FOLDING: Final = Folding(tickets, _ticket_start, _ticket_depends)
+def _ticket_stream(subject: str, history: History) -> list[LedgerEvent]:
+    """The ticket's events with its customer's calendar approvals merged in, each
+    approval just before the first event of the ticket that both occurred and was
+    recorded at or after it (else after them all). That order is monotone on both time
+    axes wherever a ticket event follows, so the versions written along it never hide
+    one of the ticket's own events; an approval the ticket's events overtook (recorded
+    later, occurred earlier) comes after them, and its state is folded in
+    ``occurred_at`` order (``_ticket_canonical``)."""
+    own = history.events(subject)
+    opened = _opening(own)
+    approvals = calendar_approvals(history.events(opened.customer_id)) if opened else []
+    if not approvals:
+        return own
+    merged: list[LedgerEvent] = []
+    waiting = 0
+    for event in own:
+        if not event.SYSTEM:
+            while waiting < len(approvals) and _dominated(approvals[waiting], event):
+                merged.append(approvals[waiting])
+                waiting += 1
+        merged.append(event)
+    merged.extend(approvals[waiting:])
+    return merged
+
+
+def _dominated(approval: LedgerEvent, event: LedgerEvent) -> bool:
+    return approval.occurred_at <= event.occurred_at and approval.recorded_at <= event.recorded_at
+
+
+def _ticket_reorders(state: tickets.TicketState, event: LedgerEvent) -> bool:
+    """An approval that occurred at or before the ticket's latest event folded (its
+    rows are defined with the approval first)."""
+    latest = state.row.get("last_occurred_at")
+    return (
+        isinstance(event, Customer.CalendarChangeApproved)
+        and latest is not None
+        and event.occurred_at <= latest
+    )
+
+
+def _ticket_canonical(events: list[LedgerEvent]) -> list[LedgerEvent]:
+    """By ``occurred_at``, an approval before the ticket's events of the same instant (a
+    change approved at T counts as of T); the ticket's own keep their order."""
+    return sorted(
+        events,
+        key=lambda e: (e.occurred_at, not isinstance(e, Customer.CalendarChangeApproved)),
+    )
+
+
+def _ticket_appends(state: tickets.TicketState, event: LedgerEvent) -> bool:
+    """A ticket event stored later goes on top of a kept fold unless a calendar approval
+    folded last did not occur and get recorded by it (it belongs after that approval)."""
+    last = state.last_approval
+    if last is None or event.SYSTEM:
+        return True
+    return last[0] <= event.occurred_at and last[1] <= event.recorded_at
+
+
+TICKET_FOLDING: Final = Folding(
+    tickets,
+    _ticket_start,
+    _ticket_depends,
+    stream=_ticket_stream,
+    reorders=_ticket_reorders,
+    canonical=_ticket_canonical,
+    appends=_ticket_appends,
+)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
@@ -261,14 +398,24 @@ class Projection:
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
     folding: Folding[Any] | None = None  # None: ``rows`` from the whole history every time
+    # Another subject's event that changes some of this projection's subjects' rows: the
+    # subject it is about (a customer's calendar approval reaches its tickets whose
+    # business timers it can move; the runner finds them, ``ledger.adapters.projector``).
+    reached_by: Callable[[LedgerEvent], str | None] = lambda event: None
 
 
 def _ticket_needs(subject: str, history: History) -> Iterable[str]:
-    """Other subjects a ticket's rows read: its customer (calendar) and the policy."""
+    """Other subjects a ticket's rows read: its customer (calendar and its changes) and
+    the policy."""
     for event in history.events(subject):
         if isinstance(event, Ticket.Opened):
             return (event.customer_id, POLICY_SUBJECT)
     return (POLICY_SUBJECT,)
+
+
+def _reached_by_approval(event: LedgerEvent) -> str | None:
+    """An approved calendar change reaches its customer's tickets (R-CAL)."""
+    return event.originator_id if isinstance(event, Customer.CalendarChangeApproved) else None
 
 
 PROJECTIONS: tuple[Projection, ...] = (
@@ -280,6 +427,7 @@ PROJECTIONS: tuple[Projection, ...] = (
         ticket_rows,
         _ticket_needs,
         TICKET_FOLDING,
+        _reached_by_approval,
     ),
     Projection(
         "customers",
@@ -291,6 +439,7 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_check_ins",
             "customer_milestones",
             "customer_contracts",
+            "customer_calendars",
         ),
         "customer_id",
         customer_rows,

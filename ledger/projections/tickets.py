@@ -10,6 +10,13 @@ every ``--as-of``/``--known-at`` query, so all three agree by construction (R-TR
 Events the ledger writes itself (``sla.breached``, ``fix.temporary_expired``) change no
 row: breaches are computed from the facts (R-SLA-5), so whether the tick has run never
 changes an answer.
+
+The ticket's customer's approved calendar changes (``customer.calendar_change_approved``)
+are folded too, among the ticket's events at their ``occurred_at`` (R-CAL): they change
+the timers' calendar history, and the summary row's ``calendar_version`` (the newest
+version its business timers were counted with) and ``calendar_settled_at`` (null while a
+business-clock timer is open; else its last event's instant, after which no change
+approved reaches its timers).
 """
 
 from __future__ import annotations
@@ -20,7 +27,8 @@ from datetime import datetime
 from typing import Any
 
 from ledger.aggregates.base import LedgerEvent
-from ledger.aggregates.calendar import BusinessCalendar
+from ledger.aggregates.calendar import BusinessCalendar, CalendarHistory
+from ledger.aggregates.customer import Customer
 from ledger.aggregates.rules import RCA_SEVERITIES, TIERS
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import sla
@@ -53,6 +61,8 @@ TICKET_KEYS = (
     "temporary_fix_expires_at",
     "last_occurred_at",
     "last_recorded_at",
+    "calendar_version",
+    "calendar_settled_at",
 )
 """The columns of the ``tickets`` read model."""
 
@@ -67,9 +77,13 @@ class TicketState:
     row: Mapping[str, Any] = field(default_factory=dict)
     escalations: tuple[Mapping[str, Any], ...] = ()
     tier_since: datetime | None = None
+    # The (occurred_at, recorded_at) of the last calendar approval folded in, if any.
+    last_approval: tuple[datetime, datetime] | None = None
 
 
-def initial(calendar: BusinessCalendar, targets_by_version: Mapping[int, Targets]) -> TicketState:
+def initial(
+    calendar: BusinessCalendar | CalendarHistory, targets_by_version: Mapping[int, Targets]
+) -> TicketState:
     """A ticket's state before its first event, on its customer's calendar and the
     policy's targets by version."""
     return TicketState(sla.initial(calendar, targets_by_version))
@@ -80,6 +94,9 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
     if event.SYSTEM:
         return state
     timers = sla.evolve(state.timers, event)
+    if isinstance(event, Customer.CalendarChangeApproved):
+        approval = (event.occurred_at, event.recorded_at)
+        return TicketState(timers, state.row, state.escalations, state.tier_since, approval)
     at = event.occurred_at
     tier_since: datetime | None
     if isinstance(event, Ticket.Opened):
@@ -104,7 +121,9 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
         escalations, tier_since = state.escalations, at
     elif not state.row:
         # a history that does not start with its opening is not a ticket
-        return TicketState(timers, state.row, state.escalations, state.tier_since)
+        return TicketState(
+            timers, state.row, state.escalations, state.tier_since, state.last_approval
+        )
     else:
         row = dict(state.row)
         escalations, tier_since = state.escalations, state.tier_since
@@ -115,7 +134,7 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
         _apply(event, row, at)
     row["last_occurred_at"] = at
     row["last_recorded_at"] = event.recorded_at
-    return TicketState(timers, row, escalations, tier_since)
+    return TicketState(timers, row, escalations, tier_since, state.last_approval)
 
 
 def _apply(event: LedgerEvent, row: dict[str, Any], at: datetime) -> None:
@@ -191,10 +210,21 @@ def rows(state: TicketState) -> Rows:
     if not state.row:
         return {}
     return {
-        "tickets": [dict(state.row)],
+        "tickets": [_summary(state)],
         "sla_timers": _timer_rows(state.timers),
         "escalations": [dict(step) for step in state.escalations],
     }
+
+
+def _summary(state: TicketState) -> dict[str, Any]:
+    """The summary row, with the calendar its business timers were counted on."""
+    row = dict(state.row)
+    settled = row["last_occurred_at"] if sla.business_settled(state.timers) else None
+    calendar = state.timers.calendar
+    counted = calendar if settled is None else calendar.known_by(settled)
+    row["calendar_version"] = counted.latest.version
+    row["calendar_settled_at"] = settled
+    return row
 
 
 _LAST_TIMERS: tuple[TicketTimers, list[dict[str, Any]]] | None = None
@@ -214,7 +244,7 @@ def _timer_rows(timers: TicketTimers) -> list[dict[str, Any]]:
 
 def project_ticket(
     events: list[LedgerEvent],
-    calendar: BusinessCalendar,
+    calendar: BusinessCalendar | CalendarHistory,
     targets_by_version: Mapping[int, Targets],
 ) -> Rows:
     """The ticket's rows after folding ``events`` (none if they hold no opening)."""

@@ -23,6 +23,8 @@ from ledger.aggregates.ticket import Ticket
 from schemas import (
     ENVELOPE_MODELS,
     PRODUCER_TYPES,
+    CustomerCalendarChangeApproved,
+    CustomerCalendarChangeProposed,
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
@@ -464,6 +466,35 @@ def record_churn(ctx: Context, envelope: CustomerChurned, meta: EventMeta) -> Cu
     """customer.churned."""
     customer = _customer(ctx, envelope)
     customer.record(meta, Customer.Churned, arr=envelope.data.arr, reason=envelope.data.reason)
+    return customer
+
+
+# Calendar changes (R-CAL): effective-dated, approved by leadership.
+
+
+@handles(CustomerCalendarChangeProposed)
+def propose_calendar_change(
+    ctx: Context, envelope: CustomerCalendarChangeProposed, meta: EventMeta
+) -> Customer:
+    """customer.calendar_change_proposed."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.propose_calendar_change(
+        meta,
+        proposal_id=data.proposal_id,
+        calendar=data.calendar.model_dump(mode="json"),
+        effective_at=data.effective_at,
+    )
+    return customer
+
+
+@handles(CustomerCalendarChangeApproved)
+def approve_calendar_change(
+    ctx: Context, envelope: CustomerCalendarChangeApproved, meta: EventMeta
+) -> Customer:
+    """customer.calendar_change_approved."""
+    customer = _customer(ctx, envelope)
+    customer.approve_calendar_change(meta, envelope.data.proposal_id)
     return customer
 
 

@@ -31,7 +31,7 @@ import orjson
 from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.store import Deferral, Rejection, StoredRejection
 from ledger.aggregates.base import LedgerCreated, LedgerEvent, event_data
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, calendar_in_force
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
@@ -260,15 +260,52 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def customer_state(customer: Customer) -> dict[str, Any]:
-    """The customer as it stands."""
+def customer_state(customer: Customer, as_of: datetime | None = None) -> dict[str, Any]:
+    """The customer as it stands (``as_of``: the instant its calendar in force is asked
+    for; None: the newest approved). ``calendar_versions``: onboarding's calendar (version
+    1) and each approved change, with when it takes effect, who approved it and when, and
+    whether it is the one in force; ``calendar_proposals``: changes not approved yet."""
+    latest = customer.calendar_versions[-1].version if customer.calendar_versions else 1
+    in_force = (
+        calendar_in_force(customer.calendar_versions, as_of).version
+        if as_of is not None and customer.calendar_versions
+        else latest
+    )
+    versions = [
+        {
+            "version": v.version,
+            "effective_at": instant(v.effective_at),
+            "approved_at": instant(v.approved_at),
+            "approved_by": v.approved_by,
+            "proposal_id": v.proposal_id,
+            "proposed_by": v.proposed_by,
+            "in_force": v.version == in_force,
+            "calendar": v.calendar,
+        }
+        for v in customer.calendar_versions
+    ]
+    proposals = [
+        {
+            "proposal_id": p.proposal_id,
+            "proposed_by": p.proposed_by,
+            "proposed_at": instant(p.proposed_at),
+            "effective_at": instant(p.effective_at),
+            "calendar": p.calendar,
+        }
+        for p in customer.calendar_proposals.values()
+        if p.approved_version is None
+    ]
+    calendar = next((v["calendar"] for v in versions if v["in_force"]), customer.calendar)
     return {
         "customer_id": customer.id,
         "name": customer.name,
         "tier": customer.tier,
         "status": customer.status,
         "arr": plain(customer.arr),
-        "calendar": customer.calendar,
+        "calendar": calendar,
+        "calendar_version": in_force,
+        "calendar_versions": versions,
+        "calendar_proposals": proposals,
         "success_owner": customer.success_owner,
         "escalation_contact": customer.escalation_contact,
         "decision_maker": customer.decision_maker,

@@ -122,6 +122,11 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
     ),
     "sla_policy.change_approved": ("SLA", {"proposal_id": "P-1"}),
+    "customer.calendar_change_proposed": (
+        "C-1",
+        {"proposal_id": "CAL-1", "calendar": CALENDAR, "effective_at": AT},
+    ),
+    "customer.calendar_change_approved": ("C-1", {"proposal_id": "CAL-1"}),
     "sla.breached": ("T-1", {"timer": "first_response", "due_at": AT, "policy_version": 1}),
     "fix.temporary_expired": ("T-1", {"expires_at": AT, "owner": "pe-li"}),
     "customer.churn_risk_raised": ("C-1", {"reason": "silent for 30 days"}),
