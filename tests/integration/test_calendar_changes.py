@@ -63,8 +63,6 @@ def _subjects() -> dict[str, list[dict[str, Any]]]:
     env = Envelopes(seed=20)
     e = env.make
     respond = {"public": True, "message": "on it"}
-    lead = {"role": "leadership", "actor_id": "lead-maria"}
-    cs = {"role": "customer_success", "actor_id": "cs-jo"}
     sev = {
         2: {"severity": 2, "category": "partial_outage"},
         3: {"severity": 3, "category": "feature_issue"},
@@ -73,27 +71,33 @@ def _subjects() -> dict[str, list[dict[str, Any]]]:
 
     def propose(pid: str, calendar: dict[str, Any], effective: datetime, at: datetime) -> Any:
         data = {"proposal_id": pid, "calendar": calendar, "effective_at": effective.isoformat()}
-        return e("customer.calendar_change_proposed", "C-1", data, at=at, **cs)
+        return e(
+            "customer.calendar_change_proposed",
+            "C-1",
+            data,
+            role="customer_success",
+            actor_id="cs-jo",
+            at=at,
+        )
+
+    def approve(pid: str, at: datetime) -> Any:
+        data = {"proposal_id": pid}
+        return e(
+            "customer.calendar_change_approved",
+            "C-1",
+            data,
+            role="leadership",
+            actor_id="lead-maria",
+            at=at,
+        )
 
     return {
         "C-1": [
             env.customer("C-1", at=datetime(2026, 12, 1, 9, tzinfo=UTC)),
             propose("CAL-1", CAL_1, berlin(17, 0), berlin(16, 11)),
-            e(
-                "customer.calendar_change_approved",
-                "C-1",
-                {"proposal_id": "CAL-1"},
-                at=berlin(16, 12),
-                **lead,
-            ),
+            approve("CAL-1", berlin(16, 12)),
             propose("CAL-2", CAL_2, berlin(21, 0), berlin(18, 14)),
-            e(
-                "customer.calendar_change_approved",
-                "C-1",
-                {"proposal_id": "CAL-2"},
-                at=berlin(18, 15),
-                **lead,
-            ),
+            approve("CAL-2", berlin(18, 15)),
         ],
         "T-1": [
             env.ticket("T-1", at=berlin(14, 10), **sev[3]),
