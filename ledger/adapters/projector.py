@@ -835,8 +835,11 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
-        for subject in self._reached(projection, page):
-            by_subject.setdefault(subject, [])
+        reached = [s for s in self._reached(projection, page) if s not in by_subject]
+        history.load(reached)
+        for subject in reached:  # (rows a rebuild wrote ahead of this catch-up: not yet)
+            if history.events(subject):
+                by_subject[subject] = []
         touched = list(by_subject)
         # Whole histories only for folds that start again, in one query with what they read.
         stale = folds.stale(projection, touched, history)

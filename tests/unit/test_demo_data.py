@@ -41,6 +41,7 @@ BAD_KINDS = (
     "R-RCA-2",
     "R-CS-1",
     "R-SLA-6",
+    "R-CAL-1",
     "R-WIRE-1",
     "R-WIRE-2",
     "R-WIRE-3",
