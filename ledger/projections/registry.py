@@ -137,28 +137,31 @@ def calendar_of(customer_events: list[LedgerEvent]) -> BusinessCalendar:
 def calendar_approvals(customer_events: list[LedgerEvent]) -> list[Customer.CalendarChangeApproved]:
     """The customer's approved calendar changes, in order (versions 2, 3, ...).
 
-    Remembered per history (its first and last events, by hash, and its length: a history
-    only grows): every ticket of the customer asks, and the customer's events are many
-    where these are few.
+    Remembered per history (by its first event's hash) and extended as it grows (checked
+    by the hash of the last event seen): every ticket of the customer asks on every page
+    a runner folds, and the customer's events are many where these are few.
     """
     if not customer_events:
         return []
-    first, last = customer_events[0], customer_events[-1]
-    key = (
-        first.event_hash or first.event_id,
-        last.event_hash or last.event_id,
-        len(customer_events),
-    )
-    found = _APPROVALS.get(key)
-    if found is None:
-        found = [e for e in customer_events if isinstance(e, Customer.CalendarChangeApproved)]
+    first, n = customer_events[0], len(customer_events)
+    key = first.event_hash or first.event_id
+    seen, last, found = _APPROVALS.get(key, (0, "", []))
+    if seen > n or (seen and _mark(customer_events[seen - 1]) != last):
+        seen, found = 0, []  # another history with the same first event: scan it anew
+    if seen < n:
+        more = [e for e in customer_events[seen:] if isinstance(e, Customer.CalendarChangeApproved)]
+        found = [*found, *more] if more else found
         if len(_APPROVALS) >= 4096:
             _APPROVALS.clear()
-        _APPROVALS[key] = found
+        _APPROVALS[key] = (n, _mark(customer_events[-1]), found)
     return found
 
 
-_APPROVALS: dict[tuple[str, str, int], list[Customer.CalendarChangeApproved]] = {}
+def _mark(event: LedgerEvent) -> str:
+    return event.event_hash or event.event_id
+
+
+_APPROVALS: dict[str, tuple[int, str, list[Customer.CalendarChangeApproved]]] = {}
 
 
 def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None:
