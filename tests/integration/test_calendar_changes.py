@@ -29,10 +29,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from ledger.adapters.event_store import LedgerApp
-from ledger.adapters.projector import Projector, read_models
+from ledger.adapters.projector import Projector, engine_for, read_models
+from ledger.adapters.settings import Database
 from ledger.projections.registry import fold, visible
 from ledger.projections.sla import evaluate_record, sla_board
 from ledger.services.intake import Ingestor, Input
@@ -283,3 +284,28 @@ def test_a_customer_without_changes_costs_no_refold(ledger: LedgerApp, engine: E
     )
     t2 = _timer(sla_board(rows_as_of(ledger, engine, at)["sla_timers"], at), "T-2")
     assert (t2["state"], t2["due_at"]) == ("running", berlin(17, 14))
+
+
+def test_a_ledger_projected_before_calendar_versions_gets_them_when_opened(
+    ledger: LedgerApp, engine: Engine, database: Database
+) -> None:
+    """A ledger whose read models lack the calendar columns and table (projected by an
+    earlier version) gets them and is rebuilt once, when a runner first opens it."""
+    _ingest(ledger, 1)
+    Projector(ledger, engine).catch_up()
+    with engine.begin() as conn:  # what such a ledger looks like
+        for name in ("customer_calendars", "customer_calendars_versions"):
+            conn.execute(text(f"DROP TABLE {name}"))
+        for table in ("tickets", "tickets_versions"):
+            for column in ("calendar_version", "calendar_settled_at"):
+                conn.execute(text(f"ALTER TABLE {table} DROP COLUMN {column}"))
+    opened = engine_for(database)  # opening it, as a new process does
+    try:
+        Projector(ledger, opened)
+        assert _sorted(read_models(opened)) == _sorted(fold(log_events(ledger)))
+        at, known = berlin(18, 16), RECORDED_FROM + timedelta(hours=2)
+        assert _sorted(rows_as_of(ledger, opened, at, known)) == _sorted(
+            fold(visible(log_events(ledger), at, known))
+        )
+    finally:
+        opened.dispose()
