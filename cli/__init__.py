@@ -14,7 +14,19 @@ from typing import TYPE_CHECKING, Final
 
 import typer
 
-from cli import audit, demo, intake, kafka, loops, principals, queries, queue, serve, webhooks
+from cli import (
+    audit,
+    demo,
+    followup,
+    intake,
+    kafka,
+    loops,
+    principals,
+    queries,
+    queue,
+    serve,
+    webhooks,
+)
 from cli.common import CliError, HelpGroup, err
 
 if TYPE_CHECKING:
@@ -79,6 +91,7 @@ EXAMPLES: Final = {
     "sla list": [
         "ledger sla list --breached --as-of 2026-03-16T15:00:00Z --json",
         "ledger sla list --at-risk 120 --customer C-015 --tz customer",
+        "ledger sla list --warned --severity 1 --as-of -30m",
     ],
     "sla show": ["ledger sla show T-1001 --as-of yesterday --tz Europe/Berlin"],
     "escalations": ["ledger escalations T-1001 --tz customer"],
@@ -184,6 +197,11 @@ EXAMPLES["health-check"] = [
     "ledger health-check tick --max-age 300 --checkpoint --json",
 ]
 loops.register(app)
+# Issue 20: the RCA's follow-through and the product loop (cli/followup.py).
+_queries = SECTIONS["Queries and read models"]
+_queries[_queries.index("health") + 1 : _queries.index("health") + 1] = followup.COMMANDS
+EXAMPLES.update(followup.EXAMPLES)
+followup.register(app)
 _document(app)
 
 

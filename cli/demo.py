@@ -146,6 +146,7 @@ def _print_board(board: dict[str, Any], written: dict[str, int]) -> None:
         f"[bold]as of {moment(board['as_of'])}[/] (the quarter's end); "
         f"the tick wrote {counts(written, 'nothing new')}",
         highlight=False,
+        soft_wrap=True,  # one line however many kinds it wrote (warnings made it long)
     )
     out().print(
         table(

@@ -33,7 +33,15 @@ from cli.common import (
     read_lines,
     when_known,
 )
-from cli.render import moment, print_report, print_state, print_timers, print_trail, table
+from cli.render import (
+    moment,
+    print_report,
+    print_state,
+    print_timers,
+    print_trail,
+    table,
+    zone_name,
+)
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 if TYPE_CHECKING:
@@ -289,9 +297,11 @@ def customer_show(
             "calendar_versions",
             "calendar_proposals",
             "rejected",
+            "exceptions",
         },
     )
     _print_calendars(view["calendar_versions"], view["calendar_proposals"])
+    _print_exceptions(customer_id, view["exceptions"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
 
@@ -312,6 +322,42 @@ def _print_calendars(versions: list[dict[str, Any]], proposals: list[dict[str, A
     if proposals:
         columns = ["proposal_id", "proposed_by", "proposed_at", "effective_at"]
         out().print(table("calendar changes waiting for approval", proposals, columns))
+
+
+def _print_exceptions(customer_id: str, exceptions: list[dict[str, Any]]) -> None:
+    """The customer's reviewed exceptions (R-EXC), with their state (nothing when none)."""
+    if not exceptions:
+        return
+    shown = [
+        {
+            **e,
+            "targets": "; ".join(
+                f"sev{severity} " + _targets_text(targets)
+                for severity, targets in sorted(e["targets"].items())
+            ),
+        }
+        for e in exceptions
+    ]
+    columns = ["exception_id", "state", "targets", "effective_from", "expires_at"]
+    out().print(
+        table(
+            f"reviewed exceptions of {customer_id} (times in {zone_name()})",
+            shown,
+            [*columns, "requested_by", "approved_by", "reason"],
+        )
+    )
+
+
+def _targets_text(targets: dict[str, Any]) -> str:
+    """``first_response PT2H 24x7, update_every PT2H 24x7 (warn PT90M)`` (none: ``none``)."""
+    parts = []
+    for name, target in targets.items():
+        if target is None:
+            parts.append(f"{name} none")
+            continue
+        warn = f" (warn {target['warn_after']})" if target.get("warn_after") else ""
+        parts.append(f"{name} {target['duration']} {target['clock']}{warn}")
+    return ", ".join(parts)
 
 
 # rejects ----------------------------------------------------------------------------------

@@ -135,7 +135,9 @@ def relay(
     bootstrap: BootstrapOption = None,
     db: DbOption = None,
     events_topic: Annotated[str, typer.Option(help="Every stored event.")] = EVENTS,
-    alerts_topic: Annotated[str, typer.Option(help="Breaches, expiries, churn risk.")] = ALERTS,
+    alerts_topic: Annotated[
+        str, typer.Option(help="Breaches, warnings, expiries, churn risk.")
+    ] = ALERTS,
     follow: Annotated[bool, typer.Option("--follow", help="Keep publishing.")] = False,
     poll: Annotated[float, typer.Option(min=0.05, help="Seconds between polls.")] = 1.0,
     json: JsonOption = False,

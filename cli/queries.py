@@ -172,7 +172,8 @@ def tick(
     ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Write breaches, expired temporary fixes and churn risks that have come due, once."""
+    """Write breaches, warnings, expired temporary fixes and exceptions, and churn risks
+    that have come due, once."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
@@ -244,6 +245,12 @@ def sla_list(
         ),
     ] = None,
     open_only: Annotated[bool, typer.Option("--open", help="Only timers not stopped yet.")] = False,
+    warned: Annotated[
+        bool,
+        typer.Option(
+            "--warned", help="Only timers past their warning threshold, not stopped or breached."
+        ),
+    ] = False,
     customer: Annotated[str | None, typer.Option(help="Only this customer, e.g. C-042.")] = None,
     severity: Annotated[int | None, typer.Option(min=1, max=4, help="Only this severity.")] = None,
     as_of: AsOfOption = None,
@@ -265,6 +272,7 @@ def sla_list(
         open_only=open_only,
         customer=customer,
         severity=severity,
+        warned=warned,
     )
     if json:
         print_json(answers.document(when, known, timers=board))
@@ -377,7 +385,8 @@ def metrics(
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Response times, SLA compliance, volume, repeats, resolution, CSAT, NPS, churn (R-MET)."""
+    """Response times, SLA compliance, volume, repeats, resolution, incident times,
+    preventive-action follow-through, CSAT, NPS, churn (R-MET)."""
     from ledger.services import answers
 
     when, known = when_known(as_of, known_at, tz=tz, db=db)
@@ -424,6 +433,33 @@ def metrics(
             figures["repeat_incidents"],
             ["ticket_id", "repeats", "customer_id", "why"],
         )
+    )
+    incident = figures["incident_times"]
+    spans = [
+        {"severity": severity, **{f"{name} (n, median, p90)": cell(None) for name in incident}}
+        for severity in (1, 2, 3, 4)
+    ]
+    for name, by_severity in incident.items():
+        for row, figure in zip(spans, by_severity, strict=True):
+            row[f"{name} (n, median, p90)"] = (
+                f"{figure['count']}, {cell(figure['median_minutes'])}, "
+                f"{cell(figure['p90_minutes'])}"
+            )
+    out().print(
+        table(
+            "incident times (minutes): detect, acknowledge, mitigate, resolve",
+            spans,
+            ["severity", *(f"{name} (n, median, p90)" for name in incident)],
+        )
+    )
+    actions = figures["preventive_actions"]
+    overdue = ", ".join(f"{o['owner']} {o['overdue']}" for o in actions["overdue_by_owner"])
+    out().print(
+        f"preventive actions due in the window: {actions['due']}, "
+        f"{actions['completed_on_time']} completed on time "
+        f"({pct(actions['follow_through_pct'])}), {actions['completed_late']} late; "
+        f"overdue now by owner: {overdue or 'none'}",
+        highlight=False,
     )
     csat, nps, churn = figures["csat"], figures["nps"], figures["churn"]
     out().print(

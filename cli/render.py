@@ -27,7 +27,9 @@ SLA_COLUMNS = [
     "timer",
     "severity",
     "policy_version",
+    "exception_id",
     "started_at",
+    "warn_at",
     "due_at",
     "stopped_at",
     "state",
@@ -190,7 +192,8 @@ def print_timers(title: str, rows: list[dict[str, Any]], as_of: datetime | None 
     ``as_of`` (time left, or overdue by), whether it is paused and for how long in all.
 
     A breach is at the due instant, except under a re-target (R-SLA-4): then the instant
-    it was breached at follows the overdue time."""
+    it was breached at follows the overdue time; a warned timer (R-SLA-7) says when. The
+    customer exception a timer runs under (R-EXC) is in its own column."""
     from rich.table import Table
 
     shown = Table(title=f"{title} (times in {zone_name()})", show_header=True)
@@ -198,6 +201,7 @@ def print_timers(title: str, rows: list[dict[str, Any]], as_of: datetime | None 
         "timer",
         "sev",
         "policy",
+        "exception",
         "started_at",
         "due_at",
         "stopped_at",
@@ -211,10 +215,14 @@ def print_timers(title: str, rows: list[dict[str, Any]], as_of: datetime | None 
         breached = _instant(r.get("breached_at"))
         if breached is not None and breached != _instant(r.get("due_at")):
             clock += f"; breached {moment(breached)}"
+        warned = _instant(r.get("warn_at"))
+        if r.get("warned") and warned is not None:
+            clock += f"; warned {moment(warned)}"
         shown.add_row(
             r["timer"],
             str(r["severity"]),
             str(r["policy_version"]),
+            cell(r.get("exception_id")),
             *(cell(r.get(k)) for k in ("started_at", "due_at", "stopped_at")),
             r["state"],
             clock,

@@ -81,8 +81,8 @@ def add(
         list[str],
         typer.Option(
             "--event",
-            help="An alert type to send (repeat for more): sla.breached, "
-            "fix.temporary_expired, customer.churn_risk_raised.",
+            help="An alert type to send (repeat for more): sla.breached, sla.warning, "
+            "fix.temporary_expired, customer.churn_risk_raised, customer.exception_expired.",
             metavar="TYPE",
         ),
     ],

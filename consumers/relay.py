@@ -66,8 +66,9 @@ def publish_pages(
 
 class Relay:
     """Publishes every stored event, in log order, to ``ledger.events`` (key = subject);
-    the ledger's alerts (breaches, expired temporary fixes, churn risk) also go to
-    ``ledger.alerts``. Resumes after its last acknowledged page."""
+    the ledger's alerts (the events it writes itself: breaches, warnings, expired
+    temporary fixes and exceptions, churn risk) also go to ``ledger.alerts``. Resumes
+    after its last acknowledged page."""
 
     def __init__(
         self,

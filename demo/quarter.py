@@ -25,7 +25,7 @@ import unicodedata
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Final
@@ -133,6 +133,8 @@ def generate(spec: DemoSpec = DemoSpec()) -> list[DemoLine]:
         _TicketStory(quarter, plan, f"T-{number}").tell()
     _resend(quarter)
     _wire_faults(quarter)
+    _follow_through_and_product_loop(quarter)  # issue 20
+    _reviewed_exception(quarter)  # ids from a generator of its own
     _change_calendars(quarter)  # last: the story before it draws the same numbers
     return quarter.stream.lines()
 
@@ -779,6 +781,81 @@ def _next_years_holidays(q: _Quarter) -> None:
         "crm",
         zone=zone,
     )
+
+
+# A reviewed exception (R-EXC) ------------------------------------------------------------
+
+EXCEPTION_TARGETS: Final[Json] = {
+    "1": {
+        "first_response": {"duration": "PT1H", "clock": "24x7"},
+        "update_every": {"duration": "PT2H", "clock": "24x7", "warn_after": "PT90M"},
+    }
+}
+EXCEPTION_REASON: Final = (
+    "Their incident desk asked for Sev1 updates every two hours during the exam season "
+    "(hourly updates flood their exam boards); agreed at the QBR, reviewed by leadership"
+)
+
+
+def _reviewed_exception(q: _Quarter) -> None:
+    """One customer gets Sev1 updates every 2 hours for most of the quarter: its success
+    owner requests the exception, tries to approve it too (R-EXC-1), and leadership
+    approves it; it expires before the quarter ends, so the tick writes its expiry.
+
+    Its events take their ids from a generator of their own, so that the rest of the
+    quarter is the same with or without them."""
+    requested_at = q.day(9 + 14 / 24)
+    expires = datetime.combine(q.day(70).date(), time(0), UTC)
+    chosen = [
+        c
+        for c in q.customers
+        if not c.new_logo
+        and c.churned_at is None
+        and c.silent_from is None
+        and c.active(requested_at)
+    ]
+    if not chosen or expires + timedelta(days=1) >= q.end:
+        return
+    customer = chosen[0]
+    rng = random.Random(f"{q.spec.seed}:reviewed-exception")
+    owner: Actor = (customer.owner_at(requested_at), "customer_success")
+    data = {
+        "exception_id": "EXC-1",
+        "kind": "sla_targets",
+        "targets": EXCEPTION_TARGETS,
+        "reason": EXCEPTION_REASON,
+        "effective_at": _stamp(datetime.combine(q.day(10).date(), time(0), UTC)),
+        "expires_at": _stamp(expires),
+    }
+    steps: tuple[tuple[str, datetime, Json, Actor, str], ...] = (
+        ("customer.exception_requested", requested_at, data, owner, "accept"),
+        (  # the requester approving their own request
+            "customer.exception_approved",
+            requested_at + timedelta(minutes=12),
+            {"exception_id": "EXC-1"},
+            owner,
+            "R-EXC-1",
+        ),
+        (
+            "customer.exception_approved",
+            requested_at + timedelta(hours=17, minutes=40),
+            {"exception_id": "EXC-1"},
+            ("lead-tom", "leadership"),
+            "accept",
+        ),
+    )
+    for event_type, at, payload, actor, expect in steps:
+        envelope: Json = {
+            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+            "type": event_type,
+            "schema_version": 1,
+            "occurred_at": _stamp(at),
+            "source": "crm",
+            "actor": {"id": actor[0], "role": actor[1]},
+            "subject": customer.id,
+            "data": payload,
+        }
+        q.stream.add(_dumps(envelope), expect, at, envelope)
 
 
 # Customer success ---------------------------------------------------------------------
@@ -1835,3 +1912,413 @@ def _wire_faults(q: _Quarter) -> None:
             "data": data,
         }
         stream.add(_dumps(unknown), "R-WIRE-3", arrival)
+
+
+# Issue 20: incident milestones, the RCAs' follow-through and the product loop ----------
+#
+# Told after the rest of the quarter, with a random generator of its own, so the story
+# above is drawn exactly as before: product areas are added to the tickets' openings (and
+# to some triages and root causes), Sev1/Sev2 tickets get their milestones, preventive
+# actions are completed, verified, cancelled or left to run overdue, RCAs link runbooks
+# (all but one repeated root cause), and customers give feedback.
+
+AREA_OF_TITLE: Final = {
+    "Dubbing jobs fail for every project": "dubbing",
+    "Editor does not load at all": "editor",
+    "API returns 503 for every request": "api",
+    "SSO login fails with a SAML error": "sso",
+    "All users locked out after password reset": "sso",
+    "API tokens rejected since this morning": "api",
+    "Subtitles attached to the wrong videos": "subtitles",
+    "Exported captions miss segments": "exports",
+    "Glossary entries overwritten": "glossary",
+    "Rendering takes hours instead of minutes": "rendering",
+    "Voice cloning quality dropped sharply": "voice-cloning",
+    "Uploads stall at 90%": "uploads",
+    "Exports to YouTube fail": "exports",
+    "Lip-sync unavailable in EU region": "lip-sync",
+    "Webhook deliveries delayed by hours": "webhooks",
+    "Speaker labels wrong in transcript": "transcripts",
+    "Glossary import ignores a column": "glossary",
+    "Preview player loses sync after seeking": "player",
+    "How do we add a reviewer role?": "admin",
+    "How to bulk-download subtitles?": "subtitles",
+    "How to set up one glossary per project?": "glossary",
+    "Configure SCIM provisioning": "admin",
+    "Change default target languages": "dubbing",
+    "Set up the webhook signing secret": "webhooks",
+}
+AREA_OF_CAUSE: Final = {  # where an RCA places the cause (DEPLOY-REGRESSION: anywhere)
+    "DB-FAILOVER": "database",
+    "DNS-MISCONFIG": "api",
+    "IDP-CERT-ROTATION": "sso",
+    "SESSION-STORE-EVICTION": "sso",
+    "STORAGE-REPLICATION-LAG": "storage",
+    "SUBTITLE-ENCODING": "exports",
+    "QUEUE-BACKLOG": "rendering",
+    "TRANSCODER-OOM": "rendering",
+    "CDN-REGION": "player",
+    "WEBHOOK-RETRY-STORM": "webhooks",
+}
+UNRUNBOOKED: Final = "SESSION-STORE-EVICTION"
+"""The repeated root cause whose RCAs link no runbook (``ledger insights`` flags it); with
+fewer than two incidents of it, the repeated cause with the fewest incidents."""
+FEEDBACK: Final[dict[str, tuple[str, ...]]] = {
+    "bug": (
+        "Jobs fail again after the last release; we retried three times.",
+        "The export drops the last subtitle segment on long videos.",
+        "Timestamps shift by a second after editing a segment.",
+    ),
+    "ux": (
+        "Reviewers cannot find where to approve a translation.",
+        "Too many clicks to download all languages of one video.",
+        "The status of a job is unclear while it waits in the queue.",
+    ),
+    "feature_request": (
+        "We need an audit log of who changed the glossary.",
+        "Please let us schedule exports to our CDN.",
+        "A per-project default voice would save our editors time.",
+    ),
+}
+CANCEL_REASONS: Final = (
+    "Superseded by the platform migration planned for next quarter",
+    "Covered by the action of another RCA; tracking it there",
+)
+COMPLETION_NOTES: Final = (
+    "Done and rolled out to every region",
+    "Merged and deployed; alert tested in staging",
+)
+VERIFY_NOTE: Final = "Checked in production against the original failure"
+DETECTION_NOTES: Final = {
+    "impact_started": "Error rate rose on the dashboards from this minute",
+    "detected": "Monitoring alert fired and paged on-call",
+    "mitigated": "Traffic back to normal error rates",
+}
+VERIFIERS: Final[tuple[Actor, ...]] = (
+    ("lead-maria", "leadership"),
+    ("lead-tom", "leadership"),
+    ("sec-omar", "security_infra_lead"),
+)
+
+
+@dataclass
+class _Told:
+    """What the quarter told of one ticket: its accepted entries and a few of them."""
+
+    entries: list[tuple[int, _Entry]] = field(default_factory=list)  # (index, entry)
+
+    def first(self, event_type: str, **data: Any) -> tuple[int, _Entry] | None:
+        for index, entry in self.entries:
+            envelope = _envelope(entry)
+            if envelope["type"] == event_type and all(
+                envelope["data"].get(k) == v for k, v in data.items()
+            ):
+                return index, entry
+        return None
+
+    def all(self, event_type: str) -> list[tuple[int, _Entry]]:
+        return [(i, e) for i, e in self.entries if _envelope(e)["type"] == event_type]
+
+    def last_at(self) -> datetime:
+        return max(_occurred(e) for _, e in self.entries)
+
+
+def _occurred(entry: _Entry) -> datetime:
+    return datetime.fromisoformat(_envelope(entry)["occurred_at"])
+
+
+class _Loop:
+    """Issue 20's part of the story, drawn from its own generator."""
+
+    def __init__(self, q: _Quarter) -> None:
+        self.q = q
+        self.rng = random.Random(q.spec.seed * 1000 + 20)
+        self.placed: dict[float, int] = {}  # lines placed right after an entry, by its order
+        self.told: dict[str, _Told] = {}
+        for index, entry in enumerate(q.stream.entries):
+            envelope = entry.envelope
+            if entry.expect == "accept" and envelope is not None:
+                subject = envelope["subject"]
+                self.told.setdefault(subject, _Told()).entries.append((index, entry))
+
+    def emit(
+        self,
+        event_type: str,
+        subject: str,
+        at: datetime,
+        data: Json,
+        actor: Actor,
+        *,
+        after: _Entry | None = None,
+        zone: ZoneInfo | None = None,
+        expect: str = "accept",
+        source: str = "support-portal",
+    ) -> None:
+        """One line: right after the entry ``after`` (at its instant), or at ``at``."""
+        envelope: Json = {
+            "event_id": str(uuid.UUID(int=self.rng.getrandbits(128), version=4)),
+            "type": event_type,
+            "schema_version": 1,
+            "occurred_at": _stamp(at, zone),
+            "source": source,
+            "actor": {"id": actor[0], "role": actor[1]},
+            "subject": subject,
+            "data": data,
+        }
+        stream = self.q.stream
+        if after is not None:  # between it and the line told after it (orders are whole)
+            placed = self.placed.get(after.order, 0) + 1
+            self.placed[after.order] = placed
+            order = after.order + placed / 1000
+            stream.add(_dumps(envelope), expect, after.arrival, envelope, order)
+        else:
+            stream.add(_dumps(envelope), expect, at, envelope)
+
+    def rewrite(self, index: int, data: Json) -> None:
+        """Give an accepted line more data; its exact re-sends change with it."""
+        stream = self.q.stream
+        entry = stream.entries[index]
+        envelope = {**_envelope(entry), "data": {**_envelope(entry)["data"], **data}}
+        raw = _dumps(envelope)
+        for n, other in enumerate(stream.entries):
+            if other.raw == entry.raw and n != index:
+                stream.entries[n] = replace(other, raw=raw, envelope=envelope)
+        stream.entries[index] = replace(entry, raw=raw, envelope=envelope)
+
+    def tickets(self) -> list[tuple[str, _Told]]:
+        return [
+            (s, t) for s, t in self.told.items() if s.startswith("T-") and t.first("ticket.opened")
+        ]
+
+
+def _follow_through_and_product_loop(q: _Quarter) -> None:
+    """Issue 20: milestones, product areas, follow-through, knowledge links, feedback."""
+    loop = _Loop(q)
+    _product_areas(loop)
+    _milestones_of_incidents(loop)
+    _follow_through(loop)
+    _feedback(loop)
+
+
+def _product_areas(loop: _Loop) -> None:
+    """Most tickets name their product area at opening; some triages move it, and RCAs
+    place the cause in an area of its own."""
+    for _, told in loop.tickets():
+        opened = told.first("ticket.opened")
+        assert opened is not None
+        area = AREA_OF_TITLE.get(_envelope(opened[1])["data"]["title"])
+        if area is not None and loop.rng.random() < 0.85:
+            loop.rewrite(opened[0], {"product_area": area})
+        for index, _ in told.all("ticket.triaged")[:1]:
+            if loop.rng.random() < 0.5:
+                others = sorted(set(AREA_OF_TITLE.values()) - {area})
+                loop.rewrite(index, {"product_area": loop.rng.choice(others)})
+        for index, entry in told.all("rca.root_cause_identified"):
+            cause = AREA_OF_CAUSE.get(_envelope(entry)["data"]["root_cause_code"])
+            if cause is not None:
+                loop.rewrite(index, {"product_area": cause})
+
+
+def _milestones_of_incidents(loop: _Loop) -> None:
+    """Sev1/Sev2 tickets: when the impact started and was detected (recorded with the
+    first response), and when it was mitigated (recorded with the resolution)."""
+    bad_done = False
+    for ticket_id, told in loop.tickets():
+        opened = told.first("ticket.opened")
+        assert opened is not None
+        data = _envelope(opened[1])["data"]
+        responded = next(
+            (
+                e
+                for _, e in told.all("ticket.responded")
+                if _envelope(e)["data"]["public"] and _envelope(e)["actor"]["role"] != "customer"
+            ),
+            None,
+        )
+        resolved = told.first("ticket.resolved")
+        if data["severity"] > 2 or responded is None or resolved is None:
+            continue
+        opened_at = _occurred(opened[1])
+        staff = (_envelope(responded)["actor"]["id"], _envelope(responded)["actor"]["role"])
+        impact = opened_at - _minutes(loop.rng, 5, 45)
+        detected = impact + (opened_at - impact) * loop.rng.uniform(0.2, 0.95)
+        at = _occurred(responded)
+        for name, when in (("impact_started", impact), ("detected", detected)):
+            note = DETECTION_NOTES[name]
+            data_ = {"at": _stamp(when), "note": note}
+            loop.emit(f"incident.{name}", ticket_id, at, data_, staff, after=responded)
+        fixes = [_occurred(e) for _, e in told.all("ticket.temporary_fix_applied")]
+        resolved_at = _occurred(resolved[1])
+        mitigated = min([*fixes, resolved_at - _minutes(loop.rng, 0, 30)])
+        mitigated = max(mitigated, detected)
+        if not bad_done:  # a mitigation before the impact began: refused (R-INC-1)
+            early = {"at": _stamp(impact - _minutes(loop.rng, 5, 20)), "note": "first guess"}
+            loop.emit(
+                "incident.mitigated",
+                ticket_id,
+                resolved_at,
+                early,
+                staff,
+                after=resolved[1],
+                expect="R-INC-1",
+            )
+            bad_done = True
+        mitigated_data = {"at": _stamp(mitigated), "note": DETECTION_NOTES["mitigated"]}
+        loop.emit(
+            "incident.mitigated", ticket_id, resolved_at, mitigated_data, staff, after=resolved[1]
+        )
+
+
+def _follow_through(loop: _Loop) -> None:
+    """After each RCA: its actions done on time, late, verified, cancelled or left open;
+    runbooks, FAQs and playbooks linked (none for one repeated root cause)."""
+    q, rng = loop.q, loop.rng
+    codes: dict[str, list[str]] = {}  # root cause code -> its tickets
+    published: dict[str, datetime] = {}
+    for ticket_id, told in loop.tickets():
+        causes = told.all("rca.root_cause_identified")
+        if causes:
+            code = _envelope(causes[-1][1])["data"]["root_cause_code"]
+            codes.setdefault(code, []).append(ticket_id)
+        first = told.first("rca.published")
+        if first is not None:
+            published[ticket_id] = _occurred(first[1])
+    repeated = sorted((c for c, ts in codes.items() if len(ts) >= 2), key=lambda c: len(codes[c]))
+    bare = UNRUNBOOKED if UNRUNBOOKED in repeated else (repeated[0] if repeated else None)
+    runbook_for: dict[str, str] = {}  # each repeated cause's runbook: its first RCA published
+    for code in repeated:
+        firsts = sorted((published[t], t) for t in codes[code] if t in published)
+        if code != bare and firsts:
+            runbook_for[firsts[0][1]] = code
+    bad_verification = False
+    for ticket_id, told in loop.tickets():
+        if not told.first("rca.published"):
+            continue
+        last = told.last_at() + _minutes(rng, 10, 120)
+        planned: list[tuple[datetime, str, Json, Actor, str]] = []
+        for _, entry in told.all("rca.preventive_action_added"):
+            action = _envelope(entry)["data"]
+            owner: Actor = (action["owner"], "platform_engineer")
+            due = datetime.combine(date.fromisoformat(action["due_date"]), time(12), UTC)
+            added = max(_occurred(entry), last)
+            fate = rng.random()
+            ref = {"action_id": action["action_id"]}
+            if fate < 0.68:  # done, mostly on time
+                done = added + (due - added) * rng.uniform(0.2, 0.9)
+                if rng.random() < 0.25:
+                    done = due + timedelta(days=rng.uniform(1, 10))
+                note = {**ref, "note": rng.choice(COMPLETION_NOTES)}
+                planned.append((done, "rca.preventive_action_completed", note, owner, "accept"))
+                if rng.random() < 0.5:
+                    checked = done + timedelta(days=rng.uniform(0.5, 5))
+                    verifier = rng.choice(VERIFIERS)
+                    if not bad_verification:  # the completer checks their own work (R-RCA-4)
+                        planned.append(
+                            (done, "rca.preventive_action_verified", ref, owner, "R-RCA-4")
+                        )
+                        bad_verification = True
+                    verified = {**ref, "note": VERIFY_NOTE}
+                    planned.append(
+                        (checked, "rca.preventive_action_verified", verified, verifier, "accept")
+                    )
+            elif fate < 0.78:
+                cancelled_at = added + (due - added) * rng.uniform(0.1, 0.6)
+                reason = {**ref, "reason": rng.choice(CANCEL_REASONS)}
+                planned.append(
+                    (cancelled_at, "rca.preventive_action_cancelled", reason, owner, "accept")
+                )
+        author = _envelope(told.all("rca.published")[0][1])["actor"]
+        author_actor: Actor = (author["id"], author["role"])
+        code = runbook_for.get(ticket_id)
+        linked_at = last + _minutes(rng, 30, 48 * 60)
+        if code is not None:
+            link = {
+                "kind": "runbook",
+                "ref": f"https://runbooks.example.com/{code.lower()}",
+                "title": f"Runbook: {CAUSES[code][0]}",
+            }
+            planned.append((linked_at, "rca.knowledge_linked", link, author_actor, "accept"))
+        elif rng.random() < 0.3:
+            kind = rng.choice(("faq", "playbook"))
+            link = {
+                "kind": kind,
+                "ref": f"KB-{rng.randint(100, 999)}",
+                "title": f"{kind.upper() if kind == 'faq' else 'Playbook'}: {told_title(told)}",
+            }
+            planned.append((linked_at, "rca.knowledge_linked", link, author_actor, "accept"))
+        moment = last
+        for when, event_type, data, actor, expect in sorted(planned, key=lambda p: p[0]):
+            moment = max(moment, when)
+            if moment >= q.end:
+                break
+            loop.emit(event_type, ticket_id, moment, data, actor, expect=expect)
+
+
+def told_title(told: _Told) -> str:
+    """The ticket's title, as opened."""
+    opened = told.first("ticket.opened")
+    assert opened is not None
+    return str(_envelope(opened[1])["data"]["title"])
+
+
+def _feedback(loop: _Loop) -> None:
+    """Customers tell us about the product with their weekly usage: bugs, usability and
+    feature requests, by product area, sometimes about a ticket of theirs."""
+    q, rng = loop.q, loop.rng
+    areas_of: dict[str, list[tuple[datetime, str, str | None]]] = {}
+    for ticket_id, told in loop.tickets():
+        opened = told.first("ticket.opened")
+        assert opened is not None
+        envelope = _envelope(q.stream.entries[opened[0]])
+        area = envelope["data"].get("product_area")
+        customer_id = envelope["data"]["customer_id"]
+        areas_of.setdefault(customer_id, []).append((_occurred(opened[1]), ticket_id, area))
+    every_area = sorted(set(AREA_OF_TITLE.values()))
+    blank_done = False
+    for customer in q.customers[::2]:
+        reports = [
+            (i, e)
+            for i, e in loop.told.get(customer.id, _Told()).all("customer.usage_reported")
+            if customer.engaged(_occurred(e))
+        ]
+        if not reports:
+            continue
+        for number, (_, anchor) in enumerate(rng.sample(reports, min(len(reports), 3)), start=1):
+            at = _occurred(anchor)
+            theirs = [t for t in areas_of.get(customer.id, []) if t[0] <= at and t[2]]
+            kind = rng.choice(tuple(FEEDBACK))
+            data: Json = {"feedback_id": f"FB-{number}", "kind": kind}
+            if theirs and rng.random() < 0.7:
+                _, ticket_id, area = rng.choice(theirs)
+                data["product_area"] = area
+                if rng.random() < 0.5:
+                    data["ticket_id"] = ticket_id
+            else:
+                data["product_area"] = rng.choice(every_area)
+            data["text"] = rng.choice(FEEDBACK[kind])
+            user: Actor = (rng.choice(customer.users), "customer")
+            zone = customer.calendar.zone
+            if not blank_done:  # feedback without the customer's words (R-CS-5)
+                blank = {**data, "feedback_id": "FB-0", "text": " "}
+                loop.emit(
+                    "customer.feedback_recorded",
+                    customer.id,
+                    at,
+                    blank,
+                    user,
+                    after=anchor,
+                    zone=zone,
+                    expect="R-CS-5",
+                    source="crm",
+                )
+                blank_done = True
+            loop.emit(
+                "customer.feedback_recorded",
+                customer.id,
+                at,
+                data,
+                user,
+                after=anchor,
+                zone=zone,
+                source="crm",
+            )

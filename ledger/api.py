@@ -13,6 +13,7 @@ An envelope is the same JSON object as on the wire (a dict, or its bytes).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any
 
@@ -59,7 +60,8 @@ class Ledger:
         customer = self.app.find(customer_id)
         if not isinstance(customer, Customer):
             return None
-        return {**customer_state(customer), "trail": trail(self.app.history(customer_id))}
+        view = customer_state(customer, datetime.now(UTC))
+        return {**view, "trail": trail(self.app.history(customer_id))}
 
     def rejections(self, rule: str | None = None) -> list[StoredRejection]:
         """Rejected inputs, oldest first."""

@@ -22,10 +22,13 @@ opening (``opened_at``):
 
 * time to first response: to the first public response (``first_response_at``); the
   first-response timer gives its due instant and state.
-* time to mitigation: to the first fix the ledger records, a
-  ``ticket.temporary_fix_applied`` (a workaround) or a ``ticket.permanent_fix_applied``,
-  whichever occurred first. The event contract has no "mitigated" status, so when neither
-  was recorded the figure is "not recorded" (never guessed from the resolution).
+* impact: when the impact started and was detected (``incident.impact_started``,
+  ``incident.detected``: their ``at``), and the time to detect between them.
+* time to mitigation: to ``incident.mitigated`` (its ``at``) when recorded; otherwise to
+  the first fix the ledger records, a ``ticket.temporary_fix_applied`` (a workaround) or
+  a ``ticket.permanent_fix_applied``, whichever occurred first; when none of them was
+  recorded the figure is "not recorded" (never guessed from the resolution). With the
+  impact's start recorded, ``from_impact_seconds`` counts from there.
 * time to resolution: to ``resolved_at`` (the latest resolution, after any reopening);
   while unresolved, how long it has been open as of the page's instant.
 * breaches: the SLA timers in state ``breached`` as of the page's instant.
@@ -65,6 +68,7 @@ PALETTE: Final[dict[str, tuple[str, str]]] = {
     "fix": ("#2ca02c", "permanent fix"),
     "resolved": ("#008b8b", "resolved / closed"),
     "reopened": ("#e377c2", "reopened"),
+    "milestone": ("#bcbd22", "incident milestone (impact started, detected, mitigated)"),
     "other": ("#7f7f7f", "other activity"),
     "now": ("#000000", "now (the page's as of)"),
 }
@@ -83,6 +87,9 @@ MEANING_OF: Final = {
     "resolved": "resolved",
     "closed": "resolved",
     "reopened": "reopened",
+    "impact started": "milestone",
+    "detected": "milestone",
+    "mitigated": "milestone",
 }
 LANE_OF: Final = {
     "severity": "severity",
@@ -93,6 +100,7 @@ LANE_OF: Final = {
     "fix": "fixes",
     "resolved": "fixes",
     "reopened": "fixes",
+    "milestone": "fixes",
     "other": "activity",
 }
 LANE_TITLES: Final = {
@@ -100,7 +108,7 @@ LANE_TITLES: Final = {
     "tier": "Escalation tier",
     "updates": "Customer updates",
     "breaches": "SLA breaches",
-    "fixes": "Fixes and resolution",
+    "fixes": "Milestones, fixes and resolution",
     "activity": "Other activity (assigned, notes, RCA entries)",
 }
 LABEL_OF: Final = {
@@ -109,6 +117,9 @@ LABEL_OF: Final = {
     "resolved": "resolved",
     "closed": "closed",
     "reopened": "reopened",
+    "impact started": "impact started",
+    "detected": "detected",
+    "mitigated": "mitigated",
 }
 STRUCTURE: Final = ("#ffffff", "#f6f7f9", "#dddddd", "#e3e3e3", "#333333", "#888888")
 """Colours of the chart's frame and text, none of them a meaning."""
@@ -118,8 +129,8 @@ MITIGATION_EVENTS: Final = {
     "ticket.permanent_fix_applied": "permanent fix",
 }
 MITIGATION_DEFINITION: Final = (
-    "the first ticket.temporary_fix_applied or ticket.permanent_fix_applied, "
-    "from the opening (the ledger records no 'mitigated' status)"
+    "incident.mitigated when recorded, else the first ticket.temporary_fix_applied or "
+    "ticket.permanent_fix_applied, from the opening"
 )
 
 STYLE: Final = """
@@ -256,6 +267,9 @@ def _running_update(view: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _mitigation(view: dict[str, Any]) -> tuple[datetime, str] | None:
+    mitigated = _maybe(view["state"].get("mitigated_at"))
+    if mitigated is not None:
+        return mitigated, "incident.mitigated"
     fixes = [
         (_instant(e["occurred_at"]), MITIGATION_EVENTS[e["type"]])
         for e in view["trail"]
@@ -281,11 +295,24 @@ def incident_headline(view: dict[str, Any]) -> dict[str, Any]:
         "state": None if first is None else first["state"],
     }
 
+    impact_started = _maybe(state.get("impact_started_at"))
+    detected = _maybe(state.get("detected_at"))
+    impact = {
+        "started_at": _iso(impact_started),
+        "detected_at": _iso(detected),
+        "time_to_detect_seconds": None
+        if impact_started is None or detected is None or detected < impact_started
+        else _seconds(impact_started, detected),
+    }
+
     fix = _mitigation(view)
     mitigation: dict[str, Any] = {
         "recorded": fix is not None,
         "at": None if fix is None else _iso(fix[0]),
         "seconds": None if fix is None else _seconds(opened, fix[0]),
+        "from_impact_seconds": None
+        if fix is None or impact_started is None or fix[0] < impact_started
+        else _seconds(impact_started, fix[0]),
         "by": None if fix is None else fix[1],
         "definition": MITIGATION_DEFINITION,
     }
@@ -355,6 +382,7 @@ def incident_headline(view: dict[str, Any]) -> dict[str, Any]:
             "assignee": state["assignee"],
         },
         "opened_at": _iso(opened),
+        "impact": impact,
         "first_response": first_response,
         "mitigation": mitigation,
         "resolution": resolution,
@@ -394,11 +422,29 @@ def incident_headline_html(view: dict[str, Any]) -> str:
     mitigation = h["mitigation"]
     if mitigation["recorded"]:
         mitigation_text = elapsed(mitigation, "") + f" <small>by {e(mitigation['by'])}</small>"
+        if mitigation["from_impact_seconds"] is not None:
+            since = duration_text(mitigation["from_impact_seconds"])
+            mitigation_text += f" <small>({e(since)} from the impact's start)</small>"
     else:
         mitigation_text = (
-            "not recorded <small>(no temporary or permanent fix in the ledger; "
-            "there is no 'mitigated' status)</small>"
+            "not recorded <small>(no incident.mitigated and no temporary or permanent fix "
+            "in the ledger)</small>"
         )
+    impact = h["impact"]
+    if impact["started_at"] is None and impact["detected_at"] is None:
+        impact_text = (
+            "not recorded <small>(no incident.impact_started or incident.detected)</small>"
+        )
+    else:
+        parts = []
+        if impact["started_at"] is not None:
+            parts.append(f"started {e(_hm(_instant(impact['started_at'])))} UTC")
+        if impact["detected_at"] is not None:
+            parts.append(f"detected {e(_hm(_instant(impact['detected_at'])))} UTC")
+        impact_text = ", ".join(parts)
+        if impact["time_to_detect_seconds"] is not None:
+            detect = duration_text(impact["time_to_detect_seconds"])
+            impact_text += f" <small>(time to detect {e(detect)})</small>"
     resolution = h["resolution"]
     if resolution["recorded"]:
         resolution_text = elapsed(resolution, "")
@@ -434,6 +480,13 @@ def incident_headline_html(view: dict[str, Any]) -> str:
     rows = [
         figure("customer", "Customer", f"{e(name)} <small>({e(customer['customer_id'])})</small>"),
         figure("status", "Status", status_text),
+        figure(
+            "impact",
+            "Impact",
+            impact_text,
+            impact["time_to_detect_seconds"],
+            impact["started_at"],
+        ),
         figure(
             "first_response", "Time to first response", first_text, first["seconds"], first["at"]
         ),
@@ -666,9 +719,10 @@ def _description(
         )
     colours = "; ".join(f"{PALETTE[m][1]}: {PALETTE[m][0]}" for m in used)
     desc = (
-        f"{axis} Lanes: severity, escalation tier, customer updates, SLA breaches, fixes "
-        f"and resolution, other activity. Currently Sev{status['severity']} at tier "
-        f"{status['tier'].replace('_', ' ')}; {h['breaches']['count']} SLA breaches.{update} "
+        f"{axis} Lanes: severity, escalation tier, customer updates, SLA breaches, incident "
+        f"milestones, fixes and resolution, other activity. Currently "
+        f"Sev{status['severity']} at tier {status['tier'].replace('_', ' ')}; "
+        f"{h['breaches']['count']} SLA breaches.{update} "
         f"Colours: {colours}."
     )
     return title, desc
@@ -846,6 +900,11 @@ def _shape(meaning: str, kind: str, x: float, y: float) -> str:
         tip = y + 6 if kind == "de-escalated" else y - 6
         base = y - 5 if kind == "de-escalated" else y + 5
         return f'<path d="M{x - 6} {base} L{x + 6} {base} L{x} {tip} Z" fill="{colour}"/>'
+    if meaning == "milestone":  # a flag on a pole
+        return (
+            f'<path d="M{x} {y + 7} V{y - 7} L{x + 8} {y - 4} L{x} {y - 1}" '
+            f'fill="{colour}" stroke="{colour}" stroke-width="2"/>'
+        )
     if meaning == "reopened":
         return (
             f'<circle cx="{x}" cy="{y}" r="5" fill="#ffffff" stroke="{colour}" stroke-width="3"/>'

@@ -10,6 +10,9 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -28,6 +31,7 @@ from schemas.envelope import (
 )
 from schemas.errors import RULE_FOR_FIELD, WireError
 from schemas.export import DEFAULT_SCHEMA_DIR, expected_json_schemas, export_json_schemas
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.parse import envelope_to_wire, parse_canonical, parse_envelope
 from schemas.policy import (
     SlaPolicyChangeApproved,
@@ -35,8 +39,12 @@ from schemas.policy import (
 )
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -50,8 +58,11 @@ from schemas.registry import (
 )
 from schemas.system import (
     CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
     FixTemporaryExpired,
+    RcaActionOverdue,
     SlaBreached,
+    SlaWarning,
 )
 from schemas.ticket import (
     TicketAssigned,
@@ -85,6 +96,10 @@ __all__ = [
     "CustomerChurnRiskRaised",
     "CustomerChurned",
     "CustomerEnvelope",
+    "CustomerExceptionApproved",
+    "CustomerExceptionExpired",
+    "CustomerExceptionRequested",
+    "CustomerFeedbackRecorded",
     "CustomerMilestoneReached",
     "CustomerOnboarded",
     "CustomerOwnerChanged",
@@ -94,10 +109,18 @@ __all__ = [
     "Data",
     "Envelope",
     "FixTemporaryExpired",
+    "IncidentDetected",
+    "IncidentImpactStarted",
+    "IncidentMitigated",
     "PolicyEnvelope",
+    "RcaActionOverdue",
     "RcaImpactAssessed",
+    "RcaKnowledgeLinked",
     "RcaOwnerAssigned",
     "RcaPreventiveActionAdded",
+    "RcaPreventiveActionCancelled",
+    "RcaPreventiveActionCompleted",
+    "RcaPreventiveActionVerified",
     "RcaPublished",
     "RcaRootCauseIdentified",
     "RcaTimelineEntryAdded",
@@ -105,6 +128,7 @@ __all__ = [
     "SlaBreached",
     "SlaPolicyChangeApproved",
     "SlaPolicyChangeProposed",
+    "SlaWarning",
     "TicketAssigned",
     "TicketClosed",
     "TicketDeescalated",

@@ -13,7 +13,18 @@ from pydantic_core import PydanticCustomError
 
 from schemas.business_calendar import Calendar
 from schemas.envelope import CustomerEnvelope, Data, Model
-from schemas.fields import Count, Day, Instant, Label, Money, Text, TicketId
+from schemas.fields import (
+    Count,
+    Day,
+    Instant,
+    Label,
+    Money,
+    ProductArea,
+    ShortText,
+    Text,
+    TicketId,
+)
+from schemas.policy import SeverityTargets
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -124,6 +135,20 @@ class CustomerSurveyRecordedData(Data):
         return score
 
 
+class CustomerFeedbackRecordedData(Data):
+    """What a customer told us about the product (R-CS-5): customer pain is product signal."""
+
+    feedback_id: Label = Field(description="The feedback's id, unique per customer")
+    kind: Literal["bug", "ux", "feature_request"] = Field(
+        description="bug, ux (usability) or feature_request"
+    )
+    product_area: ProductArea = Field(description="The product area it is about, a slug")
+    text: ShortText = Field(description="What the customer said, non-blank (R-CS-5)")
+    ticket_id: TicketId | None = Field(
+        default=None, description="The customer's ticket it came with, if any (T-...)"
+    )
+
+
 class CustomerContractData(Data):
     """A renewal or a churn, with its annual recurring revenue."""
 
@@ -152,6 +177,36 @@ class CustomerCalendarChangeApprovedData(Data):
     """Approval by leadership, not by the proposer (R-CAL-1)."""
 
     proposal_id: Label = Field(description="The approved proposal's id")
+
+
+class CustomerExceptionRequestedData(Data):
+    """A customer-specific exception to the SLA policy, to be reviewed by leadership
+    (R-EXC-1): the only way a customer gets other targets than the policy's."""
+
+    exception_id: Label = Field(description="The exception's id, at most 128 characters")
+    kind: Literal["sla_targets"] = Field(
+        description="What it excepts: sla_targets, the SLA policy's targets of some severities"
+    )
+    targets: dict[Literal["1", "2", "3", "4"], SeverityTargets] = Field(
+        min_length=1,
+        description='Severity ("1" to "4") to its targets for this customer, in the policy\'s '
+        "shape; a severity left out keeps the policy's targets",
+    )
+    reason: Text = Field(description="Why the customer is treated differently (R-EXC-1)")
+    effective_at: Instant = Field(
+        description="Applies to the customer's tickets opened at or after this instant, once "
+        "approved (R-EXC-2)"
+    )
+    expires_at: Instant = Field(
+        description="Applies to tickets opened before this instant: after effective_at, at "
+        "most 366 days later (R-EXC-2)"
+    )
+
+
+class CustomerExceptionApprovedData(Data):
+    """Approval by leadership, not by the requester (R-EXC-1)."""
+
+    exception_id: Label = Field(description="The approved exception's id")
 
 
 class CustomerOnboarded(CustomerEnvelope):
@@ -229,3 +284,24 @@ class CustomerCalendarChangeApproved(CustomerEnvelope):
 
     type: Literal["customer.calendar_change_approved"] = Field(description=TYPE)
     data: CustomerCalendarChangeApprovedData = Field(description=PAYLOAD)
+
+
+class CustomerExceptionRequested(CustomerEnvelope):
+    """customer.exception_requested"""
+
+    type: Literal["customer.exception_requested"] = Field(description=TYPE)
+    data: CustomerExceptionRequestedData = Field(description=PAYLOAD)
+
+
+class CustomerExceptionApproved(CustomerEnvelope):
+    """customer.exception_approved"""
+
+    type: Literal["customer.exception_approved"] = Field(description=TYPE)
+    data: CustomerExceptionApprovedData = Field(description=PAYLOAD)
+
+
+class CustomerFeedbackRecorded(CustomerEnvelope):
+    """customer.feedback_recorded"""
+
+    type: Literal["customer.feedback_recorded"] = Field(description=TYPE)
+    data: CustomerFeedbackRecordedData = Field(description=PAYLOAD)

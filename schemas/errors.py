@@ -40,8 +40,18 @@ RULE_FOR_FIELD: Final[dict[tuple[str, str], str]] = {
     ("customer.onboarded", "data.decision_maker"): "R-CS-1",
     ("customer.onboarded", "data.decision_maker.name"): "R-CS-1",
     ("customer.onboarded", "data.decision_maker.email"): "R-CS-1",
+    ("customer.exception_requested", "data.reason"): "R-EXC-1",
+    ("customer.exception_requested", "data.effective_at"): "R-EXC-2",
+    ("customer.exception_requested", "data.expires_at"): "R-EXC-2",
     ("rca.preventive_action_added", "data.owner"): "R-RCA-2",
     ("rca.preventive_action_added", "data.due_date"): "R-RCA-2",
+    ("rca.preventive_action_cancelled", "data.reason"): "R-RCA-4",
+    ("rca.knowledge_linked", "data.ref"): "R-RCA-6",
+    ("rca.knowledge_linked", "data.title"): "R-RCA-6",
+    ("incident.impact_started", "data.at"): "R-INC-1",
+    ("incident.detected", "data.at"): "R-INC-1",
+    ("incident.mitigated", "data.at"): "R-INC-1",
+    ("customer.feedback_recorded", "data.text"): "R-CS-5",
 }
 """(event type, field) -> the domain rule a missing or mistyped field breaks."""
 

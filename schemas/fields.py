@@ -265,6 +265,14 @@ _DURATION_PARTS: Final = re.compile(
 _TOO_LONG: Final = "Input should be at most 366 days (P52W2D)"
 
 
+def duration_length(value: str, day: timedelta = timedelta(days=1)) -> timedelta:
+    """A valid `IsoDuration` as a length, a day (and a seventh of a week) counted as ``day``."""
+    parts = _DURATION_PARTS.fullmatch(value)
+    assert parts is not None
+    weeks, days, hours, minutes, seconds = (int(part or 0) for part in parts.groups())
+    return (weeks * 7 + days) * day + timedelta(hours=hours, minutes=minutes, seconds=seconds)
+
+
 def _duration(value: str) -> str:
     parts = _DURATION_PARTS.fullmatch(value) if _DURATION.fullmatch(value) else None
     if parts is None:
@@ -317,3 +325,36 @@ Money = Annotated[
     BeforeValidator(_money),
     WithJsonSchema({"type": "string", **_patterned(MONEY_PATTERN)}),
 ]
+
+# Product areas and bounded text -------------------------------------------------------
+PRODUCT_AREA_PATTERN: Final = r"^[a-z0-9][a-z0-9_-]{0,63}$"
+_PRODUCT_AREA: Final = re.compile(PRODUCT_AREA_PATTERN)
+
+
+def _product_area(value: str) -> str:
+    if _PRODUCT_AREA.fullmatch(value) is None:
+        raise PydanticCustomError(
+            "product_area",
+            "Input should be a product area slug: a lower-case ASCII letter or digit, then "
+            "up to 63 of a-z, 0-9, '_' or '-' (e.g. dubbing, subtitle-export)",
+        )
+    return value
+
+
+ProductArea = Annotated[
+    str, AfterValidator(_product_area), Field(json_schema_extra=_patterned(PRODUCT_AREA_PATTERN))
+]
+"""A product area, a short slug (``dubbing``, ``subtitle-export``): what insights group by."""
+
+SHORT_TEXT_MAX_LENGTH: Final = 2000
+ShortText = Annotated[Text, Field(max_length=SHORT_TEXT_MAX_LENGTH)]
+"""Free text of at most 2000 characters (a note, a title, a piece of feedback); no NUL."""
+
+REF_MAX_LENGTH: Final = 2048
+Reference = Annotated[
+    str,
+    Field(max_length=REF_MAX_LENGTH, json_schema_extra=_patterned(LABEL_PATTERN)),
+    AfterValidator(_no_control),
+]
+"""A reference to a knowledge entry (a URL or an id): at most 2048 characters, no control
+characters."""

@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from datetime import timedelta
+from typing import Final, Literal
 
-from pydantic import Field
+from pydantic import Field, ValidationInfo, field_validator
+from pydantic_core import PydanticCustomError
 
 from schemas.envelope import Data, Model, PolicyEnvelope
-from schemas.fields import Instant, IsoDuration, Label
+from schemas.fields import Instant, IsoDuration, Label, duration_length
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
+BUSINESS_DAY: Final = timedelta(hours=8)
+"""A business day as ``warn_after`` is compared with its target at the wire (the default
+calendar's; on a calendar whose business day is shorter, a warning that would not come
+before the due instant is not raised)."""
 
 
 class Target(Model):
@@ -23,6 +29,29 @@ class Target(Model):
     clock: Literal["24x7", "business"] = Field(
         description="24x7: real elapsed time; business: the customer's business hours"
     )
+    warn_after: IsoDuration | None = Field(
+        default=None,
+        exclude_if=lambda value: value is None,
+        description="Pre-breach warning: an ISO 8601 duration, positive and shorter than "
+        "duration, counted on the same clock from the timer's start (pauses excluded); the "
+        "ledger writes sla.warning when it runs out (R-SLA-7). Absent or null: no warning",
+    )
+
+    @field_validator("warn_after")
+    @classmethod
+    def _before_the_target(cls, warn_after: str | None, info: ValidationInfo) -> str | None:
+        duration, clock = info.data.get("duration"), info.data.get("clock")
+        if warn_after is None or not isinstance(duration, str) or clock is None:
+            return warn_after
+        day = BUSINESS_DAY if clock == "business" else timedelta(days=1)
+        if duration_length(warn_after, day) >= duration_length(duration, day):
+            raise PydanticCustomError(
+                "warn_after",
+                "Input should be shorter than the target's duration {duration} (a day counted "
+                "as {hours} hours on the {clock} clock)",
+                {"duration": duration, "hours": int(day.total_seconds() // 3600), "clock": clock},
+            )
+        return warn_after
 
 
 class SeverityTargets(Model):

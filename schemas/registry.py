@@ -12,6 +12,9 @@ from schemas.customer import (
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -20,16 +23,29 @@ from schemas.customer import (
     CustomerUsageReported,
 )
 from schemas.envelope import Envelope
+from schemas.incident import IncidentDetected, IncidentImpactStarted, IncidentMitigated
 from schemas.policy import SlaPolicyChangeApproved, SlaPolicyChangeProposed
 from schemas.rca import (
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
 )
-from schemas.system import SYSTEM_TYPES, CustomerChurnRiskRaised, FixTemporaryExpired, SlaBreached
+from schemas.system import (
+    SYSTEM_TYPES,
+    CustomerChurnRiskRaised,
+    CustomerExceptionExpired,
+    FixTemporaryExpired,
+    RcaActionOverdue,
+    SlaBreached,
+    SlaWarning,
+)
 from schemas.ticket import (
     TicketAssigned,
     TicketClosed,
@@ -66,6 +82,13 @@ AnyEnvelope = Annotated[
     | RcaOwnerAssigned
     | RcaTimelineEntryAdded
     | RcaPublished
+    | RcaPreventiveActionCompleted
+    | RcaPreventiveActionVerified
+    | RcaPreventiveActionCancelled
+    | RcaKnowledgeLinked
+    | IncidentImpactStarted
+    | IncidentDetected
+    | IncidentMitigated
     | CustomerOnboarded
     | CustomerOwnerChanged
     | CustomerCheckInScheduled
@@ -77,11 +100,17 @@ AnyEnvelope = Annotated[
     | CustomerChurned
     | CustomerCalendarChangeProposed
     | CustomerCalendarChangeApproved
+    | CustomerExceptionRequested
+    | CustomerExceptionApproved
+    | CustomerFeedbackRecorded
     | SlaPolicyChangeProposed
     | SlaPolicyChangeApproved
     | SlaBreached
+    | SlaWarning
     | FixTemporaryExpired
-    | CustomerChurnRiskRaised,
+    | CustomerChurnRiskRaised
+    | CustomerExceptionExpired
+    | RcaActionOverdue,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

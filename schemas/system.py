@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Count, Instant, Text
+from schemas.fields import Count, Day, Instant, Label, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -19,6 +19,15 @@ class SlaBreachedData(Data):
 
     timer: Literal["first_response", "update", "resolution"] = Field(description="Which timer")
     due_at: Instant = Field(description="When it was due")
+    policy_version: Count = Field(description="The SLA policy version the timer ran under")
+
+
+class SlaWarningData(Data):
+    """A timer's warning threshold ran out while it ran: its target is near (R-SLA-7)."""
+
+    timer: Literal["first_response", "update"] = Field(description="Which timer")
+    warn_at: Instant = Field(description="When the warning threshold ran out")
+    due_at: Instant = Field(description="When the timer was due, as it stood at warn_at")
     policy_version: Count = Field(description="The SLA policy version the timer ran under")
 
 
@@ -41,11 +50,34 @@ class CustomerChurnRiskRaisedData(Data):
     )
 
 
+class CustomerExceptionExpiredData(Data):
+    """An approved customer exception reached its expiry (R-EXC-2)."""
+
+    exception_id: Label = Field(description="The exception's id")
+    expires_at: Instant = Field(description="Its expiry")
+
+
+class RcaActionOverdueData(Data):
+    """A preventive action passed its due date and was not completed by then (R-RCA-5)."""
+
+    action_id: Label = Field(description="The action's id")
+    owner: Text = Field(description="The action's owner")
+    due_date: Day = Field(description="Its due date, YYYY-MM-DD")
+    due_at: Instant = Field(description="When it became overdue: the start of the next day, UTC")
+
+
 class SlaBreached(TicketEnvelope):
     """sla.breached"""
 
     type: Literal["sla.breached"] = Field(description=TYPE)
     data: SlaBreachedData = Field(description=PAYLOAD)
+
+
+class SlaWarning(TicketEnvelope):
+    """sla.warning"""
+
+    type: Literal["sla.warning"] = Field(description=TYPE)
+    data: SlaWarningData = Field(description=PAYLOAD)
 
 
 class FixTemporaryExpired(TicketEnvelope):
@@ -62,6 +94,27 @@ class CustomerChurnRiskRaised(CustomerEnvelope):
     data: CustomerChurnRiskRaisedData = Field(description=PAYLOAD)
 
 
+class CustomerExceptionExpired(CustomerEnvelope):
+    """customer.exception_expired"""
+
+    type: Literal["customer.exception_expired"] = Field(description=TYPE)
+    data: CustomerExceptionExpiredData = Field(description=PAYLOAD)
+
+
+class RcaActionOverdue(TicketEnvelope):
+    """rca.action_overdue"""
+
+    type: Literal["rca.action_overdue"] = Field(description=TYPE)
+    data: RcaActionOverdueData = Field(description=PAYLOAD)
+
+
 SYSTEM_TYPES: frozenset[str] = frozenset(
-    {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"}
+    {
+        "sla.breached",
+        "sla.warning",
+        "fix.temporary_expired",
+        "customer.churn_risk_raised",
+        "customer.exception_expired",
+        "rca.action_overdue",
+    }
 )

@@ -12,7 +12,7 @@ from typing import Literal
 from pydantic import Field
 
 from schemas.envelope import Data, EmptyData, TicketEnvelope
-from schemas.fields import CustomerId, Instant, Int64, Text
+from schemas.fields import CustomerId, Instant, Int64, ProductArea, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -32,6 +32,9 @@ class TicketOpenedData(Data):
     reason: Text | None = Field(
         default=None, description="Why the severity differs from the category's (R-SEV-1)"
     )
+    product_area: ProductArea | None = Field(
+        default=None, description="The product area it is about, a slug (insights group by it)"
+    )
 
 
 class TicketTriagedData(Data):
@@ -40,6 +43,9 @@ class TicketTriagedData(Data):
     severity: Int64 = Field(description="1 to 4 (R-IN-3)")
     category: Text = Field(description="A category of R-SEV")
     reason: Text = Field(description="Why (R-SEV-1)")
+    product_area: ProductArea | None = Field(
+        default=None, description="The product area, set or changed; left out: unchanged"
+    )
 
 
 class TicketAssignedData(Data):

@@ -29,6 +29,7 @@ from starlette.responses import Response
 from ledger.adapters.settings import resolve_database
 from ledger.projections.registry import SubjectFailed
 from ledger.services import answers
+from ledger.services.followup import PENDING, ActionQuery
 from ledger.services.principals import Principal
 from ledger.services.queries import rejection_view
 from ledger.services.queue import UNRESOLVED, BadOption, CustomerQuery, TicketQuery
@@ -38,6 +39,7 @@ from web.ingest import ingest, inputs_of, read_body
 from web.metrics import instrument
 from web.models import (
     EVENTS_BODY,
+    ActionPage,
     Answer,
     BoardPage,
     CustomerPage,
@@ -395,6 +397,52 @@ def _routes(app: FastAPI) -> None:
         return JsonAnswer(asked.paged("customers", rows))
 
     @app.get(
+        "/v1/actions",
+        response_model=ActionPage,
+        tags=["reads"],
+        responses=PROBLEMS,
+        dependencies=[Depends(bearer)],
+    )
+    def actions(
+        request: Request,
+        who: Reader,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        status: Annotated[
+            str | None,
+            Query(
+                description="pending (default: open or overdue), all, open, overdue, "
+                "completed, verified or cancelled."
+            ),
+        ] = None,
+        owner: Annotated[str | None, Query(description="Only actions owned by O.")] = None,
+        ticket: Annotated[str | None, Query(description="Only this ticket's actions.")] = None,
+        cursor: CursorQ = None,
+        page_size: PageSize = pages.DEFAULT_PAGE_SIZE,
+    ) -> Response:
+        """Preventive actions of RCAs and their follow-through (`ledger actions --json`),
+        soonest due first; a reader scoped to customers sees their tickets' only."""
+        filters = {"status": status or PENDING, "owner": owner, "ticket": ticket}
+        try:
+            query = ActionQuery(status=status or PENDING, owner=owner, ticket=ticket)
+        except BadOption as error:
+            raise _bad(error) from None
+        asked = Question(as_of, known_at, filters, cursor, page_size)
+        runtime = _runtime(request)
+        try:
+            rows = answers.actions(
+                runtime.app,
+                runtime.engine,
+                asked.as_of,
+                asked.known_at,
+                query,
+                customers=who.customers if scoped(who) else None,
+            )
+        except BadOption as error:
+            raise _bad(error) from None
+        return JsonAnswer(asked.paged("actions", rows))
+
+    @app.get(
         "/v1/board",
         response_model=BoardPage,
         tags=["reads"],
@@ -411,6 +459,10 @@ def _routes(app: FastAPI) -> None:
             int | None, Query(ge=0, description="Only running timers due within MINUTES.")
         ] = None,
         open: Annotated[bool, Query(description="Only timers not stopped yet.")] = False,
+        warned: Annotated[
+            bool,
+            Query(description="Only timers past their warning threshold, not stopped or breached."),
+        ] = False,
         customer: Annotated[str | None, Query(description="Only this customer.")] = None,
         severity: Annotated[
             int | None, Query(ge=1, le=4, description="Only this severity.")
@@ -426,6 +478,7 @@ def _routes(app: FastAPI) -> None:
             "open_only": open,
             "customer": customer,
             "severity": severity,
+            "warned": warned,
         }
         asked = Question(as_of, known_at, filters, cursor, page_size)
         runtime = _runtime(request)
@@ -440,6 +493,7 @@ def _routes(app: FastAPI) -> None:
                 open_only=open,
                 customer=customer,
                 severity=severity,
+                warned=warned,
             )
         except OverflowError:
             if at_risk is None:
@@ -583,6 +637,38 @@ def _routes(app: FastAPI) -> None:
             )
         runtime = _runtime(request)
         figures = answers.metrics(
+            runtime.app, runtime.engine, asked.as_of, asked.known_at, start, end
+        )
+        return JsonAnswer(asked.document(**figures))
+
+    @app.get(
+        "/v1/insights",
+        response_model=Answer,
+        tags=["reads"],
+        responses=PROBLEMS,
+        dependencies=[Depends(bearer)],
+    )
+    def insights(
+        request: Request,
+        who: Reader,
+        as_of: AsOf = None,
+        known_at: KnownAt = None,
+        from_: Annotated[
+            str | None, Query(alias="from", description="Window start (default: the beginning).")
+        ] = None,
+        to: Annotated[str | None, Query(description="Window end (default: as_of).")] = None,
+    ) -> Response:
+        """Product areas ranked by customer pain, and root causes repeated on incidents
+        with no runbook (`ledger insights --json`)."""
+        whole_ledger(who, "insights")
+        asked = Question(as_of, known_at)
+        start, end = instant(from_, "from"), instant(to, "to")
+        if start is not None and end is not None and start > end:
+            raise bad_parameter(
+                "from", f"from {from_} is after to {to}: the window would hold nothing"
+            )
+        runtime = _runtime(request)
+        figures = answers.insights(
             runtime.app, runtime.engine, asked.as_of, asked.known_at, start, end
         )
         return JsonAnswer(asked.document(**figures))

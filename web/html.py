@@ -85,7 +85,7 @@ BOARD_DAYS: Final = 30
 """The board's slider spans this many days, up to the ledger's latest event (or now)."""
 PAGE_ROWS: Final = 250
 """Rows per page of the board and the lists."""
-STATES: Final = ("open", "breached", "at_risk", "all")
+STATES: Final = ("open", "breached", "at_risk", "warned", "all")
 DEFAULT_WITHIN: Final = 240
 
 SECURITY_HEADERS: Final = {
@@ -446,6 +446,7 @@ def _board(view: View) -> tuple[str, dict[str, Any]]:
             open_only=state == "open",
             customer=customer,
             severity=severity,
+            warned=state == "warned",
         )
     except OverflowError:
         raise PageError(400, "Bad filter", f"within {within}: past year 9999") from None

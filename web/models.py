@@ -85,6 +85,10 @@ class RejectionPage(Page):
     rejections: list[dict[str, Any]]
 
 
+class ActionPage(Page):
+    actions: list[dict[str, Any]]
+
+
 class Health(BaseModel):
     """``/healthz``: the process answers."""
 

@@ -64,6 +64,7 @@ from sqlalchemy import (
     event,
     func,
     insert,
+    inspect,
     or_,
     select,
     text,
@@ -140,72 +141,61 @@ def engine_for(database: Database) -> Engine:
     )
 
 
-def create_tables(engine: Engine) -> bool:
+def create_tables(engine: Engine) -> set[str]:
     """Create the read-model tables; on PostgreSQL one process at a time (advisory lock).
 
-    A ledger made by an earlier version may lack a read model, some of a read model's
-    columns or an index: they are added. When a read model was projected already and
-    gained a table or a column, its rows cannot be right (a new column is null): every
-    read model and its versions are emptied and every projection goes back to 0 in the
-    same transaction, so whichever runner comes next projects the log again. True when
-    that happened (``Projector.setup`` then rebuilds at once)."""
+    A ledger made by an earlier version may lack a read model a projection fills now, or
+    a column of one: that projection's outdated tables are dropped and made again, its
+    rows emptied and its position set back to 0, in the same transaction, so whichever
+    runner comes next projects it again from the log. Returns the projections set back."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": SCHEMA_LOCK})
-        existing = _existing_columns(conn)
+        reshaped = _reshape(conn)
         tables.metadata.create_all(conn)
-        added = False
-        for table in _read_model_tables():
-            columns = existing.get(table.name)
-            if columns is None:
-                added = True
-                continue
-            for column in table.columns:
-                if column.name not in columns:
-                    kind = column.type.compile(dialect=conn.dialect)
-                    quote = conn.dialect.identifier_preparer.quote
-                    name = f"{quote(table.name)} ADD COLUMN {quote(column.name)}"
-                    conn.execute(text(f"ALTER TABLE {name} {kind}"))
-                    added = True
         # A ledger made by an earlier version has its tables, not always every index.
         for table in tables.metadata.sorted_tables:
             for index in table.indexes:
                 conn.execute(CreateIndex(index, if_not_exists=True))
-        projected = tables.tracking.name in existing and any(
-            conn.execute(select(tables.tracking.c.position)).scalars()
-        )
-        if not (added and projected):
-            return False
-        for table in _read_model_tables():
-            conn.execute(delete(table))
-        conn.execute(update(tables.tracking).values(position=0))
-        conn.execute(delete(failures))
-        return True
+        for name in sorted(reshaped):
+            projection = BY_NAME[name]
+            for table in tables_of(projection):
+                conn.execute(delete(table))
+            for table_name in projection.tables:
+                conn.execute(delete(tables.VERSIONS[table_name]))
+            conn.execute(
+                update(tables.tracking)
+                .where(tables.tracking.c.projection == name)
+                .values(position=0)
+            )
+            conn.execute(delete(failures).where(failures.c.projection == name))
+    return reshaped
 
 
-def _read_model_tables() -> list[Table]:
-    """Every read model's table and its versions' table."""
-    names = [name for projection in PROJECTIONS for name in projection.tables]
-    return [tables.metadata.tables[n] for n in names] + [tables.VERSIONS[n] for n in names]
-
-
-def _existing_columns(conn: Connection) -> dict[str, set[str]]:
-    """The columns of every table the database holds (in the ledger's schema), by table,
-    in one query."""
-    if conn.dialect.name == "postgresql":
-        query = text(
-            "SELECT table_name, column_name FROM information_schema.columns "
-            "WHERE table_schema = current_schema()"
-        )
-    else:
-        query = text(
-            "SELECT m.name, p.name FROM sqlite_master AS m, pragma_table_info(m.name) AS p "
-            "WHERE m.type = 'table'"
-        )
-    found: dict[str, set[str]] = {}
-    for table, column in conn.execute(query):
-        found.setdefault(str(table), set()).add(str(column))
-    return found
+def _reshape(conn: Connection) -> set[str]:
+    """Drop the read-model tables (live or versions) that lack a column of today's; the
+    projections of a ledger that had read models but lacks one of theirs now, or had one
+    dropped here, must be projected again."""
+    inspector = inspect(conn)
+    existing = set(inspector.get_table_names())
+    if tables.tracking.name not in existing:
+        return set()  # a new ledger: nothing was projected yet
+    reshaped: set[str] = set()
+    for projection in PROJECTIONS:
+        made = [tables.metadata.tables[name] for name in projection.tables]
+        made += [tables.VERSIONS[name] for name in projection.tables]
+        present = [table for table in made if table.name in existing]
+        if not present:
+            continue
+        for table in present:
+            columns = {column["name"] for column in inspector.get_columns(table.name)}
+            if not {column.name for column in table.columns} <= columns:
+                log.warning("read model %s lacks columns of today's: made again", table.name)
+                table.drop(conn)
+                reshaped.add(projection.name)
+        if len(present) < len(made):
+            reshaped.add(projection.name)
+    return reshaped
 
 
 def insert_missing(conn: Connection, table: Any, keys: list[dict[str, Any]]) -> None:
@@ -575,17 +565,24 @@ class Projector:
 
     def setup(self) -> None:
         """Create the read-model tables and tracking rows if missing. A ledger projected
-        before its read models had every table and column they have now (their
-        versions, say, or the calendar versions of R-CAL) is rebuilt once
-        (``create_tables``)."""
+        before read models kept their versions is rebuilt once, so that every version
+        is there; one projected before a projection's read models had every table and
+        column they have now (the calendar versions of R-CAL, say) has those projections
+        rebuilt once (``create_tables``)."""
         if self.engine in _SET_UP:  # once per engine: every query makes a runner
             return
-        migrated = create_tables(self.engine)
+        versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
+        reshaped = create_tables(self.engine)
         with self.engine.begin() as conn:
             insert_missing(conn, tables.tracking, [{"projection": p.name} for p in PROJECTIONS])
-        if migrated:
-            log.warning("read models gained tables or columns: rebuilding them from the log")
+        if not versioned and any(self.positions().values()):
+            log.warning("read models kept no versions yet: rebuilding them from the log")
             self.rebuild()
+        elif reshaped and self.head():
+            log.warning(
+                "read models %s changed shape: rebuilding them", ", ".join(sorted(reshaped))
+            )
+            self.rebuild(sorted(reshaped))
         _SET_UP.add(self.engine)
 
     def positions(self) -> dict[str, int]:
@@ -835,9 +832,9 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
-        reached = [s for s in self._reached(projection, page) if s not in by_subject]
-        history.load(reached)
-        for subject in reached:  # (rows a rebuild wrote ahead of this catch-up: not yet)
+        woken = [s for s in self._woken(projection, page) if s not in by_subject]
+        history.load(woken)
+        for subject in woken:  # (rows a rebuild wrote ahead of this catch-up: not yet)
             if history.events(subject):
                 by_subject[subject] = []
         touched = list(by_subject)
@@ -879,33 +876,34 @@ class Projector:
                 fault(-1)  # after every write, before the commit
         return failed
 
-    def _reached(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
-        """The subjects of ``projection`` that other subjects' events in ``page`` reach
-        (``Projection.reached_by``): for a customer's approved calendar change, its
-        tickets (as the committed rows stand) whose business timers it can move, those
-        with one open or with an event at or after the approval (``calendar_settled_at``
-        null or not before it). Their folds start again with the approval merged in, in
-        this page's transaction (versions from the approval's instants)."""
-        earliest: dict[str, datetime] = {}
-        for _, domain_event in page:
-            subject = projection.reached_by(domain_event)
-            if subject is not None and subject not in earliest:
-                earliest[subject] = domain_event.occurred_at
-        if not earliest:
+    def _woken(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
+        """Subjects whose rows an event of another subject in the page changes
+        (``Projection.wakes``), as the committed rows stand: folded again though no event
+        of theirs arrived, in this page's transaction. A customer's exception approval
+        wakes its tickets opened from its ``effective_from`` on (stored before it across
+        partitions); its approved calendar change, its tickets whose business timers it
+        can move, those with one open or with an event at or after the approval
+        (``calendar_settled_at`` null or not before it): their folds start again with
+        the approval merged in (versions from the approval's instants)."""
+        wakes = [w for _, e in page if (w := projection.wakes(e)) is not None]
+        if not wakes:
             return []
-        t = tables.tickets
-        found: list[str] = []
+        c = tables.tickets.c
+        woken: dict[str, None] = {}
         with self.engine.connect() as conn:
-            for subject, at in earliest.items():
-                found.extend(
-                    conn.execute(
-                        select(t.c.ticket_id).where(
-                            t.c.customer_id == subject,
-                            or_(t.c.calendar_settled_at.is_(None), t.c.calendar_settled_at >= at),
+            for wake in dict.fromkeys(wakes):
+                found = select(c.ticket_id).where(c.customer_id == wake.customer_id)
+                if wake.opened_from is not None:
+                    found = found.where(c.opened_at >= wake.opened_from)
+                if wake.settled_from is not None:
+                    found = found.where(
+                        or_(
+                            c.calendar_settled_at.is_(None),
+                            c.calendar_settled_at >= wake.settled_from,
                         )
-                    ).scalars()
-                )
-        return found
+                    )
+                woken.update(dict.fromkeys(conn.execute(found.order_by(c.ticket_id)).scalars()))
+        return list(woken)
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:

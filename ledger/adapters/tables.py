@@ -107,6 +107,7 @@ tickets = Table(
     Column("tier", String),
     Column("assignee", String),
     Column("policy_version", Integer),
+    Column("exception_id", String),  # the customer exception it runs under (R-EXC)
     Column("opened_at", Instant, index=True),
     Column("first_response_at", Instant),
     Column("resolved_at", Instant),
@@ -118,6 +119,10 @@ tickets = Table(
     Column("root_cause_code", String),
     Column("fix", String),
     Column("temporary_fix_expires_at", Instant),
+    Column("product_area", String),
+    Column("impact_started_at", Instant),
+    Column("detected_at", Instant),
+    Column("mitigated_at", Instant),
     Column("last_occurred_at", Instant, index=True),  # (the latest: ``latest_occurred``)
     Column("last_recorded_at", Instant),
     # The newest calendar version its business timers were counted with, and from when
@@ -133,6 +138,7 @@ sla_timers = Table(
     Column("seq", Integer, primary_key=True),
     Column("customer_id", String, nullable=False, index=True),
     Column("policy_version", Integer, nullable=False),
+    Column("exception_id", String),  # the customer exception it runs under (R-EXC)
     Column("timer", String, nullable=False),
     Column("severity", Integer, nullable=False),
     Column("clock", String),
@@ -142,6 +148,8 @@ sla_timers = Table(
     Column("paused_seconds", Integer, nullable=False),
     Column("paused_since", Instant),
     Column("breached_at", Instant),
+    Column("warn_at", Instant),  # R-SLA-7: when its warning threshold runs out
+    Column("warn_due_at", Instant),  # the due instant as it stood then (sla.warning's)
     # The calendar versions in force at its start and at its end (stop, or due instant):
     # null for a timer not on the business clock.
     Column("calendar_version", Integer),
@@ -164,6 +172,41 @@ escalations = Table(
     Column("at", Instant, nullable=False),
     Column("recorded_at", Instant, nullable=False),
     Column("seconds_at_previous_tier", Integer, nullable=False),
+)
+
+# An RCA's preventive actions and their follow-through (R-RCA-4); ``due_at`` is when an
+# action not completed by then is overdue (R-RCA-5): the start of the day after due_date.
+rca_actions = Table(
+    "rca_actions",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("action_id", String, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("description", Text, nullable=False),
+    Column("owner", String, nullable=False, index=True),
+    Column("due_date", Date, nullable=False),
+    Column("due_at", Instant, nullable=False),
+    Column("status", String, nullable=False),  # open, completed, verified, cancelled
+    Column("added_at", Instant, nullable=False),
+    Column("completed_at", Instant),
+    Column("completed_by", String),
+    Column("verified_at", Instant),
+    Column("verified_by", String),
+    Column("cancelled_at", Instant),
+    Column("reason", Text),  # why it was cancelled
+)
+
+# Runbook, FAQ and playbook entries linked to an RCA (R-RCA-6).
+rca_knowledge_links = Table(
+    "rca_knowledge_links",
+    metadata,
+    Column("ticket_id", String, primary_key=True),
+    Column("seq", Integer, primary_key=True),
+    Column("customer_id", String, nullable=False),
+    Column("kind", String, nullable=False),  # runbook, faq, playbook
+    Column("ref", Text, nullable=False),
+    Column("title", Text, nullable=False),
+    Column("at", Instant, nullable=False),
 )
 
 customers = Table(
@@ -251,6 +294,36 @@ customer_calendars = Table(
     Column("calendar", JSON, nullable=False),
 )
 
+customer_exceptions = Table(
+    "customer_exceptions",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("exception_id", String, primary_key=True),
+    Column("kind", String, nullable=False),
+    Column("targets", JSON, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("requested_by", String, nullable=False),
+    Column("requested_at", Instant, nullable=False),
+    Column("effective_at", Instant, nullable=False),
+    Column("expires_at", Instant, nullable=False),
+    Column("approved_by", String),
+    Column("approved_at", Instant),
+    Column("effective_from", Instant),  # max(effective_at, approved_at) once approved
+)
+
+# What customers told us about the product (R-CS-5), by product area.
+customer_feedback = Table(
+    "customer_feedback",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("feedback_id", String, primary_key=True),
+    Column("at", Instant, nullable=False),
+    Column("kind", String, nullable=False),  # bug, ux, feature_request
+    Column("product_area", String, nullable=False),
+    Column("text", Text, nullable=False),
+    Column("ticket_id", String),
+)
+
 sla_policy_versions = Table(
     "sla_policy_versions",
     metadata,
@@ -320,6 +393,8 @@ VERSIONED: tuple[Table, ...] = (
     tickets,
     sla_timers,
     escalations,
+    rca_actions,
+    rca_knowledge_links,
     customers,
     customer_usage,
     customer_surveys,
@@ -327,6 +402,8 @@ VERSIONED: tuple[Table, ...] = (
     customer_milestones,
     customer_contracts,
     customer_calendars,
+    customer_exceptions,
+    customer_feedback,
     sla_policy_versions,
 )
 """The read models whose every version is kept (``<name>_versions``)."""
@@ -345,7 +422,7 @@ def key_columns(table: Table) -> tuple[str, ...]:
 
 
 _COVERED: dict[str, tuple[str, ...]] = {
-    "sla_timers": ("breached_at", "due_at", "stopped_at", "paused_since"),
+    "sla_timers": ("breached_at", "due_at", "stopped_at", "paused_since", "warn_at"),
 }
 """Columns the valid-time index also holds, so that the board's question (breached,
 due, open by an instant) is answered from the index, and only its rows are read."""
@@ -387,3 +464,4 @@ Index(
     VERSIONS["tickets"].c.policy_version,
     VERSIONS["tickets"].c.opened_at,
 )
+Index("ix_tickets_versions_exception", VERSIONS["tickets"].c.exception_id)

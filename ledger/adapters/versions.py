@@ -31,6 +31,7 @@ from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, or_, 
 
 from ledger.adapters import tables
 from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.customer import SlaException, exception_in_force
 from ledger.aggregates.policy import DEFAULT_VERSION, PolicyVersion, spans_in_force
 from ledger.projections.fold import Rows
 
@@ -253,8 +254,10 @@ def tickets_read_elsewhere(
     """The tickets visible as of ``as_of`` known at ``known_at`` whose versions were folded
     under another reading of what a ticket reads besides its events than the one visible
     then: their customer not onboarded by ``as_of`` or left out of the read models (a
-    replay uses the default calendar, or the customer's), or a policy version in force at
-    their opening other than the visible policy's.
+    replay uses the default calendar, or the customer's), a policy version in force at
+    their opening other than the visible policy's, a customer exception in force at
+    their opening other than the one the visible approvals give (R-EXC), or business
+    timers counted on other approved calendar changes than the visible ones (R-CAL).
 
     Each case is an index lookup that finds nothing on a ledger ingested in order: the
     customers onboarded after ``as_of``, and per span of openings the tickets recorded
@@ -291,6 +294,49 @@ def tickets_read_elsewhere(
                 found |= set(
                     conn.execute(select(tickets.c.ticket_id).where(*span, visible)).scalars()
                 )
+        found |= _read_under_other_exceptions(conn, engine, as_of, known_at)
+    return found
+
+
+def _read_under_other_exceptions(
+    conn: Connection, engine: Engine, as_of: datetime, known_at: datetime | None
+) -> set[str]:
+    """The visible tickets recorded under an exception (or none) other than the one in
+    force at their opening by the customer's approvals visible then: those recorded under
+    any exception, and those of each visible approved exception's span (few, or none)."""
+    approved: dict[str, list[SlaException]] = {}
+    rows = read_rows(engine, "customer_exceptions", as_of, known_at)
+    for row in rows:
+        if row["approved_at"] is not None:
+            approved.setdefault(row["customer_id"], []).append(
+                SlaException(
+                    row["exception_id"], row["effective_from"], row["expires_at"], row["targets"]
+                )
+            )
+    approvals = {(row["customer_id"], row["exception_id"]): row["approved_at"] for row in rows}
+    for customer, exceptions in approved.items():  # in order of approval, as the fold has them
+        exceptions.sort(key=lambda e: approvals[(customer, e.exception_id)])
+    tickets = tables.VERSIONS["tickets"]
+    c = tickets.c
+    visible = visible_clause(tickets, as_of, known_at)
+    columns = (c.ticket_id, c.customer_id, c.opened_at, c.exception_id)
+    queries = [select(*columns).where(visible, c.exception_id.is_not(None))]
+    for customer, exceptions in approved.items():
+        for exception in exceptions:
+            queries.append(
+                select(*columns).where(
+                    visible,
+                    c.customer_id == customer,
+                    c.opened_at >= exception.effective_from,
+                    c.opened_at < exception.expires_at,
+                )
+            )
+    found = set()
+    for query in queries:
+        for ticket_id, customer, opened_at, exception_id in conn.execute(query):
+            in_force = exception_in_force(approved.get(customer, ()), opened_at)
+            if (None if in_force is None else in_force.exception_id) != exception_id:
+                found.add(ticket_id)
     return found
 
 

@@ -58,6 +58,10 @@ class LedgerEvent(CanMutateAggregate[str]):
 
     WIRE_TYPE: ClassVar[str] = ""
     SYSTEM: ClassVar[bool] = False  # written by the ledger itself (exempt from R-IN-5)
+    # Optional fields added to the type after events of it were stored (with a default of
+    # None): left out of the data, and so of the hash, while None, so that the events
+    # stored before them keep their hashes (as ``producer`` does).
+    LATE_FIELDS: ClassVar[frozenset[str]] = frozenset()
 
     originator_id: str
     originator_version: int
@@ -158,7 +162,8 @@ _META_FIELDS = frozenset(
 
 
 def event_data(event: LedgerEvent) -> dict[str, Any]:
-    """The type's own payload: every field that is not envelope or store metadata."""
+    """The type's own payload: every field that is not envelope or store metadata (a
+    late field, ``LedgerEvent.LATE_FIELDS``, only when it is set)."""
     names = _DATA_FIELDS.get(type(event))
     if names is None:
         names = tuple(
@@ -167,6 +172,13 @@ def event_data(event: LedgerEvent) -> dict[str, Any]:
             if f.name not in _META_FIELDS
         )
         _DATA_FIELDS[type(event)] = names
+    late = event.LATE_FIELDS
+    if late:
+        return {
+            name: value
+            for name in names
+            if (value := getattr(event, name)) is not None or name not in late
+        }
     return {name: getattr(event, name) for name in names}
 
 

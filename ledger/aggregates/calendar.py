@@ -412,32 +412,52 @@ class Target:
 
     On the ``24x7`` clock the duration is elapsed real time (``P1D`` is 24 hours). On the
     ``business`` clock it is business time of the customer's calendar, ``P1D`` being one
-    business day of ``hours_per_business_day`` hours.
+    business day of ``hours_per_business_day`` hours. ``warn_after`` (R-SLA-7), when set,
+    is a shorter duration on the same clock after which a running timer is warned.
     """
 
     duration: str
     clock: Clock
+    warn_after: str | None = None
 
     def __post_init__(self) -> None:
         parse_duration(self.duration)
+        if self.warn_after is not None:
+            parse_duration(self.warn_after)
         if self.clock not in ("24x7", "business"):
             raise ValueError(f"clock should be '24x7' or 'business', not {self.clock!r}")
 
     @classmethod
     def from_wire(cls, target: Mapping[str, Any]) -> Target:
-        """From the contract's ``{"duration": "PT4H", "clock": "24x7"}``."""
+        """From the contract's ``{"duration": "PT4H", "clock": "24x7"}`` (and an optional
+        ``"warn_after": "PT3H"``)."""
         try:
-            return cls(target["duration"], target["clock"])
-        except (KeyError, TypeError):
+            return cls(target["duration"], target["clock"], target.get("warn_after"))
+        except (KeyError, TypeError, AttributeError):
             raise ValueError(f"target should be {{duration, clock}}, not {target!r}") from None
 
     def to_wire(self) -> dict[str, str]:
         """The contract's form."""
-        return {"duration": self.duration, "clock": self.clock}
+        wire = {"duration": self.duration, "clock": self.clock}
+        if self.warn_after is not None:
+            wire["warn_after"] = self.warn_after
+        return wire
 
     def length(self, calendar: BusinessCalendar) -> timedelta:
         """The target as elapsed time (``24x7``) or business time (``business``)."""
-        days, rest = parse_duration(self.duration)
+        return self._length(self.duration, calendar)
+
+    def warn_length(self, calendar: BusinessCalendar) -> timedelta | None:
+        """``warn_after`` on the target's clock; None without one, or when on this
+        calendar it would not come before the target (a business day shorter than the
+        8 hours the wire compares with)."""
+        if self.warn_after is None:
+            return None
+        warn = self._length(self.warn_after, calendar)
+        return warn if warn < self.length(calendar) else None
+
+    def _length(self, duration: str, calendar: BusinessCalendar) -> timedelta:
+        days, rest = parse_duration(duration)
         day = _ONE_DAY if self.clock == "24x7" else calendar.business_day()
         return days * day + rest
 

@@ -48,6 +48,8 @@ TEXT_FIELDS: Final = frozenset(
         "impact",
         "entry",
         "notes",
+        "note",
+        "text",
     }
 )
 """Free text, which may quote anyone: masked by ``--redact-text`` too."""

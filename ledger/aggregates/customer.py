@@ -1,17 +1,27 @@
-"""The enterprise customer: ownership, contacts, calendar and success signals (R-CS).
+"""The enterprise customer: ownership, contacts, calendar, success signals (R-CS) and
+reviewed exceptions (R-EXC).
 
 The business calendar is effective-dated (R-CAL): onboarding's is version 1; a change is
 proposed by anyone with the whole new calendar and an ``effective_at``, and becomes the
 next version only when approved by leadership, not by the proposer (R-CAL-1), and never
 in force before its approval (R-CAL-2), so history already counted cannot change.
+
+A customer-specific exception (PHASE-61: "no customer-specific hacks without review") is
+the only way a customer gets other SLA targets than the policy's: requested with a
+reason, an ``effective_at`` and an ``expires_at``, it takes effect only when an actor
+with role ``leadership`` who is not the requester approves it (R-EXC-1). Like a policy
+version (R-SLA-6) it applies to the customer's tickets opened at or after
+``max(effective_at, approval time)`` and before ``expires_at`` (R-EXC-2): nothing is
+approved retroactively, so no ticket already open changes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from ledger.aggregates.base import (
     EventMeta,
@@ -23,6 +33,9 @@ from ledger.aggregates.base import (
 from ledger.aggregates.calendar import BusinessCalendar
 from ledger.aggregates.policy import same_actor_key
 from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
+
+EXCEPTION_MAX: Final = timedelta(days=366)
+"""The longest an exception may run, from effective_at to expires_at (R-EXC-2)."""
 
 
 @dataclass
@@ -70,6 +83,49 @@ def calendar_in_force(
         applicable,
         key=lambda v: (v.effective_at is not None, v.effective_at or v.approved_at, v.version),
     )
+
+
+@dataclass
+class CustomerException:
+    """A requested exception and, once approved, by whom and from when (R-EXC)."""
+
+    exception_id: str
+    kind: str
+    targets: dict[str, dict[str, Any]]
+    reason: str
+    effective_at: datetime
+    expires_at: datetime
+    requested_by: str
+    requested_at: datetime
+    approved_by: str | None = None
+    approved_at: datetime | None = None
+    effective_from: datetime | None = None  # max(effective_at, approval): once approved
+    expired: bool = False  # the ledger wrote customer.exception_expired
+
+
+@dataclass(frozen=True)
+class SlaException:
+    """An approved exception as a ticket's timers read it: its targets by severity, for
+    tickets opened in ``[effective_from, expires_at)``."""
+
+    exception_id: str
+    effective_from: datetime
+    expires_at: datetime
+    targets: dict[str, dict[str, Any]]
+
+
+def exception_in_force(
+    exceptions: Iterable[SlaException], instant: datetime
+) -> SlaException | None:
+    """The exception a ticket opened at ``instant`` runs under: of the approved ones whose
+    span holds ``instant``, the one effective latest (ties: the one approved last)."""
+    chosen = None
+    for exception in exceptions:  # in order of approval
+        if exception.effective_from <= instant < exception.expires_at and (
+            chosen is None or exception.effective_from >= chosen.effective_from
+        ):
+            chosen = exception
+    return chosen
 
 
 class Customer(LedgerAggregate):
@@ -175,6 +231,21 @@ class Customer(LedgerAggregate):
         ticket_id: str | None
 
     @domain_event
+    class FeedbackRecorded(Event):
+        """What the customer told us about the product (R-CS-5)."""
+
+        WIRE_TYPE = "customer.feedback_recorded"
+        feedback_id: str
+        kind: str
+        product_area: str
+        text: str
+        ticket_id: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.feedback_ids = aggregate.feedback_ids | {self.feedback_id}
+
+    @domain_event
     class Renewed(Event):
         """The contract was renewed."""
 
@@ -244,6 +315,61 @@ class Customer(LedgerAggregate):
             )
 
     @domain_event
+    class ExceptionRequested(Event):
+        """A customer-specific exception, waiting for leadership's review (R-EXC-1)."""
+
+        WIRE_TYPE = "customer.exception_requested"
+        exception_id: str
+        kind: str
+        targets: dict[str, dict[str, Any]]
+        reason: str
+        effective_at: datetime
+        expires_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.exceptions[self.exception_id] = CustomerException(
+                self.exception_id,
+                self.kind,
+                self.targets,
+                self.reason,
+                self.effective_at,
+                self.expires_at,
+                requested_by=self.actor_id,
+                requested_at=self.occurred_at,
+            )
+
+    @domain_event
+    class ExceptionApproved(Event):
+        """Leadership approved an exception: it applies from ``effective_from`` (R-EXC-2)."""
+
+        WIRE_TYPE = "customer.exception_approved"
+        exception_id: str
+        effective_from: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            exception = aggregate.exceptions[self.exception_id]
+            exception.approved_by = self.actor_id
+            exception.approved_at = self.occurred_at
+            exception.effective_from = self.effective_from
+
+    @domain_event
+    class ExceptionExpired(Event):
+        """Written by the ledger: an approved exception reached its expiry (R-EXC-2)."""
+
+        WIRE_TYPE = "customer.exception_expired"
+        SYSTEM = True
+        exception_id: str
+        expires_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            exception = aggregate.exceptions.get(self.exception_id)
+            if exception is not None:
+                exception.expired = True
+
+    @domain_event
     class ChurnRiskRaised(Event):
         """Written by the ledger: health fell low or sharply, or the customer went silent."""
 
@@ -261,8 +387,10 @@ class Customer(LedgerAggregate):
         self.decision_maker: dict[str, str] = {}
         self.check_ins: dict[str, CheckIn] = {}
         self.milestones: list[str] = []
+        self.feedback_ids: frozenset[str] = frozenset()
         self.status = "active"
         self.arr: Decimal | None = None
+        self.exceptions: dict[str, CustomerException] = {}
         self.last_occurred_at: datetime | None = None
         self.calendar_proposals: dict[str, CalendarProposal] = {}
         self.calendar_versions: list[CalendarVersionRecord] = []
@@ -398,10 +526,168 @@ class Customer(LedgerAggregate):
             return self.calendar
         return calendar_in_force(self.calendar_versions, instant).calendar
 
+    def record_feedback(
+        self,
+        meta: EventMeta,
+        feedback_id: str,
+        kind: str,
+        product_area: str,
+        text: str,
+        ticket_id: str | None,
+    ) -> None:
+        """Record a customer's feedback: written, with an id of its own (R-CS-5). The
+        handler checks that ``ticket_id`` is one of this customer's tickets."""
+        self._check(meta)
+        require(
+            not is_blank(feedback_id),
+            "R-CS-5",
+            "feedback needs an id: feedback_id is blank",
+            field="data.feedback_id",
+        )
+        require(
+            feedback_id not in self.feedback_ids,
+            "R-STATE-3",
+            f"feedback {feedback_id!r} of {self.id} is recorded already; use a new feedback_id",
+            field="data.feedback_id",
+        )
+        require(
+            not is_blank(text),
+            "R-CS-5",
+            "feedback is recorded in the customer's words: text is blank",
+            field="data.text",
+        )
+        self._record(
+            meta,
+            self.FeedbackRecorded,
+            feedback_id=feedback_id,
+            kind=kind,
+            product_area=product_area,
+            text=text,
+            ticket_id=ticket_id,
+        )
+
     def record(self, meta: EventMeta, event_class: type[Customer.Event], **data: Any) -> None:
         """Record a success signal that no rule constrains beyond order (R-IN-5)."""
         self._check(meta)
         self._record(meta, event_class, **data)
+
+    def request_exception(
+        self,
+        meta: EventMeta,
+        exception_id: str,
+        kind: str,
+        targets: dict[str, dict[str, Any]],
+        reason: str,
+        effective_at: datetime,
+        expires_at: datetime,
+    ) -> None:
+        """Ask for a customer-specific exception: it needs an id and a written reason
+        (R-EXC-1), and a span of at most 366 days that has not ended (R-EXC-2)."""
+        self._check(meta)
+        require(
+            not is_blank(exception_id),
+            "R-EXC-1",
+            "an exception needs a non-blank exception_id",
+            field="data.exception_id",
+        )
+        require(
+            exception_id not in self.exceptions,
+            "R-STATE-3",
+            f"exception {exception_id!r} exists already; use a new exception_id",
+            field="data.exception_id",
+        )
+        require(
+            not is_blank(reason),
+            "R-EXC-1",
+            "no customer-specific treatment without a documented reason: reason is blank",
+            field="data.reason",
+        )
+        require(
+            expires_at > effective_at,
+            "R-EXC-2",
+            f"expires_at {_utc(expires_at)} is not after effective_at {_utc(effective_at)}",
+            field="data.expires_at",
+        )
+        require(
+            expires_at - effective_at <= EXCEPTION_MAX,
+            "R-EXC-2",
+            f"an exception runs at most 366 days: from {_utc(effective_at)} to "
+            f"{_utc(expires_at)} is longer; request a new one when it expires",
+            field="data.expires_at",
+        )
+        require(
+            expires_at > meta.occurred_at,
+            "R-EXC-2",
+            f"expires_at {_utc(expires_at)} has passed already",
+            field="data.expires_at",
+        )
+        self._record(
+            meta,
+            self.ExceptionRequested,
+            exception_id=exception_id,
+            kind=kind,
+            targets=targets,
+            reason=reason,
+            effective_at=effective_at,
+            expires_at=expires_at,
+        )
+
+    def approve_exception(self, meta: EventMeta, exception_id: str) -> None:
+        """Approve an exception: only leadership, never the requester (R-EXC-1), and
+        before it expires (R-EXC-2). It applies from ``max(effective_at, now)``."""
+        self._check(meta)
+        exception = self.exceptions.get(exception_id)
+        require(
+            exception is not None,
+            "R-STATE-3",
+            f"no exception {exception_id!r} was requested for {self.id}",
+            field="data.exception_id",
+        )
+        assert exception is not None
+        require(
+            exception.approved_at is None,
+            "R-STATE-3",
+            f"exception {exception_id!r} was approved already",
+            field="data.exception_id",
+        )
+        require(
+            meta.actor_role == "leadership",
+            "R-EXC-1",
+            f"no customer-specific exception without leadership review: the approver's "
+            f"role is {meta.actor_role!r}, it must be 'leadership'",
+            field="actor.role",
+        )
+        require(
+            same_actor_key(meta.actor_id) != same_actor_key(exception.requested_by),
+            "R-EXC-1",
+            f"the requester {meta.actor_id!r} cannot approve their own exception; another "
+            "leadership member must review it",
+            field="actor.id",
+        )
+        require(
+            meta.occurred_at < exception.expires_at,
+            "R-EXC-2",
+            f"exception {exception_id!r} expired at {_utc(exception.expires_at)}, before "
+            "this approval; request a new one",
+            field="data.exception_id",
+        )
+        self._record(
+            meta,
+            self.ExceptionApproved,
+            exception_id=exception_id,
+            effective_from=max(exception.effective_at, meta.occurred_at),
+        )
+
+    def record_exception_expired(self, meta: EventMeta, exception_id: str) -> None:
+        """Written by the ledger's tick: an approved exception reached its expiry."""
+        exception = self.exceptions[exception_id]
+        assert exception.approved_at is not None and not exception.expired
+        self._record(
+            meta,
+            self.ExceptionExpired,
+            exception_id=exception_id,
+            expires_at=exception.expires_at,
+        )
 
     def raise_churn_risk(self, meta: EventMeta, reason: str, health_score: float | None) -> None:
         """Written by the ledger's tick: an early warning (R-CS-3)."""
@@ -462,3 +748,7 @@ def _check_contacts(data: dict[str, Any]) -> None:
         f"decision_maker.email {email!r} is not an e-mail address",
         field="data.decision_maker.email",
     )
+
+
+def _utc(instant: datetime) -> str:
+    return instant.astimezone(UTC).isoformat()

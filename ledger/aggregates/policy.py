@@ -27,12 +27,13 @@ from ledger.aggregates.rules import check_in_order, is_blank, require
 POLICY_ID: Final = "SLA"
 
 Targets = dict[str, dict[str, Any]]
-"""Severity (``"1"``..``"4"``) to ``{"first_response": TARGET, "update_every": TARGET|None}``."""
+"""Severity (``"1"``..``"4"``) to ``{"first_response": TARGET, "update_every": TARGET|None}``;
+a TARGET is ``{"duration", "clock"}`` with an optional ``"warn_after"`` (R-SLA-7)."""
 
 DEFAULT_TARGETS: Final[Targets] = {
     "1": {
         "first_response": {"duration": "PT1H", "clock": "24x7"},
-        "update_every": {"duration": "PT1H", "clock": "24x7"},
+        "update_every": {"duration": "PT1H", "clock": "24x7", "warn_after": "PT30M"},
     },
     "2": {
         "first_response": {"duration": "PT4H", "clock": "24x7"},

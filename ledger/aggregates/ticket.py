@@ -1,14 +1,18 @@
 """The support ticket: intake, triage, escalation, fixes, resolution, RCA and closure.
 
 Commands check every rule first and trigger one event only when all hold, so a
-rejected command leaves the ticket untouched (R-IN, R-SEV, R-ESC, R-FIX, R-RCA).
+rejected command leaves the ticket untouched (R-IN, R-SEV, R-ESC, R-FIX, R-RCA, R-INC).
+
+Closed is final (R-STATE-2) but for the RCA's follow-through: preventive actions (added,
+completed, verified, cancelled) and knowledge links happen after closure, so those
+commands check only the order of events (R-IN-5).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 from ledger.aggregates.base import (
     EventMeta,
@@ -17,11 +21,13 @@ from ledger.aggregates.base import (
     LedgerEvent,
     domain_event,
 )
+from ledger.aggregates.policy import same_actor_key
 from ledger.aggregates.rules import (
     APPROVED_CHANNELS,
     CATEGORY_SEVERITY,
     RCA_SEVERITIES,
     TIERS,
+    RuleViolation,
     check_in_order,
     is_blank,
     require,
@@ -29,6 +35,15 @@ from ledger.aggregates.rules import (
 )
 
 OPEN_STATUSES: Final = ("open", "in_progress", "waiting_on_customer")
+
+ACTION_STATUSES: Final = ("open", "completed", "verified", "cancelled")
+"""A preventive action's statuses (R-RCA-4): open until completed (then perhaps verified)
+or cancelled."""
+
+MILESTONES: Final = ("impact_started", "detected", "mitigated")
+"""An incident's milestones, in the order their instants must keep (R-INC-1)."""
+
+KNOWLEDGE_KINDS: Final = ("runbook", "faq", "playbook")
 
 
 @dataclass
@@ -43,6 +58,7 @@ class Rca:
     timeline: list[dict[str, Any]] = field(default_factory=list)
     revision: int = 0  # times published
     published_at: datetime | None = None
+    knowledge_links: list[dict[str, Any]] = field(default_factory=list)
 
     def missing_parts(self) -> list[str]:
         """What R-RCA-2 still asks for before the RCA can be published."""
@@ -85,6 +101,7 @@ class Ticket(LedgerAggregate):
         """A ticket came in through an approved channel, categorised (R-IN-1..3)."""
 
         WIRE_TYPE = "ticket.opened"
+        LATE_FIELDS = frozenset({"product_area"})
         customer_id: str
         channel: str
         title: str
@@ -93,11 +110,13 @@ class Ticket(LedgerAggregate):
         category: str
         reason: str | None
         policy_version: int
+        product_area: str | None = None
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
             for name in ("customer_id", "channel", "title", "description", "category"):
                 setattr(aggregate, name, getattr(self, name))
+            aggregate.product_area = self.product_area
             aggregate.severity = aggregate.max_severity = self.severity
             aggregate.policy_version = self.policy_version
             aggregate.opened_at = self.occurred_at
@@ -107,16 +126,20 @@ class Ticket(LedgerAggregate):
         """Severity and category set again, with a reason (R-SEV-1, R-SEV-2)."""
 
         WIRE_TYPE = "ticket.triaged"
+        LATE_FIELDS = frozenset({"product_area"})
         severity: int
         category: str
         reason: str
         previous_severity: int
+        product_area: str | None = None  # None: unchanged
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
             aggregate.severity = self.severity
             aggregate.category = self.category
             aggregate.max_severity = min(aggregate.max_severity, self.severity)
+            if self.product_area is not None:
+                aggregate.product_area = self.product_area
 
     @domain_event
     class Assigned(Event):
@@ -256,13 +279,17 @@ class Ticket(LedgerAggregate):
         """The RCA's root cause (R-RCA-2)."""
 
         WIRE_TYPE = "rca.root_cause_identified"
+        LATE_FIELDS = frozenset({"product_area"})
         root_cause: str
         root_cause_code: str
+        product_area: str | None = None  # None: the ticket's stays
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
             aggregate.rca.root_cause = self.root_cause
             aggregate.rca.root_cause_code = self.root_cause_code
+            if self.product_area is not None:
+                aggregate.product_area = self.product_area
 
     @domain_event
     class ImpactAssessed(Event):
@@ -293,12 +320,112 @@ class Ticket(LedgerAggregate):
 
         def apply(self, aggregate: Any) -> None:
             super().apply(aggregate)
-            aggregate.rca.preventive_actions[self.action_id] = {
-                "action_id": self.action_id,
-                "description": self.description,
-                "owner": self.owner,
-                "due_date": self.due_date,
-            }
+            action = aggregate.rca.preventive_actions.get(self.action_id) or new_action()
+            action.update(
+                action_id=self.action_id,
+                description=self.description,
+                owner=self.owner,
+                due_date=self.due_date,
+            )
+            aggregate.rca.preventive_actions[self.action_id] = action
+
+    @domain_event
+    class PreventiveActionCompleted(Event):
+        """A preventive action was done (R-RCA-4)."""
+
+        WIRE_TYPE = "rca.preventive_action_completed"
+        action_id: str
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            action = aggregate.rca.preventive_actions[self.action_id]
+            action.update(
+                status="completed",
+                completed_at=self.occurred_at,
+                completed_by=self.actor_id,
+                note=self.note,
+            )
+
+    @domain_event
+    class PreventiveActionVerified(Event):
+        """A completed action was checked by someone else (R-RCA-4)."""
+
+        WIRE_TYPE = "rca.preventive_action_verified"
+        action_id: str
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            action = aggregate.rca.preventive_actions[self.action_id]
+            action.update(
+                status="verified",
+                verified_at=self.occurred_at,
+                verified_by=self.actor_id,
+                verification_note=self.note,
+            )
+
+    @domain_event
+    class PreventiveActionCancelled(Event):
+        """An open action was dropped, with a reason (R-RCA-4)."""
+
+        WIRE_TYPE = "rca.preventive_action_cancelled"
+        action_id: str
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            action = aggregate.rca.preventive_actions[self.action_id]
+            action.update(status="cancelled", cancelled_at=self.occurred_at, reason=self.reason)
+
+    @domain_event
+    class KnowledgeLinked(Event):
+        """A runbook, FAQ or playbook entry linked to the RCA (R-RCA-6)."""
+
+        WIRE_TYPE = "rca.knowledge_linked"
+        kind: str
+        ref: str
+        title: str
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.rca.knowledge_links.append(
+                {"kind": self.kind, "ref": self.ref, "title": self.title, "at": self.occurred_at}
+            )
+
+    @domain_event
+    class Milestone(Event):
+        """Base of the incident's milestones (R-INC-1): when it happened, and how known."""
+
+        MILESTONE: ClassVar[str] = ""
+        at: datetime
+        note: str | None
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            known = getattr(aggregate, "milestones", {})
+            aggregate.milestones = {**known, self.MILESTONE: self.at}
+
+    @domain_event
+    class ImpactStarted(Milestone):
+        """Customers began to be affected."""
+
+        WIRE_TYPE = "incident.impact_started"
+        MILESTONE = "impact_started"
+
+    @domain_event
+    class Detected(Milestone):
+        """The organisation knew of the impact."""
+
+        WIRE_TYPE = "incident.detected"
+        MILESTONE = "detected"
+
+    @domain_event
+    class Mitigated(Milestone):
+        """Customers were no longer affected."""
+
+        WIRE_TYPE = "incident.mitigated"
+        MILESTONE = "mitigated"
 
     @domain_event
     class RcaOwnerAssigned(Event):
@@ -350,6 +477,17 @@ class Ticket(LedgerAggregate):
             aggregate.breaches.append((self.timer, self.due_at))
 
     @domain_event
+    class SlaWarning(Event):
+        """Written by the ledger when a running timer's warning threshold ran out (R-SLA-7)."""
+
+        WIRE_TYPE = "sla.warning"
+        SYSTEM = True
+        timer: str
+        warn_at: datetime
+        due_at: datetime
+        policy_version: int
+
+    @domain_event
     class TemporaryFixExpired(Event):
         """Written by the ledger when a temporary fix outlived its expiry (R-FIX-2)."""
 
@@ -365,6 +503,18 @@ class Ticket(LedgerAggregate):
                 aggregate.temporary_fix = TemporaryFix(
                     fix.description, fix.expires_at, fix.owner, fix.applied_at, expired=True
                 )
+
+    @domain_event
+    class ActionOverdue(Event):
+        """Written by the ledger when a preventive action passed its due date not completed
+        (R-RCA-5)."""
+
+        WIRE_TYPE = "rca.action_overdue"
+        SYSTEM = True
+        action_id: str
+        owner: str
+        due_date: date
+        due_at: datetime
 
     def __init__(self) -> None:
         self.customer_id = ""
@@ -387,6 +537,8 @@ class Ticket(LedgerAggregate):
         self.temporary_fix: TemporaryFix | None = None
         self.permanent_fix_at: datetime | None = None
         self.rca = Rca()
+        self.product_area: str | None = None
+        self.milestones: dict[str, datetime] = {}  # milestone name -> when (R-INC-1)
         self.breaches: list[tuple[str, datetime]] = []
         self.last_occurred_at: datetime | None = None
 
@@ -419,6 +571,7 @@ class Ticket(LedgerAggregate):
         severity: int,
         category: str,
         reason: str | None = None,
+        product_area: str | None = None,
     ) -> Ticket:
         """Open a ticket; ``customer_tier`` is None when the customer was never onboarded."""
         require(
@@ -454,11 +607,20 @@ class Ticket(LedgerAggregate):
             category=category,
             reason=reason,
             policy_version=policy_version,
+            product_area=product_area,
             **meta.event_kwargs(),
         )
 
-    def triage(self, meta: EventMeta, severity: int, category: str, reason: str) -> None:
-        """Set severity and category again; a severity change needs a reason (R-SEV-2)."""
+    def triage(
+        self,
+        meta: EventMeta,
+        severity: int,
+        category: str,
+        reason: str,
+        product_area: str | None = None,
+    ) -> None:
+        """Set severity and category again (and perhaps the product area); a severity
+        change needs a reason (R-SEV-2)."""
         self._check_active(meta)
         _check_categorised(severity, category, reason)
         require(
@@ -475,6 +637,7 @@ class Ticket(LedgerAggregate):
             category=category,
             reason=reason,
             previous_severity=self.severity,
+            product_area=product_area,
         )
 
     # Work -----------------------------------------------------------------------------
@@ -648,8 +811,14 @@ class Ticket(LedgerAggregate):
 
     # RCA ------------------------------------------------------------------------------
 
-    def identify_root_cause(self, meta: EventMeta, root_cause: str, root_cause_code: str) -> None:
-        """Record the root cause and its code."""
+    def identify_root_cause(
+        self,
+        meta: EventMeta,
+        root_cause: str,
+        root_cause_code: str,
+        product_area: str | None = None,
+    ) -> None:
+        """Record the root cause and its code (and the product area it lies in)."""
         self._check_active(meta)
         require(not is_blank(root_cause), "R-RCA-2", "root_cause is blank", field="data.root_cause")
         require(
@@ -659,7 +828,11 @@ class Ticket(LedgerAggregate):
             field="data.root_cause_code",
         )
         self._trigger(
-            meta, self.RootCauseIdentified, root_cause=root_cause, root_cause_code=root_cause_code
+            meta,
+            self.RootCauseIdentified,
+            root_cause=root_cause,
+            root_cause_code=root_cause_code,
+            product_area=product_area,
         )
 
     def assess_impact(
@@ -679,8 +852,9 @@ class Ticket(LedgerAggregate):
     def add_preventive_action(
         self, meta: EventMeta, action_id: str, description: str, owner: str, due_date: date
     ) -> None:
-        """Add (or restate, by the same action_id) a preventive action."""
-        self._check_active(meta)
+        """Add (or restate, by the same action_id, while it is open) a preventive action;
+        also after closure (the RCA's follow-through)."""
+        self._check_follow_up(meta)
         for name, value in (
             ("action_id", action_id),
             ("description", description),
@@ -693,6 +867,14 @@ class Ticket(LedgerAggregate):
                 f"{name} is blank",
                 field=f"data.{name}",
             )
+        known = self.rca.preventive_actions.get(action_id)
+        require(
+            known is None or known["status"] == "open",
+            "R-RCA-4",
+            f"preventive action {action_id!r} of {self.id} is {known and known['status']}: "
+            "only an open action can be restated; add a new action_id",
+            field="data.action_id",
+        )
         self._trigger(
             meta,
             self.PreventiveActionAdded,
@@ -701,6 +883,110 @@ class Ticket(LedgerAggregate):
             owner=owner,
             due_date=due_date,
         )
+
+    def complete_action(self, meta: EventMeta, action_id: str, note: str | None) -> None:
+        """A preventive action was done: only an open one (R-RCA-4)."""
+        self._check_follow_up(meta)
+        action = self._action(action_id)
+        require(
+            action["status"] == "open",
+            "R-RCA-4",
+            f"preventive action {action_id!r} of {self.id} is {action['status']} already; "
+            "only an open action can be completed",
+            field="data.action_id",
+        )
+        self._trigger(meta, self.PreventiveActionCompleted, action_id=action_id, note=note)
+
+    def verify_action(self, meta: EventMeta, action_id: str, note: str | None) -> None:
+        """A completed action was checked, by someone other than who completed it (R-RCA-4)."""
+        self._check_follow_up(meta)
+        action = self._action(action_id)
+        status = action["status"]
+        require(
+            status == "completed",
+            "R-RCA-4",
+            f"preventive action {action_id!r} of {self.id} is {status}: only a completed "
+            "action can be verified" + (" (complete it first)" if status == "open" else ""),
+            field="data.action_id",
+        )
+        require(
+            same_actor_key(meta.actor_id) != same_actor_key(action["completed_by"] or ""),
+            "R-RCA-4",
+            f"{meta.actor_id} completed preventive action {action_id!r} and cannot verify "
+            "it too: verification is someone else's check",
+            field="actor.id",
+        )
+        self._trigger(meta, self.PreventiveActionVerified, action_id=action_id, note=note)
+
+    def cancel_action(self, meta: EventMeta, action_id: str, reason: str) -> None:
+        """An open action is dropped, with a written reason (R-RCA-4)."""
+        self._check_follow_up(meta)
+        action = self._action(action_id)
+        require(
+            not is_blank(reason),
+            "R-RCA-4",
+            "cancelling a preventive action needs a non-blank reason",
+            field="data.reason",
+        )
+        require(
+            action["status"] == "open",
+            "R-RCA-4",
+            f"preventive action {action_id!r} of {self.id} is {action['status']}: only an "
+            "open action can be cancelled",
+            field="data.action_id",
+        )
+        self._trigger(meta, self.PreventiveActionCancelled, action_id=action_id, reason=reason)
+
+    def link_knowledge(self, meta: EventMeta, kind: str, ref: str, title: str) -> None:
+        """Link a runbook, FAQ or playbook entry to the RCA (R-RCA-6); also after closure."""
+        self._check_follow_up(meta)
+        require(
+            kind in KNOWLEDGE_KINDS,
+            "R-RCA-6",
+            f"kind {kind!r} is not one of {', '.join(KNOWLEDGE_KINDS)}",
+            field="data.kind",
+        )
+        require(not is_blank(ref), "R-RCA-6", "the entry's ref is blank", field="data.ref")
+        require(not is_blank(title), "R-RCA-6", "the entry's title is blank", field="data.title")
+        linked = any(
+            link["kind"] == kind and link["ref"].strip() == ref.strip()
+            for link in self.rca.knowledge_links
+        )
+        require(
+            not linked,
+            "R-RCA-6",
+            f"{kind} {ref!r} is linked to {self.id} already",
+            field="data.ref",
+        )
+        self._trigger(meta, self.KnowledgeLinked, kind=kind, ref=ref, title=title)
+
+    def record_milestone(
+        self, meta: EventMeta, milestone: str, at: datetime, note: str | None
+    ) -> None:
+        """Record (or correct) when the incident's impact started, was detected or was
+        mitigated (R-INC-1): ``at`` not after the event, and impact started <= detected <=
+        mitigated among those recorded."""
+        self._check_active(meta)
+        require(
+            at <= meta.occurred_at,
+            "R-INC-1",
+            f"a milestone records the past: at {at.isoformat()} is after occurred_at "
+            f"{meta.occurred_at.isoformat()}",
+            field="data.at",
+        )
+        position = MILESTONES.index(milestone)
+        for other, when in self.milestones.items():
+            before = MILESTONES.index(other) < position
+            if other == milestone or (when <= at if before else when >= at):
+                continue
+            raise RuleViolation(
+                "R-INC-1",
+                f"{milestone.replace('_', ' ')} at {at.isoformat()} would be "
+                f"{'before' if before else 'after'} {other.replace('_', ' ')} at "
+                f"{when.isoformat()}: impact started <= detected <= mitigated",
+                field="data.at",
+            )
+        self._trigger(meta, MILESTONE_EVENTS[milestone], at=at, note=note)
 
     def assign_rca_owner(self, meta: EventMeta, owner: str) -> None:
         """Name the RCA's owner."""
@@ -742,13 +1028,53 @@ class Ticket(LedgerAggregate):
             meta, self.SlaBreached, timer=timer, due_at=due_at, policy_version=policy_version
         )
 
+    def record_warning(
+        self, meta: EventMeta, timer: str, warn_at: datetime, due_at: datetime, policy_version: int
+    ) -> None:
+        """Record a pre-breach warning (R-SLA-7); the tick makes sure it is written once."""
+        self._trigger(
+            meta,
+            self.SlaWarning,
+            timer=timer,
+            warn_at=warn_at,
+            due_at=due_at,
+            policy_version=policy_version,
+        )
+
     def record_temporary_fix_expired(self, meta: EventMeta) -> None:
         """Record that the live temporary fix outlived its expiry (R-FIX-2)."""
         fix = self.temporary_fix
         assert fix is not None and not fix.expired
         self._trigger(meta, self.TemporaryFixExpired, expires_at=fix.expires_at, owner=fix.owner)
 
+    def record_action_overdue(self, meta: EventMeta, action_id: str, due_at: datetime) -> None:
+        """Record that a preventive action passed its due date not completed (R-RCA-5)."""
+        action = self.rca.preventive_actions[action_id]
+        self._trigger(
+            meta,
+            self.ActionOverdue,
+            action_id=action_id,
+            owner=action["owner"],
+            due_date=action["due_date"],
+            due_at=due_at,
+        )
+
     # Helpers --------------------------------------------------------------------------
+
+    def _action(self, action_id: str) -> dict[str, Any]:
+        action = self.rca.preventive_actions.get(action_id)
+        if action is None:
+            known = ", ".join(sorted(self.rca.preventive_actions)) or "none yet"
+            raise RuleViolation(
+                "R-STATE-3",
+                f"{self.id} has no preventive action {action_id!r} (its actions: {known})",
+                field="data.action_id",
+            )
+        return action
+
+    def _check_follow_up(self, meta: EventMeta) -> None:
+        """The RCA's follow-through may happen after closure: only the order (R-IN-5)."""
+        check_in_order(self.id, self.last_occurred_at, meta.occurred_at)
 
     def _check_active(self, meta: EventMeta) -> None:
         check_in_order(self.id, self.last_occurred_at, meta.occurred_at)
@@ -760,6 +1086,28 @@ class Ticket(LedgerAggregate):
 
     def _trigger(self, meta: EventMeta, event_class: type[Ticket.Event], **data: Any) -> None:
         self.trigger_event(event_class, **data, **meta.event_kwargs())
+
+
+def new_action() -> dict[str, Any]:
+    """A preventive action's follow-through before anything happened to it (R-RCA-4)."""
+    return {
+        "status": "open",
+        "completed_at": None,
+        "completed_by": None,
+        "note": None,
+        "verified_at": None,
+        "verified_by": None,
+        "verification_note": None,
+        "cancelled_at": None,
+        "reason": None,
+    }
+
+
+MILESTONE_EVENTS: Final[dict[str, type[Ticket.Milestone]]] = {
+    "impact_started": Ticket.ImpactStarted,
+    "detected": Ticket.Detected,
+    "mitigated": Ticket.Mitigated,
+}
 
 
 def _check_categorised(severity: int, category: str, reason: str | None) -> None:

@@ -4,9 +4,10 @@
 ``rows(state)`` gives the rows by table.
 
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
-milestones and contract events (renewals, churn); and one row per version of its business
-calendar (``customer_calendars``: onboarding's is version 1, each approved change the
-next, R-CAL). Health, churn risk and missed
+milestones and contract events (renewals, churn); one row per requested exception
+(R-EXC), with its approval once approved; one per piece of product feedback (R-CS-5);
+and one per version of its business calendar (``customer_calendars``: onboarding's is
+version 1, each approved change the next, R-CAL). Health, churn risk and missed
 check-ins are *not* stored: they depend on "now" and are computed by
 ``ledger.projections.health`` from these rows at any ``as_of``.
 """
@@ -55,6 +56,8 @@ class CustomerState:
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
     calendars: tuple[Mapping[str, Any], ...] = ()
+    exceptions: tuple[Mapping[str, Any], ...] = ()
+    feedback: tuple[Mapping[str, Any], ...] = ()
 
 
 INITIAL: Final = CustomerState()
@@ -145,6 +148,17 @@ def _signal(
     elif isinstance(event, Customer.CalendarChangeApproved):
         version = _calendar_row(event, event.version, event.calendar, event.effective_at, event)
         state = replace(state, calendars=(*state.calendars, version))
+    elif isinstance(event, Customer.FeedbackRecorded):
+        feedback = {
+            "customer_id": cid,
+            "feedback_id": event.feedback_id,
+            "at": at,
+            "kind": event.kind,
+            "product_area": event.product_area,
+            "text": event.text,
+            "ticket_id": event.ticket_id,
+        }
+        state = replace(state, feedback=(*state.feedback, feedback))
     elif isinstance(event, (Customer.Renewed, Customer.Churned)):
         churned = isinstance(event, Customer.Churned)
         row["status"] = "churned" if churned else "active"
@@ -159,6 +173,38 @@ def _signal(
             "at": at,
         }
         state = replace(state, contracts=(*state.contracts, contract))
+    elif isinstance(event, Customer.ExceptionRequested):
+        exception = {
+            "customer_id": cid,
+            "exception_id": event.exception_id,
+            "kind": event.kind,
+            "targets": event.targets,
+            "reason": event.reason,
+            "requested_by": event.actor_id,
+            "requested_at": at,
+            "effective_at": event.effective_at,
+            "expires_at": event.expires_at,
+            "approved_by": None,
+            "approved_at": None,
+            "effective_from": None,
+        }
+        state = replace(state, exceptions=(*state.exceptions, exception))
+    elif isinstance(event, Customer.ExceptionApproved):
+        approved = event.exception_id
+        state = replace(
+            state,
+            exceptions=tuple(
+                {
+                    **e,
+                    "approved_by": event.actor_id,
+                    "approved_at": at,
+                    "effective_from": event.effective_from,
+                }
+                if e["exception_id"] == approved
+                else e
+                for e in state.exceptions
+            ),
+        )
     return state, row
 
 
@@ -174,6 +220,8 @@ def rows(state: CustomerState) -> Rows:
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
         "customer_calendars": [dict(row) for row in state.calendars],
+        "customer_exceptions": [dict(row) for row in state.exceptions],
+        "customer_feedback": [dict(row) for row in state.feedback],
     }
 
 

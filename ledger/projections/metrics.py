@@ -8,6 +8,19 @@ timer compliance counts each interval at the severity it ran under.
 
 Percentiles are nearest-rank (p90 of n values is the ceil(0.9 n)-th smallest), so every
 figure is one of the observed values and exact.
+
+Incident times (``incident_times``), in real minutes, per severity, for tickets opened in
+the window, each counted once its end is recorded by the window's end (a span whose end
+precedes its start, e.g. a response before the detection was recorded, is left out):
+
+* ``detect``: from ``incident.impact_started`` to ``incident.detected`` (both recorded);
+* ``acknowledge``: from detection (or, with none recorded, the opening) to the first
+  public response;
+* ``mitigate``: from the impact's start (or the opening) to ``incident.mitigated``;
+* ``resolve``: from the impact's start (or the opening) to the resolution.
+
+Follow-through of preventive actions and overdue actions per owner: see
+``ledger.projections.actions``.
 """
 
 from __future__ import annotations
@@ -17,6 +30,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any, Final
 
+from ledger.projections.actions import follow_through, overdue_by_owner
 from ledger.projections.sla import timer_state
 
 Rows = dict[str, list[dict[str, Any]]]
@@ -166,6 +180,33 @@ def repeat_incidents(
     return repeats
 
 
+INCIDENT_SPANS: Final = {
+    "detect": (("impact_started_at",), "detected_at"),
+    "acknowledge": (("detected_at", "opened_at"), "first_response_at"),
+    "mitigate": (("impact_started_at", "opened_at"), "mitigated_at"),
+    "resolve": (("impact_started_at", "opened_at"), "resolved_at"),
+}
+"""Each incident time: where it starts (the first of these recorded) and where it ends."""
+
+
+def incident_times(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> dict[str, list[dict[str, Any]]]:
+    """Time to detect, acknowledge, mitigate and resolve, in real minutes by severity
+    (median and p90, nearest-rank), for tickets opened in the window."""
+    values: dict[str, dict[int, list[float]]] = {name: {} for name in INCIDENT_SPANS}
+    for t in tickets:
+        if not _within(t["opened_at"], from_, to):
+            continue
+        for name, (starts, end_key) in INCIDENT_SPANS.items():
+            start = next((t.get(k) for k in starts if t.get(k) is not None), None)
+            end = t.get(end_key)
+            if start is None or end is None or end > to or end < start:
+                continue
+            values[name].setdefault(t["severity"], []).append(_minutes(start, end))
+    return {name: _spread(by_severity, "minutes") for name, by_severity in values.items()}
+
+
 def surveys(rows: list[dict[str, Any]], from_: datetime | None, to: datetime) -> dict[str, Any]:
     """CSAT (average of 1-5, share of 4-5) and NPS (% promoters - % detractors)."""
     csat = [s["score"] for s in rows if s["kind"] == "csat" and _within(s["at"], from_, to)]
@@ -257,6 +298,11 @@ def metrics(
         "volume_by_week": volume(tickets, from_, end),
         "repeat_incidents": repeat_incidents(tickets, from_, end),
         "time_to_resolution": resolution(tickets, from_, end),
+        "incident_times": incident_times(tickets, from_, end),
+        "preventive_actions": {
+            **follow_through(rows.get("rca_actions", []), from_, end, as_of),
+            "overdue_by_owner": overdue_by_owner(rows.get("rca_actions", []), as_of),
+        },
         **surveys(rows["customer_surveys"], from_, end),
         "churn": churn(rows["customers"], rows["customer_contracts"], from_, end),
     }

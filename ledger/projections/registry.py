@@ -27,7 +27,7 @@ from eventsourcing.persistence import PersistenceError
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, SlaException
 from ledger.aggregates.policy import DEFAULT_VERSION, PolicyTargets, SlaPolicy
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import customers, tickets
@@ -168,6 +168,45 @@ def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None
     return next((e for e in customer_events if isinstance(e, Customer.Onboarded)), None)
 
 
+def exceptions_of(customer_events: list[LedgerEvent]) -> tuple[SlaException, ...]:
+    """The customer's approved exceptions (R-EXC), in order of approval.
+
+    Remembered by the history's first event, length and last event: every ticket of the
+    customer a runner meets asks again. These name the producer events of any history a
+    fold is given (a prefix of the log, or the events visible as of an instant: producer
+    events are a prefix of the subject's, R-IN-5, and a visible list with more of them
+    than another of the same length and last event cannot be), and exceptions are
+    producer events."""
+    if not customer_events:
+        return ()
+    key = (customer_events[0].event_id, len(customer_events), customer_events[-1].event_id)
+    found = _EXCEPTIONS.get(key)
+    if found is None:
+        requested: dict[str, Customer.ExceptionRequested] = {}
+        approved = []
+        for event in customer_events:
+            if isinstance(event, Customer.ExceptionRequested):
+                requested[event.exception_id] = event
+            elif isinstance(event, Customer.ExceptionApproved):
+                request = requested[event.exception_id]
+                approved.append(
+                    SlaException(
+                        event.exception_id,
+                        event.effective_from,
+                        request.expires_at,
+                        request.targets,
+                    )
+                )
+        found = tuple(approved)
+        if len(_EXCEPTIONS) >= 4096:
+            _EXCEPTIONS.clear()
+        _EXCEPTIONS[key] = found
+    return found
+
+
+_EXCEPTIONS: dict[tuple[str, int, str], tuple[SlaException, ...]] = {}
+
+
 def policy_of(policy_events: list[LedgerEvent]) -> SlaPolicy | None:
     """The SLA policy aggregate folded from its events (None before any proposal)."""
     policy: Any = None
@@ -268,26 +307,50 @@ def _opening(events: list[LedgerEvent]) -> Ticket.Opened | None:
 
 
 def _ticket_start(subject: str, history: History) -> tickets.TicketState:
-    """A ticket starts on its customer's calendar and the policy's targets."""
+    """A ticket starts on its customer's calendar, the policy's targets and the
+    customer's approved exceptions."""
     opened = _opening(history.events(subject))
     customer = history.events(opened.customer_id) if opened is not None else []
-    return tickets.initial(calendar_of(customer), targets_of(history.events(POLICY_SUBJECT)))
+    return tickets.initial(
+        calendar_of(customer),
+        targets_of(history.events(POLICY_SUBJECT)),
+        exceptions_of(customer),
+    )
 
 
 def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
     """What a ticket's rows read besides its events: its customer's onboarding (the
-    calendar), its approved calendar changes and the policy's events (the targets)."""
+    calendar), its approved calendar changes and exceptions, and the policy's events
+    (the targets)."""
     customer = state.row.get("customer_id")
     if customer is None:
         return None
     customer_events = history.events(customer)
     onboarded = _onboarding(customer_events)
+    approved = tuple(e.exception_id for e in exceptions_of(customer_events))
     policy_events = len(history.events(POLICY_SUBJECT))
     return (
         onboarded.event_id if onboarded is not None else None,
         len(calendar_approvals(customer_events)),
+        approved,
         policy_events,
     )
+
+
+def _ticket_wakes(event: LedgerEvent) -> Wake | None:
+    """The tickets whose rows an event of another subject changes (read in ``depends``
+    or merged into their stream), of the event's customer:
+
+    - an exception approval: those opened from its ``effective_from`` (its tickets
+      opened before were folded under the policy alone, and across partitions some
+      opened after can be stored before it, R-IN-6);
+    - an approved calendar change (R-CAL): those whose business timers it can move, with
+      one open or with an event at or after the approval (``calendar_settled_at``)."""
+    if isinstance(event, Customer.ExceptionApproved):
+        return Wake(event.originator_id, opened_from=event.effective_from)
+    if isinstance(event, Customer.CalendarChangeApproved):
+        return Wake(event.originator_id, settled_from=event.occurred_at)
+    return None
 
 
 def _ticket_stream(subject: str, history: History) -> list[LedgerEvent]:
@@ -360,7 +423,8 @@ TICKET_FOLDING: Final = Folding(
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
-    """The ``tickets``, ``sla_timers`` and ``escalations`` rows of one ticket."""
+    """The ``tickets``, ``sla_timers``, ``escalations``, ``rca_actions`` and
+    ``rca_knowledge_links`` rows of one ticket."""
     return TICKET_FOLDING.rows(subject, history)
 
 
@@ -391,6 +455,18 @@ def policy_rows(subject: str, history: History) -> Rows:
 
 
 @dataclass(frozen=True)
+class Wake:
+    """Tickets a runner folds again although no event of theirs arrived (their rows read
+    the customer's events): the customer's tickets opened at or after ``opened_from``
+    (if given) whose ``calendar_settled_at`` is null or not before ``settled_from`` (if
+    given)."""
+
+    customer_id: str
+    opened_from: datetime | None = None
+    settled_from: datetime | None = None
+
+
+@dataclass(frozen=True)
 class Projection:
     """A named projection: the events it follows and the tables it fills."""
 
@@ -401,10 +477,9 @@ class Projection:
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
     folding: Folding[Any] | None = None  # None: ``rows`` from the whole history every time
-    # Another subject's event that changes some of this projection's subjects' rows: the
-    # subject it is about (a customer's calendar approval reaches its tickets whose
-    # business timers it can move; the runner finds them, ``ledger.adapters.projector``).
-    reached_by: Callable[[LedgerEvent], str | None] = lambda event: None
+    # Another subject's event that changes some of this projection's subjects' rows: which
+    # of them (tickets only; the runner finds them, ``ledger.adapters.projector``).
+    wakes: Callable[[LedgerEvent], Wake | None] = lambda event: None
 
 
 def _ticket_needs(subject: str, history: History) -> Iterable[str]:
@@ -416,21 +491,16 @@ def _ticket_needs(subject: str, history: History) -> Iterable[str]:
     return (POLICY_SUBJECT,)
 
 
-def _reached_by_approval(event: LedgerEvent) -> str | None:
-    """An approved calendar change reaches its customer's tickets (R-CAL)."""
-    return event.originator_id if isinstance(event, Customer.CalendarChangeApproved) else None
-
-
 PROJECTIONS: tuple[Projection, ...] = (
     Projection(
         "tickets",
         Ticket.Event,
-        ("tickets", "sla_timers", "escalations"),
+        ("tickets", "sla_timers", "escalations", "rca_actions", "rca_knowledge_links"),
         "ticket_id",
         ticket_rows,
         _ticket_needs,
         TICKET_FOLDING,
-        _reached_by_approval,
+        _ticket_wakes,
     ),
     Projection(
         "customers",
@@ -443,6 +513,8 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_milestones",
             "customer_contracts",
             "customer_calendars",
+            "customer_exceptions",
+            "customer_feedback",
         ),
         "customer_id",
         customer_rows,

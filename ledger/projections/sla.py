@@ -35,6 +35,18 @@ severity's clock (R-SLA-4): a breach under the old target stands; otherwise the 
 counted so far, pauses excluded, is held against the new target, and a due instant
 already behind the change is breached at the change. Re-targeted during a pause with
 time left, the timer is due that time after the pause ends.
+
+A target may carry a warning threshold (``warn_after``, R-SLA-7): the interval's
+``warn_at`` is found exactly as its due instant is, for the shorter duration (the first
+instant outside every pause at which the counted time reaches it). The interval is
+warned once ``warn_at`` passes while it runs (not stopped at or before it, not paused
+across it); a breached timer shows as breached, not warned. A re-target keeps a warning
+that already happened; a new threshold already behind the change warns at the change.
+
+A ticket opened under an approved customer exception (``customer.exception_*``, R-EXC)
+runs under the exception's targets for the severities it names, for its whole life, as
+it keeps its policy version; each timer records ``exception_id`` beside
+``policy_version``.
 """
 
 from __future__ import annotations
@@ -47,7 +59,7 @@ from typing import Any, Literal
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar, CalendarHistory, Target, as_history
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, SlaException, exception_in_force
 from ledger.aggregates.policy import PolicyTargets
 from ledger.aggregates.ticket import Ticket
 from ledger.projections.customers import onboarding_calendar
@@ -72,6 +84,8 @@ class Interval:
     pauses: tuple[Pause, ...] = ()
     stopped_at: datetime | None = None
     breached_at: datetime | None = None  # fixed by a re-target (R-SLA-4)
+    # A warning fixed by a re-target (R-SLA-7): when it happened, and the due instant then.
+    warned: tuple[datetime, datetime] | None = None
     # A memo of ``record`` (a pure function of the fields above and the calendar), not
     # state: ``replace`` gives a changed interval an empty one.
     _memo: list[tuple[CalendarHistory, dict[str, Any]]] = field(
@@ -114,7 +128,37 @@ class Interval:
         return calendar.add(start, amount)
 
     def due(self, calendar: BusinessCalendar | CalendarHistory) -> datetime:
-        """The first instant outside every pause at which the counted time reaches the target.
+        """The first instant outside every pause at which the counted time reaches the target
+        (see ``reach``); a business day is that of the calendar in force at the start."""
+        assert self.target is not None
+        calendar = as_history(calendar)
+        return self.reach(self.target.length(calendar.at(self.started_at)), calendar)
+
+    def warn(
+        self, calendar: BusinessCalendar | CalendarHistory
+    ) -> tuple[datetime, datetime] | None:
+        """The warning instant (R-SLA-7) and the due instant as it stood then (the rest of
+        the target counted on from the warning, unpaused); None without a threshold.
+
+        Both on the calendar history, as the due instant is (a business day is that of
+        the calendar in force at the start). A change approved after the warning takes
+        effect after it (R-CAL-2), so it never moves ``warn_at``; the due instant as it
+        stood then counts on the versions approved by the warning."""
+        if self.warned is not None:
+            return self.warned
+        if self.target is None:
+            return None
+        calendar = as_history(calendar)
+        at_start = calendar.at(self.started_at)
+        length = self.target.warn_length(at_start)
+        if length is None:
+            return None
+        warn_at = self.reach(length, calendar)
+        rest = self.target.length(at_start) - length
+        return warn_at, self._add(warn_at, rest, calendar.known_by(warn_at))
+
+    def reach(self, amount: timedelta, calendar: BusinessCalendar | CalendarHistory) -> datetime:
+        """The first instant outside every pause at which the counted time reaches ``amount``.
 
         The clock runs in the stretches between pauses; each is tried in turn with the time
         still left. A target reached before a pause begins is due there, whatever comes
@@ -126,7 +170,7 @@ class Interval:
         """
         assert self.target is not None
         calendar = as_history(calendar)
-        remaining = self.target.length(calendar.at(self.started_at))
+        remaining = amount
         resume = self.started_at
         for start, end in self.pauses:
             if start >= resume:
@@ -167,6 +211,7 @@ class Interval:
 
     def _record(self, calendar: CalendarHistory) -> dict[str, Any]:
         due = None if self.target is None else self.due(calendar)
+        warn = self.warn(calendar)
         first = last = None
         if due is not None and self.target is not None and self.target.clock == "business":
             first = calendar.in_force(self.started_at).version
@@ -190,6 +235,8 @@ class Interval:
             "paused_seconds": int(closed.total_seconds()),
             "paused_since": self.paused_since,
             "breached_at": breached_at,
+            "warn_at": None if warn is None else warn[0],
+            "warn_due_at": None if warn is None else warn[1],
             "calendar_version": first,
             "calendar_version_end": last,
         }
@@ -205,6 +252,7 @@ RECORD_KEYS = (
     "ticket_id",
     "customer_id",
     "policy_version",
+    "exception_id",
     "seq",
     "timer",
     "severity",
@@ -215,10 +263,15 @@ RECORD_KEYS = (
     "paused_seconds",
     "paused_since",
     "breached_at",
+    "warn_at",
+    "warn_due_at",
     "calendar_version",
     "calendar_version_end",
 )
 """The columns of a stored timer record (the ``sla_timers`` read model)."""
+
+HIDDEN_KEYS = frozenset({"paused_since", "clock", "warn_due_at"})
+"""Columns of a record a reader's row leaves out (``evaluate_record``)."""
 
 
 def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
@@ -234,16 +287,38 @@ def evaluate_record(record: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     stopped at or before it) or ``measured`` (no target, stopped: neither met nor
     breached). The fields added to the record (see ``timer_clock``): ``paused``,
     ``time_left``, ``overdue_by`` and ``elapsed_seconds``; ``paused_seconds`` counts the
-    running pause up to ``as_of``.
+    running pause up to ``as_of``; ``warned``: its warning threshold passed while it ran
+    (``warned_by``) and it is not breached (a breached timer is breached, not warned).
     """
     state, breached_at = timer_state(record, as_of)
     paused = record["paused_seconds"]
     if record["paused_since"] is not None and record["stopped_at"] is None:  # paused now
         paused += _seconds(record["paused_since"], as_of)
-    row = {k: v for k, v in record.items() if k not in ("paused_since", "clock")}
-    row.update(paused_seconds=paused, state=state, breached_at=breached_at)
+    row = {k: v for k, v in record.items() if k not in HIDDEN_KEYS}
+    row.update(
+        paused_seconds=paused,
+        state=state,
+        breached_at=breached_at,
+        warned=state != "breached" and warned_by(record, as_of),
+    )
     row.update(timer_clock(record, state, breached_at, as_of))
     return row
+
+
+def warned_by(record: dict[str, Any], as_of: datetime) -> bool:
+    """Whether a timer's warning threshold (R-SLA-7) passed by ``as_of`` while it ran: its
+    ``warn_at`` is at or before ``as_of``, it had not stopped by then (a stop exactly at
+    ``warn_at`` came in time, as one at the due instant does), and ``warn_at`` is not the
+    provisional instant of a pause still running (the threshold was not reached before the
+    pause began). Breached or not: the warning happened (what the tick writes)."""
+    warn_at = record.get("warn_at")
+    if warn_at is None or warn_at > as_of:
+        return False
+    stop = record["stopped_at"]
+    if stop is not None:
+        return bool(stop > warn_at)
+    pause = record["paused_since"]
+    return pause is None or bool(pause > warn_at)
 
 
 def timer_state(record: dict[str, Any], as_of: datetime) -> tuple[State, datetime | None]:
@@ -326,12 +401,14 @@ def sla_board(
     open_only: bool = False,
     customer: str | None = None,
     severity: int | None = None,
+    warned: bool = False,
 ) -> list[dict[str, Any]]:
     """The SLA board: timer records evaluated at ``as_of``, filtered, soonest due first.
 
     ``breached``: only timers breached by ``as_of``; ``at_risk``: only running timers due
     within that many minutes (each gets ``minutes_left``); ``open_only``: only timers not
-    stopped yet.
+    stopped yet; ``warned``: only timers warned (R-SLA-7) and neither stopped nor
+    breached by ``as_of``.
     """
     board = []
     for record in records:
@@ -343,6 +420,8 @@ def sla_board(
         if breached and row["state"] != "breached":
             continue
         if open_only and row["stopped_at"] is not None:
+            continue
+        if warned and not (row["warned"] and row["stopped_at"] is None):
             continue
         if at_risk is not None:
             if row["state"] != "running" or row["due_at"] is None:
@@ -364,15 +443,15 @@ def _target(targets: Targets, severity: int, kind: TimerKind) -> Target | None:
     if not value:
         return None
     try:
-        return _target_from(value["duration"], value["clock"])
-    except (KeyError, TypeError):
+        return _target_from(value["duration"], value["clock"], value.get("warn_after"))
+    except (KeyError, TypeError, AttributeError):
         return Target.from_wire(value)  # raises, naming what is wrong
 
 
 @functools.lru_cache(maxsize=256)
-def _target_from(duration: str, clock: str) -> Target:
+def _target_from(duration: str, clock: str, warn_after: str | None) -> Target:
     """Targets are few and immutable: parsed once each, not once per timer started."""
-    return Target.from_wire({"duration": duration, "clock": clock})
+    return Target.from_wire({"duration": duration, "clock": clock, "warn_after": warn_after})
 
 
 def policy_version(targets_by_version: Mapping[int, Targets], opened: Ticket.Opened) -> int:
@@ -390,9 +469,11 @@ class TicketTimers:
 
     calendar: CalendarHistory
     targets_by_version: Mapping[int, Targets]
+    exceptions: tuple[SlaException, ...] = ()  # the customer's approved exceptions (R-EXC)
     ticket_id: str = ""
     customer_id: str = ""
     policy_version: int = 1
+    exception: SlaException | None = None  # the one in force at the opening
     severity: int = 0
     responded: bool = False
     waiting: bool = False
@@ -400,8 +481,16 @@ class TicketTimers:
 
     @property
     def targets(self) -> Targets:
-        """The targets of the ticket's policy version."""
-        return self.targets_by_version[self.policy_version]
+        """The targets of the ticket's policy version, with its exception's for the
+        severities the exception names."""
+        targets = self.targets_by_version[self.policy_version]
+        exception = self.exception
+        return targets if exception is None else {**targets, **exception.targets}
+
+    @property
+    def exception_id(self) -> str | None:
+        """The customer exception the ticket runs under (None: the policy alone)."""
+        return None if self.exception is None else self.exception.exception_id
 
     def running(self, kind: TimerKind) -> int | None:
         """The index of the open interval of a kind, if any."""
@@ -418,6 +507,7 @@ class TicketTimers:
             "ticket_id": self.ticket_id,
             "customer_id": self.customer_id,
             "policy_version": self.policy_version,
+            "exception_id": self.exception_id,
         }
         return [
             {**base, "seq": seq, **interval.record(self.calendar)}
@@ -437,11 +527,14 @@ class TicketTimers:
 
 
 def initial(
-    calendar: BusinessCalendar | CalendarHistory, targets_by_version: Mapping[int, Targets]
+    calendar: BusinessCalendar | CalendarHistory,
+    targets_by_version: Mapping[int, Targets],
+    exceptions: tuple[SlaException, ...] = (),
 ) -> TicketTimers:
     """The timers of a ticket before its first event, on its customer's calendar (one
-    that never changed, or its history so far)."""
-    return TicketTimers(as_history(calendar), targets_by_version)
+    that never changed, or its history so far); ``exceptions``: its customer's approved
+    exceptions (R-EXC)."""
+    return TicketTimers(as_history(calendar), targets_by_version, exceptions)
 
 
 def calendar_approved(
@@ -475,6 +568,7 @@ def evolve(state: TicketTimers, event: LedgerEvent) -> TicketTimers:
             ticket_id=event.originator_id,
             customer_id=event.customer_id,
             policy_version=policy_version(state.targets_by_version, event),
+            exception=exception_in_force(state.exceptions, event.occurred_at),
             severity=event.severity,
         )
         return _start(_start(state, "first_response", at), "resolution", at)
@@ -555,8 +649,11 @@ def _retarget(state: TicketTimers, severity: int, at: datetime) -> TicketTimers:
         if target is None:  # the new severity has no update cadence
             state = _stop(state, interval.kind, at)
             continue
-        earlier = interval.evaluate(state.calendar, at)["breached_at"]
-        retargeted = replace(interval, severity=severity, target=target)
+        before = interval.record(state.calendar)
+        earlier = evaluate_record(before, at)["breached_at"]
+        retargeted = replace(interval, severity=severity, target=target, warned=None)
+        if warned_by(before, at):  # a warning under the old target stands (R-SLA-7)
+            retargeted = replace(retargeted, warned=(before["warn_at"], before["warn_due_at"]))
         if earlier is not None:  # a breach under the old target stands
             state = _with(state, index, replace(retargeted, breached_at=earlier))
             continue
@@ -568,5 +665,15 @@ def _retarget(state: TicketTimers, severity: int, at: datetime) -> TicketTimers:
         paused_since = retargeted.paused_since
         if due < at and (paused_since is None or due < paused_since):
             retargeted = replace(retargeted, breached_at=at)
+        warn = retargeted.warn(state.calendar)
+        # A new threshold already behind the change warns at the change, as a due instant
+        # behind it is breached there (R-SLA-4).
+        if (
+            retargeted.warned is None
+            and warn is not None
+            and warn[0] < at
+            and (paused_since is None or warn[0] < paused_since)
+        ):
+            retargeted = replace(retargeted, warned=(at, due))
         state = _with(state, index, retargeted)
     return state

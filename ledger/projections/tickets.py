@@ -2,14 +2,16 @@
 
 ``evolve(state, event) -> state`` folds one ticket's events (in log order, already
 filtered to what is visible as of an instant) on immutable state, from
-``initial(calendar, targets_by_version)``; ``rows(state)`` gives three kinds of rows:
-the ticket's summary, its SLA timer records (``ledger.projections.sla``) and its
-escalation steps (R-ESC-2). The same function feeds the live read models, a rebuild and
-every ``--as-of``/``--known-at`` query, so all three agree by construction (R-TRAIL-3).
+``initial(calendar, targets_by_version)``; ``rows(state)`` gives five kinds of rows:
+the ticket's summary (with its incident milestones and product area), its SLA timer
+records (``ledger.projections.sla``), its escalation steps (R-ESC-2), its RCA's
+preventive actions with their follow-through (R-RCA-4) and its knowledge links
+(R-RCA-6). The same function feeds the live read models, a rebuild and every
+``--as-of``/``--known-at`` query, so all three agree by construction (R-TRAIL-3).
 
-Events the ledger writes itself (``sla.breached``, ``fix.temporary_expired``) change no
-row: breaches are computed from the facts (R-SLA-5), so whether the tick has run never
-changes an answer.
+Events the ledger writes itself (``sla.breached``, ``fix.temporary_expired``,
+``rca.action_overdue``) change no row: breaches and overdue actions are computed from the
+facts (R-SLA-5, R-RCA-5), so whether the tick has run never changes an answer.
 
 The ticket's customer's approved calendar changes (``customer.calendar_change_approved``)
 are folded too, among the ticket's events at their ``occurred_at`` (R-CAL): they change
@@ -22,13 +24,13 @@ approved reaches its timers).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
-from datetime import datetime
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.calendar import BusinessCalendar, CalendarHistory
-from ledger.aggregates.customer import Customer
+from ledger.aggregates.customer import Customer, SlaException
 from ledger.aggregates.rules import RCA_SEVERITIES, TIERS
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import sla
@@ -48,6 +50,7 @@ TICKET_KEYS = (
     "tier",
     "assignee",
     "policy_version",
+    "exception_id",
     "opened_at",
     "first_response_at",
     "resolved_at",
@@ -59,6 +62,10 @@ TICKET_KEYS = (
     "root_cause_code",
     "fix",
     "temporary_fix_expires_at",
+    "product_area",
+    "impact_started_at",
+    "detected_at",
+    "mitigated_at",
     "last_occurred_at",
     "last_recorded_at",
     "calendar_version",
@@ -77,16 +84,20 @@ class TicketState:
     row: Mapping[str, Any] = field(default_factory=dict)
     escalations: tuple[Mapping[str, Any], ...] = ()
     tier_since: datetime | None = None
+    actions: tuple[Mapping[str, Any], ...] = ()
+    links: tuple[Mapping[str, Any], ...] = ()
     # The (occurred_at, recorded_at) of the last calendar approval folded in, if any.
     last_approval: tuple[datetime, datetime] | None = None
 
 
 def initial(
-    calendar: BusinessCalendar | CalendarHistory, targets_by_version: Mapping[int, Targets]
+    calendar: BusinessCalendar | CalendarHistory,
+    targets_by_version: Mapping[int, Targets],
+    exceptions: tuple[SlaException, ...] = (),
 ) -> TicketState:
-    """A ticket's state before its first event, on its customer's calendar and the
-    policy's targets by version."""
-    return TicketState(sla.initial(calendar, targets_by_version))
+    """A ticket's state before its first event, on its customer's calendar, the policy's
+    targets by version and the customer's approved exceptions (R-EXC)."""
+    return TicketState(sla.initial(calendar, targets_by_version, exceptions))
 
 
 def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
@@ -95,8 +106,7 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
         return state
     timers = sla.evolve(state.timers, event)
     if isinstance(event, Customer.CalendarChangeApproved):
-        approval = (event.occurred_at, event.recorded_at)
-        return TicketState(timers, state.row, state.escalations, state.tier_since, approval)
+        return replace(state, timers=timers, last_approval=(event.occurred_at, event.recorded_at))
     at = event.occurred_at
     tier_since: datetime | None
     if isinstance(event, Ticket.Opened):
@@ -113,28 +123,101 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
             status="open",
             tier=TIERS[0],
             policy_version=policy_version(state.timers.targets_by_version, event),
+            exception_id=timers.exception_id,
             opened_at=at,
             reopen_count=0,
             escalation_count=0,
             rca_required=event.severity in RCA_SEVERITIES,
+            product_area=event.product_area,
         )
         escalations, tier_since = state.escalations, at
     elif not state.row:
         # a history that does not start with its opening is not a ticket
-        return TicketState(
-            timers, state.row, state.escalations, state.tier_since, state.last_approval
-        )
+        return replace(state, timers=timers)
     else:
         row = dict(state.row)
         escalations, tier_since = state.escalations, state.tier_since
+    actions, links = state.actions, state.links
     if isinstance(event, (Ticket.Escalated, Ticket.Deescalated)):
         escalations = (*escalations, _step(event, row, at, tier_since, len(escalations) + 1))
         tier_since = at
+    elif isinstance(event, FOLLOW_THROUGH):
+        actions = _follow_through(event, actions, row, at)
+    elif isinstance(event, Ticket.KnowledgeLinked):
+        link = {
+            "ticket_id": row["ticket_id"],
+            "seq": len(links) + 1,
+            "customer_id": row["customer_id"],
+            "kind": event.kind,
+            "ref": event.ref,
+            "title": event.title,
+            "at": at,
+        }
+        links = (*links, link)
     else:
         _apply(event, row, at)
     row["last_occurred_at"] = at
     row["last_recorded_at"] = event.recorded_at
-    return TicketState(timers, row, escalations, tier_since, state.last_approval)
+    return TicketState(timers, row, escalations, tier_since, actions, links, state.last_approval)
+
+
+FOLLOW_THROUGH = (
+    Ticket.PreventiveActionAdded,
+    Ticket.PreventiveActionCompleted,
+    Ticket.PreventiveActionVerified,
+    Ticket.PreventiveActionCancelled,
+)
+"""The events of a preventive action's life (R-RCA-4)."""
+
+
+def overdue_instant(due_date: date) -> datetime:
+    """When an action due on ``due_date`` is overdue: the start of the next day, UTC
+    (R-RCA-5). Completed before it, the action was on time."""
+    return datetime.combine(due_date + timedelta(days=1), time(0), tzinfo=UTC)
+
+
+def _follow_through(
+    event: LedgerEvent,
+    actions: tuple[Mapping[str, Any], ...],
+    row: Mapping[str, Any],
+    at: datetime,
+) -> tuple[Mapping[str, Any], ...]:
+    """The actions after one event of an action's life (a new tuple, fresh rows)."""
+    if isinstance(event, Ticket.PreventiveActionAdded):
+        changes: dict[str, Any] = {
+            "description": event.description,
+            "owner": event.owner,
+            "due_date": event.due_date,
+            "due_at": overdue_instant(event.due_date),
+        }
+        if not any(a["action_id"] == event.action_id for a in actions):
+            added = {
+                "ticket_id": row["ticket_id"],
+                "action_id": event.action_id,
+                "customer_id": row["customer_id"],
+                **changes,
+                "status": "open",
+                "added_at": at,
+                "completed_at": None,
+                "completed_by": None,
+                "verified_at": None,
+                "verified_by": None,
+                "cancelled_at": None,
+                "reason": None,
+            }
+            return (*actions, added)
+        action_id = event.action_id
+    elif isinstance(event, Ticket.PreventiveActionCompleted):
+        changes = {"status": "completed", "completed_at": at, "completed_by": event.actor_id}
+        action_id = event.action_id
+    elif isinstance(event, Ticket.PreventiveActionVerified):
+        changes = {"status": "verified", "verified_at": at, "verified_by": event.actor_id}
+        action_id = event.action_id
+    else:
+        assert isinstance(event, Ticket.PreventiveActionCancelled)
+        changes = {"status": "cancelled", "cancelled_at": at, "reason": event.reason}
+        action_id = event.action_id
+    return tuple({**a, **changes} if a["action_id"] == action_id else a for a in actions)
 
 
 def _apply(event: LedgerEvent, row: dict[str, Any], at: datetime) -> None:
@@ -144,6 +227,10 @@ def _apply(event: LedgerEvent, row: dict[str, Any], at: datetime) -> None:
         row["category"] = event.category
         row["max_severity"] = min(row["max_severity"], event.severity)
         row["rca_required"] = row["max_severity"] in RCA_SEVERITIES
+        if event.product_area is not None:
+            row["product_area"] = event.product_area
+    elif isinstance(event, Ticket.Milestone):
+        row[f"{event.MILESTONE}_at"] = event.at
     elif isinstance(event, Ticket.Assigned):
         row["assignee"] = event.assignee
     elif isinstance(event, Ticket.Responded):
@@ -169,6 +256,8 @@ def _apply(event: LedgerEvent, row: dict[str, Any], at: datetime) -> None:
         row["closed_at"] = at
     elif isinstance(event, Ticket.RootCauseIdentified):
         row["root_cause_code"] = event.root_cause_code
+        if event.product_area is not None:
+            row["product_area"] = event.product_area
     elif isinstance(event, Ticket.RcaPublished):
         row["rca_published_at"] = at
 
@@ -213,6 +302,8 @@ def rows(state: TicketState) -> Rows:
         "tickets": [_summary(state)],
         "sla_timers": _timer_rows(state.timers),
         "escalations": [dict(step) for step in state.escalations],
+        "rca_actions": [dict(action) for action in state.actions],
+        "rca_knowledge_links": [dict(link) for link in state.links],
     }
 
 
@@ -246,9 +337,10 @@ def project_ticket(
     events: list[LedgerEvent],
     calendar: BusinessCalendar | CalendarHistory,
     targets_by_version: Mapping[int, Targets],
+    exceptions: tuple[SlaException, ...] = (),
 ) -> Rows:
     """The ticket's rows after folding ``events`` (none if they hold no opening)."""
-    state = initial(calendar, targets_by_version)
+    state = initial(calendar, targets_by_version, exceptions)
     for event in events:
         state = evolve(state, event)
     return rows(state)

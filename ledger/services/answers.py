@@ -29,6 +29,7 @@ from ledger.aggregates.ticket import Ticket
 from ledger.projections.health import health
 from ledger.projections.metrics import metrics as metric_figures
 from ledger.projections.sla import sla_board
+from ledger.services.followup import ActionQuery, action_list, require_filters
 from ledger.services.queries import (
     answer,
     answered_at,
@@ -121,6 +122,7 @@ def board(
     open_only: bool = False,
     customer: str | None = None,
     severity: int | None = None,
+    warned: bool = False,
 ) -> list[dict[str, Any]]:
     """``ledger sla list``: the SLA board, every timer interval evaluated at ``as_of``."""
     from ledger.services.reads import timer_records
@@ -131,6 +133,7 @@ def board(
         "open_only": open_only,
         "customer": customer,
         "severity": severity,
+        "warned": warned,
     }
     records = {"sla_timers": timer_records(app, engine, as_of, known_at, **filters)}
     return answer(records, lambda rows: sla_board(rows["sla_timers"], as_of, **filters), "sla list")
@@ -151,6 +154,42 @@ def metrics(
     rows = metrics_rows(app, engine, as_of, known_at, start, end)
     figures = answer(rows, lambda r: metric_figures(r, as_of, start, end), "metrics")
     return {k: v for k, v in figures.items() if k != "as_of"}
+
+
+def actions(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: ActionQuery,
+    customers: frozenset[str] | None = None,
+) -> list[dict[str, Any]]:
+    """``ledger actions``: the preventive actions the query wants, soonest due first (of
+    ``customers``' tickets only, when given: a reader scoped to them)."""
+    from ledger.services.reads import action_rows
+
+    rows = action_rows(app, engine, as_of, known_at, ticket=query.ticket, customers=customers)
+    if customers is not None:  # (subjects folded from the log come whole: keep theirs only)
+        rows = {n: [r for r in found if r["customer_id"] in customers] for n, found in rows.items()}
+    require_filters(rows, as_of, query)
+    return answer(rows, lambda r: action_list(r, as_of, query), "actions")
+
+
+def insights(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+) -> dict[str, Any]:
+    """``ledger insights``: product areas ranked by customer pain over ``[start, end or
+    as_of]``, and the root causes repeated with no runbook."""
+    from ledger.projections.insights import insights as insight_figures
+    from ledger.services.reads import insight_rows
+
+    rows = insight_rows(app, engine, as_of, known_at, start, end)
+    return answer(rows, lambda r: insight_figures(r, as_of, start, end), "insights")
 
 
 def health_records(
@@ -179,10 +218,12 @@ def ticket_view(
     found = subject_as_of(app, ticket_id, as_of, known_at)
     if not isinstance(found.aggregate, Ticket):
         raise Absent("ticket", ticket_id, found.exists, found.rejected)
-    timers = ticket_timers(app, ticket_id, as_of, known_at)
+    timers = ticket_timers(app, ticket_id, as_of, known_at) or []
     return {
         **ticket_state(found.aggregate),
-        "timers": timers or [],
+        # the customer exception it runs under (R-EXC), as its timers record it
+        "exception_id": next((t["exception_id"] for t in timers), None),
+        "timers": timers,
         "rejected": [rejected_input(r) for r in found.rejected],
         "trail": trail(found.events),
     }

@@ -10,9 +10,9 @@ idempotency, deferrals, rejections) is in :mod:`ledger.services.intake`.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
-from typing import Final, Protocol, TypeVar, cast
+from typing import Any, Final, Literal, Protocol, TypeVar, cast
 
 from ledger.adapters.event_store import Aggregate
 from ledger.aggregates.base import EventMeta
@@ -29,6 +29,9 @@ from schemas import (
     CustomerCheckInScheduled,
     CustomerChurned,
     CustomerEnvelope,
+    CustomerExceptionApproved,
+    CustomerExceptionRequested,
+    CustomerFeedbackRecorded,
     CustomerMilestoneReached,
     CustomerOnboarded,
     CustomerOwnerChanged,
@@ -36,9 +39,16 @@ from schemas import (
     CustomerSurveyRecorded,
     CustomerUsageReported,
     Envelope,
+    IncidentDetected,
+    IncidentImpactStarted,
+    IncidentMitigated,
     RcaImpactAssessed,
+    RcaKnowledgeLinked,
     RcaOwnerAssigned,
     RcaPreventiveActionAdded,
+    RcaPreventiveActionCancelled,
+    RcaPreventiveActionCompleted,
+    RcaPreventiveActionVerified,
     RcaPublished,
     RcaRootCauseIdentified,
     RcaTimelineEntryAdded,
@@ -59,6 +69,7 @@ from schemas import (
     TicketTriaged,
     TicketUpdatePosted,
 )
+from schemas.policy import SeverityTargets
 
 
 class Context(Protocol):
@@ -181,6 +192,7 @@ def open_ticket(ctx: Context, envelope: TicketOpened, meta: EventMeta) -> Ticket
         severity=data.severity,
         category=data.category,
         reason=data.reason,
+        product_area=data.product_area,
     )
 
 
@@ -189,7 +201,13 @@ def triage_ticket(ctx: Context, envelope: TicketTriaged, meta: EventMeta) -> Tic
     """ticket.triaged."""
     ticket = _ticket(ctx, envelope)
     data = envelope.data
-    ticket.triage(meta, severity=data.severity, category=data.category, reason=data.reason)
+    ticket.triage(
+        meta,
+        severity=data.severity,
+        category=data.category,
+        reason=data.reason,
+        product_area=data.product_area,
+    )
     return ticket
 
 
@@ -298,7 +316,10 @@ def identify_root_cause(ctx: Context, envelope: RcaRootCauseIdentified, meta: Ev
     ticket = _ticket(ctx, envelope)
     data = envelope.data
     ticket.identify_root_cause(
-        meta, root_cause=data.root_cause, root_cause_code=data.root_cause_code
+        meta,
+        root_cause=data.root_cause,
+        root_cause_code=data.root_cause_code,
+        product_area=data.product_area,
     )
     return ticket
 
@@ -331,6 +352,72 @@ def add_preventive_action(
         owner=data.owner,
         due_date=data.due_date,
     )
+    return ticket
+
+
+@handles(RcaPreventiveActionCompleted)
+def complete_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionCompleted, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_completed (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.complete_action(meta, action_id=envelope.data.action_id, note=envelope.data.note)
+    return ticket
+
+
+@handles(RcaPreventiveActionVerified)
+def verify_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionVerified, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_verified (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.verify_action(meta, action_id=envelope.data.action_id, note=envelope.data.note)
+    return ticket
+
+
+@handles(RcaPreventiveActionCancelled)
+def cancel_preventive_action(
+    ctx: Context, envelope: RcaPreventiveActionCancelled, meta: EventMeta
+) -> Ticket:
+    """rca.preventive_action_cancelled (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    ticket.cancel_action(meta, action_id=envelope.data.action_id, reason=envelope.data.reason)
+    return ticket
+
+
+@handles(RcaKnowledgeLinked)
+def link_knowledge(ctx: Context, envelope: RcaKnowledgeLinked, meta: EventMeta) -> Ticket:
+    """rca.knowledge_linked (also on a closed ticket)."""
+    ticket = _ticket(ctx, envelope)
+    data = envelope.data
+    ticket.link_knowledge(meta, kind=data.kind, ref=data.ref, title=data.title)
+    return ticket
+
+
+# Incident milestones (of a ticket) --------------------------------------------------------
+
+
+@handles(IncidentImpactStarted)
+def record_impact_started(ctx: Context, envelope: IncidentImpactStarted, meta: EventMeta) -> Ticket:
+    """incident.impact_started."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "impact_started", at=envelope.data.at, note=envelope.data.note)
+    return ticket
+
+
+@handles(IncidentDetected)
+def record_detected(ctx: Context, envelope: IncidentDetected, meta: EventMeta) -> Ticket:
+    """incident.detected."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "detected", at=envelope.data.at, note=envelope.data.note)
+    return ticket
+
+
+@handles(IncidentMitigated)
+def record_mitigated(ctx: Context, envelope: IncidentMitigated, meta: EventMeta) -> Ticket:
+    """incident.mitigated."""
+    ticket = _ticket(ctx, envelope)
+    ticket.record_milestone(meta, "mitigated", at=envelope.data.at, note=envelope.data.note)
     return ticket
 
 
@@ -453,6 +540,38 @@ def record_survey(ctx: Context, envelope: CustomerSurveyRecorded, meta: EventMet
     return customer
 
 
+@handles(CustomerFeedbackRecorded)
+def record_feedback(ctx: Context, envelope: CustomerFeedbackRecorded, meta: EventMeta) -> Customer:
+    """customer.feedback_recorded: a ticket it names must be one of the customer's (one
+    not stored yet waits for it, R-IN-6)."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    if data.ticket_id is not None:
+        ticket = ctx.load(data.ticket_id)
+        if not isinstance(ticket, Ticket):
+            raise RuleViolation(
+                "R-STATE-3",
+                f"no ticket {data.ticket_id} in the ledger (yet)",
+                field="data.ticket_id",
+                waits_for=data.ticket_id,
+            )
+        if ticket.customer_id != envelope.subject:
+            raise RuleViolation(
+                "R-CS-5",
+                f"ticket {data.ticket_id} is {ticket.customer_id}'s, not {envelope.subject}'s",
+                field="data.ticket_id",
+            )
+    customer.record_feedback(
+        meta,
+        feedback_id=data.feedback_id,
+        kind=data.kind,
+        product_area=data.product_area,
+        text=data.text,
+        ticket_id=data.ticket_id,
+    )
+    return customer
+
+
 @handles(CustomerRenewed)
 def record_renewal(ctx: Context, envelope: CustomerRenewed, meta: EventMeta) -> Customer:
     """customer.renewed."""
@@ -469,7 +588,7 @@ def record_churn(ctx: Context, envelope: CustomerChurned, meta: EventMeta) -> Cu
     return customer
 
 
-# Calendar changes (R-CAL): effective-dated, approved by leadership.
+# Calendar changes (R-CAL): effective-dated, approved by leadership -------------------------
 
 
 @handles(CustomerCalendarChangeProposed)
@@ -498,6 +617,45 @@ def approve_calendar_change(
     return customer
 
 
+# Reviewed exceptions (R-EXC) --------------------------------------------------------------
+
+
+@handles(CustomerExceptionRequested)
+def request_exception(
+    ctx: Context, envelope: CustomerExceptionRequested, meta: EventMeta
+) -> Customer:
+    """customer.exception_requested."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.request_exception(
+        meta,
+        exception_id=data.exception_id,
+        kind=data.kind,
+        targets=_targets(data.targets),
+        reason=data.reason,
+        effective_at=data.effective_at,
+        expires_at=data.expires_at,
+    )
+    return customer
+
+
+@handles(CustomerExceptionApproved)
+def approve_exception(
+    ctx: Context, envelope: CustomerExceptionApproved, meta: EventMeta
+) -> Customer:
+    """customer.exception_approved."""
+    customer = _customer(ctx, envelope)
+    customer.approve_exception(meta, exception_id=envelope.data.exception_id)
+    return customer
+
+
+def _targets(
+    targets: Mapping[Literal["1", "2", "3", "4"], SeverityTargets],
+) -> dict[str, dict[str, Any]]:
+    """Targets by severity in the contract's JSON form (``warn_after`` only when set)."""
+    return {str(severity): value.model_dump(mode="json") for severity, value in targets.items()}
+
+
 # The SLA policy ---------------------------------------------------------------------------
 
 
@@ -505,9 +663,7 @@ def approve_calendar_change(
 def propose_policy(ctx: Context, envelope: SlaPolicyChangeProposed, meta: EventMeta) -> SlaPolicy:
     """sla_policy.change_proposed: creates the policy aggregate on the first proposal."""
     data = envelope.data
-    targets = {
-        str(severity): value.model_dump(mode="json") for severity, value in data.targets.items()
-    }
+    targets = _targets(data.targets)
     policy = ctx.load(POLICY_ID)
     if policy is None:
         return SlaPolicy.propose_first(meta, data.proposal_id, targets, data.effective_at)

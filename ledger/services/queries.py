@@ -31,8 +31,8 @@ import orjson
 from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.store import Deferral, Rejection, StoredRejection
 from ledger.aggregates.base import LedgerCreated, LedgerEvent, event_data
-from ledger.aggregates.customer import Customer, calendar_in_force
-from ledger.aggregates.ticket import Ticket
+from ledger.aggregates.customer import Customer, CustomerException, calendar_in_force
+from ledger.aggregates.ticket import MILESTONES, Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
     BY_NAME,
@@ -243,6 +243,8 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
         "closed_at": instant(ticket.closed_at),
         "reopen_count": ticket.reopen_count,
         "temporary_fix": plain(fix) if fix is not None else None,
+        "product_area": ticket.product_area,
+        "milestones": {f"{name}_at": instant(ticket.milestones.get(name)) for name in MILESTONES},
         "rca_required": ticket.needs_rca,
         "rca": {
             "root_cause": ticket.rca.root_cause or None,
@@ -251,6 +253,7 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
             "preventive_actions": plain(list(ticket.rca.preventive_actions.values())),
             "owner": ticket.rca.owner or None,
             "timeline_entries": plain(ticket.rca.timeline),
+            "knowledge_links": plain(ticket.rca.knowledge_links),
             "published": ticket.rca.revision > 0,
             "revision": ticket.rca.revision,
             "published_at": instant(ticket.rca.published_at),
@@ -260,16 +263,15 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
     }
 
 
-def customer_state(customer: Customer, as_of: datetime | None = None) -> dict[str, Any]:
-    """The customer as it stands (``as_of``: the instant its calendar in force is asked
-    for; None: the newest approved). ``calendar_versions``: onboarding's calendar (version
-    1) and each approved change, with when it takes effect, who approved it and when, and
-    whether it is the one in force; ``calendar_proposals``: changes not approved yet."""
-    latest = customer.calendar_versions[-1].version if customer.calendar_versions else 1
+def customer_state(customer: Customer, as_of: datetime) -> dict[str, Any]:
+    """The customer as it stands (at ``as_of``: the state of each exception and the
+    calendar in force). ``calendar_versions``: onboarding's calendar (version 1) and each
+    approved change, with when it takes effect, who approved it and when, and whether it
+    is the one in force; ``calendar_proposals``: changes not approved yet."""
     in_force = (
         calendar_in_force(customer.calendar_versions, as_of).version
-        if as_of is not None and customer.calendar_versions
-        else latest
+        if customer.calendar_versions
+        else 1
     )
     versions = [
         {
@@ -311,7 +313,35 @@ def customer_state(customer: Customer, as_of: datetime | None = None) -> dict[st
         "decision_maker": customer.decision_maker,
         "milestones": customer.milestones,
         "check_ins": plain(list(customer.check_ins.values())),
+        "exceptions": [exception_view(e, as_of) for e in customer.exceptions.values()],
         "version": customer.version,
+    }
+
+
+def exception_view(exception: CustomerException, as_of: datetime) -> dict[str, Any]:
+    """A customer exception as ``customer show`` lists it, with its ``state`` as of
+    ``as_of`` (the customer replayed from the events visible then): ``expired`` once
+    ``expires_at`` has passed, else ``approved`` once leadership approved it, else
+    ``requested`` (R-EXC)."""
+    if exception.expires_at <= as_of:
+        state = "expired"
+    elif exception.approved_at is not None:
+        state = "approved"
+    else:
+        state = "requested"
+    return {
+        "exception_id": exception.exception_id,
+        "state": state,
+        "kind": exception.kind,
+        "targets": exception.targets,
+        "reason": exception.reason,
+        "effective_at": instant(exception.effective_at),
+        "expires_at": instant(exception.expires_at),
+        "requested_by": exception.requested_by,
+        "requested_at": instant(exception.requested_at),
+        "approved_by": exception.approved_by,
+        "approved_at": instant(exception.approved_at),
+        "effective_from": instant(exception.effective_from),
     }
 
 

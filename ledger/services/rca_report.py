@@ -28,18 +28,45 @@ def _status_line(doc: dict[str, Any]) -> str:
     )
 
 
+def _span(seconds: int | None) -> str:
+    if seconds is None:
+        return "not recorded"
+    hours, rest = divmod(seconds // 60, 60)
+    return f"{hours}h {rest:02d}m" if hours else f"{rest}m"
+
+
 def _facts(doc: dict[str, Any]) -> list[tuple[str, str]]:
     impact = doc["impact"] or {}
+    milestones = doc.get("milestones") or {}
     return [
         ("Customer", doc["customer_id"]),
         ("Severity", f"Sev{doc['severity']} (highest Sev{doc['max_severity']})"),
         ("Status", doc["status"]),
+        ("Product area", doc.get("product_area") or "not set"),
+        ("Impact started", _t(milestones.get("impact_started_at")) or "not recorded"),
+        ("Detected", _t(milestones.get("detected_at")) or "not recorded"),
         ("Opened", _t(doc["opened_at"])),
+        ("Mitigated", _t(milestones.get("mitigated_at")) or "not recorded"),
         ("Resolved", _t(doc["resolved_at"]) or "not resolved"),
+        ("Time to detect", _span(milestones.get("time_to_detect_seconds"))),
+        ("Time to mitigate", _span(milestones.get("time_to_mitigate_seconds"))),
         ("RCA owner", doc["owner"] or "not assigned"),
         ("Customers affected", _t(impact.get("customers_affected"))),
         ("Duration (minutes)", _t(impact.get("duration_minutes"))),
     ]
+
+
+def _action_status(action: dict[str, Any]) -> str:
+    """An action's state, with when it changed (and the reason of a cancellation)."""
+    state = str(action.get("state") or action.get("status") or "open")
+    if state in ("completed", "verified"):
+        done = f"completed {_t(action['completed_at'])}"
+        if state == "verified":
+            done += f", verified {_t(action['verified_at'])}"
+        return done
+    if state == "cancelled":
+        return f"cancelled {_t(action['cancelled_at'])}: {action['reason']}"
+    return state
 
 
 def render_markdown(doc: dict[str, Any], as_of: datetime) -> str:
@@ -66,13 +93,23 @@ def render_markdown(doc: dict[str, Any], as_of: datetime) -> str:
         "",
     ]
     if doc["preventive_actions"]:
-        lines += ["| action | description | owner | due |", "|---|---|---|---|"]
         lines += [
-            f"| {a['action_id']} | {a['description']} | {a['owner']} | {a['due_date']} |"
+            "| action | description | owner | due | status |",
+            "|---|---|---|---|---|",
+        ]
+        lines += [
+            f"| {a['action_id']} | {a['description']} | {a['owner']} | {a['due_date']} | "
+            f"{_action_status(a).replace('|', '/')} |"
             for a in doc["preventive_actions"]
         ]
     else:
         lines.append("_none yet_")
+    links = doc.get("knowledge_links") or []
+    lines += ["", "## Runbooks, FAQs and playbooks", ""]
+    if links:
+        lines += [f"- {k['kind']}: [{k['title']}]({k['ref']})" for k in links]
+    else:
+        lines.append("_none linked_")
     lines += ["", "## Timeline (UTC)", "", "| when | what | who | detail |", "|---|---|---|---|"]
     lines += [
         f"| {_t(e['at'])} | {e['kind']} | {e['actor']} | {str(e['text']).replace('|', '/')} |"
@@ -98,8 +135,13 @@ def html_sections(doc: dict[str, Any], as_of: datetime) -> str:
     facts = "".join(f"<tr><th>{e(k)}</th><td>{e(v)}</td></tr>" for k, v in _facts(doc))
     actions = "".join(
         f"<tr><td>{e(a['action_id'])}</td><td>{e(a['description'])}</td>"
-        f"<td>{e(a['owner'])}</td><td>{e(str(a['due_date']))}</td></tr>"
+        f"<td>{e(a['owner'])}</td><td>{e(str(a['due_date']))}</td>"
+        f"<td>{e(_action_status(a))}</td></tr>"
         for a in doc["preventive_actions"]
+    )
+    links = "".join(
+        f"<li>{e(k['kind'])}: {e(k['title'])} (<code>{e(k['ref'])}</code>)</li>"
+        for k in doc.get("knowledge_links") or []
     )
     timeline = "".join(
         f'<tr class="entry" data-entry="{n}" data-kind="{e(x["kind"])}" '
@@ -116,8 +158,11 @@ def html_sections(doc: dict[str, Any], as_of: datetime) -> str:
         f"<p><em>{e(_status_line(doc))}. Generated from the ledger as of {e(_t(as_of))}.</em></p>\n"
         f"<table>{facts}</table>\n<h2>Root cause</h2>\n<p>{cause}</p>\n"
         f"<h2>Impact</h2>\n<p>{impact}</p>\n<h2>Preventive actions</h2>\n"
-        "<table><tr><th>action</th><th>description</th><th>owner</th><th>due</th></tr>"
-        f"{actions}</table>\n<h2>Timeline (UTC)</h2>\n"
+        "<table><tr><th>action</th><th>description</th><th>owner</th><th>due</th>"
+        f"<th>status</th></tr>{actions}</table>\n"
+        "<h2>Runbooks, FAQs and playbooks</h2>\n"
+        + (f'<ul class="knowledge">{links}</ul>' if links else "<p>none linked</p>")
+        + "\n<h2>Timeline (UTC)</h2>\n"
         '<table class="timeline"><tr><th>when</th><th>what</th><th>who</th><th>detail</th></tr>'
         f"{timeline}</table>\n"
     )

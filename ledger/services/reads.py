@@ -170,10 +170,11 @@ def timer_records(
     breached: bool = False,
     open_only: bool = False,
     at_risk: int | None = None,
+    warned: bool = False,
 ) -> list[dict[str, Any]]:
     """The stored timer records the board needs as of ``as_of`` known at ``known_at``:
     at least the rows ``sla_board`` keeps with the same filters."""
-    where = _board(as_of, customer, severity, breached, open_only, at_risk)
+    where = _board(as_of, customer, severity, breached, open_only, at_risk, warned)
     return read_as_of(app, engine, as_of, known_at, {"sla_timers": Ask(where)})["sla_timers"]
 
 
@@ -184,10 +185,12 @@ def _board(
     breached: bool,
     open_only: bool,
     at_risk: int | None,
+    warned: bool = False,
 ) -> Where:
     """The board's filters as SQL conditions, each keeping at least the rows it keeps
     once evaluated at ``as_of``: breached by then (breached at a stored instant, or
-    running past its due instant), not stopped, or running and due within the window."""
+    running past its due instant), not stopped, running and due within the window, or
+    not stopped and warned by then."""
 
     def where(c: Any) -> list[Any]:
         conditions = []
@@ -207,8 +210,10 @@ def _board(
                     ),
                 )
             )
-        if open_only:
+        if open_only or warned:
             conditions.append(c.stopped_at.is_(None))
+        if warned:
+            conditions.append(and_(c.warn_at.is_not(None), c.warn_at <= as_of))
         if at_risk is not None:
             conditions.append(
                 and_(
@@ -235,6 +240,9 @@ METRIC_TICKET_COLUMNS = (
     "opened_at",
     "first_response_at",
     "resolved_at",
+    "impact_started_at",
+    "detected_at",
+    "mitigated_at",
 )
 """What ``metrics`` reads of a ticket."""
 METRIC_TIMER_COLUMNS = (
@@ -285,6 +293,80 @@ def metrics_rows(
         "customer_surveys": Ask(lambda c: [within(c.at)]),
         "customers": Ask(),
         "customer_contracts": Ask(),
+        "rca_actions": Ask(),
+    }
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
+# Follow-through and the product loop (issue 20) -------------------------------------------
+
+
+def action_rows(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    *,
+    ticket: str | None = None,
+    customers: frozenset[str] | None = None,
+) -> Rows:
+    """The rows ``ledger actions`` needs: the preventive actions (of one ticket, or of
+    some customers' tickets, when asked), and the ticket a filter names (whose opening
+    the answer checks)."""
+
+    def mine(c: Any) -> list[Any]:
+        conditions = []
+        if ticket is not None:
+            conditions.append(c.ticket_id == ticket)
+        if customers is not None:
+            conditions.append(c.customer_id.in_(sorted(customers)))
+        return conditions
+
+    wanted = {"rca_actions": Ask(mine)}
+    if ticket is not None:
+        wanted["tickets"] = Ask(
+            lambda c: [c.ticket_id == ticket], ("ticket_id", "customer_id", "opened_at")
+        )
+    return read_as_of(app, engine, as_of, known_at, wanted)
+
+
+INSIGHT_TICKET_COLUMNS = (
+    "ticket_id",
+    "customer_id",
+    "category",
+    "max_severity",
+    "root_cause_code",
+    "product_area",
+    "opened_at",
+)
+"""What ``insights`` reads of a ticket."""
+
+
+def insight_rows(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    from_: datetime | None,
+    to: datetime | None,
+) -> Rows:
+    """The rows ``insights`` needs for the window ``[from_, to]`` as of ``as_of``: the
+    tickets opened in it and every incident (Sev1/Sev2) opened by ``as_of`` (repeat
+    incidents look back; knowledge gaps are not windowed), the timers breached by
+    ``as_of``, the feedback recorded in the window, and the knowledge links."""
+    end = min(to or as_of, as_of)
+
+    def within(column: Any) -> Any:
+        return and_(column >= from_, column <= end) if from_ is not None else column <= end
+
+    wanted = {
+        "tickets": Ask(
+            lambda c: [or_(within(c.opened_at), and_(c.max_severity <= 2, c.opened_at <= as_of))],
+            INSIGHT_TICKET_COLUMNS,
+        ),
+        "sla_timers": Ask(_board(as_of, None, None, True, False, None), METRIC_TIMER_COLUMNS),
+        "customer_feedback": Ask(lambda c: [within(c.at)]),
+        "rca_knowledge_links": Ask(lambda c: [c.kind == "runbook"]),
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
 

@@ -1,11 +1,13 @@
-"""The tick: turns the passing of time into events, exactly once (R-SLA-5, R-FIX-2, R-CS-3).
+"""The tick: turns the passing of time into events, exactly once (R-SLA-5, R-SLA-7,
+R-FIX-2, R-CS-3, R-EXC-2, R-RCA-5).
 
 ``due_events(rows, now)`` is pure: from the read-model rows as of ``now`` it lists every
-``sla.breached``, ``fix.temporary_expired`` and ``customer.churn_risk_raised`` that has
-come due, each with an event id derived from what it is about (uuid5), so that the same
-fact always gets the same id. ``tick`` writes those whose id the ledger has not stored
-yet, through the aggregates, in one transaction; running it twice writes nothing new,
-and two ticks racing collide on the event-id key and one of them retries.
+``sla.breached``, ``sla.warning``, ``fix.temporary_expired``,
+``customer.churn_risk_raised``, ``customer.exception_expired`` and ``rca.action_overdue``
+that has come due, each with an event id derived from what it is about (uuid5), so that
+the same fact always gets the same id. ``tick`` writes those whose id the ledger has not
+stored yet, through the aggregates, in one transaction; running it twice writes nothing
+new, and two ticks racing collide on the event-id key and one of them retries.
 
 What each event is about, and when it occurred:
 
@@ -13,8 +15,17 @@ What each event is about, and when it occurred:
   due instant, or the severity change under R-SLA-4. A timer stopped in time (or
   re-targeted in time) has no breach, so none is written; a resolved ticket runs no
   timers, so its breaches stop.
+* ``sla.warning``: one per timer interval whose warning threshold ran out while it ran
+  (R-SLA-7: not stopped by then, not paused across it), breached since or not;
+  ``occurred_at`` is ``warn_at`` (a pause covering it delays it, as the due instant).
+* ``customer.exception_expired``: one per approved customer exception whose
+  ``expires_at`` has passed (R-EXC-2); ``occurred_at`` is ``expires_at``.
 * ``fix.temporary_expired``: one per temporary fix whose ``expires_at`` passed with no
   permanent fix since; ``occurred_at`` is ``expires_at``.
+* ``rca.action_overdue``: one per preventive action and due date, when the action was
+  neither completed nor cancelled before its due instant (the start of the day after its
+  ``due_date``, UTC); ``occurred_at`` is that instant. Completed late, it was overdue all
+  the same, so the tick writes it whenever it runs (``ledger.projections.actions``).
 * ``customer.churn_risk_raised``: ``silent`` once per silence (``occurred_at`` = the last
   engagement signal + 30 days); ``low_health`` and ``sharp_drop`` once per calendar
   month (UTC) of ``now`` while they hold, so a customer at risk is raised again each
@@ -37,9 +48,11 @@ from ledger.adapters.store import BatchWrite
 from ledger.aggregates.base import EventMeta
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
+from ledger.projections.actions import overdue_since
 from ledger.projections.fold import Rows
 from ledger.projections.health import SILENT_DAYS, health
-from ledger.projections.sla import evaluate_record
+from ledger.projections.sla import evaluate_record, warned_by
+from ledger.projections.tickets import overdue_instant
 from ledger.services.queries import answer, rows_as_of
 
 NAMESPACE: Final = uuid.UUID("0f6b1c1e-7d38-5a3e-9b4c-6c6564676572")
@@ -73,22 +86,22 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
     for record in rows["sla_timers"]:
         timer = evaluate_record(record, now)
         breached_at = timer["breached_at"]
-        if breached_at is None:
-            continue
         ticket_id = record["ticket_id"]
-        due.append(
-            Due(
-                ticket_id,
-                "sla.breached",
-                _id(ticket_id, "sla.breached", record["timer"], _at(breached_at)),
-                breached_at,
-                {
-                    "timer": record["timer"],
-                    "due_at": record["due_at"],
-                    "policy_version": record["policy_version"],
-                },
+        if breached_at is not None:
+            due.append(
+                Due(
+                    ticket_id,
+                    "sla.breached",
+                    _id(ticket_id, "sla.breached", record["timer"], _at(breached_at)),
+                    breached_at,
+                    {
+                        "timer": record["timer"],
+                        "due_at": record["due_at"],
+                        "policy_version": record["policy_version"],
+                    },
+                )
             )
-        )
+        due.extend(_warning(record, now))
     for ticket in rows["tickets"]:
         expires_at = ticket["temporary_fix_expires_at"]
         if ticket["fix"] == "temporary" and expires_at is not None and expires_at <= now:
@@ -102,6 +115,20 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
                     {"expires_at": expires_at},
                 )
             )
+    for action in rows.get("rca_actions", []):
+        since = overdue_since(action)
+        if since is None or since > now:
+            continue
+        ticket_id = action["ticket_id"]
+        due.append(
+            Due(
+                ticket_id,
+                "rca.action_overdue",
+                _id(ticket_id, "rca.action_overdue", action["action_id"], _at(since)),
+                since,
+                {"action_id": action["action_id"], "due_at": since},
+            )
+        )
     for record in health(rows, now):
         cid = record["customer_id"]
         for flag in record["flags"]:
@@ -125,7 +152,41 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
                     {"reason": reason, "health_score": record["score"]},
                 )
             )
+    for exception in rows.get("customer_exceptions", []):
+        expires_at = exception["expires_at"]
+        if exception["approved_at"] is not None and expires_at <= now:
+            cid, eid = exception["customer_id"], exception["exception_id"]
+            due.append(
+                Due(
+                    cid,
+                    "customer.exception_expired",
+                    _id(cid, "customer.exception_expired", eid),
+                    expires_at,
+                    {"exception_id": eid, "expires_at": expires_at},
+                )
+            )
     return due
+
+
+def _warning(record: dict[str, Any], now: datetime) -> list[Due]:
+    """The interval's ``sla.warning`` once its threshold ran out while it ran (R-SLA-7)."""
+    if not warned_by(record, now):
+        return []
+    ticket_id, warn_at = record["ticket_id"], record["warn_at"]
+    return [
+        Due(
+            ticket_id,
+            "sla.warning",
+            _id(ticket_id, "sla.warning", record["seq"], _at(warn_at)),
+            warn_at,
+            {
+                "timer": record["timer"],
+                "warn_at": warn_at,
+                "due_at": record["warn_due_at"],
+                "policy_version": record["policy_version"],
+            },
+        )
+    ]
 
 
 @dataclass
@@ -165,12 +226,27 @@ def _write(app: LedgerApp, todo: list[Due], recorded_at: datetime) -> None:
         if item.type == "sla.breached":
             assert isinstance(aggregate, Ticket)
             aggregate.record_breach(meta, **item.data)
+        elif item.type == "sla.warning":
+            assert isinstance(aggregate, Ticket)
+            aggregate.record_warning(meta, **item.data)
+        elif item.type == "customer.exception_expired":
+            assert isinstance(aggregate, Customer)
+            found = aggregate.exceptions.get(item.data["exception_id"])
+            if found is None or found.expired or found.approved_at is None:
+                continue
+            aggregate.record_exception_expired(meta, item.data["exception_id"])
         elif item.type == "fix.temporary_expired":
             assert isinstance(aggregate, Ticket)
             fix = aggregate.temporary_fix
             if fix is None or fix.expired or fix.expires_at != item.data["expires_at"]:
                 continue
             aggregate.record_temporary_fix_expired(meta)
+        elif item.type == "rca.action_overdue":
+            assert isinstance(aggregate, Ticket)
+            action = aggregate.rca.preventive_actions.get(item.data["action_id"])
+            if action is None or overdue_instant(action["due_date"]) != item.data["due_at"]:
+                continue  # restated since the rows were read: the next tick decides
+            aggregate.record_action_overdue(meta, **item.data)
         else:
             assert isinstance(aggregate, Customer)
             aggregate.raise_churn_risk(meta, **item.data)

@@ -27,6 +27,7 @@ from ledger.projections.registry import (
     visible,
 )
 from ledger.projections.sla import evaluate_record
+from ledger.projections.tickets import overdue_instant
 
 
 def ticket_history(
@@ -133,6 +134,20 @@ def _describe(event: LedgerEvent) -> str:
     return ""
 
 
+MILESTONE_KINDS: dict[type[Any], str] = {
+    Ticket.ImpactStarted: "impact started",
+    Ticket.Detected: "detected",
+    Ticket.Mitigated: "mitigated",
+}
+"""The RCA timeline's kind of each incident milestone (R-INC-1), placed at its ``at``."""
+
+
+def _seconds_between(start: datetime | None, end: datetime | None) -> int | None:
+    if start is None or end is None or end < start:
+        return None
+    return int((end - start).total_seconds())
+
+
 def rca_document(
     app: LedgerApp, ticket_id: str, as_of: datetime, known_at: datetime | None = None
 ) -> dict[str, Any] | None:
@@ -158,6 +173,16 @@ def rca_from(
     timeline: list[dict[str, Any]] = []
     for event in events:
         if event.SYSTEM:
+            continue
+        if isinstance(event, Ticket.Milestone):  # at when it happened, not when recorded
+            timeline.append(
+                {
+                    "at": event.at,
+                    "kind": MILESTONE_KINDS[type(event)],
+                    "actor": event.actor_id,
+                    "text": event.note or "",
+                }
+            )
             continue
         kind = _TRAIL.get(type(event))
         if isinstance(event, Ticket.Responded) and not event.public:
@@ -188,6 +213,8 @@ def rca_from(
             )
     timeline.sort(key=lambda entry: entry["at"])
     rca: Rca = holder.rca
+    impact, detected = ticket["impact_started_at"], ticket["detected_at"]
+    mitigated, opened = ticket["mitigated_at"], ticket["opened_at"]
     return {
         "ticket_id": ticket_id,
         "customer_id": ticket["customer_id"],
@@ -205,10 +232,26 @@ def rca_from(
         "root_cause": rca.root_cause or None,
         "root_cause_code": rca.root_cause_code or None,
         "impact": rca.impact or None,
+        "product_area": ticket["product_area"],
+        "milestones": {
+            "impact_started_at": impact,
+            "detected_at": detected,
+            "mitigated_at": mitigated,
+            "time_to_detect_seconds": _seconds_between(impact, detected),
+            "time_to_mitigate_seconds": _seconds_between(impact or opened, mitigated),
+        },
         "preventive_actions": [
-            {"action_id": action_id, **action}
+            {"action_id": action_id, **action, "state": _action_state(action, as_of)}
             for action_id, action in rca.preventive_actions.items()
         ],
+        "knowledge_links": list(rca.knowledge_links),
         "missing": rca.missing_parts(),
         "timeline": timeline,
     }
+
+
+def _action_state(action: dict[str, Any], as_of: datetime) -> str:
+    """A preventive action's state as of ``as_of`` (``ledger.projections.actions``)."""
+    if action["status"] == "open" and overdue_instant(action["due_date"]) <= as_of:
+        return "overdue"
+    return str(action["status"])

@@ -158,6 +158,13 @@ def test_every_read_answers_as_the_command_line(db: str) -> None:
         breached.pop("_pages")
         cli = cli_json("sla", "list", "--as-of", AS_OF, "--breached", "--severity", "1", db=db)
         _same(breached, cli)
+        # T-2 answered at T0+40m: its update is warned at T0+70m and due at T0+100m (R-SLA-7)
+        warned = _all_pages(client, "/v1/board", "timers", **as_of, warned="true")
+        warned.pop("_pages")
+        _same(warned, cli_json("sla", "list", "--as-of", AS_OF, "--warned", db=db))
+        assert [(t["ticket_id"], t["timer"], t["warn_at"]) for t in warned["timers"]] == [
+            ("T-2", "update", "2026-03-02T10:10:00+00:00")
+        ]
 
         # one ticket, one customer
         for path, args in (

@@ -31,6 +31,8 @@ READ_COMMANDS = [
     ("replay", "board"),
     ("tickets",),
     ("customers",),
+    ("actions",),
+    ("insights",),
     ("report", "T-1", "--out", "page.html"),
 ]
 

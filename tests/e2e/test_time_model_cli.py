@@ -188,6 +188,8 @@ LISTS = {("sla", "list"): "timers", ("health",): "customers", ("replay", "board"
         ("rca", "T-9", "--format", "json"),
         ("replay", "board"),
         ("replay", "T-9"),
+        ("actions", "--status", "all"),
+        ("insights",),
     ],
 )
 def test_every_query_answers_with_the_instants_it_was_computed_for(

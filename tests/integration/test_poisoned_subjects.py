@@ -250,7 +250,11 @@ def test_queries_and_the_tick_answer_for_every_other_subject(
 
     report = tick(poisoned, engine, NOW)
     assert report.as_dict() == tick(clean_ledger, clean_engine, NOW).as_dict()
-    assert report.written == {"sla.breached": 3, "customer.churn_risk_raised": 2}
+    assert report.written == {
+        "sla.breached": 3,
+        "sla.warning": 1,  # T-2's update interval from +50m, warned at +80m (R-SLA-7)
+        "customer.churn_risk_raised": 2,
+    }
 
     with pytest.raises(SubjectFailed, match="T-8 cannot be projected"):
         ticket_timers(poisoned, "T-8", NOW)

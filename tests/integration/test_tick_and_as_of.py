@@ -68,7 +68,7 @@ def test_the_tick_writes_each_breach_once_and_only_real_ones(
         (e.originator_id, getattr(e, "timer", ""), e.occurred_at)
         for t in ("T-1", "T-2", "T-3", "T-4")
         for e in ledger.history(t)
-        if e.SYSTEM
+        if e.WIRE_TYPE == "sla.breached"
     }
     assert breaches == {("T-1", "first_response", T0 + 60 * M), ("T-3", "update", T0 + 70 * M)}
     assert tick(ledger, engine, now).written == {}  # twice: nothing new
@@ -257,7 +257,11 @@ def test_a_pause_after_the_due_instant_leaves_one_breach_in_the_trail(
             ("T-2", "breached", T0 + 70 * M),
         ], now
     breaches = {
-        t: [(getattr(ev, "timer", ""), ev.occurred_at) for ev in ledger.history(t) if ev.SYSTEM]
+        t: [
+            (getattr(ev, "timer", ""), ev.occurred_at)
+            for ev in ledger.history(t)
+            if ev.WIRE_TYPE == "sla.breached"
+        ]
         for t in ("T-1", "T-2")
     }
     assert breaches == {"T-1": [("update", T0 + 70 * M)], "T-2": [("update", T0 + 70 * M)]}

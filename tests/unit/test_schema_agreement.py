@@ -31,7 +31,7 @@ from schemas.fields import (
     TICKET_ID_PATTERN,
     actor_key,
 )
-from tests.unit.test_schemas import MINIMAL, changed, envelope
+from tests.unit.test_schemas import MINIMAL, TARGET, changed, envelope
 
 SCHEMA: dict[str, Any] = json.loads(expected_json_schemas()[ENVELOPE_FILE])
 LEDGER_SCHEMA: dict[str, Any] = json.loads(expected_json_schemas()[LEDGER_WRITTEN_FILE])
@@ -125,6 +125,29 @@ def period_backwards(document: dict[str, Any]) -> bool:
         return False
 
 
+def _length(duration: Any, clock: Any) -> timedelta | None:
+    if not isinstance(duration, str) or _DURATION.fullmatch(duration) is None:
+        return None
+    parts = _PARTS.fullmatch(duration)
+    assert parts is not None
+    w, d, h, m, s = (int(part or 0) for part in parts.groups())
+    day = timedelta(hours=8) if clock == "business" else timedelta(days=1)
+    return (w * 7 + d) * day + timedelta(hours=h, minutes=m, seconds=s)
+
+
+def warning_not_first(document: dict[str, Any], field: str) -> bool:
+    """A target's ``warn_after`` not shorter than its ``duration`` (a day of 24 hours, or 8
+    on the business clock)."""
+    if not field.endswith(".warn_after"):
+        return False
+    target = at_path(document, field.removesuffix(".warn_after"))
+    if not isinstance(target, dict) or target.get("clock") not in ("24x7", "business"):
+        return False
+    warn = _length(target.get("warn_after"), target["clock"])
+    whole = _length(target.get("duration"), target["clock"])
+    return warn is not None and whole is not None and warn >= whole
+
+
 def _respelt_ledger(value: Any) -> bool:
     return isinstance(value, str) and value != "ledger" and actor_key(value) == "ledger"
 
@@ -144,6 +167,8 @@ def inexpressible(document: dict[str, Any], error: WireError) -> str | None:
         return "opening hours end before they start"
     if error.field == "data.period_end" and period_backwards(document):
         return "usage period ends before it starts"
+    if warning_not_first(document, error.field):
+        return "warning not before its target"
     return None
 
 
@@ -165,7 +190,23 @@ instants = st.datetimes(
 
 # Optional fields filled in, so that mutants reach them too.
 RICH: dict[str, dict[str, Any]] = {
-    "ticket.opened": {**MINIMAL["ticket.opened"][1], "reason": "filed high on purpose"},
+    "ticket.opened": {
+        **MINIMAL["ticket.opened"][1],
+        "reason": "filed high on purpose",
+        "product_area": "dubbing",
+    },
+    "ticket.triaged": {**MINIMAL["ticket.triaged"][1], "product_area": "subtitle-export"},
+    "rca.root_cause_identified": {
+        **MINIMAL["rca.root_cause_identified"][1],
+        "product_area": "storage_2",
+    },
+    "rca.preventive_action_completed": {"action_id": "PA-1", "note": "deployed"},
+    "rca.preventive_action_verified": {"action_id": "PA-1", "note": "checked"},
+    "incident.detected": {"at": "2026-03-27T16:30:00+01:00", "note": "paged"},
+    "customer.feedback_recorded": {
+        **MINIMAL["customer.feedback_recorded"][1],
+        "ticket_id": "T-7",
+    },
     "ticket.escalated": {**MINIMAL["ticket.escalated"][1], "escalated_to": "pe-li"},
     "customer.survey_recorded": {"kind": "csat", "score": 5, "ticket_id": "T-7"},
     "customer.onboarded": {
@@ -191,7 +232,16 @@ RICH: dict[str, dict[str, Any]] = {
         "targets": {
             "1": {
                 "first_response": {"duration": "PT1H", "clock": "24x7"},
-                "update_every": {"duration": "P1D", "clock": "business"},
+                "update_every": {"duration": "P1D", "clock": "business", "warn_after": "PT6H"},
+            }
+        },
+    },
+    "customer.exception_requested": {
+        **MINIMAL["customer.exception_requested"][1],
+        "targets": {
+            "2": {
+                "first_response": {"duration": "PT2H", "clock": "24x7", "warn_after": "PT90M"},
+                "update_every": None,
             }
         },
     },
@@ -542,10 +592,17 @@ def test_the_policy_and_calendar_exceptions() -> None:
         envelope("customer.onboarded"), "data.calendar.hours", {"mon": ["17:00", "09:00"]}
     )
     usage = changed(envelope("customer.usage_reported"), "data.period_end", "2026-02-01")
+    late = {"duration": "P1D", "clock": "business", "warn_after": "PT8H"}
+    warning = changed(
+        envelope("sla_policy.change_proposed"),
+        "data.targets",
+        {"1": {"first_response": TARGET, "update_every": late}},
+    )
     for document, check in (
         (proposal, "policy duration over 366 days"),
         (hours, "opening hours end before they start"),
         (usage, "usage period ends before it starts"),
+        (warning, "warning not before its target"),
     ):
         error = ledger_verdict(json.dumps(document))
         assert error is not None and schema_accepts(document)

@@ -89,6 +89,13 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "rca.owner_assigned": ("T-1", {"owner": "pe-li"}),
     "rca.timeline_entry_added": ("T-1", {"at": AT, "entry": "paged on-call"}),
     "rca.published": ("T-1", {}),
+    "rca.preventive_action_completed": ("T-1", {"action_id": "PA-1"}),
+    "rca.preventive_action_verified": ("T-1", {"action_id": "PA-1"}),
+    "rca.preventive_action_cancelled": ("T-1", {"action_id": "PA-1", "reason": ""}),
+    "rca.knowledge_linked": ("T-1", {"kind": "runbook", "ref": "RB-1", "title": "Failover"}),
+    "incident.impact_started": ("T-1", {"at": AT}),
+    "incident.detected": ("T-1", {"at": AT}),
+    "incident.mitigated": ("T-1", {"at": AT}),
     "customer.onboarded": (
         "C-1",
         {
@@ -117,6 +124,10 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
     "customer.survey_recorded": ("C-1", {"kind": "nps", "score": 0}),
     "customer.renewed": ("C-1", {"arr": "120000.00", "reason": "happy"}),
     "customer.churned": ("C-1", {"arr": "0", "reason": "budget"}),
+    "customer.feedback_recorded": (
+        "C-1",
+        {"feedback_id": "FB-1", "kind": "ux", "product_area": "editor", "text": "slow"},
+    ),
     "sla_policy.change_proposed": (
         "SLA",
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
@@ -127,9 +138,30 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
         {"proposal_id": "CAL-1", "calendar": CALENDAR, "effective_at": AT},
     ),
     "customer.calendar_change_approved": ("C-1", {"proposal_id": "CAL-1"}),
+    "customer.exception_requested": (
+        "C-1",
+        {
+            "exception_id": "EXC-1",
+            "kind": "sla_targets",
+            "targets": {"1": {"first_response": TARGET}},
+            "reason": "launch week",
+            "effective_at": AT,
+            "expires_at": "2026-04-27T16:30:00Z",
+        },
+    ),
+    "customer.exception_approved": ("C-1", {"exception_id": "EXC-1"}),
     "sla.breached": ("T-1", {"timer": "first_response", "due_at": AT, "policy_version": 1}),
+    "sla.warning": (
+        "T-1",
+        {"timer": "update", "warn_at": AT, "due_at": AT, "policy_version": 1},
+    ),
+    "customer.exception_expired": ("C-1", {"exception_id": "EXC-1", "expires_at": AT}),
     "fix.temporary_expired": ("T-1", {"expires_at": AT, "owner": "pe-li"}),
     "customer.churn_risk_raised": ("C-1", {"reason": "silent for 30 days"}),
+    "rca.action_overdue": (
+        "T-1",
+        {"action_id": "PA-1", "owner": "pe-li", "due_date": "2026-03-26", "due_at": AT},
+    ),
 }
 
 CONTRACT_TYPES = set(MINIMAL)  # every type event-contract.md names
@@ -195,14 +227,23 @@ def test_the_contract_example_parses() -> None:
     assert str(opened.event_id) == EXAMPLE["event_id"]
     offset = opened.occurred_at.utcoffset()
     assert offset is not None and offset.total_seconds() == 3600
-    assert envelope_to_wire(opened) == EXAMPLE | {"data": EXAMPLE["data"] | {"reason": None}}
+    assert envelope_to_wire(opened) == EXAMPLE | {
+        "data": EXAMPLE["data"] | {"reason": None, "product_area": None}
+    }
 
 
 def test_the_models_cover_the_contract() -> None:
     assert set(ENVELOPE_MODELS) == CONTRACT_TYPES
     assert PRODUCER_TYPES | SYSTEM_TYPES == CONTRACT_TYPES
     assert not PRODUCER_TYPES & SYSTEM_TYPES
-    assert {"sla.breached", "fix.temporary_expired", "customer.churn_risk_raised"} == SYSTEM_TYPES
+    assert {
+        "sla.breached",
+        "sla.warning",
+        "fix.temporary_expired",
+        "customer.churn_risk_raised",
+        "customer.exception_expired",
+        "rca.action_overdue",
+    } == SYSTEM_TYPES
 
 
 @pytest.mark.parametrize("event_type", sorted(MINIMAL))
@@ -652,6 +693,11 @@ INSTANT_FIELDS = [
     ("sla_policy.change_proposed", "data.effective_at", "R-WIRE-2"),
     ("sla.breached", "data.due_at", "R-WIRE-2"),
     ("fix.temporary_expired", "data.expires_at", "R-WIRE-2"),
+    ("customer.exception_requested", "data.effective_at", "R-EXC-2"),  # RULE_FOR_FIELD
+    ("customer.exception_requested", "data.expires_at", "R-EXC-2"),  # RULE_FOR_FIELD
+    ("sla.warning", "data.warn_at", "R-WIRE-2"),
+    ("sla.warning", "data.due_at", "R-WIRE-2"),
+    ("customer.exception_expired", "data.expires_at", "R-WIRE-2"),
 ]
 # (type, field, the rule it carries): every integer of the contract
 INTEGER_FIELDS = [
@@ -664,6 +710,7 @@ INTEGER_FIELDS = [
     ("rca.impact_assessed", "data.customers_affected", "R-WIRE-2"),
     ("rca.impact_assessed", "data.duration_minutes", "R-WIRE-2"),
     ("sla.breached", "data.policy_version", "R-WIRE-2"),
+    ("sla.warning", "data.policy_version", "R-WIRE-2"),
 ]
 
 

@@ -64,7 +64,14 @@ def test_message_ids_are_stable_per_subscription_and_alert() -> None:
 
 
 def test_the_alert_types_are_the_events_the_ledger_writes_itself() -> None:
-    assert ALERT_TYPES == ("customer.churn_risk_raised", "fix.temporary_expired", "sla.breached")
+    assert ALERT_TYPES == (
+        "customer.churn_risk_raised",
+        "customer.exception_expired",
+        "fix.temporary_expired",
+        "rca.action_overdue",
+        "sla.breached",
+        "sla.warning",
+    )
     assert check_event_types(["sla.breached", "sla.breached"]) == ("sla.breached",)
 
 
