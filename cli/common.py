@@ -234,7 +234,8 @@ def customer_zone(db: str | None, subject: str) -> str:
             found = ledger.find(found.customer_id)
     if not isinstance(found, Customer):
         fail(f"--tz customer: no customer or ticket {subject} in the ledger")
-    return str(found.calendar.get("timezone") or "UTC")
+    calendar = found.calendar_in_force(datetime.now(UTC))  # (a change may move its zone)
+    return str(calendar.get("timezone") or "UTC")
 
 
 def display_zone() -> tuple[tzinfo, str]:

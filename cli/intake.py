@@ -292,8 +292,18 @@ def customer_show(
     print_state(
         f"customer {customer_id} {_as_of_title(when, known)}",
         {**answered_at(when, known), **view, "open_play": _play_text(view["open_play"])},
-        skip={"trail", "check_ins", "calendar", "rejected", "plays", "exceptions"},
+        skip={
+            "trail",
+            "check_ins",
+            "calendar",
+            "calendar_versions",
+            "calendar_proposals",
+            "rejected",
+            "plays",
+            "exceptions",
+        },
     )
+    _print_calendars(view["calendar_versions"], view["calendar_proposals"])
     _print_exceptions(customer_id, view["exceptions"])
     print_trail(view["trail"])
     _print_rejected(customer_id, view["rejected"])
@@ -307,6 +317,24 @@ def _play_text(play: dict[str, Any] | None) -> str | None:
     if play["overdue_by"] is not None:
         text += f", overdue by {span(play['overdue_by'])}"
     return f"{text}, {play['outreach_count']} outreach"
+
+
+def _print_calendars(versions: list[dict[str, Any]], proposals: list[dict[str, Any]]) -> None:
+    """The customer's calendar versions (R-CAL) and the changes waiting for approval."""
+    rows = [
+        {
+            **v,
+            "effective_at": v["effective_at"] or "from the start",
+            "timezone": v["calendar"].get("timezone"),
+            "holidays": v["calendar"].get("holidays") or "none",
+        }
+        for v in versions
+    ]
+    columns = ["version", "effective_at", "approved_at", "approved_by", "in_force"]
+    out().print(table("calendar versions", rows, [*columns, "timezone", "holidays"]))
+    if proposals:
+        columns = ["proposal_id", "proposed_by", "proposed_at", "effective_at"]
+        out().print(table("calendar changes waiting for approval", proposals, columns))
 
 
 def _print_exceptions(customer_id: str, exceptions: list[dict[str, Any]]) -> None:

@@ -165,7 +165,8 @@ def generate_quarter(spec: DemoSpec = DemoSpec()) -> DemoQuarter:
     _wire_faults(quarter)
     ticks, plays = _success_operations(quarter)
     _follow_through_and_product_loop(quarter)  # issue 20 (T-9001 and T-9002 included)
-    _reviewed_exception(quarter)  # last: the lines before it are the same without it
+    _reviewed_exception(quarter)  # ids from a generator of its own
+    _change_calendars(quarter)  # last: the story before it draws the same numbers
     return DemoQuarter(quarter.stream.lines(), ticks, plays.lines())
 
 
@@ -683,6 +684,137 @@ def _change_sla_policy(q: _Quarter) -> None:
             expect=expect,
         )
     q.policy_v2_from = max(effective, approved_at)
+
+
+# Business calendars (R-CAL) -------------------------------------------------------------
+
+
+def _change_calendars(q: _Quarter) -> None:
+    """Two calendar changes, approved by leadership (R-CAL-1):
+
+    * a company holiday added mid-quarter for the customer of the first Sev3/Sev4 ticket
+      opened from mid-quarter on whose first response spans a business day after its
+      opening (any ticket's, in a quarter too short for one): approved while that
+      ticket's timer runs, effective at the start of that day, so the running timer counts
+      its time before the change on the old calendar and after it on the new one;
+    * next year's national holidays for the first enterprise customer, proposed near the
+      quarter's end and effective from 1 January 2027 (local), after the quarter; its
+      proposer approves it first (rejected, R-CAL-1), then a leader.
+    """
+    _holiday_mid_quarter(q)
+    _next_years_holidays(q)
+
+
+def _wire_calendar(customer: _Customer, holidays: Iterable[date]) -> Json:
+    """The customer's calendar with more holidays (the whole calendar, as a change sends it)."""
+    old = customer.wire_calendar.get("holidays", [])
+    return {
+        **customer.wire_calendar,
+        "holidays": sorted({*old, *(d.isoformat() for d in holidays)}),
+    }
+
+
+def _holiday_mid_quarter(q: _Quarter) -> None:
+    by_id = {c.id: c for c in q.customers}
+    answered: dict[str, datetime] = {}
+    for entry in q.stream.accepted("ticket.responded"):
+        envelope = _envelope(entry)
+        if envelope["data"]["public"] and envelope["actor"]["role"] != "customer":
+            answered.setdefault(
+                envelope["subject"], datetime.fromisoformat(envelope["occurred_at"])
+            )
+    middle = q.day(q.spec.days / 2)
+    openings = q.stream.accepted("ticket.opened")
+    later = [e for e in openings if datetime.fromisoformat(_envelope(e)["occurred_at"]) >= middle]
+    for entry in later + openings:  # from mid-quarter on, if any ticket there will do
+        envelope = _envelope(entry)
+        customer = by_id.get(envelope["data"]["customer_id"])
+        response = answered.get(envelope["subject"])
+        if customer is None or response is None or envelope["data"]["severity"] < 3:
+            continue
+        opened = datetime.fromisoformat(envelope["occurred_at"]).astimezone(UTC)
+        calendar = customer.calendar
+        day = opened.astimezone(calendar.zone).date() + timedelta(days=1)
+        while calendar.local(day, 0) < response and calendar.opening(day) is None:
+            day += timedelta(days=1)
+        starts = calendar.local(day, 0)
+        if starts >= response or starts < opened + timedelta(hours=2):
+            continue
+        owner: Actor = (customer.owner_at(opened), "customer_success")
+        data = {
+            "proposal_id": f"CAL-{customer.id}-{day.isoformat()}",
+            "calendar": _wire_calendar(customer, [day]),
+            "effective_at": _stamp(starts, calendar.zone),
+        }
+        proposed = opened + timedelta(minutes=20)
+        zone = calendar.zone
+        q.stream.emit(
+            "customer.calendar_change_proposed",
+            customer.id,
+            proposed,
+            data,
+            owner,
+            "crm",
+            zone=zone,
+        )
+        approval = {"proposal_id": data["proposal_id"]}
+        lead: Actor = ("lead-tom", "leadership")
+        q.stream.emit(
+            "customer.calendar_change_approved",
+            customer.id,
+            opened + timedelta(hours=1),
+            approval,
+            lead,
+            "crm",
+            zone=zone,
+        )
+        return
+
+
+def _next_years_holidays(q: _Quarter) -> None:
+    customer = q.customers[0]
+    proposed = q.end - timedelta(days=4, hours=-10)
+    if proposed <= max(customer.onboarded_at, q.start):
+        return
+    holidays = [  # New Year, Good Friday, Easter Monday, Christmas
+        date(2027, 1, 1),
+        date(2027, 3, 26),
+        date(2027, 3, 29),
+        date(2027, 12, 24),
+        date(2027, 12, 25),
+        date(2027, 12, 26),
+    ]
+    zone = customer.calendar.zone
+    data = {
+        "proposal_id": f"CAL-{customer.id}-2027",
+        "calendar": _wire_calendar(customer, holidays),
+        "effective_at": _stamp(datetime(2027, 1, 1, tzinfo=zone), zone),
+    }
+    owner: Actor = (customer.owner_at(proposed), "customer_success")
+    q.stream.emit(
+        "customer.calendar_change_proposed", customer.id, proposed, data, owner, "crm", zone=zone
+    )
+    approval = {"proposal_id": data["proposal_id"]}
+    q.stream.emit(
+        "customer.calendar_change_approved",
+        customer.id,
+        proposed + timedelta(minutes=30),
+        approval,
+        owner,
+        "crm",
+        zone=zone,
+        expect="R-CAL-1",
+    )
+    lead: Actor = ("lead-maria", "leadership")
+    q.stream.emit(
+        "customer.calendar_change_approved",
+        customer.id,
+        proposed + timedelta(hours=20),
+        approval,
+        lead,
+        "crm",
+        zone=zone,
+    )
 
 
 # A reviewed exception (R-EXC) ------------------------------------------------------------

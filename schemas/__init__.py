@@ -5,6 +5,8 @@ JSON Schema files in ``schemas/json/`` generated from the models (`export_json_s
 """
 
 from schemas.customer import (
+    CustomerCalendarChangeApproved,
+    CustomerCalendarChangeProposed,
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
@@ -91,6 +93,8 @@ __all__ = [
     "SYSTEM_TYPES",
     "Actor",
     "AnyEnvelope",
+    "CustomerCalendarChangeApproved",
+    "CustomerCalendarChangeProposed",
     "CustomerCheckInCompleted",
     "CustomerCheckInScheduled",
     "CustomerChurnRiskRaised",

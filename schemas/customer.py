@@ -169,6 +169,27 @@ class CustomerContractChangedData(Data):
     reason: Text = Field(description="Why")
 
 
+class CustomerCalendarChangeProposedData(Data):
+    """A whole new business calendar from ``effective_at`` on (R-CAL): approved by
+    leadership, not by the proposer, before it counts."""
+
+    proposal_id: Label = Field(description="The proposal's id, at most 128 characters")
+    calendar: Calendar = Field(
+        description="The whole new calendar, as onboarding's: time zone, hours, holidays, "
+        "hours_per_business_day"
+    )
+    effective_at: Instant = Field(
+        description="When it takes effect, with offset; not before the proposal or its "
+        "approval (R-CAL-2)"
+    )
+
+
+class CustomerCalendarChangeApprovedData(Data):
+    """Approval by leadership, not by the proposer (R-CAL-1)."""
+
+    proposal_id: Label = Field(description="The approved proposal's id")
+
+
 class CustomerExceptionRequestedData(Data):
     """A customer-specific exception to the SLA policy, to be reviewed by leadership
     (R-EXC-1): the only way a customer gets other targets than the policy's."""
@@ -267,6 +288,20 @@ class CustomerContractChanged(CustomerEnvelope):
 
     type: Literal["customer.contract_changed"] = Field(description=TYPE)
     data: CustomerContractChangedData = Field(description=PAYLOAD)
+
+
+class CustomerCalendarChangeProposed(CustomerEnvelope):
+    """customer.calendar_change_proposed"""
+
+    type: Literal["customer.calendar_change_proposed"] = Field(description=TYPE)
+    data: CustomerCalendarChangeProposedData = Field(description=PAYLOAD)
+
+
+class CustomerCalendarChangeApproved(CustomerEnvelope):
+    """customer.calendar_change_approved"""
+
+    type: Literal["customer.calendar_change_approved"] = Field(description=TYPE)
+    data: CustomerCalendarChangeApprovedData = Field(description=PAYLOAD)
 
 
 class CustomerExceptionRequested(CustomerEnvelope):

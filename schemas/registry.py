@@ -7,6 +7,8 @@ from typing import Annotated, Final, get_args
 from pydantic import Field, TypeAdapter
 
 from schemas.customer import (
+    CustomerCalendarChangeApproved,
+    CustomerCalendarChangeProposed,
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
@@ -100,6 +102,8 @@ AnyEnvelope = Annotated[
     | CustomerSurveyRecorded
     | CustomerRenewed
     | CustomerChurned
+    | CustomerCalendarChangeProposed
+    | CustomerCalendarChangeApproved
     | CustomerExceptionRequested
     | CustomerExceptionApproved
     | CustomerFeedbackRecorded

@@ -65,6 +65,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    or_,
     select,
     text,
     update,
@@ -333,9 +334,21 @@ def whole(projection: Projection, subject: str, history: History) -> tuple[Rows,
             steps.append((events[n - 1], projection.rows(subject, _Prefix(history, subject, n))))
         return (steps[-1][1] if steps else projection.rows(subject, history)), steps
     state = folding.start(subject, history)
-    for domain_event in history.events(subject):
-        state, steps = _step(folding, state, domain_event, steps)
+    state, steps = _steps(folding, subject, history, state)
     return folding.state_rows(state), steps
+
+
+def _steps(
+    folding: Folding[Any], subject: str, history: History, state: Any
+) -> tuple[Any, list[Step]]:
+    """The subject's whole stream folded from ``state``: the last state, and the rows
+    after each event that changed it."""
+    steps: list[Step] = []
+    for domain_event, after in folding.states(subject, history, state):
+        if after is not state:  # (instants go to UTC when stored, not for every event)
+            steps.append((domain_event, folding.fold.rows(after)))
+        state = after
+    return state, steps
 
 
 class Folds:
@@ -376,17 +389,19 @@ class Folds:
             return Folded(rows, None, {}, steps, fresh=True)
         key = (projection.name, subject)
         kept = self._kept.pop(key, None)
-        if kept is not None and folding.depends(kept.state, history) == kept.depends:
+        fresh_events = [e for n, e in new if kept is None or n > kept.position]
+        if (
+            kept is not None
+            and folding.depends(kept.state, history) == kept.depends
+            and all(folding.appends(kept.state, e) for e in fresh_events)
+        ):
             state, steps = kept.state, []
-            for notification_id, domain_event in new:
-                if notification_id > kept.position:
-                    state, steps = _step(folding, state, domain_event, steps)
+            for domain_event in fresh_events:
+                state, steps = _step(folding, state, domain_event, steps)
             before, fresh = kept.written or {}, False
             kept.state = state
         else:
-            state, steps = folding.start(subject, history), []
-            for domain_event in history.events(subject):
-                state, steps = _step(folding, state, domain_event, steps)
+            state, steps = _steps(folding, subject, history, folding.start(subject, history))
             kept = _Kept(folding.depends(state, history), state, 0)
             before, fresh = {}, True
         kept.position = history.position
@@ -551,7 +566,9 @@ class Projector:
     def setup(self) -> None:
         """Create the read-model tables and tracking rows if missing. A ledger projected
         before read models kept their versions is rebuilt once, so that every version
-        is there."""
+        is there; one projected before a projection's read models had every table and
+        column they have now (the calendar versions of R-CAL, say) has those projections
+        rebuilt once (``create_tables``)."""
         if self.engine in _SET_UP:  # once per engine: every query makes a runner
             return
         versioned = inspect(self.engine).has_table(tables.VERSIONS["tickets"].name)
@@ -815,8 +832,11 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
-        for subject in self._woken(projection, page):
-            by_subject.setdefault(subject, [])
+        woken = [s for s in self._woken(projection, page) if s not in by_subject]
+        history.load(woken)
+        for subject in woken:  # (rows a rebuild wrote ahead of this catch-up: not yet)
+            if history.events(subject):
+                by_subject[subject] = []
         touched = list(by_subject)
         # Whole histories only for folds that start again, in one query with what they read.
         stale = folds.stale(projection, touched, history)
@@ -857,21 +877,33 @@ class Projector:
         return failed
 
     def _woken(self, projection: Projection, page: list[tuple[int, LedgerEvent]]) -> list[str]:
-        """Subjects whose rows an event of another subject in the page changes (a
-        customer's exception approval: its tickets opened from then on, stored before it
-        across partitions): folded again though no event of theirs arrived."""
+        """Subjects whose rows an event of another subject in the page changes
+        (``Projection.wakes``), as the committed rows stand: folded again though no event
+        of theirs arrived, in this page's transaction. A customer's exception approval
+        wakes its tickets opened from its ``effective_from`` on (stored before it across
+        partitions); its approved calendar change, its tickets whose business timers it
+        can move, those with one open or with an event at or after the approval
+        (``calendar_settled_at`` null or not before it): their folds start again with
+        the approval merged in (versions from the approval's instants)."""
         wakes = [w for _, e in page if (w := projection.wakes(e)) is not None]
         if not wakes:
             return []
         c = tables.tickets.c
-        woken: list[str] = []
+        woken: dict[str, None] = {}
         with self.engine.connect() as conn:
-            for wake in wakes:
-                found = select(c.ticket_id).where(
-                    c.customer_id == wake.customer_id, c.opened_at >= wake.opened_from
-                )
-                woken.extend(conn.execute(found.order_by(c.ticket_id)).scalars())
-        return woken
+            for wake in dict.fromkeys(wakes):
+                found = select(c.ticket_id).where(c.customer_id == wake.customer_id)
+                if wake.opened_from is not None:
+                    found = found.where(c.opened_at >= wake.opened_from)
+                if wake.settled_from is not None:
+                    found = found.where(
+                        or_(
+                            c.calendar_settled_at.is_(None),
+                            c.calendar_settled_at >= wake.settled_from,
+                        )
+                    )
+                woken.update(dict.fromkeys(conn.execute(found.order_by(c.ticket_id)).scalars()))
+        return list(woken)
 
     @staticmethod
     def _move(conn: Connection, name: str, old: int, new: int) -> None:

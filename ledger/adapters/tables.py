@@ -125,6 +125,10 @@ tickets = Table(
     Column("mitigated_at", Instant),
     Column("last_occurred_at", Instant, index=True),  # (the latest: ``latest_occurred``)
     Column("last_recorded_at", Instant),
+    # The newest calendar version its business timers were counted with, and from when
+    # calendar changes no longer reach them (null while a business-clock timer is open).
+    Column("calendar_version", Integer),
+    Column("calendar_settled_at", Instant),
 )
 
 sla_timers = Table(
@@ -146,6 +150,10 @@ sla_timers = Table(
     Column("breached_at", Instant),
     Column("warn_at", Instant),  # R-SLA-7: when its warning threshold runs out
     Column("warn_due_at", Instant),  # the due instant as it stood then (sla.warning's)
+    # The calendar versions in force at its start and at its end (stop, or due instant):
+    # null for a timer not on the business clock.
+    Column("calendar_version", Integer),
+    Column("calendar_version_end", Integer),
 )
 
 escalations = Table(
@@ -290,6 +298,19 @@ success_plays = Table(
     Column("last_occurred_at", Instant, nullable=False),  # (``latest_occurred``)
 )
 
+customer_calendars = Table(
+    "customer_calendars",
+    metadata,
+    Column("customer_id", String, primary_key=True),
+    Column("version", Integer, primary_key=True),
+    Column("effective_at", Instant),  # null: version 1, in force from the start
+    Column("approved_at", Instant, nullable=False),  # version 1: the onboarding
+    Column("approved_by", String, nullable=False),
+    Column("proposal_id", String),
+    Column("timezone", String, nullable=False),
+    Column("calendar", JSON, nullable=False),
+)
+
 customer_exceptions = Table(
     "customer_exceptions",
     metadata,
@@ -398,6 +419,7 @@ VERSIONED: tuple[Table, ...] = (
     customer_milestones,
     customer_contracts,
     success_plays,
+    customer_calendars,
     customer_exceptions,
     customer_feedback,
     sla_policy_versions,

@@ -83,7 +83,18 @@ class Versions:
 
     def add(self, before: Rows, steps: Sequence[Step]) -> None:
         """The versions that ``steps`` make from a subject whose stored open versions are
-        the rows ``before`` (empty: none stored)."""
+        the rows ``before`` (empty: none stored).
+
+        A step's instants are its event's, raised to the step's before it where they are
+        earlier: a subject's own events never go back on either axis, but a stream that
+        merges another subject's events (a ticket's calendar approvals, which its events
+        can overtake) may, and a subject's versions must follow one another on both."""
+        stamps: list[tuple[datetime, datetime]] = []
+        for event, _ in steps:
+            at, recorded = _utc(event.occurred_at), _utc(event.recorded_at)
+            if stamps:
+                at, recorded = max(at, stamps[-1][0]), max(recorded, stamps[-1][1])
+            stamps.append((at, recorded))
         for name in self.tables:
             rows_before = before.get(name, [])
             if not steps and not rows_before:
@@ -94,12 +105,11 @@ class Versions:
             inserts = self.inserts.setdefault(name, [])
             closes = self.closes.setdefault(name, [])
             last: list[dict[str, Any]] | None = None
-            for event, rows in steps:
+            for (_, rows), (at, recorded) in zip(steps, stamps, strict=True):
                 table_rows = rows.get(name, [])
                 if table_rows is last:  # the fold gave the very same rows: nothing changed
                     continue
                 last = table_rows
-                at, recorded = _utc(event.occurred_at), _utc(event.recorded_at)
                 now = _keyed(name, table_rows)
                 for k, (row, version) in list(opened.items()):
                     found = now.get(k)
@@ -245,8 +255,9 @@ def tickets_read_elsewhere(
     under another reading of what a ticket reads besides its events than the one visible
     then: their customer not onboarded by ``as_of`` or left out of the read models (a
     replay uses the default calendar, or the customer's), a policy version in force at
-    their opening other than the visible policy's, or a customer exception in force at
-    their opening other than the one the visible approvals give (R-EXC).
+    their opening other than the visible policy's, a customer exception in force at
+    their opening other than the one the visible approvals give (R-EXC), or business
+    timers counted on other approved calendar changes than the visible ones (R-CAL).
 
     Each case is an index lookup that finds nothing on a ledger ingested in order: the
     customers onboarded after ``as_of``, and per span of openings the tickets recorded
@@ -272,6 +283,7 @@ def tickets_read_elsewhere(
                     select(tickets.c.ticket_id).where(visible, tickets.c.customer_id.in_(chunk))
                 ).scalars()
             )
+        found |= _counted_on_other_calendars(conn, as_of, known_at, visible)
         for start, end, version in spans_in_force(visible_versions or [DEFAULT_VERSION]):
             for other in sorted(numbers - {version}):
                 span = [tickets.c.policy_version == other]
@@ -325,4 +337,69 @@ def _read_under_other_exceptions(
             in_force = exception_in_force(approved.get(customer, ()), opened_at)
             if (None if in_force is None else in_force.exception_id) != exception_id:
                 found.add(ticket_id)
+    return found
+
+
+def _counted_on_other_calendars(
+    conn: Connection, as_of: datetime, known_at: datetime | None, visible: Any
+) -> set[str]:
+    """The visible ticket versions whose timers were counted on other approved calendar
+    changes than those visible as of ``as_of`` known at ``known_at`` (R-CAL).
+
+    A ticket version records ``calendar_version``: the newest version its business timers
+    were counted with, which is ``1 +`` the customer's approvals at or before its
+    ``calendar_settled_at`` (all of them while that is null, a business timer being open).
+    A replay counts the approvals visible then; a version whose count differs was folded
+    before an approval that reaches it was known, or after one not visible then. Only
+    customers with a change are asked, one index lookup each (none on a ledger without).
+    """
+    calendars = tables.customer_calendars
+    changed = sorted(
+        set(conn.execute(select(calendars.c.customer_id).where(calendars.c.version > 1)).scalars())
+    )
+    if not changed:
+        return set()
+    cal_versions = tables.VERSIONS["customer_calendars"]
+    approvals: dict[str, list[datetime]] = {c: [] for c in changed}
+    for chunk in _chunks(changed, 500):
+        rows = conn.execute(
+            select(cal_versions.c.customer_id, cal_versions.c.version, cal_versions.c.approved_at)
+            .where(
+                visible_clause(cal_versions, as_of, known_at),
+                cal_versions.c.version > 1,
+                cal_versions.c.customer_id.in_(chunk),
+            )
+            .order_by(cal_versions.c.customer_id, cal_versions.c.version)
+        )
+        for customer_id, _, approved_at in rows:
+            approvals[customer_id].append(approved_at)
+    tickets = tables.VERSIONS["tickets"]
+    c = tickets.c
+    found: set[str] = set()
+    for customer_id, instants in approvals.items():
+        # Expected: 1 + the visible approvals at or before ``calendar_settled_at``.
+        expected = [
+            and_(
+                c.calendar_version == n + 1,
+                *([c.calendar_settled_at >= instants[n - 1]] if n else []),
+                *(
+                    [c.calendar_settled_at.is_not(None), c.calendar_settled_at < instants[n]]
+                    if n < len(instants)
+                    else []
+                ),
+            )
+            for n in range(len(instants) + 1)
+        ]
+        if instants:  # settled is null: every visible approval counts
+            expected[-1] = or_(
+                expected[-1],
+                and_(c.calendar_version == len(instants) + 1, c.calendar_settled_at.is_(None)),
+            )
+        else:
+            expected = [c.calendar_version == 1]
+        found |= set(
+            conn.execute(
+                select(c.ticket_id).where(visible, c.customer_id == customer_id, ~or_(*expected))
+            ).scalars()
+        )
     return found

@@ -45,9 +45,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from itertools import pairwise
 from typing import Any, Final, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -460,18 +461,207 @@ class Target:
         day = _ONE_DAY if self.clock == "24x7" else calendar.business_day()
         return days * day + rest
 
-    def due(self, start: datetime, calendar: BusinessCalendar) -> datetime:
+    def due(self, start: datetime, calendar: BusinessCalendar | CalendarHistory) -> datetime:
         """When a timer started at ``start`` and never paused comes due (UTC).
 
         ``24x7``: ``start`` plus the length in real time (UTC arithmetic, so 60 minutes
-        across a DST change are 60 real minutes). ``business``: ``calendar.add``.
+        across a DST change are 60 real minutes). ``business``: ``calendar.add``; on a
+        calendar history, a business day is that of the calendar in force at ``start``.
         """
+        at_start = calendar if isinstance(calendar, BusinessCalendar) else calendar.at(start)
         if self.clock == "24x7":
-            return _utc(start, "start") + self.length(calendar)
-        return calendar.add(start, self.length(calendar))
+            return _utc(start, "start") + self.length(at_start)
+        return calendar.add(start, self.length(at_start))
 
-    def elapsed(self, start: datetime, end: datetime, calendar: BusinessCalendar) -> timedelta:
+    def elapsed(
+        self, start: datetime, end: datetime, calendar: BusinessCalendar | CalendarHistory
+    ) -> timedelta:
         """Time counted on this target's clock in ``[start, end)``; zero if end <= start."""
         if self.clock == "24x7":
             return max(_utc(end, "end") - _utc(start, "start"), _ZERO)
         return calendar.between(start, end)
+
+
+# Effective-dated calendars -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CalendarVersion:
+    """One version of a customer's calendar: version 1 is onboarding's, in force from the
+    beginning of time; each approved change is the next version, in force from its
+    ``effective_at`` (never before its approval, ``approved_at``)."""
+
+    version: int
+    calendar: BusinessCalendar
+    effective_at: datetime | None = None  # None: from the beginning of time (version 1)
+    approved_at: datetime | None = None  # None: onboarding's
+
+
+Segment = tuple[datetime | None, datetime | None, BusinessCalendar]
+"""``[start, end)`` (None: unbounded) and the calendar that counts there."""
+
+
+@dataclass(frozen=True)
+class CalendarHistory:
+    """A customer's calendar over time: versions, each in force from its ``effective_at``.
+
+    At an instant the version in force is the one with the latest ``effective_at`` at or
+    before it (ties: the higher version), as for SLA policy versions. Business time is
+    counted piecewise: before a change on the calendar in force then, after it on the
+    new one, so ``between`` and ``add`` behave as ``BusinessCalendar``'s do, switching
+    calendars at each change (``add`` is additive across a change, and with every
+    version equal the history counts exactly as its one calendar does). ``known_by``
+    keeps the versions approved by an instant: what a timer that stopped then ran under.
+    """
+
+    versions: tuple[CalendarVersion, ...]
+    _segments: tuple[Segment, ...] = field(init=False, repr=False, compare=False)
+    _known: dict[datetime, CalendarHistory] = field(
+        init=False, default_factory=dict, repr=False, compare=False
+    )
+
+    def __post_init__(self) -> None:
+        versions = self.versions
+        if not versions or versions[0].version != 1 or versions[0].effective_at is not None:
+            raise ValueError("a calendar history starts with version 1, in force from the start")
+        for before, after in pairwise(versions):
+            if after.version != before.version + 1 or after.effective_at is None:
+                raise ValueError(
+                    f"calendar version {after.version} should follow {before.version} "
+                    "with an effective_at"
+                )
+            if after.approved_at is None or _utc(after.effective_at, "effective_at") < _utc(
+                after.approved_at, "approved_at"
+            ):
+                raise ValueError(
+                    f"calendar version {after.version} takes effect before it was approved"
+                )
+        starts = sorted(
+            {_utc(v.effective_at, "effective_at") for v in versions[1:] if v.effective_at}
+        )
+        bounds: list[datetime | None] = [None, *starts]
+        segments: list[Segment] = []
+        for i, start in enumerate(bounds):
+            end = bounds[i + 1] if i + 1 < len(bounds) else None
+            calendar = self._in_force(start).calendar
+            if segments and segments[-1][2] == calendar:  # one stretch of one calendar
+                segments[-1] = (segments[-1][0], end, calendar)
+            else:
+                segments.append((start, end, calendar))
+        object.__setattr__(self, "_segments", tuple(segments))
+
+    @classmethod
+    def of(cls, calendar: BusinessCalendar) -> CalendarHistory:
+        """A history of one version: onboarding's calendar, never changed."""
+        return cls((CalendarVersion(1, calendar),))
+
+    def approved(
+        self, calendar: BusinessCalendar, effective_at: datetime, approved_at: datetime
+    ) -> CalendarHistory:
+        """The history with one more version (the next number)."""
+        version = CalendarVersion(
+            self.versions[-1].version + 1,
+            calendar,
+            effective_at.astimezone(UTC),
+            approved_at.astimezone(UTC),
+        )
+        return CalendarHistory((*self.versions, version))
+
+    @property
+    def latest(self) -> CalendarVersion:
+        """The version approved last (not necessarily in force yet)."""
+        return self.versions[-1]
+
+    @property
+    def single(self) -> BusinessCalendar | None:
+        """The one calendar that counts at every instant, if there is one."""
+        return self._segments[0][2] if len(self._segments) == 1 else None
+
+    def known_by(self, instant: datetime) -> CalendarHistory:
+        """The history of the versions approved at or before ``instant``."""
+        if len(self.versions) == 1:
+            return self
+        found = self._known.get(instant)
+        if found is None:
+            kept = tuple(
+                v for v in self.versions if v.approved_at is None or v.approved_at <= instant
+            )
+            found = self if len(kept) == len(self.versions) else CalendarHistory(kept)
+            self._known[instant] = found
+        return found
+
+    def _in_force(self, instant: datetime | None) -> CalendarVersion:
+        applicable = [
+            v
+            for v in self.versions
+            if v.effective_at is None or (instant is not None and v.effective_at <= instant)
+        ]
+        return max(
+            applicable,
+            key=lambda v: (v.effective_at is not None, v.effective_at or _EPOCH, v.version),
+        )
+
+    def in_force(self, instant: datetime) -> CalendarVersion:
+        """The version whose calendar counts at ``instant``."""
+        return self._in_force(_utc(instant, "instant"))
+
+    def at(self, instant: datetime) -> BusinessCalendar:
+        """The calendar that counts at ``instant``."""
+        single = self.single
+        return single if single is not None else self.in_force(instant).calendar
+
+    def _from(self, instant: datetime) -> Iterator[Segment]:
+        """The segments that end after ``instant``, in order."""
+        return (s for s in self._segments if s[1] is None or s[1] > instant)
+
+    def add(self, start: datetime, business: timedelta) -> datetime:
+        """The instant (UTC) at which ``business`` of business time, counted from
+        ``start`` on the calendar in force at each instant, has run (as
+        ``BusinessCalendar.add``: ``add(t, 0)`` is ``t``, negative amounts raise)."""
+        single = self.single
+        if single is not None:
+            return single.add(start, business)
+        cursor = _utc(start, "start")
+        if business < _ZERO:
+            raise ValueError(f"cannot add negative business time {business}")
+        remaining = business
+        for _, end, calendar in self._from(cursor):
+            if remaining == _ZERO:
+                return cursor
+            if end is None:
+                return calendar.add(cursor, remaining)
+            available = calendar.between(cursor, end)
+            if remaining <= available:
+                return calendar.add(cursor, remaining)
+            remaining -= available
+            cursor = end
+        raise AssertionError("unreachable: the last segment is unbounded")  # pragma: no cover
+
+    def between(self, start: datetime, end: datetime) -> timedelta:
+        """Business time in ``[start, end)``, each stretch on the calendar in force then."""
+        single = self.single
+        if single is not None:
+            return single.between(start, end)
+        start, end = _utc(start, "start"), _utc(end, "end")
+        total = _ZERO
+        for first, last, calendar in self._from(start):
+            if first is not None and first >= end:
+                break
+            total += calendar.between(
+                start if first is None else max(first, start),
+                end if last is None else min(last, end),
+            )
+        return total
+
+
+_EPOCH: Final = datetime(1, 1, 1, tzinfo=UTC)
+
+
+@lru_cache(maxsize=256)
+def _unchanged(calendar: BusinessCalendar) -> CalendarHistory:
+    return CalendarHistory.of(calendar)
+
+
+def as_history(calendar: BusinessCalendar | CalendarHistory) -> CalendarHistory:
+    """A calendar history: itself, or a calendar's that never changed."""
+    return calendar if isinstance(calendar, CalendarHistory) else _unchanged(calendar)

@@ -1,6 +1,11 @@
 """The enterprise customer: ownership, contacts, calendar, success signals (R-CS), success
 plays (R-PLAY) and reviewed exceptions (R-EXC).
 
+The business calendar is effective-dated (R-CAL): onboarding's is version 1; a change is
+proposed by anyone with the whole new calendar and an ``effective_at``, and becomes the
+next version only when approved by leadership, not by the proposer (R-CAL-1), and never
+in force before its approval (R-CAL-2), so history already counted cannot change.
+
 A customer-specific exception (PHASE-61: "no customer-specific hacks without review") is
 the only way a customer gets other SLA targets than the policy's: requested with a
 reason, an ``effective_at`` and an ``expires_at``, it takes effect only when an actor
@@ -79,6 +84,44 @@ class CheckIn:
 
 
 @dataclass
+class CalendarProposal:
+    """A proposed calendar change, waiting for leadership approval (R-CAL-1)."""
+
+    proposal_id: str
+    calendar: dict[str, Any]
+    effective_at: datetime
+    proposed_by: str
+    proposed_at: datetime
+    approved_version: int | None = None
+
+
+@dataclass(frozen=True)
+class CalendarVersionRecord:
+    """One version of the customer's calendar as the ledger recorded it: version 1 is
+    onboarding's, in force from the start (``effective_at`` None)."""
+
+    version: int
+    calendar: dict[str, Any]
+    effective_at: datetime | None
+    approved_at: datetime
+    approved_by: str
+    proposal_id: str | None = None
+    proposed_by: str | None = None
+
+
+def calendar_in_force(
+    versions: list[CalendarVersionRecord], instant: datetime
+) -> CalendarVersionRecord:
+    """The version whose calendar counts at ``instant``: the latest ``effective_at`` at or
+    before it (ties: the higher version), version 1 before any (as for SLA policies)."""
+    applicable = [v for v in versions if v.effective_at is None or v.effective_at <= instant]
+    return max(
+        applicable,
+        key=lambda v: (v.effective_at is not None, v.effective_at or v.approved_at, v.version),
+    )
+
+
+@dataclass
 class CustomerException:
     """A requested exception and, once approved, by whom and from when (R-EXC)."""
 
@@ -152,6 +195,9 @@ class Customer(LedgerAggregate):
             aggregate.success_owner = self.success_owner
             aggregate.escalation_contact = self.escalation_contact
             aggregate.decision_maker = dict(self.decision_maker)
+            aggregate.calendar_versions = [
+                CalendarVersionRecord(1, self.calendar, None, self.occurred_at, self.actor_id)
+            ]
 
     @domain_event
     class OwnerChanged(Event):
@@ -336,6 +382,49 @@ class Customer(LedgerAggregate):
         due_at: datetime
 
     @domain_event
+    class CalendarChangeProposed(Event):
+        """A new business calendar, whole, proposed to take effect at ``effective_at``."""
+
+        WIRE_TYPE = "customer.calendar_change_proposed"
+        proposal_id: str
+        calendar: dict[str, Any]
+        effective_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            aggregate.calendar_proposals[self.proposal_id] = CalendarProposal(
+                self.proposal_id, self.calendar, self.effective_at, self.actor_id, self.occurred_at
+            )
+
+    @domain_event
+    class CalendarChangeApproved(Event):
+        """Leadership approved a calendar change: the proposal's calendar becomes the next
+        version, in force from ``effective_at`` (copied from the proposal with its calendar,
+        so the version is whole on its own)."""
+
+        WIRE_TYPE = "customer.calendar_change_approved"
+        proposal_id: str
+        version: int
+        calendar: dict[str, Any]
+        effective_at: datetime
+
+        def apply(self, aggregate: Any) -> None:
+            super().apply(aggregate)
+            proposal = aggregate.calendar_proposals[self.proposal_id]
+            proposal.approved_version = self.version
+            aggregate.calendar_versions.append(
+                CalendarVersionRecord(
+                    self.version,
+                    self.calendar,
+                    self.effective_at,
+                    self.occurred_at,
+                    self.actor_id,
+                    self.proposal_id,
+                    proposal.proposed_by,
+                )
+            )
+
+    @domain_event
     class ExceptionRequested(Event):
         """A customer-specific exception, waiting for leadership's review (R-EXC-1)."""
 
@@ -414,6 +503,8 @@ class Customer(LedgerAggregate):
         self.plays: dict[str, Play] = {}
         self.exceptions: dict[str, CustomerException] = {}
         self.last_occurred_at: datetime | None = None
+        self.calendar_proposals: dict[str, CalendarProposal] = {}
+        self.calendar_versions: list[CalendarVersionRecord] = []
 
     # Commands -------------------------------------------------------------------------
 
@@ -421,15 +512,7 @@ class Customer(LedgerAggregate):
     def onboard(cls, customer_id: str, meta: EventMeta, **data: Any) -> Customer:
         """Onboard a customer: owner, escalation contact and decision maker are required."""
         _check_contacts(data)
-        try:
-            BusinessCalendar.from_wire(data["calendar"])
-        except ValueError as error:
-            raise RuleViolation(
-                "R-SLA-1",
-                f"calendar: {error}; business-clock SLA targets could never come due "
-                "(leave hours out for Mon-Fri 09:00-17:00)",
-                field="data.calendar.hours",
-            ) from None
+        _check_calendar(data["calendar"], "R-SLA-1")
         return cls._create(cls.Onboarded, id=customer_id, **data, **meta.event_kwargs())
 
     def change_owner(self, meta: EventMeta, success_owner: str, reason: str) -> None:
@@ -471,6 +554,88 @@ class Customer(LedgerAggregate):
             field="data.check_in_id",
         )
         self._record(meta, self.CheckInCompleted, check_in_id=check_in_id, notes=notes)
+
+    def propose_calendar_change(
+        self,
+        meta: EventMeta,
+        proposal_id: str,
+        calendar: dict[str, Any],
+        effective_at: datetime,
+    ) -> None:
+        """Propose a whole new calendar from ``effective_at`` on; anyone may propose, but
+        not for an instant already past (R-CAL-2)."""
+        self._check(meta)
+        require(
+            not is_blank(proposal_id),
+            "R-CAL-3",
+            "a calendar change needs a non-blank proposal_id",
+            field="data.proposal_id",
+        )
+        require(
+            proposal_id not in self.calendar_proposals,
+            "R-STATE-3",
+            f"calendar proposal {proposal_id!r} exists already; use a new proposal_id",
+            field="data.proposal_id",
+        )
+        _check_not_past(effective_at, meta.occurred_at, "proposed", "data.effective_at")
+        _check_calendar(calendar, "R-CAL-3")
+        self._record(
+            meta,
+            self.CalendarChangeProposed,
+            proposal_id=proposal_id,
+            calendar=calendar,
+            effective_at=effective_at,
+        )
+
+    def approve_calendar_change(self, meta: EventMeta, proposal_id: str) -> None:
+        """Approve a calendar change: only leadership, never the proposer (R-CAL-1), and
+        only while its ``effective_at`` is not past (R-CAL-2: a change never reaches into
+        time already counted)."""
+        self._check(meta)
+        proposal = self.calendar_proposals.get(proposal_id)
+        require(
+            proposal is not None,
+            "R-STATE-3",
+            f"no calendar proposal {proposal_id!r} for {self.id} to approve",
+            field="data.proposal_id",
+        )
+        assert proposal is not None
+        require(
+            proposal.approved_version is None,
+            "R-STATE-3",
+            f"calendar proposal {proposal_id!r} was approved already as version "
+            f"{proposal.approved_version}",
+            field="data.proposal_id",
+        )
+        require(
+            meta.actor_role == "leadership",
+            "R-CAL-1",
+            f"no calendar changes without leadership approval: the approver's role is "
+            f"{meta.actor_role!r}, it must be 'leadership'",
+            field="actor.role",
+        )
+        require(
+            same_actor_key(meta.actor_id) != same_actor_key(proposal.proposed_by),
+            "R-CAL-1",
+            f"the proposer {meta.actor_id!r} cannot approve their own calendar change; "
+            "another leadership member must approve it",
+            field="actor.id",
+        )
+        _check_not_past(proposal.effective_at, meta.occurred_at, "approved", "occurred_at")
+        self._record(
+            meta,
+            self.CalendarChangeApproved,
+            proposal_id=proposal_id,
+            version=self.calendar_versions[-1].version + 1 if self.calendar_versions else 2,
+            calendar=proposal.calendar,
+            effective_at=proposal.effective_at,
+        )
+
+    def calendar_in_force(self, instant: datetime) -> dict[str, Any]:
+        """The calendar (wire form) that counts at ``instant``, by the versions approved."""
+        if not self.calendar_versions:
+            return self.calendar
+        return calendar_in_force(self.calendar_versions, instant).calendar
 
     def record_feedback(
         self,
@@ -741,6 +906,29 @@ class Customer(LedgerAggregate):
 
     def _record(self, meta: EventMeta, event_class: type[Customer.Event], **data: Any) -> None:
         self.trigger_event(event_class, **data, **meta.event_kwargs())
+
+
+def _check_calendar(calendar: dict[str, Any], rule: str) -> None:
+    try:
+        BusinessCalendar.from_wire(calendar)
+    except ValueError as error:
+        raise RuleViolation(
+            rule,
+            f"calendar: {error}; business-clock SLA targets could never come due "
+            "(leave hours out for Mon-Fri 09:00-17:00)",
+            field="data.calendar.hours",
+        ) from None
+
+
+def _check_not_past(effective_at: datetime, occurred_at: datetime, what: str, field: str) -> None:
+    require(
+        effective_at >= occurred_at,
+        "R-CAL-2",
+        f"a calendar change cannot be {what} to take effect in the past: effective_at "
+        f"{effective_at.isoformat()} is before this event's occurred_at "
+        f"{occurred_at.isoformat()}; time already counted never moves",
+        field=field,
+    )
 
 
 def _check_contacts(data: dict[str, Any]) -> None:

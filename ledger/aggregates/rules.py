@@ -1,7 +1,7 @@
 """Rule ids, the constants they are about, and the rejection a broken rule raises.
 
 The ids are those of `domain-rules.md` (R-IN, R-SEV, R-SLA, R-ESC, R-FIX, R-RCA, R-INC,
-R-CS, R-PLAY, R-REV, R-EXC). Three families are ours, for what the rules imply but do not
+R-CS, R-PLAY, R-REV, R-CAL, R-EXC). Three families are ours, for what the rules imply but do not
 number:
 
 * ``R-STATE-1`` the subject must exist before anything happens to it, and exists once;

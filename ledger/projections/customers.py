@@ -6,10 +6,11 @@
 One summary row plus one row per success signal: usage reports, surveys, check-ins,
 milestones and contract events (renewals, contract changes, churn); one row per success
 play (R-PLAY); one row per requested exception (R-EXC), with its approval once approved;
-and one per piece of product feedback (R-CS-5). Health, churn risk and missed check-ins
-are *not* stored: they depend on "now" and are computed by ``ledger.projections.health``
-from these rows at any ``as_of``; so is whether a play is overdue (from its ``due_at``
-and ``closed_at``).
+one per piece of product feedback (R-CS-5); and one per version of its business calendar
+(``customer_calendars``: onboarding's is version 1, each approved change the next, R-CAL).
+Health, churn risk and missed check-ins are *not* stored: they depend on "now" and are
+computed by ``ledger.projections.health`` from these rows at any ``as_of``; so is whether a
+play is overdue (from its ``due_at`` and ``closed_at``).
 
 The ledger's own events change no row, but for ``play.opened``, which makes the play's
 row. It may occur before the customer's latest event (the tick writes it at the churn
@@ -22,6 +23,7 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import Any, Final
 
 from ledger.aggregates.base import LedgerEvent
@@ -60,6 +62,7 @@ class CustomerState:
     milestones: tuple[Mapping[str, Any], ...] = ()
     contracts: tuple[Mapping[str, Any], ...] = ()
     plays: tuple[Mapping[str, Any], ...] = ()
+    calendars: tuple[Mapping[str, Any], ...] = ()
     exceptions: tuple[Mapping[str, Any], ...] = ()
     feedback: tuple[Mapping[str, Any], ...] = ()
 
@@ -91,6 +94,7 @@ def evolve(state: CustomerState, event: LedgerEvent) -> CustomerState:
                 "arr": None,
                 "churned_at": None,
             },
+            calendars=(_calendar_row(event, 1, event.calendar, None, None),),
         )
     if state.customer is None:
         return state
@@ -180,6 +184,9 @@ def _signal(
             "at": at,
         }
         state = replace(state, contracts=(*state.contracts, contract))
+    elif isinstance(event, Customer.CalendarChangeApproved):
+        version = _calendar_row(event, event.version, event.calendar, event.effective_at, event)
+        state = replace(state, calendars=(*state.calendars, version))
     elif isinstance(event, Customer.FeedbackRecorded):
         feedback = {
             "customer_id": cid,
@@ -305,6 +312,7 @@ def rows(state: CustomerState) -> Rows:
         "customer_milestones": [dict(row) for row in state.milestones],
         "customer_contracts": [dict(row) for row in state.contracts],
         "success_plays": [dict(row) for row in state.plays],
+        "customer_calendars": [dict(row) for row in state.calendars],
         "customer_exceptions": [dict(row) for row in state.exceptions],
         "customer_feedback": [dict(row) for row in state.feedback],
     }
@@ -318,17 +326,41 @@ def project_customer(events: list[LedgerEvent]) -> Rows:
     return rows(state)
 
 
+def _calendar_row(
+    event: LedgerEvent,
+    version: int,
+    calendar: Mapping[str, Any],
+    effective_at: datetime | None,
+    approval: Customer.CalendarChangeApproved | None,
+) -> Mapping[str, Any]:
+    """One version of the customer's calendar (version 1: onboarding's, from the start)."""
+    return {
+        "customer_id": event.originator_id,
+        "version": version,
+        "effective_at": effective_at,
+        "approved_at": event.occurred_at,
+        "approved_by": event.actor_id,
+        "proposal_id": approval.proposal_id if approval is not None else None,
+        "timezone": calendar.get("timezone", "UTC"),
+        "calendar": dict(calendar),
+    }
+
+
 _CALENDARS: OrderedDict[str, BusinessCalendar] = OrderedDict()
 _CALENDAR_CACHE: Final = 4096
 
 
-def onboarding_calendar(event: Customer.Onboarded) -> BusinessCalendar:
-    """The calendar an onboarding event carries, parsed once per event (events never
-    change; parsing loads the time zone and is the dearest step of a customer's fold)."""
-    calendar = _CALENDARS.get(event.event_id)
+def onboarding_calendar(
+    event: Customer.Onboarded | Customer.CalendarChangeApproved,
+) -> BusinessCalendar:
+    """The calendar an onboarding (or an approved change) carries, parsed once per event
+    (events never change; parsing loads the time zone and is the dearest step of a
+    customer's fold)."""
+    key = event.event_hash or event.event_id  # (one process may read several ledgers)
+    calendar = _CALENDARS.get(key)
     if calendar is None:
         calendar = BusinessCalendar.from_wire(event.calendar)
-        _CALENDARS[event.event_id] = calendar
+        _CALENDARS[key] = calendar
         if len(_CALENDARS) > _CALENDAR_CACHE:
             _CALENDARS.popitem(last=False)
     return calendar

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sqlite3
 import sys
-from collections.abc import Callable, Hashable, Iterable
+from collections.abc import Callable, Hashable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
@@ -128,9 +128,40 @@ class History(Protocol):
 
 
 def calendar_of(customer_events: list[LedgerEvent]) -> BusinessCalendar:
-    """The customer's business calendar (fixed at onboarding); the default if none."""
+    """The customer's onboarding calendar (version 1); the default if none. Its approved
+    changes reach a ticket's fold as events (``calendar_approvals``)."""
     onboarded = _onboarding(customer_events)
     return BusinessCalendar() if onboarded is None else onboarding_calendar(onboarded)
+
+
+def calendar_approvals(customer_events: list[LedgerEvent]) -> list[Customer.CalendarChangeApproved]:
+    """The customer's approved calendar changes, in order (versions 2, 3, ...).
+
+    Remembered per history (by its first event's hash) and extended as it grows (checked
+    by the hash of the last event seen): every ticket of the customer asks on every page
+    a runner folds, and the customer's events are many where these are few.
+    """
+    if not customer_events:
+        return []
+    first, n = customer_events[0], len(customer_events)
+    key = first.event_hash or first.event_id
+    seen, last, found = _APPROVALS.get(key, (0, "", []))
+    if seen > n or (seen and _mark(customer_events[seen - 1]) != last):
+        seen, found = 0, []  # another history with the same first event: scan it anew
+    if seen < n:
+        more = [e for e in customer_events[seen:] if isinstance(e, Customer.CalendarChangeApproved)]
+        found = [*found, *more] if more else found
+        if len(_APPROVALS) >= 4096:
+            _APPROVALS.clear()
+        _APPROVALS[key] = (n, _mark(customer_events[-1]), found)
+    return found
+
+
+def _mark(event: LedgerEvent) -> str:
+    return event.event_hash or event.event_id
+
+
+_APPROVALS: dict[str, tuple[int, str, list[Customer.CalendarChangeApproved]]] = {}
 
 
 def _onboarding(customer_events: list[LedgerEvent]) -> Customer.Onboarded | None:
@@ -216,6 +247,18 @@ class Folding(Generic[S]):
     fold: Fold[S]
     start: Callable[[str, History], S]
     depends: Callable[[S, History], Hashable]
+    # What a subject's rows fold, in the order its versions are written (None: its own
+    # events, in log order); with ``reorders`` and ``canonical`` below, for a stream that
+    # merges other subjects' events (a ticket and its customer's calendar approvals).
+    stream: Callable[[str, History], list[LedgerEvent]] | None = None
+    # Whether ``event``, next in the stream, belongs before what ``state`` has folded in
+    # the order the fold's rows are defined by; then the prefix is folded again in that
+    # order (``canonical``).
+    reorders: Callable[[S, LedgerEvent], bool] = lambda state, event: False
+    canonical: Callable[[list[LedgerEvent]], list[LedgerEvent]] = lambda events: events
+    # Whether a runner may fold ``event`` (the subject's own, stored later) on top of a
+    # kept state; if not it starts again from the whole stream.
+    appends: Callable[[S, LedgerEvent], bool] = lambda state, event: True
 
     def evolve(self, state: S, event: LedgerEvent) -> S:
         """The state after one more event."""
@@ -225,11 +268,37 @@ class Folding(Generic[S]):
         """A state's rows, instants in UTC as the read models store them."""
         return _utc(self.fold.rows(state))
 
+    def events(self, subject: str, history: History) -> list[LedgerEvent]:
+        """What the subject's rows fold, in stream order."""
+        return history.events(subject) if self.stream is None else self.stream(subject, history)
+
+    def states(
+        self, subject: str, history: History, state: S | None = None
+    ) -> Iterator[tuple[LedgerEvent, S]]:
+        """Each event of the subject's stream with the state right after it: the state
+        the events so far give in the fold's own order (``canonical``). ``state``: the
+        start, when the caller has it already."""
+        if state is None:
+            state = self.start(subject, history)
+        events = self.events(subject, history)
+        for n, event in enumerate(events):
+            if self.reorders(state, event):
+                state = self.start(subject, history)
+                for earlier in self.canonical(events[: n + 1]):
+                    state = self.fold.evolve(state, earlier)
+            else:
+                state = self.fold.evolve(state, event)
+            yield event, state
+
     def rows(self, subject: str, history: History) -> Rows:
         """The subject's rows from its whole history."""
         state = self.start(subject, history)
-        for event in history.events(subject):
-            state = self.fold.evolve(state, event)
+        if self.stream is None:
+            for event in history.events(subject):
+                state = self.fold.evolve(state, event)
+        else:
+            for _, after in self.states(subject, history, state):
+                state = after
         return self.state_rows(state)
 
 
@@ -251,7 +320,8 @@ def _ticket_start(subject: str, history: History) -> tickets.TicketState:
 
 def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
     """What a ticket's rows read besides its events: its customer's onboarding (the
-    calendar) and approved exceptions, and the policy's events (the targets)."""
+    calendar), its approved calendar changes and exceptions, and the policy's events
+    (the targets)."""
     customer = state.row.get("customer_id")
     if customer is None:
         return None
@@ -259,20 +329,97 @@ def _ticket_depends(state: tickets.TicketState, history: History) -> Hashable:
     onboarded = _onboarding(customer_events)
     approved = tuple(e.exception_id for e in exceptions_of(customer_events))
     policy_events = len(history.events(POLICY_SUBJECT))
-    return (onboarded.event_id if onboarded is not None else None, approved, policy_events)
+    return (
+        onboarded.event_id if onboarded is not None else None,
+        len(calendar_approvals(customer_events)),
+        approved,
+        policy_events,
+    )
 
 
 def _ticket_wakes(event: LedgerEvent) -> Wake | None:
-    """The tickets whose rows an event of another subject changes (read in ``depends``):
-    a customer's exception approval, those of the customer opened from its
-    ``effective_from`` (its tickets opened before were folded under the policy alone, and
-    across partitions some opened after can be stored before it, R-IN-6)."""
+    """The tickets whose rows an event of another subject changes (read in ``depends``
+    or merged into their stream), of the event's customer:
+
+    - an exception approval: those opened from its ``effective_from`` (its tickets
+      opened before were folded under the policy alone, and across partitions some
+      opened after can be stored before it, R-IN-6);
+    - an approved calendar change (R-CAL): those whose business timers it can move, with
+      one open or with an event at or after the approval (``calendar_settled_at``)."""
     if isinstance(event, Customer.ExceptionApproved):
-        return Wake(event.originator_id, event.effective_from)
+        return Wake(event.originator_id, opened_from=event.effective_from)
+    if isinstance(event, Customer.CalendarChangeApproved):
+        return Wake(event.originator_id, settled_from=event.occurred_at)
     return None
 
 
-TICKET_FOLDING: Final = Folding(tickets, _ticket_start, _ticket_depends)
+def _ticket_stream(subject: str, history: History) -> list[LedgerEvent]:
+    """The ticket's events with its customer's calendar approvals merged in, each
+    approval just before the first event of the ticket that both occurred and was
+    recorded at or after it (else after them all). That order is monotone on both time
+    axes wherever a ticket event follows, so the versions written along it never hide
+    one of the ticket's own events; an approval the ticket's events overtook (recorded
+    later, occurred earlier) comes after them, and its state is folded in
+    ``occurred_at`` order (``_ticket_canonical``)."""
+    own = history.events(subject)
+    opened = _opening(own)
+    approvals = calendar_approvals(history.events(opened.customer_id)) if opened else []
+    if not approvals:
+        return own
+    merged: list[LedgerEvent] = []
+    waiting = 0
+    for event in own:
+        if not event.SYSTEM:
+            while waiting < len(approvals) and _dominated(approvals[waiting], event):
+                merged.append(approvals[waiting])
+                waiting += 1
+        merged.append(event)
+    merged.extend(approvals[waiting:])
+    return merged
+
+
+def _dominated(approval: LedgerEvent, event: LedgerEvent) -> bool:
+    return approval.occurred_at <= event.occurred_at and approval.recorded_at <= event.recorded_at
+
+
+def _ticket_reorders(state: tickets.TicketState, event: LedgerEvent) -> bool:
+    """An approval that occurred at or before the ticket's latest event folded (its
+    rows are defined with the approval first)."""
+    latest = state.row.get("last_occurred_at")
+    return (
+        isinstance(event, Customer.CalendarChangeApproved)
+        and latest is not None
+        and event.occurred_at <= latest
+    )
+
+
+def _ticket_canonical(events: list[LedgerEvent]) -> list[LedgerEvent]:
+    """By ``occurred_at``, an approval before the ticket's events of the same instant (a
+    change approved at T counts as of T); the ticket's own keep their order."""
+    return sorted(
+        events,
+        key=lambda e: (e.occurred_at, not isinstance(e, Customer.CalendarChangeApproved)),
+    )
+
+
+def _ticket_appends(state: tickets.TicketState, event: LedgerEvent) -> bool:
+    """A ticket event stored later goes on top of a kept fold unless a calendar approval
+    folded last did not occur and get recorded by it (it belongs after that approval)."""
+    last = state.last_approval
+    if last is None or event.SYSTEM:
+        return True
+    return last[0] <= event.occurred_at and last[1] <= event.recorded_at
+
+
+TICKET_FOLDING: Final = Folding(
+    tickets,
+    _ticket_start,
+    _ticket_depends,
+    stream=_ticket_stream,
+    reorders=_ticket_reorders,
+    canonical=_ticket_canonical,
+    appends=_ticket_appends,
+)
 
 
 def ticket_rows(subject: str, history: History) -> Rows:
@@ -309,11 +456,14 @@ def policy_rows(subject: str, history: History) -> Rows:
 
 @dataclass(frozen=True)
 class Wake:
-    """Tickets a runner folds again although no event of theirs arrived: the customer's
-    tickets opened at or after ``opened_from`` (their rows read the customer's events)."""
+    """Tickets a runner folds again although no event of theirs arrived (their rows read
+    the customer's events): the customer's tickets opened at or after ``opened_from``
+    (if given) whose ``calendar_settled_at`` is null or not before ``settled_from`` (if
+    given)."""
 
     customer_id: str
-    opened_from: datetime
+    opened_from: datetime | None = None
+    settled_from: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -327,11 +477,14 @@ class Projection:
     rows: Callable[[str, History], Rows]
     needs: Callable[[str, History], Iterable[str]] = lambda subject, history: ()
     folding: Folding[Any] | None = None  # None: ``rows`` from the whole history every time
-    wakes: Callable[[LedgerEvent], Wake | None] = lambda event: None  # (tickets only)
+    # Another subject's event that changes some of this projection's subjects' rows: which
+    # of them (tickets only; the runner finds them, ``ledger.adapters.projector``).
+    wakes: Callable[[LedgerEvent], Wake | None] = lambda event: None
 
 
 def _ticket_needs(subject: str, history: History) -> Iterable[str]:
-    """Other subjects a ticket's rows read: its customer (calendar) and the policy."""
+    """Other subjects a ticket's rows read: its customer (calendar and its changes) and
+    the policy."""
     for event in history.events(subject):
         if isinstance(event, Ticket.Opened):
             return (event.customer_id, POLICY_SUBJECT)
@@ -359,6 +512,7 @@ PROJECTIONS: tuple[Projection, ...] = (
             "customer_check_ins",
             "customer_milestones",
             "customer_contracts",
+            "customer_calendars",
             "customer_exceptions",
             "customer_feedback",
             "success_plays",

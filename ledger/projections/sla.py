@@ -21,6 +21,15 @@ lets a later update meet it. A target reached exactly as a pause begins is due w
 pause ends. While a pause runs with time left, ``due_at`` is the pause start plus the
 time left, and the timer cannot breach until the pause ends.
 
+Business time is counted on the customer's calendar history (``CalendarHistory``, R-CAL):
+before a change on the calendar in force then, after it on the new one. An interval that
+is open counts on every version the fold has seen approved; one that stopped counts on the
+versions approved by its stop, so a change approved later never moves it (and one
+approved earlier takes effect no earlier than its approval, R-CAL-2). A target's
+business day is that of the calendar in force at the interval's start. The fold takes a
+customer's ``customer.calendar_change_approved`` events among the ticket's own, at their
+``occurred_at`` (``evolve``; the runner and the replays merge them in).
+
 A severity change re-targets the running timers from their start on the new
 severity's clock (R-SLA-4): a breach under the old target stands; otherwise the time
 counted so far, pauses excluded, is held against the new target, and a due instant
@@ -49,10 +58,11 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from ledger.aggregates.base import LedgerEvent
-from ledger.aggregates.calendar import BusinessCalendar, Target
-from ledger.aggregates.customer import SlaException, exception_in_force
+from ledger.aggregates.calendar import BusinessCalendar, CalendarHistory, Target, as_history
+from ledger.aggregates.customer import Customer, SlaException, exception_in_force
 from ledger.aggregates.policy import PolicyTargets
 from ledger.aggregates.ticket import Ticket
+from ledger.projections.customers import onboarding_calendar
 
 TimerKind = Literal["first_response", "update", "resolution"]
 State = Literal["running", "paused", "met", "breached", "measured"]
@@ -78,7 +88,7 @@ class Interval:
     warned: tuple[datetime, datetime] | None = None
     # A memo of ``record`` (a pure function of the fields above and the calendar), not
     # state: ``replace`` gives a changed interval an empty one.
-    _memo: list[tuple[BusinessCalendar, dict[str, Any]]] = field(
+    _memo: list[tuple[CalendarHistory, dict[str, Any]]] = field(
         init=False, default_factory=list, repr=False, compare=False
     )
 
@@ -102,7 +112,7 @@ class Interval:
         """The interval stopped at ``at`` (a running pause ends there too)."""
         return replace(self.resumed(at), stopped_at=at)
 
-    def counted(self, calendar: BusinessCalendar, until: datetime) -> timedelta:
+    def counted(self, calendar: BusinessCalendar | CalendarHistory, until: datetime) -> timedelta:
         """Time on the target's clock from the start to ``until``, pauses excluded."""
         assert self.target is not None
         total = self.target.elapsed(self.started_at, until, calendar)
@@ -110,33 +120,44 @@ class Interval:
             total -= self.target.elapsed(start, min(end or until, until), calendar)
         return total
 
-    def _add(self, start: datetime, amount: timedelta, calendar: BusinessCalendar) -> datetime:
+    def _add(self, start: datetime, amount: timedelta, calendar: CalendarHistory) -> datetime:
         """The instant ``amount`` of the target's clock has run from ``start``, unpaused."""
         assert self.target is not None
         if self.target.clock == "24x7":
             return start + amount
         return calendar.add(start, amount)
 
-    def due(self, calendar: BusinessCalendar) -> datetime:
+    def due(self, calendar: BusinessCalendar | CalendarHistory) -> datetime:
         """The first instant outside every pause at which the counted time reaches the target
-        (see ``reach``)."""
+        (see ``reach``); a business day is that of the calendar in force at the start."""
         assert self.target is not None
-        return self.reach(self.target.length(calendar), calendar)
+        calendar = as_history(calendar)
+        return self.reach(self.target.length(calendar.at(self.started_at)), calendar)
 
-    def warn(self, calendar: BusinessCalendar) -> tuple[datetime, datetime] | None:
+    def warn(
+        self, calendar: BusinessCalendar | CalendarHistory
+    ) -> tuple[datetime, datetime] | None:
         """The warning instant (R-SLA-7) and the due instant as it stood then (the rest of
-        the target counted on from the warning, unpaused); None without a threshold."""
+        the target counted on from the warning, unpaused); None without a threshold.
+
+        Both on the calendar history, as the due instant is (a business day is that of
+        the calendar in force at the start). A change approved after the warning takes
+        effect after it (R-CAL-2), so it never moves ``warn_at``; the due instant as it
+        stood then counts on the versions approved by the warning."""
         if self.warned is not None:
             return self.warned
         if self.target is None:
             return None
-        length = self.target.warn_length(calendar)
+        calendar = as_history(calendar)
+        at_start = calendar.at(self.started_at)
+        length = self.target.warn_length(at_start)
         if length is None:
             return None
         warn_at = self.reach(length, calendar)
-        return warn_at, self._add(warn_at, self.target.length(calendar) - length, calendar)
+        rest = self.target.length(at_start) - length
+        return warn_at, self._add(warn_at, rest, calendar.known_by(warn_at))
 
-    def reach(self, amount: timedelta, calendar: BusinessCalendar) -> datetime:
+    def reach(self, amount: timedelta, calendar: BusinessCalendar | CalendarHistory) -> datetime:
         """The first instant outside every pause at which the counted time reaches ``amount``.
 
         The clock runs in the stretches between pauses; each is tried in turn with the time
@@ -148,6 +169,7 @@ class Interval:
         stood when the clock stopped, the earliest it can come due).
         """
         assert self.target is not None
+        calendar = as_history(calendar)
         remaining = amount
         resume = self.started_at
         for start, end in self.pauses:
@@ -161,7 +183,13 @@ class Interval:
             resume = max(resume, end)
         return self._add(resume, remaining, calendar)
 
-    def record(self, calendar: BusinessCalendar) -> dict[str, Any]:
+    def ran_under(self, calendar: BusinessCalendar | CalendarHistory) -> CalendarHistory:
+        """The calendar history the interval counts on: every version seen while it is
+        open; once it stopped, the versions approved by its stop (R-CAL)."""
+        calendar, stopped = as_history(calendar), self.stopped_at
+        return calendar if stopped is None else calendar.known_by(stopped)
+
+    def record(self, calendar: BusinessCalendar | CalendarHistory) -> dict[str, Any]:
         """The interval as the facts so far fix it, independent of any "now".
 
         ``due_at`` is the due instant (see ``due``; provisional while a pause runs with
@@ -173,16 +201,21 @@ class Interval:
         an unchanged interval is the same object in the next state, and the due instant
         (business-calendar arithmetic) is the dear part.
         """
+        calendar = self.ran_under(as_history(calendar))
         memo = self._memo
-        if memo and memo[0][0] == calendar:
+        if memo and (memo[0][0] is calendar or memo[0][0] == calendar):
             return dict(memo[0][1])
         record = self._record(calendar)
         memo[:] = [(calendar, record)]
         return dict(record)
 
-    def _record(self, calendar: BusinessCalendar) -> dict[str, Any]:
+    def _record(self, calendar: CalendarHistory) -> dict[str, Any]:
         due = None if self.target is None else self.due(calendar)
         warn = self.warn(calendar)
+        first = last = None
+        if due is not None and self.target is not None and self.target.clock == "business":
+            first = calendar.in_force(self.started_at).version
+            last = calendar.in_force(max(self.stopped_at or due, self.started_at)).version
         closed = timedelta(0)
         for start, end in self.pauses:
             if end is not None:
@@ -204,9 +237,13 @@ class Interval:
             "breached_at": breached_at,
             "warn_at": None if warn is None else warn[0],
             "warn_due_at": None if warn is None else warn[1],
+            "calendar_version": first,
+            "calendar_version_end": last,
         }
 
-    def evaluate(self, calendar: BusinessCalendar, as_of: datetime) -> dict[str, Any]:
+    def evaluate(
+        self, calendar: BusinessCalendar | CalendarHistory, as_of: datetime
+    ) -> dict[str, Any]:
         """The interval's row as of an instant (the fold has seen events up to it)."""
         return evaluate_record(self.record(calendar), as_of)
 
@@ -228,6 +265,8 @@ RECORD_KEYS = (
     "breached_at",
     "warn_at",
     "warn_due_at",
+    "calendar_version",
+    "calendar_version_end",
 )
 """The columns of a stored timer record (the ``sla_timers`` read model)."""
 
@@ -428,7 +467,7 @@ class TicketTimers:
     """The timers' state: ``evolve(state, event)`` gives the next one; ask any state for
     its records, or its rows as of an instant."""
 
-    calendar: BusinessCalendar
+    calendar: CalendarHistory
     targets_by_version: Mapping[int, Targets]
     exceptions: tuple[SlaException, ...] = ()  # the customer's approved exceptions (R-EXC)
     ticket_id: str = ""
@@ -488,19 +527,40 @@ class TicketTimers:
 
 
 def initial(
-    calendar: BusinessCalendar,
+    calendar: BusinessCalendar | CalendarHistory,
     targets_by_version: Mapping[int, Targets],
     exceptions: tuple[SlaException, ...] = (),
 ) -> TicketTimers:
-    """The timers of a ticket before its first event (``exceptions``: its customer's
-    approved exceptions, R-EXC)."""
-    return TicketTimers(calendar, targets_by_version, exceptions)
+    """The timers of a ticket before its first event, on its customer's calendar (one
+    that never changed, or its history so far); ``exceptions``: its customer's approved
+    exceptions (R-EXC)."""
+    return TicketTimers(as_history(calendar), targets_by_version, exceptions)
+
+
+def calendar_approved(
+    calendar: CalendarHistory, event: Customer.CalendarChangeApproved
+) -> CalendarHistory:
+    """The history with the approved version (its number is the next: the customer's
+    versions are approved in order)."""
+    return calendar.approved(onboarding_calendar(event), event.effective_at, event.occurred_at)
+
+
+def business_settled(state: TicketTimers) -> bool:
+    """Whether no business-clock timer is open: a calendar change approved later reaches
+    none of its intervals."""
+    return not any(
+        i.stopped_at is None and i.target is not None and i.target.clock == "business"
+        for i in state.intervals
+    )
 
 
 def evolve(state: TicketTimers, event: LedgerEvent) -> TicketTimers:
-    """The timers after one more event of the ticket (system events change nothing)."""
+    """The timers after one more event of the ticket, or an approved change of its
+    customer's calendar, at its ``occurred_at`` (system events change nothing)."""
     if event.SYSTEM:
         return state
+    if isinstance(event, Customer.CalendarChangeApproved):
+        return replace(state, calendar=calendar_approved(state.calendar, event))
     at = event.occurred_at
     if isinstance(event, Ticket.Opened):
         state = replace(

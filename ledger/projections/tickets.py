@@ -12,18 +12,25 @@ preventive actions with their follow-through (R-RCA-4) and its knowledge links
 Events the ledger writes itself (``sla.breached``, ``fix.temporary_expired``,
 ``rca.action_overdue``) change no row: breaches and overdue actions are computed from the
 facts (R-SLA-5, R-RCA-5), so whether the tick has run never changes an answer.
+
+The ticket's customer's approved calendar changes (``customer.calendar_change_approved``)
+are folded too, among the ticket's events at their ``occurred_at`` (R-CAL): they change
+the timers' calendar history, and the summary row's ``calendar_version`` (the newest
+version its business timers were counted with) and ``calendar_settled_at`` (null while a
+business-clock timer is open; else its last event's instant, after which no change
+approved reaches its timers).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from ledger.aggregates.base import LedgerEvent
-from ledger.aggregates.calendar import BusinessCalendar
-from ledger.aggregates.customer import SlaException
+from ledger.aggregates.calendar import BusinessCalendar, CalendarHistory
+from ledger.aggregates.customer import Customer, SlaException
 from ledger.aggregates.rules import RCA_SEVERITIES, TIERS
 from ledger.aggregates.ticket import Ticket
 from ledger.projections import sla
@@ -61,6 +68,8 @@ TICKET_KEYS = (
     "mitigated_at",
     "last_occurred_at",
     "last_recorded_at",
+    "calendar_version",
+    "calendar_settled_at",
 )
 """The columns of the ``tickets`` read model."""
 
@@ -77,10 +86,12 @@ class TicketState:
     tier_since: datetime | None = None
     actions: tuple[Mapping[str, Any], ...] = ()
     links: tuple[Mapping[str, Any], ...] = ()
+    # The (occurred_at, recorded_at) of the last calendar approval folded in, if any.
+    last_approval: tuple[datetime, datetime] | None = None
 
 
 def initial(
-    calendar: BusinessCalendar,
+    calendar: BusinessCalendar | CalendarHistory,
     targets_by_version: Mapping[int, Targets],
     exceptions: tuple[SlaException, ...] = (),
 ) -> TicketState:
@@ -94,6 +105,8 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
     if event.SYSTEM:
         return state
     timers = sla.evolve(state.timers, event)
+    if isinstance(event, Customer.CalendarChangeApproved):
+        return replace(state, timers=timers, last_approval=(event.occurred_at, event.recorded_at))
     at = event.occurred_at
     tier_since: datetime | None
     if isinstance(event, Ticket.Opened):
@@ -120,9 +133,7 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
         escalations, tier_since = state.escalations, at
     elif not state.row:
         # a history that does not start with its opening is not a ticket
-        return TicketState(
-            timers, state.row, state.escalations, state.tier_since, state.actions, state.links
-        )
+        return replace(state, timers=timers)
     else:
         row = dict(state.row)
         escalations, tier_since = state.escalations, state.tier_since
@@ -147,7 +158,7 @@ def evolve(state: TicketState, event: LedgerEvent) -> TicketState:
         _apply(event, row, at)
     row["last_occurred_at"] = at
     row["last_recorded_at"] = event.recorded_at
-    return TicketState(timers, row, escalations, tier_since, actions, links)
+    return TicketState(timers, row, escalations, tier_since, actions, links, state.last_approval)
 
 
 FOLLOW_THROUGH = (
@@ -288,12 +299,23 @@ def rows(state: TicketState) -> Rows:
     if not state.row:
         return {}
     return {
-        "tickets": [dict(state.row)],
+        "tickets": [_summary(state)],
         "sla_timers": _timer_rows(state.timers),
         "escalations": [dict(step) for step in state.escalations],
         "rca_actions": [dict(action) for action in state.actions],
         "rca_knowledge_links": [dict(link) for link in state.links],
     }
+
+
+def _summary(state: TicketState) -> dict[str, Any]:
+    """The summary row, with the calendar its business timers were counted on."""
+    row = dict(state.row)
+    settled = row["last_occurred_at"] if sla.business_settled(state.timers) else None
+    calendar = state.timers.calendar
+    counted = calendar if settled is None else calendar.known_by(settled)
+    row["calendar_version"] = counted.latest.version
+    row["calendar_settled_at"] = settled
+    return row
 
 
 _LAST_TIMERS: tuple[TicketTimers, list[dict[str, Any]]] | None = None
@@ -313,7 +335,7 @@ def _timer_rows(timers: TicketTimers) -> list[dict[str, Any]]:
 
 def project_ticket(
     events: list[LedgerEvent],
-    calendar: BusinessCalendar,
+    calendar: BusinessCalendar | CalendarHistory,
     targets_by_version: Mapping[int, Targets],
     exceptions: tuple[SlaException, ...] = (),
 ) -> Rows:

@@ -253,7 +253,8 @@ def ticket_view(
 def customer_view(
     app: LedgerApp, customer_id: str, as_of: datetime, known_at: datetime | None
 ) -> dict[str, Any]:
-    """``ledger customer show``: state, rejected inputs and trail. ``Absent`` when none."""
+    """``ledger customer show``: state (its calendar versions and the one in force as of
+    ``as_of``), rejected inputs and trail. ``Absent`` when none."""
     found = subject_as_of(app, customer_id, as_of, known_at)
     if not isinstance(found.aggregate, Customer):
         raise Absent("customer", customer_id, found.exists, found.rejected)

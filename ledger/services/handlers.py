@@ -23,6 +23,8 @@ from ledger.aggregates.ticket import Ticket
 from schemas import (
     ENVELOPE_MODELS,
     PRODUCER_TYPES,
+    CustomerCalendarChangeApproved,
+    CustomerCalendarChangeProposed,
     CustomerCheckInCompleted,
     CustomerCheckInScheduled,
     CustomerChurned,
@@ -615,6 +617,35 @@ def close_play(ctx: Context, envelope: PlayClosed, meta: EventMeta) -> Customer:
     customer = _customer(ctx, envelope)
     data = envelope.data
     customer.close_play(meta, play_id=data.play_id, outcome=data.outcome, note=data.note)
+    return customer
+
+
+# Calendar changes (R-CAL): effective-dated, approved by leadership -------------------------
+
+
+@handles(CustomerCalendarChangeProposed)
+def propose_calendar_change(
+    ctx: Context, envelope: CustomerCalendarChangeProposed, meta: EventMeta
+) -> Customer:
+    """customer.calendar_change_proposed."""
+    customer = _customer(ctx, envelope)
+    data = envelope.data
+    customer.propose_calendar_change(
+        meta,
+        proposal_id=data.proposal_id,
+        calendar=data.calendar.model_dump(mode="json"),
+        effective_at=data.effective_at,
+    )
+    return customer
+
+
+@handles(CustomerCalendarChangeApproved)
+def approve_calendar_change(
+    ctx: Context, envelope: CustomerCalendarChangeApproved, meta: EventMeta
+) -> Customer:
+    """customer.calendar_change_approved."""
+    customer = _customer(ctx, envelope)
+    customer.approve_calendar_change(meta, envelope.data.proposal_id)
     return customer
 
 

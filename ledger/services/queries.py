@@ -31,7 +31,7 @@ import orjson
 from ledger.adapters.event_store import Aggregate, LedgerApp
 from ledger.adapters.store import Deferral, Rejection, StoredRejection
 from ledger.aggregates.base import LedgerCreated, LedgerEvent, event_data
-from ledger.aggregates.customer import Customer, CustomerException
+from ledger.aggregates.customer import Customer, CustomerException, calendar_in_force
 from ledger.aggregates.ticket import MILESTONES, Ticket
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
@@ -264,14 +264,50 @@ def ticket_state(ticket: Ticket) -> dict[str, Any]:
 
 
 def customer_state(customer: Customer, as_of: datetime) -> dict[str, Any]:
-    """The customer as it stands (at ``as_of``: the state of each exception)."""
+    """The customer as it stands (at ``as_of``: the state of each exception and the
+    calendar in force). ``calendar_versions``: onboarding's calendar (version 1) and each
+    approved change, with when it takes effect, who approved it and when, and whether it
+    is the one in force; ``calendar_proposals``: changes not approved yet."""
+    in_force = (
+        calendar_in_force(customer.calendar_versions, as_of).version
+        if customer.calendar_versions
+        else 1
+    )
+    versions = [
+        {
+            "version": v.version,
+            "effective_at": instant(v.effective_at),
+            "approved_at": instant(v.approved_at),
+            "approved_by": v.approved_by,
+            "proposal_id": v.proposal_id,
+            "proposed_by": v.proposed_by,
+            "in_force": v.version == in_force,
+            "calendar": v.calendar,
+        }
+        for v in customer.calendar_versions
+    ]
+    proposals = [
+        {
+            "proposal_id": p.proposal_id,
+            "proposed_by": p.proposed_by,
+            "proposed_at": instant(p.proposed_at),
+            "effective_at": instant(p.effective_at),
+            "calendar": p.calendar,
+        }
+        for p in customer.calendar_proposals.values()
+        if p.approved_version is None
+    ]
+    calendar = next((v["calendar"] for v in versions if v["in_force"]), customer.calendar)
     return {
         "customer_id": customer.id,
         "name": customer.name,
         "tier": customer.tier,
         "status": customer.status,
         "arr": plain(customer.arr),
-        "calendar": customer.calendar,
+        "calendar": calendar,
+        "calendar_version": in_force,
+        "calendar_versions": versions,
+        "calendar_proposals": proposals,
         "success_owner": customer.success_owner,
         "escalation_contact": customer.escalation_contact,
         "decision_maker": customer.decision_maker,

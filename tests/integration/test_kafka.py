@@ -100,9 +100,7 @@ class Progress:
     def batch(self, member: int, totals: dict[str, Any]) -> None:
         with self.condition:
             self.by_member[member] = totals["inputs"]
-            self.accepted_by_member[member] = (
-                totals["accepted"] + totals["released"]["accepted"]
-            )
+            self.accepted_by_member[member] = totals["accepted"] + totals["released"]["accepted"]
             self.condition.notify_all()
 
     def await_accepted(self, target: int, timeout: float = 120) -> None:

@@ -8,7 +8,7 @@ policy: Sev1 answered within 60 minutes, updated every 60, warned at 30, all 24x
 from __future__ import annotations
 
 import json
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from sqlalchemy import Engine, text
@@ -243,6 +243,95 @@ def test_an_approval_stored_after_the_ticket_applies_to_it_and_known_at_before_i
         assert _sorted(rows_as_of(ledger, engine, as_of, known_at)) == expected, (as_of, known_at)
     then = rows_as_of(ledger, engine, T0 + 30 * M, known_before)["sla_timers"]
     assert {r["exception_id"] for r in then} == {None}
+
+
+def test_one_page_with_an_exception_and_a_calendar_approval_refolds_what_each_reaches(
+    ledger: LedgerApp, engine: Engine, clock: FixedClock
+) -> None:
+    """Both kinds of approval wake a customer's tickets stored before them, in one page:
+    EXC-1's approval (occurred the day before T0, recorded T0 + 4 h) reaches the tickets
+    opened from its effective_from; a calendar change approved Monday 14:00 local (T0 +
+    4 h), making Tuesday 3 March a holiday from its midnight, reaches those with a
+    business timer open. T-2 (Sev3, opened T0 = Mon 10:00 local) needs one business day:
+    Mon 10-17 (7 h), then Tue 09-10 on the old calendar, due Tue 09:00Z; with Tuesday
+    off, due Wed 10:00 local (09:00Z). Both run under EXC-1 (its span holds their
+    opening). T-3 (Sev4, two business days, opened Fri 27 Feb 16:00 local, before EXC-1
+    applies) only the calendar change reaches: Fri 1 h, Mon 8 h, Tue 09-16 on the old
+    calendar; with Tuesday off, due Wed 4 March 16:00 local (15:00Z). Every answer, on
+    both axes, is a replay's."""
+    env = Envelopes()
+    onboarding, request, approval = _exception_story(env)
+    clock.now = T0 + 2 * H
+    _ingest(ledger, [onboarding, request], clock)
+    clock.now = T0 + 3 * H
+    sev3 = {"severity": 3, "category": "feature_issue"}
+    sev4 = {"severity": 4, "category": "how_to"}
+    friday = datetime(2026, 2, 27, 15, 0, tzinfo=UTC)
+    opened = [env.ticket("T-1", at=T0), env.ticket("T-2", at=T0, **sev3)]
+    _ingest(ledger, [*opened, env.ticket("T-3", at=friday, **sev4)], clock)
+    Projector(ledger, engine).catch_up()
+    known_before = clock.now
+    tuesday = datetime(2026, 3, 2, 23, 0, tzinfo=UTC)  # Tue 3 March 00:00 local
+    proposal = {
+        "proposal_id": "CAL-1",
+        "calendar": {"timezone": "Europe/Berlin", "holidays": ["2026-03-03"]},
+        "effective_at": tuesday.isoformat(),
+    }
+    clock.now = T0 + 4 * H
+    _ingest(
+        ledger,
+        [
+            approval,
+            env.make(
+                "customer.calendar_change_proposed",
+                "C-1",
+                proposal,
+                role="customer_success",
+                actor_id="cs-jo",
+                at=T0 + 3 * H + 30 * M,
+            ),
+            env.make(
+                "customer.calendar_change_approved",
+                "C-1",
+                {"proposal_id": "CAL-1"},
+                role="leadership",
+                actor_id="lead-maria",
+                at=T0 + 4 * H,
+            ),
+        ],
+        clock,
+    )
+    Projector(ledger, engine).catch_up()  # the three approvals' events in one page
+
+    now = T0 + 5 * H
+    live = _timers(ledger, engine, now)
+    first = live[("T-1", "first_response")]
+    assert (first["due_at"], first["exception_id"]) == (T0 + 2 * H, "EXC-1")
+    business = live[("T-2", "first_response")]
+    assert (business["due_at"], business["exception_id"]) == (T0 + 2 * DAY, "EXC-1")
+    assert (business["calendar_version"], business["calendar_version_end"]) == (1, 2)
+    reached = live[("T-3", "first_response")]
+    assert (reached["due_at"], reached["exception_id"]) == (T0 + 2 * DAY + 6 * H, None)
+    tickets = {r["ticket_id"]: r for r in rows_as_of(ledger, engine, now)["tickets"]}
+    assert (tickets["T-2"]["calendar_version"], tickets["T-3"]["calendar_version"]) == (2, 2)
+    events = log_events(ledger)
+    for as_of, known_at in (
+        (now, None),
+        (T0 + 30 * M, None),
+        (T0 + 30 * M, known_before),
+        (now, known_before),
+        (T0 + 2 * DAY, None),
+    ):
+        expected = _sorted(fold(visible(events, as_of, known_at)))
+        assert _sorted(rows_as_of(ledger, engine, as_of, known_at)) == expected, (as_of, known_at)
+    then = rows_as_of(ledger, engine, now, known_before)
+    assert {r["exception_id"] for r in then["sla_timers"]} == {None}
+    assert _timer(then["sla_timers"], "T-2")["due_at"] == T0 + DAY
+    assert _timer(then["sla_timers"], "T-3")["due_at"] == T0 + DAY + 6 * H
+
+
+def _timer(rows: list[dict[str, Any]], ticket: str) -> dict[str, Any]:
+    return next(r for r in rows if r["ticket_id"] == ticket and r["timer"] == "first_response")
 
 
 def test_read_models_made_before_these_columns_are_rebuilt_when_opened(

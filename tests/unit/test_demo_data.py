@@ -49,6 +49,7 @@ BAD_KINDS = (
     "R-CS-1",
     "R-CS-5",
     "R-SLA-6",
+    "R-CAL-1",
     "R-EXC-1",
     "R-WIRE-1",
     "R-WIRE-2",

@@ -218,6 +218,15 @@ RICH: dict[str, dict[str, Any]] = {
             "hours_per_business_day": 7.5,
         },
     },
+    "customer.calendar_change_proposed": {
+        **MINIMAL["customer.calendar_change_proposed"][1],
+        "calendar": {
+            "timezone": "Europe/Berlin",
+            "hours": {"mon": ["08:00", "16:00"], "fri": ["08:00", "12:00"]},
+            "holidays": ["2027-01-01", "2027-12-24"],
+            "hours_per_business_day": 6,
+        },
+    },
     "sla_policy.change_proposed": {
         **MINIMAL["sla_policy.change_proposed"][1],
         "targets": {

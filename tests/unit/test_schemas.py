@@ -136,6 +136,11 @@ MINIMAL: dict[str, tuple[str, dict[str, Any]]] = {
         {"proposal_id": "P-1", "targets": {"1": {"first_response": TARGET}}, "effective_at": AT},
     ),
     "sla_policy.change_approved": ("SLA", {"proposal_id": "P-1"}),
+    "customer.calendar_change_proposed": (
+        "C-1",
+        {"proposal_id": "CAL-1", "calendar": CALENDAR, "effective_at": AT},
+    ),
+    "customer.calendar_change_approved": ("C-1", {"proposal_id": "CAL-1"}),
     "customer.exception_requested": (
         "C-1",
         {

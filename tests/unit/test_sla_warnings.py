@@ -5,7 +5,7 @@ comments, on the 24x7 clock and across a business calendar's closed hours and ho
 from __future__ import annotations
 
 import copy
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 import pytest
@@ -13,7 +13,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ledger.aggregates.base import EventMeta, LedgerEvent
-from ledger.aggregates.calendar import BusinessCalendar, Target
+from ledger.aggregates.calendar import WEEKDAYS, BusinessCalendar, CalendarHistory, Target
 from ledger.aggregates.customer import SlaException, exception_in_force
 from ledger.aggregates.policy import DEFAULT_TARGETS
 from ledger.aggregates.ticket import Ticket
@@ -44,7 +44,7 @@ class Story:
         severity: int = 1,
         category: str = "platform_down",
         targets: dict[str, Any] | None = None,
-        calendar: BusinessCalendar = BERLIN,
+        calendar: BusinessCalendar | CalendarHistory = BERLIN,
         exceptions: tuple[SlaException, ...] = (),
     ) -> None:
         self.n = 0
@@ -177,6 +177,52 @@ def test_business_clock_threshold_across_a_weekend_and_a_holiday() -> None:
     assert timer["due_at"] == datetime(2026, 6, 9, 13, 0, tzinfo=UTC)
     (timer,) = story.timers(tuesday_11z)
     assert timer["warned"] and timer["state"] == "running"
+
+
+def test_a_business_clock_threshold_counts_on_the_calendar_history() -> None:
+    """The interval of the example above, starting Friday 2026-06-05 15:00 local, on a
+    calendar with no holiday: 2 hours that Friday, 4 more Monday from 09:00, so warned
+    Monday 13:00 local (11:00Z), due Monday 15:00 local (13:00Z).
+
+    Approved on Saturday, Monday 2026-06-08 made a holiday (effective Monday 00:00
+    local, R-CAL): the threshold and the due instant move to Tuesday, 13:00 and 15:00
+    local, as on a calendar that always had the holiday.
+
+    Approved instead on Monday at 13:30 local, after the warning: closing at 14:00 from
+    Monday 14:00 local on. The warning stands (11:00Z), and so does the due instant as it
+    stood then (13:00Z), while the open interval's due instant moves: Monday 13-14 (1 h),
+    Tuesday 09-10 (the last hour), due Tuesday 10:00 local (08:00Z)."""
+    targets = copy.deepcopy(DEFAULT_TARGETS)
+    targets["2"]["update_every"] = {"duration": "P1D", "clock": "business", "warn_after": "PT6H"}
+    opened = datetime(2026, 6, 5, 12, 0, tzinfo=UTC)  # Friday 14:00 local
+    started = datetime(2026, 6, 5, 13, 0, tzinfo=UTC)  # Friday 15:00 local
+    monday_11z = datetime(2026, 6, 8, 11, 0, tzinfo=UTC)
+
+    def timer(calendar: BusinessCalendar | CalendarHistory) -> dict[str, Any]:
+        story = Story(opened, 2, "partial_outage", targets, calendar)
+        story.respond(started)
+        (record,) = story.records(started)
+        return record
+
+    plain = timer(BERLIN)
+    assert (plain["warn_at"], plain["due_at"]) == (monday_11z, monday_11z + 2 * 60 * M)
+
+    holiday = BusinessCalendar("Europe/Berlin", holidays=frozenset({date(2026, 6, 8)}))
+    monday = datetime(2026, 6, 7, 22, 0, tzinfo=UTC)  # Monday 00:00 local
+    saturday = datetime(2026, 6, 6, 8, 0, tzinfo=UTC)
+    moved = timer(CalendarHistory.of(BERLIN).approved(holiday, monday, saturday))
+    tuesday_11z = monday_11z + timedelta(days=1)
+    assert (moved["warn_at"], moved["due_at"]) == (tuesday_11z, tuesday_11z + 2 * 60 * M)
+    assert moved["warn_due_at"] == tuesday_11z + 2 * 60 * M
+    assert (moved["calendar_version"], moved["calendar_version_end"]) == (1, 2)
+
+    short = BusinessCalendar("Europe/Berlin", {d: (time(9), time(14)) for d in WEEKDAYS[:5]})
+    later = CalendarHistory.of(BERLIN).approved(short, monday_11z + 60 * M, monday_11z + 30 * M)
+    after = timer(later)
+    assert after["warn_at"] == monday_11z
+    assert after["warn_due_at"] == monday_11z + 2 * 60 * M  # as it stood at the warning
+    assert after["due_at"] == datetime(2026, 6, 9, 8, 0, tzinfo=UTC)
+    assert warned_by(after, monday_11z) and not warned_by(after, monday_11z - M)
 
 
 def test_a_re_target_warns_at_the_change_when_the_new_threshold_is_behind_it() -> None:
