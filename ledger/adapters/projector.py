@@ -726,7 +726,7 @@ class Projector:
             for name, table_rows in folded[0].items():
                 rows.setdefault(name, []).extend(table_rows)
             versions.forget(subject)
-            versions.add({}, folded[1])
+            versions.add({}, folded[1], subject)
         with self.engine.begin() as conn:
             self._move(conn, projection.name, 0, 0)  # still ours: nobody moved it on
             for name, table_rows in rows.items():
@@ -868,7 +868,7 @@ class Projector:
                         writes.change(subject, folded.written, folded.rows)
                     if folded.fresh:
                         versions.forget(subject)
-                    versions.add(folded.before, folded.steps)
+                    versions.add(folded.before, folded.steps, subject)
                 writes.apply(conn)
                 versions.apply(conn, insert_rows)
                 _note_failures(conn, projection.name, touched, failed, page[-1][0])

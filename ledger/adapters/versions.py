@@ -81,18 +81,23 @@ class Versions:
         left out because its fold failed)."""
         self.forgotten.append(subject)
 
-    def add(self, before: Rows, steps: Sequence[Step]) -> None:
-        """The versions that ``steps`` make from a subject whose stored open versions are
+    def add(self, before: Rows, steps: Sequence[Step], subject: str | None = None) -> None:
+        """The versions that ``steps`` make from ``subject``, whose stored open versions are
         the rows ``before`` (empty: none stored).
 
-        A step's instants are its event's, raised to the step's before it where they are
-        earlier: a subject's own events never go back on either axis, but a stream that
-        merges another subject's events (a ticket's calendar approvals, which its events
-        can overtake) may, and a subject's versions must follow one another on both."""
+        A step's instants are its event's. From the first event of another subject on (a
+        ticket's stream merges its customer's calendar approvals, which its own events can
+        overtake on either axis), they are raised to the step's before it where they are
+        earlier, so that the subject's versions follow one another on both. A subject's own
+        events are taken as they are: the ledger writes a few behind the subject's latest
+        (a success play opened at its churn risk's instant), and those change only rows of
+        their own, whose versions start where they occurred."""
         stamps: list[tuple[datetime, datetime]] = []
+        merged = False
         for event, _ in steps:
             at, recorded = _utc(event.occurred_at), _utc(event.recorded_at)
-            if stamps:
+            merged = merged or (subject is not None and event.originator_id != subject)
+            if stamps and merged:
                 at, recorded = max(at, stamps[-1][0]), max(recorded, stamps[-1][1])
             stamps.append((at, recorded))
         for name in self.tables:
