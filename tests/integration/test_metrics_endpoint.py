@@ -83,9 +83,9 @@ def demo_db(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
     # The demo leaves no timer paused: a ticket waiting on its customer, answered first.
     env = Envelopes(start=datetime(2026, 4, 5, 22, 0, tzinfo=UTC), seed=9001)
     waiting = [
-        env.ticket("T-9001", customer_id="C-010", severity=2, category="major_degradation"),
-        env.make("ticket.responded", "T-9001", {"public": True, "message": "on it"}),
-        env.make("ticket.status_changed", "T-9001", {"status": "waiting_on_customer"}),
+        env.ticket("T-9901", customer_id="C-010", severity=2, category="major_degradation"),
+        env.make("ticket.responded", "T-9901", {"public": True, "message": "on it"}),
+        env.make("ticket.status_changed", "T-9901", {"status": "waiting_on_customer"}),
     ]
     path = tmp_path_factory.mktemp("input") / "waiting.jsonl"
     path.write_text("".join(json.dumps(e) + "\n" for e in waiting))
@@ -175,7 +175,7 @@ def test_sla_figures_equal_the_sla_board(served: Served, demo_db: str, as_of: da
     timers = _by(metrics["ledger_sla_timers"], "severity", "state")
     assert {k: v for k, v in timers.items() if v} == states
     assert set(timers) >= {(str(s), state) for s in SEVERITIES for state in STATES}
-    assert timers[("2", "paused")] == 1  # T-9001's update timer
+    assert timers[("2", "paused")] == 1  # T-9901's update timer
 
     risky = ledger("sla", "list", "--db", demo_db, "--as-of", at, "--at-risk", str(AT_RISK_MINUTES))
     at_risk = _by(metrics["ledger_sla_at_risk"], "severity")
