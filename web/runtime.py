@@ -22,6 +22,7 @@ from typing import Final
 
 from sqlalchemy import text
 
+from ledger.adapters.collection import WhileBusy
 from ledger.adapters.event_store import LedgerApp, open_app
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database
@@ -79,20 +80,37 @@ class Runtime:
         self._writes = 0  # POST batches waiting for the write lock or being stored
         self._last_write = 0.0
         self._writes_changed = threading.Condition()
+        self._collection = WhileBusy(QUIET_SECONDS)
+        self._collector: threading.Thread | None = None
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """Hold the write lock for one batch (writes take turns); the runner gives way."""
+        """Hold the write lock for one batch (writes take turns); the runner gives way,
+        and automatic garbage collection is off while writes keep coming."""
         with self._writes_changed:
             self._writes += 1
+            self._collection.started()
+            self._writes_changed.notify_all()
         try:
             with self.write_lock:
-                yield
+                try:
+                    yield
+                finally:
+                    self._collection.done()
         finally:
             with self._writes_changed:
                 self._writes -= 1
                 self._last_write = time.monotonic()
                 self._writes_changed.notify_all()
+
+    def _collect_when_quiet(self) -> None:
+        """Turn automatic collection on again once the writes have stopped."""
+        with self._writes_changed:
+            while not self._stop.is_set():
+                if self._collection.resume_if_quiet(busy=self._writes > 0):
+                    continue
+                wait = None if self._writes else self._collection.quiet_in()
+                self._writes_changed.wait(wait)
 
     def _give_way(self) -> None:
         """Wait while writes keep coming (at most ``MAX_DEFER_SECONDS``)."""
@@ -107,7 +125,13 @@ class Runtime:
                 self._writes_changed.wait(until - now)
 
     def start(self) -> None:
-        """Start following the log (the read models stay close behind the writes)."""
+        """Start following the log (the read models stay close behind the writes), and
+        the thread that ends the writes' collection policy when they stop."""
+        if self._collector is None:
+            self._collector = threading.Thread(
+                target=self._collect_when_quiet, name="collection", daemon=True
+            )
+            self._collector.start()
         if self._follow and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
             self._thread.start()
@@ -160,5 +184,8 @@ class Runtime:
             self._writes_changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._collector is not None:
+            self._collector.join(timeout=30)
+        self._collection.end()
         self.app.close()
         self.engine.dispose()
