@@ -8,6 +8,13 @@ catches up whatever came meanwhile. In one process the two share one interpreter
 (and, on SQLite, one database write lock): caught up after every request, the read
 models took as much CPU as the ingest, and halved it. Reads are not affected by the
 wait: each catches the read models up before it answers.
+
+Garbage collection goes as in ``ledger ingest`` (``ledger.adapters.collection``): from
+the first POST until none has come for ``QUIET_SECONDS``, automatic collection is off;
+the young generations are collected after each batch, the whole heap every 500,000
+inputs, and a thread of the runtime turns automatic collection on again once the writes
+stop. Under automatic collection the server walked its whole heap (up to 20,000 cached
+aggregates and what they hold) again and again: 16 % of its CPU at 1M events.
 """
 
 from __future__ import annotations
@@ -84,9 +91,9 @@ class Runtime:
         self._collector: threading.Thread | None = None
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lock for one batch (writes take turns); the runner gives way,
-        and automatic garbage collection is off while writes keep coming."""
+    def writing(self, inputs: int) -> Iterator[None]:
+        """Hold the write lock for one batch of ``inputs`` (writes take turns); the runner
+        gives way, and automatic garbage collection is off while writes keep coming."""
         with self._writes_changed:
             self._writes += 1
             self._collection.started()
@@ -96,7 +103,7 @@ class Runtime:
                 try:
                     yield
                 finally:
-                    self._collection.done()
+                    self._collection.done(inputs)
         finally:
             with self._writes_changed:
                 self._writes -= 1

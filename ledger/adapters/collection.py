@@ -14,8 +14,12 @@ overlap (a server's batches and its projection runner) count: automatic collecti
 on again once the last of them ends (``pause`` / ``resume``).
 
 A server's runs are its requests' batches, which come one at a time, with gaps between
-them: ``WhileBusy`` keeps automatic collection off from the first batch until none has
-come for a while (``resume_if_quiet``), collecting after each batch as a run does.
+them and of any size: ``WhileBusy`` keeps automatic collection off from the first batch
+until none has come for a while (``resume_if_quiet``), collects the young generations
+after each batch, and every generation once ``FULL_EVERY_INPUTS`` inputs have gone
+through (as many as a run's ``FULL_EVERY`` batches of the default size: counted in
+batches, a producer posting one event at a time would have the whole heap walked every
+100 events).
 """
 
 from __future__ import annotations
@@ -27,8 +31,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Final
 
+from ledger.adapters.settings import DEFAULT_BATCH_SIZE
+
 FULL_EVERY: Final = 100
 """Batches between full collections in a run that may not end (about 100k events)."""
+FULL_EVERY_INPUTS: Final = FULL_EVERY * DEFAULT_BATCH_SIZE
+"""Inputs between full collections while a server's batches keep coming."""
 
 _lock = threading.Lock()
 _pauses = 0  # runs under way that turned automatic collection off
@@ -81,13 +89,15 @@ def collected_per_batch(full_every: int | None = FULL_EVERY) -> Iterator[Batches
 
 class WhileBusy:
     """A server's batches as one run while they keep coming: automatic collection off
-    from the first batch; after each, what ``Batches.done`` collects; on again once no
-    batch has ended for ``quiet_seconds`` (``resume_if_quiet``, called by whoever waits
-    for that). Batches may end in any thread; ``done`` is called for each."""
+    from the first batch; after each, the young generations collected (every generation
+    once ``full_every_inputs`` inputs have gone through); on again once no batch has
+    ended for ``quiet_seconds`` (``resume_if_quiet``, called by whoever waits for that).
+    Batches may end in any thread; ``done`` is called for each."""
 
-    def __init__(self, quiet_seconds: float, full_every: int | None = FULL_EVERY) -> None:
+    def __init__(self, quiet_seconds: float, full_every_inputs: int = FULL_EVERY_INPUTS) -> None:
         self.quiet_seconds = quiet_seconds
-        self._batches = Batches(full_every)
+        self.full_every_inputs = full_every_inputs
+        self._inputs = 0  # since the last full collection
         self._lock = threading.Lock()
         self._paused = False
         self._last = 0.0
@@ -104,11 +114,15 @@ class WhileBusy:
                 pause()
                 self._paused = True
 
-    def done(self) -> None:
-        """A batch ended: collect as a run does after a batch."""
+    def done(self, inputs: int) -> None:
+        """A batch of ``inputs`` ended: collect the young generations, or all of them."""
         with self._lock:
             self._last = time.monotonic()
-            self._batches.done()
+            self._inputs += inputs
+            full = self._inputs >= self.full_every_inputs
+            if full:
+                self._inputs = 0
+            gc.collect(2 if full else 1)
 
     def quiet_in(self) -> float | None:
         """Seconds until the run may end (0: it may now); None when not under way."""

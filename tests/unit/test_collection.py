@@ -56,9 +56,9 @@ def test_batches_keep_it_off_until_they_stop() -> None:
     busy.started()
     assert not gc.isenabled() and busy.paused
     assert not busy.resume_if_quiet(busy=True)  # a batch under way
-    busy.done()
+    busy.done(1000)
     busy.started()  # the next batch: still the same run
-    busy.done()
+    busy.done(1000)
     assert not busy.resume_if_quiet(busy=False)  # not quiet for an hour yet
     quiet_in = busy.quiet_in()
     assert quiet_in is not None and HOUR - 60 < quiet_in <= HOUR
@@ -72,7 +72,7 @@ def test_batches_keep_it_off_until_they_stop() -> None:
 def test_quiet_batches_end_the_run() -> None:
     busy = WhileBusy(quiet_seconds=0.0)
     busy.started()
-    busy.done()
+    busy.done(1000)
     assert busy.quiet_in() == 0.0
     assert not busy.resume_if_quiet(busy=True)  # another batch is waiting
     assert not gc.isenabled()
@@ -94,7 +94,25 @@ def test_each_batch_collects_its_cycles() -> None:
     for _ in range(10_000):  # more than automatic collection would let pass
         Node().other = Node()
     assert alive() is not None  # automatic collection is off
-    busy.done()
+    busy.done(1000)
+    assert alive() is None
+    busy.end()
+
+
+def test_the_whole_heap_once_enough_inputs_went_through() -> None:
+    class Node:
+        other: object = None
+
+    busy = WhileBusy(quiet_seconds=HOUR, full_every_inputs=1500)
+    busy.started()
+    cycle = Node()
+    cycle.other = cycle
+    alive = weakref.ref(cycle)
+    busy.done(500)  # still referenced: it survives into the old generation
+    del cycle
+    busy.done(500)  # the young generations only
+    assert alive() is not None
+    busy.done(500)  # 1500 inputs: every generation
     assert alive() is None
     busy.end()
 
@@ -103,7 +121,7 @@ def test_the_server_collects_as_ingest_does_and_leaves_it_on(tmp_path: Path) -> 
     runtime = Runtime(resolve_database(str(tmp_path / "ledger.db")), follow=False)
     runtime.start()
     try:
-        with runtime.writing():
+        with runtime.writing(1):
             assert not gc.isenabled()
     finally:
         runtime.close()
