@@ -140,7 +140,7 @@ def ingest(runtime: Runtime, inputs: list[Input]) -> dict[str, Any]:
     the outcomes of the request's own inputs, in order."""
     if not inputs:
         return {"outcomes": [], "counts": {}}
-    with runtime.writing():
+    with runtime.writing(len(inputs)):
         decided = runtime.ingestor.ingest_batch(inputs)
     # Inputs deferred earlier and decided in this batch are not among the request's.
     own = [o for o in decided if not o.released]

@@ -8,6 +8,13 @@ catches up whatever came meanwhile. In one process the two share one interpreter
 (and, on SQLite, one database write lock): caught up after every request, the read
 models took as much CPU as the ingest, and halved it. Reads are not affected by the
 wait: each catches the read models up before it answers.
+
+Garbage collection goes as in ``ledger ingest`` (``ledger.adapters.collection``): from
+the first POST until none has come for ``QUIET_SECONDS``, automatic collection is off;
+the young generations are collected after each batch, the whole heap every 500,000
+inputs, and a thread of the runtime turns automatic collection on again once the writes
+stop. Under automatic collection the server walked its whole heap (up to 20,000 cached
+aggregates and what they hold) again and again: 16 % of its CPU at 1M events.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from typing import Final
 
 from sqlalchemy import text
 
+from ledger.adapters.collection import WhileBusy
 from ledger.adapters.event_store import LedgerApp, open_app
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database
@@ -79,20 +87,37 @@ class Runtime:
         self._writes = 0  # POST batches waiting for the write lock or being stored
         self._last_write = 0.0
         self._writes_changed = threading.Condition()
+        self._collection = WhileBusy(QUIET_SECONDS)
+        self._collector: threading.Thread | None = None
 
     @contextmanager
-    def writing(self) -> Iterator[None]:
-        """Hold the write lock for one batch (writes take turns); the runner gives way."""
+    def writing(self, inputs: int) -> Iterator[None]:
+        """Hold the write lock for one batch of ``inputs`` (writes take turns); the runner
+        gives way, and automatic garbage collection is off while writes keep coming."""
         with self._writes_changed:
             self._writes += 1
+            self._collection.started()
+            self._writes_changed.notify_all()
         try:
             with self.write_lock:
-                yield
+                try:
+                    yield
+                finally:
+                    self._collection.done(inputs)
         finally:
             with self._writes_changed:
                 self._writes -= 1
                 self._last_write = time.monotonic()
                 self._writes_changed.notify_all()
+
+    def _collect_when_quiet(self) -> None:
+        """Turn automatic collection on again once the writes have stopped."""
+        with self._writes_changed:
+            while not self._stop.is_set():
+                if self._collection.resume_if_quiet(busy=self._writes > 0):
+                    continue
+                wait = None if self._writes else self._collection.quiet_in()
+                self._writes_changed.wait(wait)
 
     def _give_way(self) -> None:
         """Wait while writes keep coming (at most ``MAX_DEFER_SECONDS``)."""
@@ -107,7 +132,13 @@ class Runtime:
                 self._writes_changed.wait(until - now)
 
     def start(self) -> None:
-        """Start following the log (the read models stay close behind the writes)."""
+        """Start following the log (the read models stay close behind the writes), and
+        the thread that ends the writes' collection policy when they stop."""
+        if self._collector is None:
+            self._collector = threading.Thread(
+                target=self._collect_when_quiet, name="collection", daemon=True
+            )
+            self._collector.start()
         if self._follow and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="projections", daemon=True)
             self._thread.start()
@@ -160,5 +191,8 @@ class Runtime:
             self._writes_changed.notify_all()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if self._collector is not None:
+            self._collector.join(timeout=30)
+        self._collection.end()
         self.app.close()
         self.engine.dispose()
