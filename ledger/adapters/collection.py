@@ -34,7 +34,8 @@ from typing import Final
 from ledger.adapters.settings import DEFAULT_BATCH_SIZE
 
 FULL_EVERY: Final = 100
-"""Batches between full collections in a run that may not end (about 100k events)."""
+"""Batches between full collections in a run that may not end (500k inputs in batches of
+the default size)."""
 FULL_EVERY_INPUTS: Final = FULL_EVERY * DEFAULT_BATCH_SIZE
 """Inputs between full collections while a server's batches keep coming."""
 
