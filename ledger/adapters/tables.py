@@ -365,3 +365,20 @@ Index(
     VERSIONS["tickets"].c.policy_version,
     VERSIONS["tickets"].c.opened_at,
 )
+
+# A customer's last usage reports by an instant, one index probe each (``health``'s usage
+# trend and error frequency: ``ledger.adapters.versions.read_latest``).
+Index(
+    "ix_customer_usage_latest",
+    customer_usage.c.customer_id,
+    customer_usage.c.period_end,
+    customer_usage.c.at,
+    customer_usage.c.seq,
+)
+Index(
+    "ix_customer_usage_versions_latest",
+    VERSIONS["customer_usage"].c.customer_id,
+    VERSIONS["customer_usage"].c.period_end,
+    VERSIONS["customer_usage"].c.at,
+    VERSIONS["customer_usage"].c.seq,
+)

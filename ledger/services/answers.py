@@ -26,8 +26,9 @@ from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.store import StoredRejection
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.projections.health import health
+from ledger.projections.health import health, health_of
 from ledger.projections.metrics import metrics as metric_figures
+from ledger.projections.registry import not_the_subject
 from ledger.projections.sla import sla_board
 from ledger.services.queries import (
     answer,
@@ -44,6 +45,7 @@ from ledger.services.queue import (
     CustomerQuery,
     TicketQuery,
     customer_queue,
+    customer_queue_of,
     require_customer,
     ticket_queue,
 )
@@ -104,10 +106,17 @@ def customers(
     query: CustomerQuery,
 ) -> list[dict[str, Any]]:
     """``ledger customers``: one row per customer the query wants, lowest health first."""
-    from ledger.services.reads import customer_rows
+    from ledger.services.reads import customer_rows, health_inputs
 
-    rows = customer_rows(app, engine, as_of, known_at)
-    return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+    found = health_inputs(app, engine, as_of, known_at)
+    try:
+        records = health_of(found.customers, found.signals, as_of)
+        return customer_queue_of(records, found.open_tickets, query)
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        rows = customer_rows(app, engine, as_of, known_at)
+        return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
 
 
 def board(
@@ -161,10 +170,16 @@ def health_records(
     customer_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """``ledger health``: each customer's health record (or one customer's), lowest first."""
-    from ledger.services.reads import health_rows
+    from ledger.services.reads import health_inputs, health_rows
 
-    rows = health_rows(app, engine, as_of, known_at)
-    return answer(rows, lambda r: health(r, as_of, customer_id), "health")
+    found = health_inputs(app, engine, as_of, known_at, customer_id)
+    try:
+        return health_of(found.customers, found.signals, as_of, customer_id)
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        rows = health_rows(app, engine, as_of, known_at)
+        return answer(rows, lambda r: health(r, as_of, customer_id), "health")
 
 
 # one subject -------------------------------------------------------------------------------

@@ -244,13 +244,28 @@ def customer_queue(
     ``open_tickets`` (not resolved, not closed), ``missed_check_ins`` (R-CS-4, each
     with its id and due instant) and ``last_engagement_at``.
     """
-    query = query or CustomerQuery()
-    open_tickets: dict[str, int] = {}
-    for ticket in rows["tickets"]:
+    return customer_queue_of(health(rows, as_of), open_tickets(rows["tickets"], as_of), query)
+
+
+def open_tickets(tickets: list[dict[str, Any]], as_of: datetime) -> dict[str, int]:
+    """Each customer's tickets opened by ``as_of`` and not resolved nor closed."""
+    found: dict[str, int] = {}
+    for ticket in tickets:
         if ticket["status"] in OPEN_STATUSES and ticket["opened_at"] <= as_of:
-            open_tickets[ticket["customer_id"]] = open_tickets.get(ticket["customer_id"], 0) + 1
+            found[ticket["customer_id"]] = found.get(ticket["customer_id"], 0) + 1
+    return found
+
+
+def customer_queue_of(
+    records: list[dict[str, Any]],
+    open_counts: dict[str, int],
+    query: CustomerQuery | None = None,
+) -> list[dict[str, Any]]:
+    """``customer_queue`` from the customers' health records (``health``) and their
+    open tickets (``open_tickets``)."""
+    query = query or CustomerQuery()
     queue = []
-    for record in health(rows, as_of):
+    for record in records:
         if query.owner is not None and record["success_owner"] != query.owner:
             continue
         if query.health_below is not None and not record["score"] < query.health_below:
@@ -265,7 +280,7 @@ def customer_queue(
                 "score": record["score"],
                 "trend": record["trend"],
                 "flags": record["flags"],
-                "open_tickets": open_tickets.get(record["customer_id"], 0),
+                "open_tickets": open_counts.get(record["customer_id"], 0),
                 "missed_check_ins": record["missed_check_ins"],
                 "last_engagement_at": record["last_engagement_at"],
             }
