@@ -303,10 +303,9 @@ METRIC_TIMER_COLUMNS = (
     "due_at",
     "stopped_at",
     "paused_since",
-    "paused_seconds",
     "breached_at",
 )
-"""What ``metrics`` reads of a timer (``evaluate_record`` included)."""
+"""What ``metrics`` reads of a timer (its state at an instant: ``timer_state``)."""
 
 
 def metrics_rows(
@@ -320,7 +319,8 @@ def metrics_rows(
     """The rows ``metrics`` needs for the window ``[from_, to]`` as of ``as_of``: tickets
     opened or resolved in the window and the serious ones opened before its end (repeat
     incidents look back), timers started in it, surveys answered in it, and customers
-    and contracts whole (churn looks at the whole base)."""
+    and contracts whole (churn looks at the whole base); what ``metrics`` reads of each,
+    and in any order where its figures do not depend on it."""
     end = min(to or as_of, as_of)
 
     def within(column: Any) -> Any:
@@ -336,13 +336,18 @@ def metrics_rows(
                 )
             ],
             METRIC_TICKET_COLUMNS,
+            ordered=False,
         ),
         "sla_timers": Ask(
-            lambda c: [c.due_at.is_not(None), within(c.started_at)], METRIC_TIMER_COLUMNS
+            lambda c: [c.due_at.is_not(None), within(c.started_at)],
+            METRIC_TIMER_COLUMNS,
+            ordered=False,
         ),
-        "customer_surveys": Ask(lambda c: [within(c.at)]),
-        "customers": Ask(),
-        "customer_contracts": Ask(),
+        "customer_surveys": Ask(
+            lambda c: [within(c.at)], ("customer_id", "seq", "kind", "score", "at"), ordered=False
+        ),
+        "customers": Ask(only=("customer_id", "tier", "onboarded_at"), ordered=False),
+        "customer_contracts": Ask(),  # (by key: churn's ARR is a sum of floats in their order)
     }
     return read_as_of(app, engine, as_of, known_at, wanted)
 
