@@ -27,6 +27,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from ledger.aggregates.ticket import OPEN_STATUSES
+
 
 def sqlite_instant(value: datetime | None) -> str | None:
     """An instant as SQLAlchemy stores a ``DateTime`` on SQLite (UTC, naive, always with
@@ -381,4 +383,23 @@ Index(
     VERSIONS["customer_usage"].c.period_end,
     VERSIONS["customer_usage"].c.at,
     VERSIONS["customer_usage"].c.seq,
+)
+
+# The timers still running and the tickets not resolved: the few the queue and the board
+# of now ask for, found without reading every timer and ticket (partial indexes, which
+# hold only those rows).
+_RUNNING = sla_timers.c.stopped_at.is_(None)
+Index(
+    "ix_sla_timers_running",
+    sla_timers.c.ticket_id,
+    sla_timers.c.seq,
+    sqlite_where=_RUNNING,
+    postgresql_where=_RUNNING,
+)
+_UNRESOLVED = tickets.c.status.in_(OPEN_STATUSES)
+Index(
+    "ix_tickets_unresolved",
+    tickets.c.ticket_id,
+    sqlite_where=_UNRESOLVED,
+    postgresql_where=_UNRESOLVED,
 )

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, and_, case, func, or_
+from sqlalchemy import BindParameter, Engine, and_, bindparam, case, func, or_
 
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
@@ -355,6 +355,15 @@ def metrics_rows(
 # The queues -----------------------------------------------------------------------------
 
 
+def unresolved(c: Any) -> Any:
+    """A ticket not resolved nor closed, with the statuses written out in the query (as
+    the partial index of unresolved tickets has them: a bound value would not match)."""
+    statuses: BindParameter[Any] = bindparam(
+        "unresolved", list(OPEN_STATUSES), expanding=True, literal_execute=True, unique=True
+    )
+    return c.status.in_(statuses)
+
+
 def ticket_rows(
     app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, query: TicketQuery
 ) -> Rows:
@@ -366,7 +375,7 @@ def ticket_rows(
     def wanted_tickets(c: Any) -> list[Any]:
         conditions = []
         if query.status == UNRESOLVED:
-            conditions.append(c.status.in_(OPEN_STATUSES))
+            conditions.append(unresolved(c))
         elif query.status != ALL:
             conditions.append(c.status == query.status)
         if query.severity is not None:
@@ -409,7 +418,7 @@ def _customer_asks(as_of: datetime) -> dict[str, Ask]:
         "tickets": Ask(
             lambda c: [
                 c.opened_at <= as_of,
-                or_(c.opened_at > since, c.status.in_(OPEN_STATUSES)),
+                or_(c.opened_at > since, unresolved(c)),
             ],
             ("ticket_id", "customer_id", "opened_severity", "opened_at", "status"),
         ),
@@ -529,14 +538,14 @@ def health_inputs(
     engaged = {n: (at - timedelta(days=ENGAGEMENT_DAYS), at) for n, at in instants.items()}
     tickets = total(
         "tickets",
-        lambda c: [or_(c.opened_at > support["before"][0], c.status.in_(OPEN_STATUSES))],
+        lambda c: [or_(c.opened_at > support["before"][0], unresolved(c))],
         ("opened_at", "opened_severity", "status"),
         lambda c: {
             **{
                 f"load_{n}": func.sum(case((_within(c.opened_at, *span), _weight(c)), else_=0))
                 for n, span in support.items()
             },
-            "open": func.count(case((and_(c.status.in_(OPEN_STATUSES), c.opened_at <= as_of), 1))),
+            "open": func.count(case((and_(unresolved(c), c.opened_at <= as_of), 1))),
         },
     )
     surveys = total(
