@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 Rows = dict[str, list[dict[str, Any]]]
 
@@ -48,10 +48,10 @@ SILENT_DAYS: Final = 30
 TREND_DAYS: Final = 30
 SUPPORT_DAYS: Final = 30
 ENGAGEMENT_DAYS: Final = 90
+_ENGAGEMENT: Final = timedelta(days=ENGAGEMENT_DAYS)
 
 
-@dataclass(frozen=True)
-class Counts:
+class Counts(NamedTuple):
     """What one customer's signals count for at an instant ``X``: its tickets opened in
     the 30 days to ``X`` weighted by opening severity (``support_load``), its check-ins
     completed and survey answers in the 90 days to ``X``, and its milestones reached by
@@ -63,7 +63,11 @@ class Counts:
     milestones: int = 0
 
 
-@dataclass(frozen=True)
+NONE: Final = Counts()
+"""Nothing counted."""
+
+
+@dataclass(slots=True)
 class Signals:
     """What ``health`` reads of one customer as of ``T``, for the score then and the
     score 30 days before (``B``): its usage reports (at least those reported by ``T``),
@@ -74,8 +78,8 @@ class Signals:
 
     usage: list[dict[str, Any]] = field(default_factory=list)
     check_ins: list[dict[str, Any]] = field(default_factory=list)
-    now: Counts = Counts()
-    before: Counts = Counts()
+    now: Counts = NONE
+    before: Counts = NONE
     last_signal: datetime | None = None
 
 
@@ -176,13 +180,15 @@ def components(
     else:
         errors = 10.0
     support = 25 * max(0.0, 1 - counted.support_load / 24)
-    window = at - timedelta(days=ENGAGEMENT_DAYS)
-    missed = [c for c in _missed(check_ins, at) if c["due_at"] > window]
+    missed = 0
+    if check_ins:
+        window = at - _ENGAGEMENT
+        missed = sum(1 for c in _missed(check_ins, at) if c["due_at"] > window)
     engagement = (
         5 * min(counted.check_ins_done, 2)
         + 2.5 * min(counted.surveys, 2)
         + 5 * min(counted.milestones, 2)
-    ) - 5 * len(missed)
+    ) - 5 * missed
     return {
         "usage_trend": round(trend, 1),
         "error_frequency": round(errors, 1),
