@@ -85,6 +85,8 @@ BOARD_DAYS: Final = 30
 """The board's slider spans this many days, up to the ledger's latest event (or now)."""
 PAGE_ROWS: Final = 250
 """Rows per page of the board and the lists."""
+CUSTOMER_ROWS: Final = 100
+"""Customers per page of the customers page (lowest health first)."""
 STATES: Final = ("open", "breached", "at_risk", "all")
 DEFAULT_WITHIN: Final = 240
 
@@ -407,20 +409,23 @@ def _bad(error: BadOption) -> PageError:
     return PageError(400, "Bad filter", f"{error.field} {error.value}: {error.why}")
 
 
-def _paged(view: View, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page of ``rows`` (``page``, from 1) and the links to the others."""
-    pages = max(1, -(-len(rows) // PAGE_ROWS))
+def _paged(view: View, rows: list[dict[str, Any]], size: int = PAGE_ROWS) -> dict[str, Any]:
+    """One page of ``rows``, ``size`` a page (``page``, from 1), and the links to the
+    first, previous, next and last pages (each keeping the page's other parameters)."""
+    pages = max(1, -(-len(rows) // size))
     page = view.number("page", 1, 1_000_000) or 1
     page = min(page, pages)
-    chosen = rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+    chosen = rows[(page - 1) * size : page * size]
     return {
         "rows": chosen,
         "total": len(rows),
         "page": page,
         "pages": pages,
-        "first_row": (page - 1) * PAGE_ROWS + 1 if rows else 0,
-        "prev_link": view.here(page=page - 1) if page > 1 else None,
+        "first_row": (page - 1) * size + 1 if rows else 0,
+        "first_link": view.here(page=None) if page > 2 else None,
+        "prev_link": view.here(page=page - 1 if page > 2 else None) if page > 1 else None,
         "next_link": view.here(page=page + 1) if page < pages else None,
+        "last_link": view.here(page=pages) if page < pages - 1 else None,
     }
 
 
@@ -606,12 +611,13 @@ def _customers(view: View) -> tuple[str, dict[str, Any]]:
         raise _bad(error) from None
     rows = answers.customers(runtime.app, runtime.engine, view.as_of, view.known_at, query)
     rows = [r for r in rows if view.who.may_read(r["customer_id"])]
-    view.zones = answers.customer_zones(runtime.engine)
+    paged = _paged(view, rows, CUSTOMER_ROWS)
+    view.zones = answers.customer_zones(runtime.engine, [r["customer_id"] for r in paged["rows"]])
     return "customers.html", {
         "title": "Customers",
         "current": "customers",
         "query": query,
-        **_paged(view, rows),
+        **paged,
     }
 
 

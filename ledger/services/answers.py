@@ -408,16 +408,20 @@ def health_trend(
     return answer(rows, trend, "health")
 
 
-def customer_zones(engine: Engine) -> dict[str, str]:
-    """Each customer's business-calendar time zone (IANA name), as the live table holds it:
-    what the pages show a customer's local time in."""
+def customer_zones(engine: Engine, customer_ids: list[str] | None = None) -> dict[str, str]:
+    """Each customer's business-calendar time zone (IANA name), as the live table holds it
+    (of the customers named only, when named): what the pages show a customer's local time
+    in."""
     from sqlalchemy import select
 
     from ledger.adapters import tables
 
     column = tables.customers.c
+    query = select(column.customer_id, column.timezone)
+    if customer_ids is not None:
+        query = query.where(column.customer_id.in_(customer_ids))
     with engine.connect() as conn:
-        found = conn.execute(select(column.customer_id, column.timezone))
+        found = conn.execute(query)
         return {str(cid): str(zone or "UTC") for cid, zone in found}
 
 
