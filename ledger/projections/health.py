@@ -210,6 +210,19 @@ def health(rows: Rows, as_of: datetime, customer_id: str | None = None) -> list[
 NO_SIGNALS: Final = Signals()
 
 
+def score(signals: Signals, as_of: datetime) -> float:
+    """A customer's score at ``as_of`` from its ``Signals``, as its record has it."""
+    return _now(_by_period(signals.usage), signals, as_of)[1]
+
+
+def _now(
+    usage: list[dict[str, Any]], signals: Signals, as_of: datetime
+) -> tuple[dict[str, float], float]:
+    """The components at ``as_of`` and their sum, the score, rounded to one decimal."""
+    now = components(usage, signals.check_ins, signals.now, as_of)
+    return now, round(sum(now.values()), 1)
+
+
 def health_of(
     customers: Iterable[dict[str, Any]],
     signals: Mapping[str, Signals],
@@ -227,9 +240,8 @@ def health_of(
             continue
         theirs = signals.get(cid, NO_SIGNALS)
         usage = _by_period(theirs.usage)
-        now = components(usage, theirs.check_ins, theirs.now, as_of)
+        now, score = _now(usage, theirs, as_of)
         then = components(usage, theirs.check_ins, theirs.before, before)
-        score = round(sum(now.values()), 1)
         trend = round(score - sum(then.values()), 1)
         last: datetime = customer["onboarded_at"]
         if theirs.last_signal is not None and theirs.last_signal > last:

@@ -18,6 +18,7 @@ the functions that use them: ``ledger escalations`` need not load them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -44,6 +45,7 @@ from ledger.services.queries import (
 from ledger.services.queue import (
     CustomerQuery,
     TicketQuery,
+    customer_page,
     customer_queue,
     customer_queue_of,
     require_customer,
@@ -117,6 +119,42 @@ def customers(
     except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
         rows = customer_rows(app, engine, as_of, known_at)
         return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+
+
+def customers_page(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: CustomerQuery,
+    wanted: Callable[[str], bool],
+    page: int,
+    size: int,
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """One page of ``customers``' rows, ``size`` a page, of the customers ``wanted``
+    keeps (the web board's customers page): how many rows in all, the page (the last,
+    when ``page`` is past it) and its rows, each as ``customers`` gives it."""
+    from ledger.services.reads import health_inputs
+
+    found = health_inputs(app, engine, as_of, known_at)
+    try:
+        return customer_page(
+            found.customers,
+            found.signals,
+            found.open_tickets,
+            as_of,
+            query,
+            wanted,
+            page,
+            size,
+        )
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        everyone = customers(app, engine, as_of, known_at, query)
+        rows = [r for r in everyone if wanted(r["customer_id"])]
+        page = min(max(page, 1), max(1, -(-len(rows) // size)))
+        return len(rows), page, rows[(page - 1) * size : page * size]
 
 
 def board(

@@ -21,14 +21,14 @@ row is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from ledger.aggregates.ticket import OPEN_STATUSES
 from ledger.projections.fold import Rows
-from ledger.projections.health import health
+from ledger.projections.health import NO_SIGNALS, Signals, health, health_of, score
 from ledger.projections.sla import evaluate_record
 
 SORTS: Final = ("next-breach", "opened", "severity")
@@ -286,3 +286,36 @@ def customer_queue_of(
             }
         )
     return queue
+
+
+def customer_page(
+    customers: list[dict[str, Any]],
+    signals: Mapping[str, Signals],
+    open_counts: dict[str, int],
+    as_of: datetime,
+    query: CustomerQuery,
+    wanted: Callable[[str], bool],
+    page: int,
+    size: int,
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """One page of ``customer_queue``'s rows (the customers' rows, their ``Signals`` and
+    open tickets as of ``as_of``), ``size`` a page, of the customers ``wanted`` keeps:
+    how many rows in all, the page (``page`` from 1; the last, when past it) and its
+    rows. Every customer is scored, which orders and filters them; only the page's get
+    a whole record (their trend, flags, missed check-ins, last engagement)."""
+    ranked = []
+    for customer in customers:
+        cid = customer["customer_id"]
+        if customer["onboarded_at"] > as_of or not wanted(cid):
+            continue
+        if query.owner is not None and customer["success_owner"] != query.owner:
+            continue
+        scored = score(signals.get(cid, NO_SIGNALS), as_of)
+        if query.health_below is not None and not scored < query.health_below:
+            continue
+        ranked.append((scored, cid))
+    ranked.sort()  # (as ``health`` orders its records: by score, then customer id)
+    page = min(max(page, 1), max(1, -(-len(ranked) // size)))
+    shown = {cid for _, cid in ranked[(page - 1) * size : page * size]}
+    records = health_of([c for c in customers if c["customer_id"] in shown], signals, as_of)
+    return len(ranked), page, customer_queue_of(records, open_counts, query)
