@@ -196,7 +196,9 @@ def fetched(conn: Connection, query: Select[Any], keys: Sequence[str]) -> list[d
         if processor is not None and rows:
             key = keys[n]
             for row in rows:
-                row[key] = processor(row[key])
+                value = row[key]
+                if value is not None:  # (every processor gives None for None)
+                    row[key] = processor(value)
     return rows
 
 
@@ -237,11 +239,14 @@ def read_rows(
 ) -> list[dict[str, Any]]:
     """One read model's rows: the live table (``live``) or the versions visible as of
     ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key (in any
-    order, not ``ordered``); with ``only`` those columns of each row (the query needs no
-    more)."""
+    order, not ``ordered``); with ``only`` those columns of each row and its key (the
+    query needs no more)."""
     live_table = tables.metadata.tables[name]
     table = live_table if live else tables.VERSIONS[name]
-    names = [c.name for c in live_table.columns if only is None or c.name in only]
+    keys_of = tables.key_columns(live_table)  # (always: a fold from the log sorts by them)
+    names = [
+        c.name for c in live_table.columns if only is None or c.name in only or c.name in keys_of
+    ]
     columns = [table.c[n] for n in names]
     query = select(*columns)
     if where is not None:

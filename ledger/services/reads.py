@@ -449,7 +449,7 @@ HEALTH_COLUMNS: Mapping[str, tuple[str, ...]] = {
     ),
     "customer_surveys": ("customer_id", "seq", "at"),
     "customer_check_ins": ("customer_id", "check_in_id", "scheduled_at", "due_at", "completed_at"),
-    "customer_milestones": ("customer_id", "at"),
+    "customer_milestones": ("customer_id", "milestone", "at"),
 }
 """What ``health`` reads of each customer read model (``tickets``: ``_health_asks``)."""
 
