@@ -85,6 +85,8 @@ BOARD_DAYS: Final = 30
 """The board's slider spans this many days, up to the ledger's latest event (or now)."""
 PAGE_ROWS: Final = 250
 """Rows per page of the board and the lists."""
+CUSTOMER_ROWS: Final = 100
+"""Customers per page of the customers page (lowest health first)."""
 STATES: Final = ("open", "breached", "at_risk", "warned", "all")
 DEFAULT_WITHIN: Final = 240
 
@@ -407,20 +409,29 @@ def _bad(error: BadOption) -> PageError:
     return PageError(400, "Bad filter", f"{error.field} {error.value}: {error.why}")
 
 
-def _paged(view: View, rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """One page of ``rows`` (``page``, from 1) and the links to the others."""
-    pages = max(1, -(-len(rows) // PAGE_ROWS))
-    page = view.number("page", 1, 1_000_000) or 1
-    page = min(page, pages)
-    chosen = rows[(page - 1) * PAGE_ROWS : page * PAGE_ROWS]
+def _paged(view: View, rows: list[dict[str, Any]], size: int = PAGE_ROWS) -> dict[str, Any]:
+    """One page of ``rows``, ``size`` a page (``page``, from 1), and the page control."""
+    pages = max(1, -(-len(rows) // size))
+    page = min(view.number("page", 1, 1_000_000) or 1, pages)
+    return _pager(view, len(rows), page, size, rows[(page - 1) * size : page * size])
+
+
+def _pager(
+    view: View, total: int, page: int, size: int, rows: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """A page's ``rows`` (page ``page`` of ``total`` rows, ``size`` a page) and the links to
+    the first, previous, next and last pages (each keeping the page's other parameters)."""
+    pages = max(1, -(-total // size))
     return {
-        "rows": chosen,
-        "total": len(rows),
+        "rows": rows,
+        "total": total,
         "page": page,
         "pages": pages,
-        "first_row": (page - 1) * PAGE_ROWS + 1 if rows else 0,
-        "prev_link": view.here(page=page - 1) if page > 1 else None,
+        "first_row": (page - 1) * size + 1 if rows else 0,
+        "first_link": view.here(page=None) if page > 2 else None,
+        "prev_link": view.here(page=page - 1 if page > 2 else None) if page > 1 else None,
         "next_link": view.here(page=page + 1) if page < pages else None,
+        "last_link": view.here(page=pages) if page < pages - 1 else None,
     }
 
 
@@ -605,14 +616,23 @@ def _customers(view: View) -> tuple[str, dict[str, Any]]:
         raise PageError(400, "Bad filter", f"health_below {below!r} is not a score") from None
     except BadOption as error:
         raise _bad(error) from None
-    rows = answers.customers(runtime.app, runtime.engine, view.as_of, view.known_at, query)
-    rows = [r for r in rows if view.who.may_read(r["customer_id"])]
-    view.zones = answers.customer_zones(runtime.engine)
+    asked = view.number("page", 1, 1_000_000) or 1
+    total, page, rows = answers.customers_page(
+        runtime.app,
+        runtime.engine,
+        view.as_of,
+        view.known_at,
+        query,
+        view.who.may_read,
+        asked,
+        CUSTOMER_ROWS,
+    )
+    view.zones = answers.customer_zones(runtime.engine, [r["customer_id"] for r in rows])
     return "customers.html", {
         "title": "Customers",
         "current": "customers",
         "query": query,
-        **_paged(view, rows),
+        **_pager(view, total, page, CUSTOMER_ROWS, rows),
     }
 
 

@@ -133,11 +133,15 @@ def engine_for(database: Database) -> Engine:
 
         return engine
     password = f":{database.password}" if database.password else ""
-    options = {"options": f"-csearch_path={database.schema}"} if database.schema else {}
+    # The session in UTC: instants come back in UTC, which psycopg gives as
+    # ``timezone.utc`` (each instant of a read is then used as it is; in the server's
+    # zone, often "Etc/UTC", each one was converted). Nothing the ledger asks depends on
+    # the session's zone: every instant is a timestamptz.
+    options = "-ctimezone=UTC" + (f" -csearch_path={database.schema}" if database.schema else "")
     return create_engine(
         f"postgresql+psycopg://{database.user}{password}@{database.host}:{database.port}/"
         f"{database.dbname}",
-        connect_args={"connect_timeout": 5, **options},
+        connect_args={"connect_timeout": 5, "options": options},
     )
 
 

@@ -27,6 +27,8 @@ from sqlalchemy import (
     TypeDecorator,
 )
 
+from ledger.aggregates.ticket import OPEN_STATUSES
+
 
 def sqlite_instant(value: datetime | None) -> str | None:
     """An instant as SQLAlchemy stores a ``DateTime`` on SQLite (UTC, naive, always with
@@ -483,3 +485,39 @@ Index(
     VERSIONS["tickets"].c.opened_at,
 )
 Index("ix_tickets_versions_exception", VERSIONS["tickets"].c.exception_id)
+
+# A customer's last usage reports by an instant, one index probe each (``health``'s usage
+# trend and error frequency: ``ledger.adapters.versions.read_latest``).
+Index(
+    "ix_customer_usage_latest",
+    customer_usage.c.customer_id,
+    customer_usage.c.period_end,
+    customer_usage.c.at,
+    customer_usage.c.seq,
+)
+Index(
+    "ix_customer_usage_versions_latest",
+    VERSIONS["customer_usage"].c.customer_id,
+    VERSIONS["customer_usage"].c.period_end,
+    VERSIONS["customer_usage"].c.at,
+    VERSIONS["customer_usage"].c.seq,
+)
+
+# The timers still running and the tickets not resolved: the few the queue and the board
+# of now ask for, found without reading every timer and ticket (partial indexes, which
+# hold only those rows).
+_RUNNING = sla_timers.c.stopped_at.is_(None)
+Index(
+    "ix_sla_timers_running",
+    sla_timers.c.ticket_id,
+    sla_timers.c.seq,
+    sqlite_where=_RUNNING,
+    postgresql_where=_RUNNING,
+)
+_UNRESOLVED = tickets.c.status.in_(OPEN_STATUSES)
+Index(
+    "ix_tickets_unresolved",
+    tickets.c.ticket_id,
+    sqlite_where=_UNRESOLVED,
+    postgresql_where=_UNRESOLVED,
+)

@@ -21,13 +21,26 @@ readings (``ledger.services.queries``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, and_, bindparam, delete, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    and_,
+    bindparam,
+    delete,
+    or_,
+    select,
+    tuple_,
+    union,
+    update,
+)
 
 from ledger.adapters import tables
 from ledger.aggregates.base import LedgerEvent
@@ -179,6 +192,32 @@ def _utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC)
 
 
+def fetched(conn: Connection, query: Select[Any], keys: Sequence[str]) -> list[dict[str, Any]]:
+    """``query``'s rows as dicts with the ``keys`` (one per selected column, in order).
+
+    The driver's rows are taken whole and each column that needs it read by its type's
+    result processor (an instant, a date), the conversion SQLAlchemy's rows apply,
+    without building those rows first: many rows are read in two thirds of the time."""
+    dialect = conn.dialect
+    result = conn.execute(query)
+    try:
+        cursor = result.cursor
+        raw = cursor.fetchall()
+        described = [d[1] for d in cursor.description]
+    finally:
+        result.close()
+    rows = [dict(zip(keys, row, strict=True)) for row in raw]
+    for n, column in enumerate(query.selected_columns):
+        processor = column.type.dialect_impl(dialect).result_processor(dialect, described[n])
+        if processor is not None and rows:
+            key = keys[n]
+            for row in rows:
+                value = row[key]
+                if value is not None:  # (every processor gives None for None)
+                    row[key] = processor(value)
+    return rows
+
+
 def visible_clause(table: Table, as_of: datetime, known_at: datetime | None) -> Any:
     """The rows of a versions table visible as of ``as_of`` known at ``known_at``."""
     c = table.c
@@ -212,13 +251,18 @@ def read_rows(
     live: bool = False,
     where: Where | None = None,
     only: Sequence[str] | None = None,
+    ordered: bool = True,
 ) -> list[dict[str, Any]]:
     """One read model's rows: the live table (``live``) or the versions visible as of
-    ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key; with
-    ``only`` those columns of each row (the query needs no more)."""
+    ``as_of`` known at ``known_at``, with ``where``'s conditions, by primary key (in any
+    order, not ``ordered``); with ``only`` those columns of each row and its key (the
+    query needs no more)."""
     live_table = tables.metadata.tables[name]
     table = live_table if live else tables.VERSIONS[name]
-    names = [c.name for c in live_table.columns if only is None or c.name in only]
+    keys_of = tables.key_columns(live_table)  # (always: a fold from the log sorts by them)
+    names = [
+        c.name for c in live_table.columns if only is None or c.name in only or c.name in keys_of
+    ]
     columns = [table.c[n] for n in names]
     query = select(*columns)
     if where is not None:
@@ -227,18 +271,114 @@ def read_rows(
     if live:
         order = [table.c[c.name] for c in live_table.primary_key.columns] or columns
         with engine.connect() as conn:
-            result = conn.execute(query.order_by(*order)).fetchall()
-            return [dict(zip(keys, row, strict=True)) for row in result]
+            return fetched(conn, query.order_by(*order) if ordered else query, keys)
     # Versions are sorted here, not in SQL: asked to order by key, the planner walks the
     # key index through the whole table instead of the valid-time index.
     query = query.where(visible_clause(table, as_of, known_at))
     with engine.connect() as conn:
-        rows = [dict(zip(keys, row, strict=True)) for row in conn.execute(query).fetchall()]
+        rows = fetched(conn, query, keys)
+    if not ordered:
+        return rows
     order_keys = [k for k in tables.key_columns(live_table) if k in keys] or keys
     if all(not table.c[k].nullable for k in order_keys):  # a primary key: never null
         rows.sort(key=itemgetter(*order_keys))
     else:
         rows.sort(key=lambda row: tuple(_sortable(row[k]) for k in order_keys))
+    return rows
+
+
+Totals = Callable[[Any], Mapping[str, Any]]
+"""Aggregates of a table's columns (``table.c``), by label, pushed into the query."""
+
+
+def read_totals(
+    engine: Engine,
+    name: str,
+    as_of: datetime,
+    known_at: datetime | None,
+    columns: Sequence[str],
+    totals: Totals,
+    *,
+    live: bool = False,
+    where: Where | None = None,
+    per: str = "customer_id",
+) -> dict[Any, dict[str, Any]]:
+    """The ``totals`` of one read model's rows meeting ``where`` (the live table's, or
+    the versions' visible as of ``as_of`` known at ``known_at``) for each value of the
+    column ``per`` that has such rows, as one row each. ``totals`` reads the ``columns``
+    of the rows.
+
+    The rows are found first, then grouped (a materialized common table expression):
+    asked to group a table by ``per``, the planner walks its index on ``per`` through
+    every row instead of finding the few by their instants."""
+    table = tables.metadata.tables[name] if live else tables.VERSIONS[name]
+    kept = select(*(table.c[n] for n in dict.fromkeys((per, *columns))))
+    if where is not None:
+        kept = kept.where(*where(table.c))
+    if not live:
+        kept = kept.where(visible_clause(table, as_of, known_at))
+    rows = kept.cte(f"{name}_kept").prefix_with("MATERIALIZED")
+    named = totals(rows.c)
+    query = select(rows.c[per], *(expr.label(label) for label, expr in named.items()))
+    with engine.connect() as conn:
+        found = fetched(conn, query.group_by(rows.c[per]), [per, *named])
+    return {row.pop(per): row for row in found}
+
+
+def read_latest(
+    engine: Engine,
+    name: str,
+    as_of: datetime,
+    known_at: datetime | None,
+    *,
+    by: Sequence[str],
+    at: str,
+    instants: Sequence[datetime],
+    count: int,
+    only: Sequence[str],
+    live: bool = False,
+    where: Where | None = None,
+    per: str = "customer_id",
+) -> list[dict[str, Any]]:
+    """Of each ``per`` group of one read model's rows meeting ``where`` (the live
+    table's, or the versions' visible as of ``as_of`` known at ``known_at``), the
+    ``count`` last by ``by`` (descending; its last column tells a group's rows apart)
+    among those whose ``at`` is at or before each of ``instants``; the columns ``only``
+    of each, by key. Each is found by one probe of an index on ``per`` and ``by``
+    (``tables``), not by reading every row of the group."""
+    live_table = tables.metadata.tables[name]
+    table = live_table if live else tables.VERSIONS[name]
+    key = by[-1]
+
+    def kept(t: Any) -> list[Any]:
+        conditions = [] if where is None else list(where(t.c))
+        return conditions if live else [*conditions, visible_clause(t, as_of, known_at)]
+
+    groups = select(table.c[per]).distinct()
+    if where is not None:
+        groups = groups.where(*where(table.c))
+    group = groups.cte("groups").prefix_with("MATERIALIZED")
+    picks: list[Select[Any]] = []
+    for instant in instants:
+        for rank in range(count):
+            t = table.alias(f"ranked_{len(picks)}")
+            probe = (
+                select(t.c[key])
+                .where(t.c[per] == group.c[per], t.c[at] <= instant, *kept(t))
+                .order_by(*(t.c[b].desc() for b in by))
+                .limit(1)
+                .offset(rank)
+                .scalar_subquery()
+            )
+            picks.append(select(group.c[per], probe))
+    names = [c.name for c in live_table.columns if c.name in only]
+    keys = [str(n) for n in names]  # (a str, not SQLAlchemy's quoted_name)
+    query = select(*(table.c[n] for n in names)).where(
+        tuple_(table.c[per], table.c[key]).in_(union(*picks)), *kept(table)
+    )
+    with engine.connect() as conn:
+        rows = fetched(conn, query, keys)
+    rows.sort(key=itemgetter(per, key))
     return rows
 
 

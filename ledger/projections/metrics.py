@@ -56,6 +56,15 @@ def _within(at: datetime | None, from_: datetime | None, to: datetime) -> bool:
     return at is not None and at <= to and (from_ is None or at >= from_)
 
 
+def _opened_within(
+    tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
+) -> list[dict[str, Any]]:
+    """The tickets opened in the window (``_within``), in their order."""
+    if from_ is None:
+        return [t for t in tickets if t["opened_at"] is not None and t["opened_at"] <= to]
+    return [t for t in tickets if t["opened_at"] is not None and from_ <= t["opened_at"] <= to]
+
+
 def _spread(values_by_severity: dict[int, list[float]], unit: str) -> list[dict[str, Any]]:
     return [
         {
@@ -72,12 +81,15 @@ def first_response(
     tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
 ) -> list[dict[str, Any]]:
     """First-response minutes by severity (real minutes from opening to first response)."""
+    return _first_response(_opened_within(tickets, from_, to), to)
+
+
+def _first_response(opened: list[dict[str, Any]], to: datetime) -> list[dict[str, Any]]:
     values: dict[int, list[float]] = {}
-    for t in tickets:
-        if _within(t["opened_at"], from_, to) and _within(t["first_response_at"], None, to):
-            values.setdefault(t["severity"], []).append(
-                _minutes(t["opened_at"], t["first_response_at"])
-            )
+    for t in opened:
+        responded = t["first_response_at"]
+        if responded is not None and responded <= to:
+            values.setdefault(t["severity"], []).append(_minutes(t["opened_at"], responded))
     return _spread(values, "minutes")
 
 
@@ -97,15 +109,21 @@ def compliance(
     timers: list[dict[str, Any]], from_: datetime | None, to: datetime, as_of: datetime
 ) -> list[dict[str, Any]]:
     """Met and breached targeted timer intervals by severity, decided as of ``as_of``."""
-    counts: dict[int, Counter[str]] = {s: Counter() for s in SEVERITIES}
+    tally: dict[tuple[int, str], int] = {}
     for record in timers:
-        if record["due_at"] is None or not _within(record["started_at"], from_, to):
-            continue
-        state, _ = timer_state(record, as_of)
-        severity = record["severity"]
-        if severity not in counts:
-            counts[severity] = Counter()
-        counts[severity][state] += 1
+        started = record["started_at"]
+        if (
+            record["due_at"] is None
+            or started is None
+            or started > to
+            or (from_ is not None and started < from_)
+        ):
+            continue  # (not ``_within`` the window)
+        key = (record["severity"], timer_state(record, as_of)[0])
+        tally[key] = tally.get(key, 0) + 1
+    counts: dict[int, Counter[str]] = {s: Counter() for s in SEVERITIES}
+    for (severity, state), n in tally.items():
+        counts.setdefault(severity, Counter())[state] += n
     result = []
     for severity, c in sorted(counts.items()):
         decided = c["met"] + c["breached"]
@@ -125,11 +143,14 @@ def volume(
     tickets: list[dict[str, Any]], from_: datetime | None, to: datetime
 ) -> list[dict[str, Any]]:
     """Tickets opened by ISO week (UTC) and severity."""
+    return _volume(_opened_within(tickets, from_, to))
+
+
+def _volume(opened: list[dict[str, Any]]) -> list[dict[str, Any]]:
     counts: Counter[tuple[str, int]] = Counter()
-    for t in tickets:
-        if _within(t["opened_at"], from_, to):
-            year, week, _ = t["opened_at"].isocalendar()
-            counts[(f"{year}-W{week:02d}", t["severity"])] += 1
+    for t in opened:
+        year, week, _ = t["opened_at"].isocalendar()
+        counts[(f"{year}-W{week:02d}", t["severity"])] += 1
     weeks = sorted({week for week, _ in counts})
     return [
         {
@@ -416,13 +437,14 @@ def metrics(
     """Every R-MET figure over the window ``[from_, to or as_of]``, evaluated at ``as_of``."""
     end = min(to or as_of, as_of)
     tickets = rows["tickets"]
+    opened = _opened_within(tickets, from_, end)
     return {
         "as_of": as_of,
         "window": {"from": from_, "to": end},
-        "tickets_opened": sum(1 for t in tickets if _within(t["opened_at"], from_, end)),
-        "first_response": first_response(tickets, from_, end),
+        "tickets_opened": len(opened),
+        "first_response": _first_response(opened, end),
         "sla_compliance": compliance(rows["sla_timers"], from_, end, as_of),
-        "volume_by_week": volume(tickets, from_, end),
+        "volume_by_week": _volume(opened),
         "repeat_incidents": repeat_incidents(tickets, from_, end),
         "time_to_resolution": resolution(tickets, from_, end),
         "incident_times": incident_times(tickets, from_, end),

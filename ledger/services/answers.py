@@ -18,6 +18,7 @@ the functions that use them: ``ledger escalations`` need not load them.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Final
@@ -26,8 +27,9 @@ from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.store import StoredRejection
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.ticket import Ticket
-from ledger.projections.health import health
+from ledger.projections.health import health, health_of
 from ledger.projections.metrics import metrics as metric_figures
+from ledger.projections.registry import not_the_subject
 from ledger.projections.sla import sla_board
 from ledger.services.followup import ActionQuery, action_list, require_filters
 from ledger.services.queries import (
@@ -44,7 +46,9 @@ from ledger.services.queries import (
 from ledger.services.queue import (
     CustomerQuery,
     TicketQuery,
+    customer_page,
     customer_queue,
+    customer_queue_of,
     require_customer,
     ticket_queue,
 )
@@ -107,10 +111,53 @@ def customers(
     query: CustomerQuery,
 ) -> list[dict[str, Any]]:
     """``ledger customers``: one row per customer the query wants, lowest health first."""
-    from ledger.services.reads import customer_rows
+    from ledger.services.reads import customer_rows, health_inputs
 
-    rows = customer_rows(app, engine, as_of, known_at)
-    return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+    found = health_inputs(app, engine, as_of, known_at)
+    try:
+        records = health_of(found.customers, found.signals, as_of)
+        return customer_queue_of(records, found.open_tickets, query)
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        rows = customer_rows(app, engine, as_of, known_at)
+        return answer(rows, lambda r: customer_queue(r, as_of, query), "customers")
+
+
+def customers_page(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    query: CustomerQuery,
+    wanted: Callable[[str], bool],
+    page: int,
+    size: int,
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """One page of ``customers``' rows, ``size`` a page, of the customers ``wanted``
+    keeps (the web board's customers page): how many rows in all, the page (the last,
+    when ``page`` is past it) and its rows, each as ``customers`` gives it."""
+    from ledger.services.reads import health_inputs
+
+    found = health_inputs(app, engine, as_of, known_at)
+    try:
+        return customer_page(
+            found.customers,
+            found.signals,
+            found.open_tickets,
+            as_of,
+            query,
+            wanted,
+            page,
+            size,
+        )
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        everyone = customers(app, engine, as_of, known_at, query)
+        rows = [r for r in everyone if wanted(r["customer_id"])]
+        page = min(max(page, 1), max(1, -(-len(rows) // size)))
+        return len(rows), page, rows[(page - 1) * size : page * size]
 
 
 def plays(
@@ -221,10 +268,16 @@ def health_records(
     customer_id: str | None = None,
 ) -> list[dict[str, Any]]:
     """``ledger health``: each customer's health record (or one customer's), lowest first."""
-    from ledger.services.reads import health_rows
+    from ledger.services.reads import health_inputs, health_rows
 
-    rows = health_rows(app, engine, as_of, known_at)
-    return answer(rows, lambda r: health(r, as_of, customer_id), "health")
+    found = health_inputs(app, engine, as_of, known_at, customer_id)
+    try:
+        return health_of(found.customers, found.signals, as_of, customer_id)
+    except not_the_subject():
+        raise
+    except Exception:  # (a subject that cannot be evaluated: the rows find it, ``answer``)
+        rows = health_rows(app, engine, as_of, known_at)
+        return answer(rows, lambda r: health(r, as_of, customer_id), "health")
 
 
 # one subject -------------------------------------------------------------------------------
@@ -469,16 +522,20 @@ def health_trend(
     return answer(rows, trend, "health")
 
 
-def customer_zones(engine: Engine) -> dict[str, str]:
-    """Each customer's business-calendar time zone (IANA name), as the live table holds it:
-    what the pages show a customer's local time in."""
+def customer_zones(engine: Engine, customer_ids: list[str] | None = None) -> dict[str, str]:
+    """Each customer's business-calendar time zone (IANA name), as the live table holds it
+    (of the customers named only, when named): what the pages show a customer's local time
+    in."""
     from sqlalchemy import select
 
     from ledger.adapters import tables
 
     column = tables.customers.c
+    query = select(column.customer_id, column.timezone)
+    if customer_ids is not None:
+        query = query.where(column.customer_id.in_(customer_ids))
     with engine.connect() as conn:
-        found = conn.execute(select(column.customer_id, column.timezone))
+        found = conn.execute(query)
         return {str(cid): str(zone or "UTC") for cid, zone in found}
 
 

@@ -21,14 +21,14 @@ row is read.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 from ledger.aggregates.ticket import OPEN_STATUSES
 from ledger.projections.fold import Rows
-from ledger.projections.health import health
+from ledger.projections.health import NO_SIGNALS, Signals, health, health_of, score
 from ledger.projections.sla import evaluate_record
 
 SORTS: Final = ("next-breach", "opened", "severity")
@@ -244,13 +244,28 @@ def customer_queue(
     ``open_tickets`` (not resolved, not closed), ``missed_check_ins`` (R-CS-4, each
     with its id and due instant) and ``last_engagement_at``.
     """
-    query = query or CustomerQuery()
-    open_tickets: dict[str, int] = {}
-    for ticket in rows["tickets"]:
+    return customer_queue_of(health(rows, as_of), open_tickets(rows["tickets"], as_of), query)
+
+
+def open_tickets(tickets: list[dict[str, Any]], as_of: datetime) -> dict[str, int]:
+    """Each customer's tickets opened by ``as_of`` and not resolved nor closed."""
+    found: dict[str, int] = {}
+    for ticket in tickets:
         if ticket["status"] in OPEN_STATUSES and ticket["opened_at"] <= as_of:
-            open_tickets[ticket["customer_id"]] = open_tickets.get(ticket["customer_id"], 0) + 1
+            found[ticket["customer_id"]] = found.get(ticket["customer_id"], 0) + 1
+    return found
+
+
+def customer_queue_of(
+    records: list[dict[str, Any]],
+    open_counts: dict[str, int],
+    query: CustomerQuery | None = None,
+) -> list[dict[str, Any]]:
+    """``customer_queue`` from the customers' health records (``health``) and their
+    open tickets (``open_tickets``)."""
+    query = query or CustomerQuery()
     queue = []
-    for record in health(rows, as_of):
+    for record in records:
         if query.owner is not None and record["success_owner"] != query.owner:
             continue
         if query.health_below is not None and not record["score"] < query.health_below:
@@ -265,9 +280,42 @@ def customer_queue(
                 "score": record["score"],
                 "trend": record["trend"],
                 "flags": record["flags"],
-                "open_tickets": open_tickets.get(record["customer_id"], 0),
+                "open_tickets": open_counts.get(record["customer_id"], 0),
                 "missed_check_ins": record["missed_check_ins"],
                 "last_engagement_at": record["last_engagement_at"],
             }
         )
     return queue
+
+
+def customer_page(
+    customers: list[dict[str, Any]],
+    signals: Mapping[str, Signals],
+    open_counts: dict[str, int],
+    as_of: datetime,
+    query: CustomerQuery,
+    wanted: Callable[[str], bool],
+    page: int,
+    size: int,
+) -> tuple[int, int, list[dict[str, Any]]]:
+    """One page of ``customer_queue``'s rows (the customers' rows, their ``Signals`` and
+    open tickets as of ``as_of``), ``size`` a page, of the customers ``wanted`` keeps:
+    how many rows in all, the page (``page`` from 1; the last, when past it) and its
+    rows. Every customer is scored, which orders and filters them; only the page's get
+    a whole record (their trend, flags, missed check-ins, last engagement)."""
+    ranked = []
+    for customer in customers:
+        cid = customer["customer_id"]
+        if customer["onboarded_at"] > as_of or not wanted(cid):
+            continue
+        if query.owner is not None and customer["success_owner"] != query.owner:
+            continue
+        scored = score(signals.get(cid, NO_SIGNALS), as_of)
+        if query.health_below is not None and not scored < query.health_below:
+            continue
+        ranked.append((scored, cid))
+    ranked.sort()  # (as ``health`` orders its records: by score, then customer id)
+    page = min(max(page, 1), max(1, -(-len(ranked) // size)))
+    shown = {cid for _, cid in ranked[(page - 1) * size : page * size]}
+    records = health_of([c for c in customers if c["customer_id"] in shown], signals, as_of)
+    return len(ranked), page, customer_queue_of(records, open_counts, query)

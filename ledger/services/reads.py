@@ -16,21 +16,36 @@ from the log, as a replay does, and their rows replace what the tables gave.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import Engine, and_, or_
+from sqlalchemy import BindParameter, Engine, and_, bindparam, case, func, or_
 
 from ledger.adapters import tables
 from ledger.adapters.event_store import LedgerApp
 from ledger.adapters.projector import CatchUp, Projector, latest_occurred, listed_failures
-from ledger.adapters.versions import Where, read_rows, tickets_read_elsewhere
+from ledger.adapters.versions import (
+    Totals,
+    Where,
+    read_latest,
+    read_rows,
+    read_totals,
+    tickets_read_elsewhere,
+)
 from ledger.aggregates.ticket import OPEN_STATUSES, Ticket
 from ledger.projections.fold import Rows
-from ledger.projections.health import SUPPORT_DAYS, TREND_DAYS
+from ledger.projections.health import (
+    ENGAGEMENT_DAYS,
+    SEVERITY_WEIGHT,
+    SUPPORT_DAYS,
+    TREND_DAYS,
+    Counts,
+    Signals,
+    signals_of,
+)
 from ledger.projections.registry import (
     BY_NAME,
     POLICY_SUBJECT,
@@ -40,7 +55,7 @@ from ledger.projections.registry import (
     visible,
 )
 from ledger.services.plays import PlayQuery
-from ledger.services.queue import ALL, UNRESOLVED, TicketQuery
+from ledger.services.queue import ALL, UNRESOLVED, TicketQuery, open_tickets
 
 log = logging.getLogger(__name__)
 
@@ -48,10 +63,12 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Ask:
     """What a question asks of one read model: rows meeting ``where`` (None: all), and
-    of each row the columns ``only`` (None: all)."""
+    of each row the columns ``only`` (None: all); by key, unless its evaluation does not
+    depend on their order (``ordered`` false: in any order)."""
 
     where: Where | None = None
     only: tuple[str, ...] | None = None
+    ordered: bool = True
 
 
 EVERY_TABLE: Mapping[str, Ask] = {n: Ask() for p in PROJECTIONS for n in p.tables}
@@ -68,30 +85,71 @@ def read_as_of(
     """The rows of the ``wanted`` read models as of ``as_of`` known at ``known_at``, as
     each ``Ask`` says. Rows of subjects folded from the log are all theirs, whole (a
     superset of what the conditions keep)."""
+    return read_with(app, engine, reading(app, engine, as_of, known_at, wanted), wanted)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """Where a question as of ``as_of`` known at ``known_at`` reads its read models,
+    once caught up with the log: the live tables (``live``) or the versions, and the
+    subjects (projection, subject) whose rows are folded from the log instead
+    (``refold``)."""
+
+    as_of: datetime
+    known_at: datetime | None
+    live: bool
+    refold: frozenset[tuple[str, str]] = frozenset()
+
+
+def reading(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    tables_read: Iterable[str],
+) -> Reading:
+    """Catch up with the log, then where a question reading ``tables_read`` reads: a
+    question about now reads the live tables (warning of the subjects they leave out);
+    any other the versions, and folds from the log the subjects left out and the
+    tickets whose versions were folded under another reading than the one visible then
+    (only those of the projections it reads)."""
+    names = set(tables_read)
     report = Projector(app, engine).catch_up()
     if known_at is None:
         latest = latest_occurred(engine)
         if latest is None or latest <= as_of:
             log_left_out(engine, report)
-            return {
-                name: read_rows(engine, name, as_of, None, live=True, where=a.where, only=a.only)
-                for name, a in wanted.items()
-            }
-    rows = {
-        name: read_rows(engine, name, as_of, known_at, where=a.where, only=a.only)
-        for name, a in wanted.items()
-    }
+            return Reading(as_of, known_at, live=True)
     failures = listed_failures(engine)
     refold = {(f["projection"], f["subject"]) for f in failures if f["projection"] != "policy"}
-    if any(name in BY_NAME["tickets"].tables for name in wanted):
+    if names & set(BY_NAME["tickets"].tables):
         left_out = {f["subject"] for f in failures if f["projection"] == "customers"}
         refold |= {
             ("tickets", ticket)
             for ticket in tickets_read_elsewhere(engine, as_of, known_at, left_out)
         }
-    refold = {(p, s) for p, s in refold if any(n in BY_NAME[p].tables for n in wanted)}
-    if refold:
-        fold_from_log(app, rows, refold, as_of, known_at)
+    refold = {(p, s) for p, s in refold if names & set(BY_NAME[p].tables)}
+    return Reading(as_of, known_at, live=False, refold=frozenset(refold))
+
+
+def read_with(app: LedgerApp, engine: Engine, where_to: Reading, wanted: Mapping[str, Ask]) -> Rows:
+    """The rows of the ``wanted`` read models, read as ``where_to`` says."""
+    as_of, known_at = where_to.as_of, where_to.known_at
+    rows = {
+        name: read_rows(
+            engine,
+            name,
+            as_of,
+            known_at,
+            live=where_to.live,
+            where=a.where,
+            only=a.only,
+            ordered=a.ordered,
+        )
+        for name, a in wanted.items()
+    }
+    if where_to.refold:
+        fold_from_log(app, rows, set(where_to.refold), as_of, known_at)
     return rows
 
 
@@ -254,10 +312,9 @@ METRIC_TIMER_COLUMNS = (
     "due_at",
     "stopped_at",
     "paused_since",
-    "paused_seconds",
     "breached_at",
 )
-"""What ``metrics`` reads of a timer (``evaluate_record`` included)."""
+"""What ``metrics`` reads of a timer (its state at an instant: ``timer_state``)."""
 
 
 def metrics_rows(
@@ -272,7 +329,8 @@ def metrics_rows(
     opened or resolved in the window and the serious ones opened before its end (repeat
     incidents look back), timers started in it, surveys answered in it, plays opened or
     closed in it, and customers, contracts and preventive actions whole (churn and revenue
-    look at the whole base)."""
+    look at the whole base); what ``metrics`` reads of each, and in any order where its
+    figures do not depend on it."""
     end = min(to or as_of, as_of)
 
     def within(column: Any) -> Any:
@@ -288,11 +346,16 @@ def metrics_rows(
                 )
             ],
             METRIC_TICKET_COLUMNS,
+            ordered=False,
         ),
         "sla_timers": Ask(
-            lambda c: [c.due_at.is_not(None), within(c.started_at)], METRIC_TIMER_COLUMNS
+            lambda c: [c.due_at.is_not(None), within(c.started_at)],
+            METRIC_TIMER_COLUMNS,
+            ordered=False,
         ),
-        "customer_surveys": Ask(lambda c: [within(c.at)]),
+        "customer_surveys": Ask(
+            lambda c: [within(c.at)], ("customer_id", "seq", "kind", "score", "at"), ordered=False
+        ),
         "customers": Ask(),
         "customer_contracts": Ask(),
         "success_plays": Ask(lambda c: [or_(within(c.opened_at), within(c.closed_at))]),
@@ -377,6 +440,15 @@ def insight_rows(
 # The queues -----------------------------------------------------------------------------
 
 
+def unresolved(c: Any) -> Any:
+    """A ticket not resolved nor closed, with the statuses written out in the query (as
+    the partial index of unresolved tickets has them: a bound value would not match)."""
+    statuses: BindParameter[Any] = bindparam(
+        "unresolved", list(OPEN_STATUSES), expanding=True, literal_execute=True, unique=True
+    )
+    return c.status.in_(statuses)
+
+
 def ticket_rows(
     app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, query: TicketQuery
 ) -> Rows:
@@ -388,7 +460,7 @@ def ticket_rows(
     def wanted_tickets(c: Any) -> list[Any]:
         conditions = []
         if query.status == UNRESOLVED:
-            conditions.append(c.status.in_(OPEN_STATUSES))
+            conditions.append(unresolved(c))
         elif query.status != ALL:
             conditions.append(c.status == query.status)
         if query.severity is not None:
@@ -421,18 +493,21 @@ def customer_rows(
 ) -> Rows:
     """The rows ``customer_queue`` needs as of ``as_of``: ``health_rows``' and, of the
     tickets, also those still open (whose count it gives)."""
+    return read_as_of(app, engine, as_of, known_at, _customer_asks(as_of))
+
+
+def _customer_asks(as_of: datetime) -> dict[str, Ask]:
     since = as_of - timedelta(days=SUPPORT_DAYS + TREND_DAYS)
-    wanted = {
+    return {
         **_health_asks(since, as_of),
         "tickets": Ask(
             lambda c: [
                 c.opened_at <= as_of,
-                or_(c.opened_at > since, c.status.in_(OPEN_STATUSES)),
+                or_(c.opened_at > since, unresolved(c)),
             ],
             ("ticket_id", "customer_id", "opened_severity", "opened_at", "status"),
         ),
     }
-    return read_as_of(app, engine, as_of, known_at, wanted)
 
 
 def play_rows(
@@ -475,15 +550,209 @@ def health_rows(app: LedgerApp, engine: Engine, as_of: datetime, known_at: datet
     return read_as_of(app, engine, as_of, known_at, _health_asks(since, as_of))
 
 
+HEALTH_COLUMNS: Mapping[str, tuple[str, ...]] = {
+    "customers": ("customer_id", "name", "tier", "success_owner", "onboarded_at", "churned_at"),
+    "customer_usage": (
+        "customer_id",
+        "seq",
+        "at",
+        "period_end",
+        "active_users",
+        "videos_localized",
+        "error_count",
+    ),
+    "customer_surveys": ("customer_id", "seq", "at"),
+    "customer_check_ins": ("customer_id", "check_in_id", "scheduled_at", "due_at", "completed_at"),
+    "customer_milestones": ("customer_id", "milestone", "at"),
+}
+"""What ``health`` reads of each customer read model (``tickets``: ``_health_asks``)."""
+
+
 def _health_asks(since: datetime, as_of: datetime) -> dict[str, Ask]:
     return {
         "tickets": Ask(
             lambda c: [c.opened_at > since, c.opened_at <= as_of],
             ("ticket_id", "customer_id", "opened_severity", "opened_at"),
         ),
-        "customers": Ask(),
-        "customer_usage": Ask(),
-        "customer_surveys": Ask(),
-        "customer_check_ins": Ask(),
-        "customer_milestones": Ask(),
+        **{name: Ask(only=columns) for name, columns in HEALTH_COLUMNS.items()},
     }
+
+
+@dataclass(frozen=True)
+class HealthInputs:
+    """What the health questions read as of an instant: the customers' rows, each
+    customer's ``Signals`` and open tickets (not resolved nor closed)."""
+
+    customers: list[dict[str, Any]]
+    signals: dict[str, Signals]
+    open_tickets: dict[str, int]
+
+
+def health_inputs(
+    app: LedgerApp,
+    engine: Engine,
+    as_of: datetime,
+    known_at: datetime | None,
+    customer_id: str | None = None,
+) -> HealthInputs:
+    """``HealthInputs`` as of ``as_of`` known at ``known_at`` (of one customer only,
+    when named): the customers' rows, their usage reports by ``as_of`` and check-ins that
+    can be missed (``Signals``), and what the other signals count for (``Counts``),
+    counted by the database: one row per customer, not the signal rows. When some
+    subject is folded from the log (``Reading.refold``), from the rows, as ``health``
+    counts them (``signals_of``)."""
+    before = as_of - timedelta(days=TREND_DAYS)
+    asks = _customer_asks(as_of)
+    where_to = reading(app, engine, as_of, known_at, asks)
+    if where_to.refold:
+        rows = read_with(app, engine, where_to, asks)
+        return HealthInputs(
+            rows["customers"], signals_of(rows, as_of), open_tickets(rows["tickets"], as_of)
+        )
+
+    def theirs(conditions: Where) -> Where:
+        if customer_id is None:
+            return conditions
+        return lambda c: [c.customer_id == customer_id, *conditions(c)]
+
+    def total(
+        name: str, conditions: Where, columns: tuple[str, ...], totals: Totals
+    ) -> dict[Any, dict[str, Any]]:
+        return read_totals(
+            engine,
+            name,
+            as_of,
+            known_at,
+            columns,
+            totals,
+            live=where_to.live,
+            where=theirs(conditions),
+        )
+
+    rows = read_with(
+        app,
+        engine,
+        where_to,
+        {
+            "customers": Ask(theirs(lambda c: []), HEALTH_COLUMNS["customers"]),
+            "customer_check_ins": Ask(
+                theirs(
+                    lambda c: [
+                        c.scheduled_at <= as_of,
+                        c.due_at <= as_of,
+                        or_(c.completed_at.is_(None), c.completed_at > before),
+                    ]
+                ),
+                HEALTH_COLUMNS["customer_check_ins"],
+            ),
+        },
+    )
+    instants = {"now": as_of, "before": before}
+    support = {n: (at - timedelta(days=SUPPORT_DAYS), at) for n, at in instants.items()}
+    engaged = {n: (at - timedelta(days=ENGAGEMENT_DAYS), at) for n, at in instants.items()}
+    tickets = total(
+        "tickets",
+        lambda c: [or_(c.opened_at > support["before"][0], unresolved(c))],
+        ("opened_at", "opened_severity", "status"),
+        lambda c: {
+            **{
+                f"load_{n}": func.sum(case((_within(c.opened_at, *span), _weight(c)), else_=0))
+                for n, span in support.items()
+            },
+            "open": func.count(case((and_(unresolved(c), c.opened_at <= as_of), 1))),
+        },
+    )
+    surveys = total(
+        "customer_surveys",
+        lambda c: [c.at <= as_of],
+        ("at",),
+        lambda c: {
+            **{
+                f"count_{n}": func.count(case((_within(c.at, *span), 1)))
+                for n, span in engaged.items()
+            },
+            "last": func.max(c.at),
+        },
+    )
+    milestones = total(
+        "customer_milestones",
+        lambda c: [c.at <= as_of],
+        ("at",),
+        lambda c: {
+            "count_now": func.count(),
+            "count_before": func.count(case((c.at <= before, 1))),
+            "last": func.max(c.at),
+        },
+    )
+    done = total(
+        "customer_check_ins",
+        lambda c: [c.completed_at <= as_of],
+        ("completed_at",),
+        lambda c: {
+            **{
+                f"count_{n}": func.count(case((_within(c.completed_at, *span), 1)))
+                for n, span in engaged.items()
+            },
+            "last": func.max(c.completed_at),
+        },
+    )
+    usage = _grouped(
+        read_latest(
+            engine,
+            "customer_usage",
+            as_of,
+            known_at,
+            by=("period_end", "at", "seq"),
+            at="at",
+            instants=(as_of, before),
+            count=2,
+            only=HEALTH_COLUMNS["customer_usage"],
+            live=where_to.live,
+            where=theirs(lambda c: []),
+        )
+    )
+    check_ins = _grouped(rows["customer_check_ins"])
+    none: dict[str, Any] = {}
+    signals = {}
+    for customer in rows["customers"]:
+        cid = customer["customer_id"]
+        found = [t.get(cid, none) for t in (tickets, done, surveys, milestones)]
+        counted = {
+            n: Counts(
+                support_load=int(found[0].get(f"load_{n}") or 0),
+                check_ins_done=int(found[1].get(f"count_{n}") or 0),
+                surveys=int(found[2].get(f"count_{n}") or 0),
+                milestones=int(found[3].get(f"count_{n}") or 0),
+            )
+            for n in instants
+        }
+        latest = [f["last"] for f in found[1:] if f.get("last") is not None]
+        signals[cid] = Signals(
+            usage=usage.get(cid, []),
+            check_ins=check_ins.get(cid, []),
+            now=counted["now"],
+            before=counted["before"],
+            last_signal=max(latest, default=None),
+        )
+    open_counts = {cid: int(t["open"]) for cid, t in tickets.items() if t["open"]}
+    return HealthInputs(rows["customers"], signals, open_counts)
+
+
+def _within(column: Any, start: datetime, end: datetime) -> Any:
+    """``start < column <= end``."""
+    return and_(column > start, column <= end)
+
+
+def _weight(c: Any) -> Any:
+    """A ticket's weight in the support load (``SEVERITY_WEIGHT``; any other: 1)."""
+    return case(
+        *((c.opened_severity == severity, w) for severity, w in SEVERITY_WEIGHT.items()),
+        else_=1,
+    )
+
+
+def _grouped(rows: list[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    grouped: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        grouped.setdefault(row["customer_id"], []).append(row)
+    return grouped

@@ -27,8 +27,10 @@ from ledger.projections.health import health
 from ledger.projections.metrics import metrics
 from ledger.projections.registry import Rows, SubjectFailed
 from ledger.projections.sla import sla_board
+from ledger.services import answers as asked
 from ledger.services.intake import Ingestor, Input
 from ledger.services.queries import answer, rows_as_of
+from ledger.services.queue import CustomerQuery
 from ledger.services.tick import tick
 from ledger.services.timelines import ticket_timers
 from tests.conftest import FixedClock
@@ -288,3 +290,25 @@ def test_a_row_a_question_cannot_evaluate_is_left_out_and_named(
 
     with pytest.raises(ValueError, match="no subject's fault"):
         answer(rows, broken, "metrics")
+
+
+def _counted(app: LedgerApp, db: Engine, as_of: datetime, known_at: datetime | None) -> Any:
+    """``ledger health``, ``ledger customers`` and its first page, ``ledger metrics``."""
+    return (
+        asked.health_records(app, db, as_of, known_at),
+        asked.customers(app, db, as_of, known_at, CustomerQuery()),
+        asked.customers_page(app, db, as_of, known_at, CustomerQuery(), lambda _: True, 1, 100),
+        asked.metrics(app, db, as_of, known_at, None, None),
+    )
+
+
+def test_health_customers_and_metrics_answer_for_every_other_subject(
+    poisoned: LedgerApp, engine: Engine, clean: tuple[LedgerApp, Engine]
+) -> None:
+    """The questions that count in the database or read only some columns fold the
+    poisoned tickets from the log as the others do, and answer as the clean ledger."""
+    clean_ledger, clean_engine = clean
+    for as_of, known_at in ((NOW, None), (T0 + 150 * M, NOW + timedelta(days=999))):
+        assert _counted(poisoned, engine, as_of, known_at) == (
+            _counted(clean_ledger, clean_engine, as_of, known_at)
+        )

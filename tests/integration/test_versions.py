@@ -29,8 +29,10 @@ from ledger.projections.health import health
 from ledger.projections.metrics import metrics
 from ledger.projections.registry import fold, visible
 from ledger.projections.sla import sla_board
+from ledger.services import answers
 from ledger.services.intake import Ingestor, Input
 from ledger.services.queries import log_events, rows_as_of
+from ledger.services.queue import CustomerQuery, customer_queue
 from ledger.services.reads import health_rows, metrics_rows, timer_records
 from tests.conftest import FixedClock
 
@@ -228,3 +230,29 @@ def test_health_reads_only_its_window_and_answers_as_the_replay_does(
     replayed = fold(visible(log_events(ledger), as_of, known_at))
     rows = health_rows(ledger, engine, as_of, known_at)
     assert health(rows, as_of) == health(replayed, as_of)
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_health_and_customers_counted_by_the_database_answer_as_the_replay_does(
+    quarter: tuple[LedgerApp, Engine, list[datetime]], data: st.DataObject
+) -> None:
+    """``ledger health`` and ``ledger customers`` count the signals in the database
+    (``health_inputs``), or fold from the log the subjects a replay reads otherwise: the
+    records equal ``health`` and ``customer_queue`` of the replayed rows."""
+    ledger, engine, recorded = quarter
+    as_of = data.draw(st.sampled_from(_instants(ledger))) + data.draw(
+        st.sampled_from([0 * SECOND, SECOND, timedelta(days=20)])
+    )
+    known_at = data.draw(st.one_of(st.none(), st.sampled_from(recorded)))
+    replayed = fold(visible(log_events(ledger), as_of, known_at))
+    assert answers.health_records(ledger, engine, as_of, known_at) == health(replayed, as_of)
+    assert answers.customers(ledger, engine, as_of, known_at, CustomerQuery()) == (
+        customer_queue(replayed, as_of)
+    )
+    for customer in {r["customer_id"] for r in replayed["customers"]}:
+        assert answers.health_records(ledger, engine, as_of, known_at, customer) == (
+            health(replayed, as_of, customer)
+        )
