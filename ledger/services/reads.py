@@ -547,6 +547,8 @@ def health_inputs(
     instants = {"now": as_of, "before": before}
     support = {n: (at - timedelta(days=SUPPORT_DAYS), at) for n, at in instants.items()}
     engaged = {n: (at - timedelta(days=ENGAGEMENT_DAYS), at) for n, at in instants.items()}
+    # (every ticket read opened by ``as_of``, which the sums and the count check: a range
+    # on ``opened_at`` in the query leads SQLite through nearly every ticket by that index)
     tickets = total(
         "tickets",
         lambda c: [or_(c.opened_at > support["before"][0], unresolved(c))],
