@@ -136,10 +136,12 @@ def customers_page(
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """One page of ``customers``' rows, ``size`` a page, of the customers ``wanted``
     keeps (the web board's customers page): how many rows in all, the page (the last,
-    when ``page`` is past it) and its rows, each as ``customers`` gives it."""
-    from ledger.services.reads import health_inputs
+    when ``page`` is past it) and its rows, each as ``customers`` gives it. What only a
+    record needs is read for the page's customers alone (their usage reports as of 30
+    days before, for the trend)."""
+    from ledger.services.reads import health_inputs, with_trends
 
-    found = health_inputs(app, engine, as_of, known_at)
+    found = health_inputs(app, engine, as_of, known_at, trends=False)
     try:
         return customer_page(
             found.customers,
@@ -150,6 +152,7 @@ def customers_page(
             wanted,
             page,
             size,
+            lambda shown: with_trends(engine, found, shown),
         )
     except not_the_subject():
         raise

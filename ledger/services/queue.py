@@ -297,12 +297,14 @@ def customer_page(
     wanted: Callable[[str], bool],
     page: int,
     size: int,
+    completing: Callable[[set[str]], None] | None = None,
 ) -> tuple[int, int, list[dict[str, Any]]]:
     """One page of ``customer_queue``'s rows (the customers' rows, their ``Signals`` and
     open tickets as of ``as_of``), ``size`` a page, of the customers ``wanted`` keeps:
     how many rows in all, the page (``page`` from 1; the last, when past it) and its
     rows. Every customer is scored, which orders and filters them; only the page's get
-    a whole record (their trend, flags, missed check-ins, last engagement)."""
+    a whole record (their trend, flags, missed check-ins, last engagement), once
+    ``completing`` has been given their ids (to read what only their records need)."""
     ranked = []
     for customer in customers:
         cid = customer["customer_id"]
@@ -317,5 +319,7 @@ def customer_page(
     ranked.sort()  # (as ``health`` orders its records: by score, then customer id)
     page = min(max(page, 1), max(1, -(-len(ranked) // size)))
     shown = {cid for _, cid in ranked[(page - 1) * size : page * size]}
+    if completing is not None:
+        completing(shown)
     records = health_of([c for c in customers if c["customer_id"] in shown], signals, as_of)
     return len(ranked), page, customer_queue_of(records, open_counts, query)

@@ -16,7 +16,7 @@ from the log, as a replay does, and their rows replace what the tables gave.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
@@ -581,11 +581,16 @@ def _health_asks(since: datetime, as_of: datetime) -> dict[str, Ask]:
 @dataclass(frozen=True)
 class HealthInputs:
     """What the health questions read as of an instant: the customers' rows, each
-    customer's ``Signals`` and open tickets (not resolved nor closed)."""
+    customer's ``Signals`` and open tickets (not resolved nor closed), and where they
+    were read (``reading``). ``trends``: the usage reports the score 30 days before
+    needs are in the signals (false: only those the score now needs; ``with_trends``
+    adds them for some customers)."""
 
     customers: list[dict[str, Any]]
     signals: dict[str, Signals]
     open_tickets: dict[str, int]
+    reading: Reading
+    trends: bool = True
 
 
 def health_inputs(
@@ -594,20 +599,26 @@ def health_inputs(
     as_of: datetime,
     known_at: datetime | None,
     customer_id: str | None = None,
+    *,
+    trends: bool = True,
 ) -> HealthInputs:
     """``HealthInputs`` as of ``as_of`` known at ``known_at`` (of one customer only,
     when named): the customers' rows, their usage reports by ``as_of`` and check-ins that
     can be missed (``Signals``), and what the other signals count for (``Counts``),
     counted by the database: one row per customer, not the signal rows. When some
     subject is folded from the log (``Reading.refold``), from the rows, as ``health``
-    counts them (``signals_of``)."""
+    counts them (``signals_of``). Without ``trends``, the usage reports of the score now
+    only (``with_trends`` reads the others' for the customers that need them)."""
     before = as_of - timedelta(days=TREND_DAYS)
     asks = _customer_asks(as_of)
     where_to = reading(app, engine, as_of, known_at, asks)
     if where_to.refold:
         rows = read_with(app, engine, where_to, asks)
         return HealthInputs(
-            rows["customers"], signals_of(rows, as_of), open_tickets(rows["tickets"], as_of)
+            rows["customers"],
+            signals_of(rows, as_of),
+            open_tickets(rows["tickets"], as_of),
+            where_to,
         )
 
     def theirs(conditions: Where) -> Where:
@@ -650,6 +661,8 @@ def health_inputs(
     instants = {"now": as_of, "before": before}
     support = {n: (at - timedelta(days=SUPPORT_DAYS), at) for n, at in instants.items()}
     engaged = {n: (at - timedelta(days=ENGAGEMENT_DAYS), at) for n, at in instants.items()}
+    # (every ticket read opened by ``as_of``, which the sums and the count check: a range
+    # on ``opened_at`` in the query leads SQLite through nearly every ticket by that index)
     tickets = total(
         "tickets",
         lambda c: [or_(c.opened_at > support["before"][0], unresolved(c))],
@@ -697,19 +710,7 @@ def health_inputs(
         },
     )
     usage = _grouped(
-        read_latest(
-            engine,
-            "customer_usage",
-            as_of,
-            known_at,
-            by=("period_end", "at", "seq"),
-            at="at",
-            instants=(as_of, before),
-            count=2,
-            only=HEALTH_COLUMNS["customer_usage"],
-            live=where_to.live,
-            where=theirs(lambda c: []),
-        )
+        _last_usage(engine, where_to, (as_of, before) if trends else (as_of,), theirs(lambda c: []))
     )
     check_ins = _grouped(rows["customer_check_ins"])
     none: dict[str, Any] = {}
@@ -735,7 +736,45 @@ def health_inputs(
             last_signal=max(latest, default=None),
         )
     open_counts = {cid: int(t["open"]) for cid, t in tickets.items() if t["open"]}
-    return HealthInputs(rows["customers"], signals, open_counts)
+    return HealthInputs(rows["customers"], signals, open_counts, where_to, trends)
+
+
+def with_trends(engine: Engine, found: HealthInputs, customer_ids: Collection[str]) -> None:
+    """Add to ``found`` (read without ``trends``) the usage reports the score 30 days
+    before needs, of the customers named: their signals then hold what ``health_inputs``
+    gives with ``trends``."""
+    if found.trends or not customer_ids:
+        return
+    before = found.reading.as_of - timedelta(days=TREND_DAYS)
+    named = sorted(customer_ids)
+    extra = _grouped(
+        _last_usage(engine, found.reading, (before,), lambda c: [c.customer_id.in_(named)])
+    )
+    for cid, rows in extra.items():
+        theirs = found.signals.get(cid)
+        if theirs is not None:
+            by_seq = {row["seq"]: row for row in (*theirs.usage, *rows)}
+            theirs.usage = [by_seq[seq] for seq in sorted(by_seq)]
+
+
+def _last_usage(
+    engine: Engine, where_to: Reading, instants: tuple[datetime, ...], where: Where
+) -> list[dict[str, Any]]:
+    """Each customer's last two usage reports by each of ``instants`` (as ``components``
+    sorts them: period end, report instant, then sequence), by key."""
+    return read_latest(
+        engine,
+        "customer_usage",
+        where_to.as_of,
+        where_to.known_at,
+        by=("period_end", "at", "seq"),
+        at="at",
+        instants=instants,
+        count=2,
+        only=HEALTH_COLUMNS["customer_usage"],
+        live=where_to.live,
+        where=where,
+    )
 
 
 def _within(column: Any, start: datetime, end: datetime) -> Any:

@@ -189,9 +189,13 @@ def test_counted_health_equals_the_replay_at_every_edge(
         replayed = fold(visible(log_events(ledger), as_of, known_at))
         expected = health(replayed, as_of)
         assert answers.health_records(ledger, engine, as_of, known_at) == expected, as_of
-        assert answers.customers(ledger, engine, as_of, known_at, CustomerQuery()) == (
-            customer_queue(replayed, as_of)
-        )
+        queue = customer_queue(replayed, as_of)
+        assert answers.customers(ledger, engine, as_of, known_at, CustomerQuery()) == queue
+        for asked in (1, 2):  # (the customers page: a trend read for its customers only)
+            page = min(asked, max(1, -(-len(queue) // 2)))
+            assert answers.customers_page(
+                ledger, engine, as_of, known_at, CustomerQuery(), lambda _: True, asked, 2
+            ) == (len(queue), page, queue[(page - 1) * 2 : page * 2])
         assert answers.health_records(ledger, engine, as_of, known_at, "C-1") == (
             health(replayed, as_of, "C-1")
         )
