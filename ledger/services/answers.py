@@ -44,6 +44,7 @@ from ledger.services.queries import (
     trail,
 )
 from ledger.services.queue import (
+    BadOption,
     CustomerQuery,
     TicketQuery,
     customer_page,
@@ -174,12 +175,20 @@ def plays(
     first (a customer filter naming a customer not onboarded by ``as_of`` is
     ``BadOption``)."""
     from ledger.services.plays import play_queue
-    from ledger.services.reads import play_rows
+    from ledger.services.reads import owner_known, play_rows
 
     rows = play_rows(app, engine, as_of, known_at, query)
     if query.customer is not None:
         require_customer(rows, query.customer, as_of)
-    return answer(rows, lambda r: play_queue(r, as_of, query), "plays")
+    found = answer(rows, lambda r: play_queue(r, as_of, query), "plays")
+    if (
+        not found
+        and query.owner is not None
+        and not owner_known(app, engine, as_of, known_at, query.owner)
+    ):
+        why = f"owns no success play and no customer as of {as_of.isoformat()}"
+        raise BadOption("owner", query.owner, why)
+    return found
 
 
 def board(

@@ -510,6 +510,27 @@ def _customer_asks(as_of: datetime) -> dict[str, Ask]:
     }
 
 
+def owner_known(
+    app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, owner: str
+) -> bool:
+    """Whether ``owner`` owns a success play opened by ``as_of``, or is the success owner
+    of a customer onboarded by then."""
+    wanted = {
+        "success_plays": Ask(
+            lambda c: [c.owner == owner, c.opened_at <= as_of],
+            ("customer_id", "play_id", "owner", "opened_at"),
+        ),
+        "customers": Ask(
+            lambda c: [c.success_owner == owner, c.onboarded_at <= as_of],
+            ("customer_id", "success_owner", "onboarded_at"),
+        ),
+    }
+    rows = read_as_of(app, engine, as_of, known_at, wanted)  # (a refold gives whole rows)
+    return any(
+        p["owner"] == owner and p["opened_at"] <= as_of for p in rows["success_plays"]
+    ) or any(c["success_owner"] == owner and c["onboarded_at"] <= as_of for c in rows["customers"])
+
+
 def play_rows(
     app: LedgerApp, engine: Engine, as_of: datetime, known_at: datetime | None, query: PlayQuery
 ) -> Rows:

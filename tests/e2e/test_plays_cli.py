@@ -98,6 +98,9 @@ def test_plays_for_people_and_mistakes(db: str) -> None:
     unknown = ledger("plays", "--customer", "C-404", db=db)
     assert unknown.returncode == 1
     assert "--customer C-404: no such customer in the ledger" in unknown.stderr
+    typo = ledger("plays", "--owner", "cs-kmi", "--as-of", AS_OF, db=db)
+    assert typo.returncode == 1 and not typo.stdout
+    assert "--owner cs-kmi: owns no success play and no customer" in typo.stderr
     helped = ledger("plays", "--help", db=db)
     assert "ledger plays --open --owner cs-kim" in helped.stdout
     assert "ledger plays --overdue" in helped.stdout
