@@ -2227,6 +2227,10 @@ class _Loop:
         self.rng = random.Random(q.spec.seed * 1000 + 20)
         self.placed: dict[float, int] = {}  # lines placed right after an entry, by its order
         self.told: dict[str, _Told] = {}
+        # indices of the entries by their raw line, for rewrite's exact re-sends; the
+        # stream only appends, so the entries after ``indexed`` are added when asked
+        self.by_raw: dict[bytes, list[int]] = {}
+        self.indexed = 0
         for index, entry in enumerate(q.stream.entries):
             envelope = entry.envelope
             if entry.expect == "accept" and envelope is not None:
@@ -2272,10 +2276,13 @@ class _Loop:
         entry = stream.entries[index]
         envelope = {**_envelope(entry), "data": {**_envelope(entry)["data"], **data}}
         raw = _dumps(envelope)
-        for n, other in enumerate(stream.entries):
-            if other.raw == entry.raw and n != index:
-                stream.entries[n] = replace(other, raw=raw, envelope=envelope)
-        stream.entries[index] = replace(entry, raw=raw, envelope=envelope)
+        for n in range(self.indexed, len(stream.entries)):
+            self.by_raw.setdefault(stream.entries[n].raw, []).append(n)
+        self.indexed = len(stream.entries)
+        same = self.by_raw.pop(entry.raw, [])
+        for n in same:
+            stream.entries[n] = replace(stream.entries[n], raw=raw, envelope=envelope)
+        self.by_raw.setdefault(raw, []).extend(same)
 
     def tickets(self) -> list[tuple[str, _Told]]:
         return [
