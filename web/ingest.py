@@ -141,7 +141,7 @@ def ingest(runtime: Runtime, inputs: list[Input]) -> dict[str, Any]:
     if not inputs:
         return {"outcomes": [], "counts": {}}
     with runtime.writing(len(inputs)):
-        decided = runtime.ingestor.ingest_batch(inputs)
+        decided = runtime.ingestor.ingest_request(inputs)
     # Inputs deferred earlier and decided in this batch are not among the request's.
     own = [o for o in decided if not o.released]
     assert len(own) == len(inputs), (len(own), len(inputs))

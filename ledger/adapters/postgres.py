@@ -3,7 +3,7 @@ says what they hold). A module of its own so that SQLite ledgers never import ps
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -129,6 +129,19 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             self._insert_events(curs, stored_events, **kwargs)
             if stored_events:
                 self._copy_stored_events(curs, stored_events)
+
+    def insert_parts(self, parts: Iterable[tuple[Sequence[StoredEvent], BatchWrite]]) -> None:
+        """Ledger batches in one transaction as ``parts`` yields them (no retry: the
+        parts are consumed; the caller stores them again on a failure)."""
+        with (
+            self.datastore.get_connection() as conn,
+            conn.transaction(),
+            conn.cursor() as curs,
+        ):
+            for stored_events, batch in parts:
+                self._insert_events(curs, stored_events, batch=batch)
+                if stored_events:
+                    self._copy_stored_events(curs, stored_events)
 
     def _insert_events(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any

@@ -4,7 +4,7 @@ ledger's tables (``ledger.adapters.store`` says what they hold)."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import UTC, datetime
 from typing import Any, Final
 
@@ -191,6 +191,12 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         if batch is not None:
             self._write_batch(c, batch)
         return returning
+
+    def insert_parts(self, parts: Iterable[tuple[Sequence[StoredEvent], BatchWrite]]) -> None:
+        """Ledger batches in one transaction as ``parts`` yields them."""
+        with self.datastore.transaction(commit=True) as c:
+            for stored_events, batch in parts:
+                self._insert_events(c, stored_events, batch=batch)
 
     def _write_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
         if batch.event_keys and _JSON_ROWS:

@@ -31,7 +31,7 @@ from functools import partial
 from typing import Any, Final, Protocol
 
 import orjson
-from eventsourcing.persistence import Notification
+from eventsourcing.persistence import Notification, StoredEvent
 
 from ledger.aggregates import chain
 
@@ -203,6 +203,12 @@ class LedgerRecorder(IntakeStore, Protocol):
     ) -> Sequence[Notification]: ...
 
     def max_notification_id(self) -> int | None: ...
+
+    def insert_parts(self, parts: Iterable[tuple[Sequence[StoredEvent], BatchWrite]]) -> None:
+        """Store batches in one transaction as they come from ``parts`` (each as
+        ``insert_events(stored, batch=write)`` stores one); an exception raised by
+        ``parts`` rolls the transaction back."""
+        ...
 
 
 def _chunks(items: Sequence[str]) -> Iterable[Sequence[str]]:

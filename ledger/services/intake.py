@@ -34,6 +34,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from queue import SimpleQueue
 from typing import Any, Final, Literal, NamedTuple, cast
 
 import orjson
@@ -269,6 +270,7 @@ class Ingestor:
         self._cache: OrderedDict[str, Aggregate] = OrderedDict()
         self._last_recorded_at: datetime | None = None
         self._unwritten = _Unwritten(app) if check else None
+        self._overlap_writer: ThreadPoolExecutor | None = None  # ingest_request's
 
     @property
     def checking(self) -> bool:
@@ -343,9 +345,11 @@ class Ingestor:
         parsed: list[_Parsed | _Refused],
         positions: Sequence[Position],
         ahead: _InFlight | None,
+        recorded_at: datetime | None = None,
     ) -> _Batch:
         """A batch decided (on top of the batch ahead, if any) and its rows to store."""
-        batch = _Batch(self, self._recorded_at(), None if ahead is None else ahead.batch)
+        at = self._recorded_at() if recorded_at is None else recorded_at
+        batch = _Batch(self, at, None if ahead is None else ahead.batch)
         try:
             batch.outcomes = batch.run(parsed)
             batch.write.positions.extend(positions)
@@ -376,6 +380,63 @@ class Ingestor:
             return self.ingest_batch(in_flight.inputs, in_flight.positions), True
         self._remember(in_flight.batch.touched)
         return in_flight.batch.outcomes, False
+
+    def ingest_request(self, inputs: Sequence[Input]) -> list[Outcome]:
+        """Ingest one batch in one transaction, as ``ingest_batch`` does, with the write
+        of its first half overlapping the deciding of its second (an HTTP request's
+        batch: its answer waits for the commit, so no later batch can overlap it).
+
+        The first half goes to a writer thread, which opens the transaction and stores
+        it; the second is decided on top of it (as ``Pipeline`` decides a batch on top of
+        the one in flight), stored in the same transaction, and the transaction commits.
+        Both halves are recorded at one instant. If the first half changes what waits
+        (R-IN-6: the second must see it stored), deciding fails, or the write fails,
+        nothing of the overlap is kept and the whole batch goes through
+        ``ingest_batch``, which knows what to do with each of those.
+        """
+        if self.checking or len(inputs) < OVERLAP_MIN:
+            return self.ingest_batch(inputs)
+        middle = len(inputs) // 2
+        first, second = inputs[:middle], inputs[middle:]
+        recorded_at = self._recorded_at()
+        try:
+            ahead = self._decided(first, [_parse(i) for i in first], (), None, recorded_at)
+        except Exception:
+            return self.ingest_batch(inputs)
+        if ahead.has_deferral_work:
+            self._forget(ahead.touched)
+            return self.ingest_batch(inputs)
+        parts = _Parts()
+        parts.put(ahead.stored, ahead.write)
+        if self._overlap_writer is None:
+            self._overlap_writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-request-write")
+        write = self._overlap_writer.submit(self.app.store.insert_parts, parts)
+        try:
+            behind = self._decided(
+                second,
+                [_parse(i) for i in second],
+                (),
+                _InFlight(first, (), ahead, write),
+                recorded_at,
+            )
+        except Exception:
+            parts.abort()
+            wait([write])
+            self._forget(ahead.touched)
+            return self.ingest_batch(inputs)
+        parts.put(behind.stored, behind.write)
+        parts.close()
+        try:
+            write.result()
+        except Exception as error:
+            self._forget(ahead.touched)
+            self._forget(behind.touched)
+            if _transient(error):
+                raise
+            return self.ingest_batch(inputs)
+        self._remember(ahead.touched)
+        self._remember(behind.touched)
+        return ahead.outcomes + behind.outcomes
 
     def ingest_batch(
         self, inputs: Sequence[Input], positions: Sequence[Position] = ()
@@ -489,6 +550,43 @@ class Ingestor:
             self._cache.move_to_end(subject)
         while len(self._cache) > self.cache_size:
             self._cache.popitem(last=False)
+
+
+OVERLAP_MIN: Final = 200
+"""A batch smaller than this is decided and stored in one go by ``ingest_request``."""
+
+
+class _Aborted(Exception):
+    """The transaction of ``ingest_request`` is abandoned (rolled back)."""
+
+
+class _Parts:
+    """The parts of one transaction, handed from the deciding thread to the writer's:
+    iterating blocks until the next part, the end (``close``) or ``abort``, which raises
+    in the writer so that its transaction rolls back."""
+
+    def __init__(self) -> None:
+        self._queue: SimpleQueue[tuple[Sequence[StoredEvent], BatchWrite] | _Aborted | None] = (
+            SimpleQueue()
+        )
+
+    def put(self, stored: Sequence[StoredEvent], write: BatchWrite) -> None:
+        self._queue.put((stored, write))
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def abort(self) -> None:
+        self._queue.put(_Aborted())
+
+    def __iter__(self) -> Iterator[tuple[Sequence[StoredEvent], BatchWrite]]:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, _Aborted):
+                raise item
+            yield item
 
 
 UNWRITTEN_IDS: Final = 1 << 62
