@@ -465,7 +465,20 @@ def _read_under_other_exceptions(
     c = tickets.c
     visible = visible_clause(tickets, as_of, known_at)
     columns = (c.ticket_id, c.customer_id, c.opened_at, c.exception_id)
-    queries = [select(*columns).where(visible, c.exception_id.is_not(None))]
+    # The versions recorded under any exception, by their index alone, visibility
+    # checked here: few rows. Asked together with the visibility range, SQLite (no
+    # statistics) scanned the valid_from index instead, half the versions of a past
+    # instant (160 ms at 1M events, against under 10).
+    # (``>= ''`` is every exception id: SQLite answers ``IS NOT NULL`` by a scan)
+    marked = select(*columns, c.valid_from, c.valid_to, c.recorded_from, c.recorded_to).where(
+        c.exception_id >= ""
+    )
+    recorded: list[tuple[str, str, datetime, str | None]] = [
+        (r[0], r[1], r[2], r[3])
+        for r in conn.execute(marked)
+        if _visible(r[4], r[5], r[6], r[7], as_of, known_at)
+    ]
+    queries: list[Select[Any]] = []
     for customer, exceptions in approved.items():
         for exception in exceptions:
             queries.append(
@@ -478,11 +491,30 @@ def _read_under_other_exceptions(
             )
     found = set()
     for query in queries:
-        for ticket_id, customer, opened_at, exception_id in conn.execute(query):
-            in_force = exception_in_force(approved.get(customer, ()), opened_at)
-            if (None if in_force is None else in_force.exception_id) != exception_id:
-                found.add(ticket_id)
+        recorded.extend((r[0], r[1], r[2], r[3]) for r in conn.execute(query))
+    for ticket_id, customer, opened_at, exception_id in recorded:
+        in_force = exception_in_force(approved.get(customer, ()), opened_at)
+        if (None if in_force is None else in_force.exception_id) != exception_id:
+            found.add(ticket_id)
     return found
+
+
+def _visible(
+    valid_from: datetime,
+    valid_to: datetime | None,
+    recorded_from: datetime,
+    recorded_to: datetime | None,
+    as_of: datetime,
+    known_at: datetime | None,
+) -> bool:
+    """``visible_clause`` on one row's range."""
+    if valid_from > as_of:
+        return False
+    if known_at is None:
+        return valid_to is None or valid_to > as_of
+    return recorded_from <= known_at and (
+        valid_to is None or valid_to > as_of or (recorded_to is not None and recorded_to > known_at)
+    )
 
 
 def _counted_on_other_calendars(
