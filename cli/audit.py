@@ -236,7 +236,7 @@ def verify(
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
-    from replay.checkpoint import origin_of
+    from replay.checkpoint import CheckpointRefused, origin_of
     from replay.keys import KeyError_, trusted_public
     from replay.verify import verify as run_verify
 
@@ -251,7 +251,11 @@ def verify(
     database = resolve_database(db)
     with opened(database, create=False) as ledger:
         engine = engine_for(database)
-        held, views = _views(against or [], origin_of(engine), witnesses)
+        try:
+            origin = origin_of(engine)
+        except CheckpointRefused as error:
+            fail(str(error))
+        held, views = _views(against or [], origin, witnesses)
         result = run_verify(
             ledger,
             engine,

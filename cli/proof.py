@@ -106,7 +106,10 @@ def inclusion(
                     f"{subject} v{version} is leaf {row.position}, after the {signed.tree_size} "
                     f"events checkpoint {signed.seq} covers: prove it against a later one"
                 )
-            path = stored_tree(conn).inclusion(int(row.position), signed.tree_size)
+            try:
+                path = stored_tree(conn).inclusion(int(row.position), signed.tree_size)
+            except LookupError as error:
+                fail(f"{error}: the checkpoints' leaves were altered; run `ledger verify`")
     hashed = leaf_hash(leaf(row.notification_id, row.subject, row.version, row.event_hash))
     root = bytes.fromhex(signed.root)
     if not verify_inclusion(hashed, int(row.position), signed.tree_size, path, root):
@@ -165,7 +168,10 @@ def consistency(
         engine = engine_for(database)
         old, new = _checkpoint(engine, first), _checkpoint(engine, second)
         with engine.connect() as conn:
-            path = stored_tree(conn).consistency(old.tree_size, new.tree_size)
+            try:
+                path = stored_tree(conn).consistency(old.tree_size, new.tree_size)
+            except LookupError as error:
+                fail(f"{error}: the checkpoints' leaves were altered; run `ledger verify`")
     old_root, new_root = bytes.fromhex(old.root), bytes.fromhex(new.root)
     if not verify_consistency(old.tree_size, new.tree_size, old_root, new_root, path):
         fail(

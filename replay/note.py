@@ -107,7 +107,11 @@ def parse_vkey(text: str) -> VerifierKey:
             "the verifier key is not an Ed25519 key (type 0x01) or an Ed25519 cosigner key "
             "(type 0x04) of 32 bytes"
         )
-    vkey = VerifierKey(name, material[0], Ed25519PublicKey.from_public_bytes(material[1:]))
+    try:
+        public = Ed25519PublicKey.from_public_bytes(material[1:])
+    except ValueError as error:
+        raise NoteError(f"the verifier key's key is not an Ed25519 key: {error}") from error
+    vkey = VerifierKey(name, material[0], public)
     if vkey.key_id.hex() != hex_id:
         raise NoteError(f"verifier key id {hex_id} does not match its key ({vkey.key_id.hex()})")
     return vkey

@@ -111,7 +111,7 @@ def verify(
     trusted: Ed25519PublicKey,
     held: Checkpoint | None = None,
     *,
-    pinned: bool = True,
+    pinned: bool = False,
     witnesses: Sequence[VerifierKey] = (),
     quorum: int = 0,
     views: Sequence[tuple[str, Checkpoint]] = (),

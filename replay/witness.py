@@ -373,8 +373,11 @@ def _submit(engine: Engine, checkpoint: Checkpoint, note: str, url: str, timeout
                 f"the witness has cosigned a larger tree ({old} events) than this checkpoint "
                 f"({checkpoint.tree_size}): the log was rolled back or forked",
             )
-        with engine.connect() as conn:
-            proof = stored_tree(conn).consistency(old, checkpoint.tree_size)
+        try:
+            with engine.connect() as conn:
+                proof = stored_tree(conn).consistency(old, checkpoint.tree_size)
+        except LookupError as error:
+            return Outcome(url, False, f"no consistency proof from the stored leaves: {error}")
         body = "".join([f"old {old}\n", *(b64(h) + "\n" for h in proof), "\n", note])
         status, answer = _post(endpoint, body.encode(), timeout)
         if status == 409:

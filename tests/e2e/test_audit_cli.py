@@ -239,6 +239,7 @@ def test_notes_proofs_witness_and_rotation_from_the_command_line(
 ) -> None:
     """Issue 21 as an operator and an auditor run it: a witness on its own port, the
     checkpoint it cosigns, proofs checked offline, a key rotation and quorum verifies."""
+    assert ledger_json("checkpoint", db=incident_db)["new"]  # the key is made on first use
     vkey = _cli("key", "public", "--db", str(incident_db)).stdout.splitlines()[-1]
     assert vkey.startswith("ledger.local/") and vkey.count("+") == 2
     made = _cli("witness", "init", "--name", "w.example/1", "--key", str(tmp_path / "w.key"))
@@ -259,11 +260,11 @@ def test_notes_proofs_witness_and_rotation_from_the_command_line(
         url = serving.stdout.readline().split()[-1]
         assert url.startswith("http://127.0.0.1:")
         signed = ledger_json("checkpoint", "--witness", url, db=incident_db)
-        assert signed["new"] and signed["log_key"] == vkey
+        assert not signed["new"] and signed["log_key"] == vkey  # checkpoint 1, now witnessed
         assert [w["cosigned"] for w in signed["witnesses"]] == [True]
         note = tmp_path / "c1.note"
-        note.write_text(ledger_json("checkpoint", db=incident_db)["note"])  # with its cosignature
-        assert "— w.example/1 " in note.read_text()
+        note.write_text(signed["note"])  # with its cosignature
+        assert "\n— w.example/1 " in note.read_text()
         quorum = ("--witness", witness_vkey, "--quorum", "1", "--against", url)
         checked = ledger("verify", "--log-key", vkey, *quorum, "--json", db=incident_db)
         assert checked.returncode == 0, checked.stdout

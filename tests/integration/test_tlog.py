@@ -182,7 +182,9 @@ def test_key_rotation_is_followed_and_an_unannounced_key_is_named(
     assert key_id(signing_key(create=False).public_key()) == key_id(new.public_key())
     _more(ledger, 99, 150 * M)
     _checkpoint(ledger, engine, 6)
-    pinned = verify(ledger, engine, old.public_key())  # the auditor pinned the first key
+    pinned = verify(
+        ledger, engine, old.public_key(), pinned=True
+    )  # the auditor pinned the first key
     assert pinned.ok, pinned.findings
     assert pinned.keys == [key_id(old.public_key()), key_id(new.public_key())]
     configured = verify(ledger, engine, new.public_key(), pinned=False)
@@ -199,14 +201,14 @@ def test_key_rotation_is_followed_and_an_unannounced_key_is_named(
             public_pem(forger.public_key()),
         ),
     )
-    found = verify(ledger, engine, old.public_key())
+    found = verify(ledger, engine, old.public_key(), pinned=True)
     named = [f for f in found.findings if f.kind == "checkpoint_key"]
     assert [f.checkpoint for f in named] == [2]
     assert key_id(forger.public_key()) in named[0].detail
     # and a forged rotation statement (not signed by the key in force) breaks the chain
     Tamper(database)._sql("DELETE FROM ledger_key_rotations")
     rotate(engine, taken.origin, forger, Ed25519PrivateKey.generate(), T0)
-    assert "key_rotation" in _kinds(verify(ledger, engine, old.public_key()))
+    assert "key_rotation" in _kinds(verify(ledger, engine, old.public_key(), pinned=True))
 
 
 # with a witness -----------------------------------------------------------------------------
@@ -386,7 +388,7 @@ def test_a_replaced_signing_key_is_caught_by_the_witness_and_by_a_pinned_key(
     assert verify(ledger, engine, forger.public_key()).ok  # trusting the host: blind
     found = _audit(ledger, engine, witness)
     assert "checkpoint_signature" in _kinds(found)  # the witness's copy: not the key in force
-    pinned = verify(ledger, engine, original)
+    pinned = verify(ledger, engine, original, pinned=True)
     named = next(f for f in pinned.findings if f.kind == "checkpoint_key")
     assert key_id(forger.public_key()) in named.detail
     # and the witness cosigns nothing the replaced key signs
