@@ -224,11 +224,11 @@ def _log_vkey(given: str, origin: str) -> VerifierKey:
     if Path(given).is_file():
         text = Path(given).read_text(errors="replace")
     for line in text.splitlines():
-        if line.count("+") == 2 and not line.startswith("-----"):
-            try:
-                vkey = parse_vkey(line)
-            except NoteError as error:
-                fail(f"--key {given}: {error}")
+        try:
+            vkey = parse_vkey(line)
+        except NoteError:
+            continue  # a PEM line, or not a key: the PEM is read below
+        else:
             if vkey.kind != ED25519:
                 fail(f"--key {given}: a witness (cosigner) key, not the log's key")
             return vkey
@@ -302,16 +302,16 @@ def verify_proof(
                     str(entry["event_hash"]),
                 )
             )
-            body = by_size.get(size)
-            if body is None:
+            signed = by_size.get(size)
+            if signed is None:
                 _verdict(False, f"no --checkpoint of {size} events (the proof's tree size)", json)
             ok = verify_inclusion(
-                hashed, index, size, _b64_list(proof["proof"], "proof"), body.root
+                hashed, index, size, _b64_list(proof["proof"], "proof"), signed.root
             )
             what = (
                 f"{entry['subject']} v{entry['version']} (notification "
                 f"{entry['notification_id']}, hash {entry['event_hash']}) is leaf {index} of the "
-                f"{size}-event tree signed as {body.origin}"
+                f"{size}-event tree signed as {signed.origin}"
             )
             _verdict(ok, what if ok else f"NOT proven: {what}", json)
         if proof.get("kind") == "consistency":

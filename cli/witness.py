@@ -121,11 +121,15 @@ def serve(
     keys = []
     for given in log_key:
         text = Path(given).read_text().strip() if Path(given).is_file() else given
-        line = next((x for x in text.splitlines() if x.count("+") == 2), text)
-        try:
-            keys.append(parse_vkey(line))
-        except NoteError as error:
-            fail(f"--log-key {given}: {error}")
+        found, problem = [], "not a verifier key"
+        for line in [*text.splitlines(), text]:
+            try:
+                found.append(parse_vkey(line))
+            except NoteError as error:
+                problem = str(error)
+        if not found:
+            fail(f"--log-key {given}: {problem}")
+        keys.append(found[0])
     try:
         witness = Witness(load_witness_key(key), keys, WitnessState(state))
     except WitnessError as error:

@@ -93,7 +93,7 @@ class VerifierKey:
 
 def parse_vkey(text: str) -> VerifierKey:
     """A verifier key ``name+hexid+base64(type||key)``; the id must match the key."""
-    parts = text.strip().split("+")
+    parts = text.strip().split("+", 2)  # (base64 holds "+" too)
     if len(parts) != 3:
         raise NoteError(f"{text.strip()!r} is not a verifier key (name+keyid+base64key)")
     name, hex_id, encoded = parts

@@ -357,7 +357,8 @@ def _statements(stored: list[Checkpoint], chain: KeyChain, origin: str) -> list[
                 )
             )
         if (
-            checkpoint.stored_statement is not None
+            wrong is None  # (of a note that fails its signature, the figures mean nothing)
+            and checkpoint.stored_statement is not None
             and checkpoint.stored_statement != checkpoint.statement
         ):
             findings.append(

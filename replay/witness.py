@@ -123,7 +123,7 @@ def load_witness_key(path: Path) -> WitnessKey:
         encoded = path.read_text().strip()
     except (OSError, UnicodeDecodeError) as error:
         raise WitnessError(f"--key {path}: {error}") from error
-    parts = encoded.split("+")
+    parts = encoded.split("+", 4)  # (base64 holds "+" too)
     if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
         raise WitnessError(f"--key {path} is not a witness key (`ledger witness init` makes one)")
     try:
@@ -266,7 +266,7 @@ class Witness:
             elif proof:
                 return Answer(422, "a proof from the empty tree is empty\n")
             line = cosign(note.text, self.key.name, self.key.private, int(self.clock()))
-            state[checkpoint.origin] = note.text + "\n" + line.line()
+            state[checkpoint.origin] = note.with_signatures([line]).render()
         return Answer(200, line.line())
 
     def latest(self, origin: str) -> str | None:

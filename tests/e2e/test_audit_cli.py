@@ -288,7 +288,7 @@ def test_notes_proofs_witness_and_rotation_from_the_command_line(
         rotated = ledger_json("key", "rotate", db=incident_db)
         new_vkey = rotated["new"]
         assert rotated["old"] == vkey and rotated["from_checkpoint"] == 2
-        env = Envelopes(seed=3)
+        env = Envelopes(seed=3_000)
         more = write_jsonl(
             tmp_path / "more.jsonl",
             [env.make("ticket.reopened", "T-1", {"reason": "again"}, at=T0 + 400 * M)],

@@ -139,7 +139,7 @@ def test_proofs_from_the_stored_tree_verify_against_the_signed_roots(
     _ingest(ledger, _story(Envelopes(), tickets=tuple(f"T-{n}" for n in range(1, 61))))
     _checkpoint(ledger, engine)
     first = latest_checkpoint(engine)
-    _more(ledger, 99, 600 * M)
+    _more(ledger, 10_000, 160 * M)
     _checkpoint(ledger, engine, 20)
     second = latest_checkpoint(engine)
     assert first is not None and second is not None and second.tree_size > 256
@@ -327,7 +327,8 @@ def test_a_rechained_forgery_with_checkpoints_resigned_is_caught_by_the_witness(
     _ingest(ledger, _story(Envelopes()))
     _checkpoint(ledger, engine)
     _witnessed(engine, witness)
-    assert _audit(ledger, engine, witness).ok
+    audited = _audit(ledger, engine, witness)
+    assert audited.ok, audited.findings
     tamper = Tamper(database)
     _rechain(ledger, tamper, "T-2", 4, "message", "all fine")  # covered by the witnessed checkpoint
     tamper.drop_checkpoints()
@@ -352,7 +353,7 @@ def test_a_forgery_between_two_checkpoints_is_caught_by_the_witness(
     _checkpoint(ledger, engine)
     _witnessed(engine, witness)
     first = latest_checkpoint(engine)
-    _more(ledger, 5, 150 * M)  # T-1 v6 (reopened), v7 (resolved)
+    _more(ledger, 5_000, 150 * M)  # T-1 v6 (reopened), v7 (resolved)
     _checkpoint(ledger, engine, 5)
     _witnessed(engine, witness)
     tamper = Tamper(database)
@@ -381,9 +382,10 @@ def test_a_replaced_signing_key_is_caught_by_the_witness_and_by_a_pinned_key(
     assert taken is not None and taken.note is not None and taken.origin is not None
     note = parse_note(taken.note)
     resigned = Note(note.text, (sign(note.text, taken.origin, forger), *note.signatures[1:]))
+    statement = json.dumps({**taken.statement, "key_id": key_id(forger.public_key())})
     Tamper(database)._sql(
-        "UPDATE ledger_checkpoints SET note = ?, public_key = ? WHERE seq = 1",
-        (resigned.render(), public_pem(forger.public_key())),
+        "UPDATE ledger_checkpoints SET note = ?, public_key = ?, statement = ? WHERE seq = 1",
+        (resigned.render(), public_pem(forger.public_key()), statement),
     )
     assert verify(ledger, engine, forger.public_key()).ok  # trusting the host: blind
     found = _audit(ledger, engine, witness)
@@ -419,13 +421,13 @@ def test_a_rolled_back_checkpoint_is_refused_and_named_by_the_witness(
         (covered.last_notification_id,),
     )
     tamper.truncate_after(covered.last_notification_id)
-    tamper._sql("DELETE FROM ledger_audit_meta WHERE name LIKE 'witness %'")
+    tamper._sql("DELETE FROM ledger_audit_meta WHERE name LIKE ?", ("witness %",))
     assert verify(ledger, engine, signing_key(create=False).public_key()).ok  # alone: blind
     found = _audit(ledger, engine, witness)
     withheld = next(f for f in found.findings if f.kind == "checkpoint_withheld")
     assert withheld.checkpoint == 2 and "rolled back" in withheld.detail
     # Events arrive again; the witness will not cosign a tree that forks from what it saw.
-    env = Envelopes(seed=7)
+    env = Envelopes(seed=7_000)
     _ingest(
         ledger,
         [
