@@ -44,7 +44,7 @@ ENOCH_SIG = (
 
 
 def _peter() -> Ed25519PrivateKey:
-    material = base64.b64decode(PETER_SKEY.split("+")[4])
+    material = base64.b64decode(PETER_SKEY.split("+", 4)[4])
     assert material[0] == ED25519
     return Ed25519PrivateKey.from_private_bytes(material[1:])
 
