@@ -23,10 +23,12 @@ from cli import (
     loops,
     plays,
     principals,
+    proof,
     queries,
     queue,
     serve,
     webhooks,
+    witness,
 )
 from cli.common import CliError, HelpGroup, err
 
@@ -207,6 +209,25 @@ _queries = SECTIONS["Queries and read models"]
 _queries[_queries.index("health") + 1 : _queries.index("health") + 1] = followup.COMMANDS
 EXAMPLES.update(followup.EXAMPLES)
 followup.register(app)
+# Issue 21: proofs, witnesses and key rotation (cli/proof.py, cli/witness.py, cli/audit.py).
+SECTIONS["Audit and compliance"] += [*proof.COMMANDS, *witness.COMMANDS]
+EXAMPLES.update(proof.EXAMPLES)
+EXAMPLES.update(witness.EXAMPLES)
+EXAMPLES["checkpoint"] = [
+    "ledger checkpoint",
+    "ledger checkpoint --witness http://w1.example:7380 --json",
+]
+EXAMPLES["verify"] = [
+    "ledger verify --public-key ledger.pub",
+    "ledger verify --log-key ledger.pub --witness w1.vkey --quorum 1 --against http://w1.example:7380",
+]
+EXAMPLES["verify-export"] = [
+    "ledger verify-export trail/ --public-key ledger.pub",
+    "ledger verify-export trail/ --log-key ledger.pub --witness w1.vkey --quorum 1",
+]
+EXAMPLES["key rotate"] = ["ledger key rotate", "ledger key rotate --new-key new-key.pem --json"]
+proof.register(app)
+witness.register(app)
 _document(app)
 
 

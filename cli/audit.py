@@ -31,6 +31,7 @@ from cli.render import SLA_COLUMNS, moment, print_state, print_timers, print_tra
 
 if TYPE_CHECKING:
     from replay.checkpoint import Checkpoint
+    from replay.note import VerifierKey
 
 key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True, cls=HelpGroup
@@ -46,13 +47,67 @@ PublicKeyOption = Annotated[
 ]
 
 
+LogKeyOption = Annotated[
+    str | None,
+    typer.Option(
+        "--log-key",
+        help="Trust this log key as the first (a C2SP verifier key name+id+key, or a file "
+        "holding it or a PEM key); the rotation statements lead from it. Same as --public-key.",
+        metavar="VKEY",
+    ),
+]
+WitnessKeysOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--witness",
+        help="A witness's verifier key (name+id+key, from `ledger witness init`, or a file "
+        "holding it); repeat for each.",
+        metavar="VKEY",
+    ),
+]
+QuorumOption = Annotated[
+    int,
+    typer.Option(
+        "--quorum",
+        min=0,
+        help="How many of the --witness keys must have cosigned the newest checkpoint.",
+    ),
+]
+
+
 def _describe(checkpoint: Checkpoint, new: bool) -> str:
-    s = checkpoint.statement
     verb = "signed" if new else "nothing new since"
     return (
-        f"{verb} checkpoint {s['seq']}: {s['tree_size']} events up to notification "
-        f"{s['last_notification_id']}, root {s['root']} (key {s['key_id']})"
+        f"{verb} checkpoint {checkpoint.seq}: {checkpoint.tree_size} events up to notification "
+        f"{checkpoint.last_notification_id}, root {checkpoint.root} (key {checkpoint.key_id})"
     )
+
+
+def _witness_keys(given: list[str] | None, quorum: int) -> list[VerifierKey]:
+    """The --witness keys (each a verifier key of type 0x04, or a file holding one)."""
+    from replay.note import COSIGNATURE_V1, NoteError, parse_vkey
+
+    keys = []
+    for value in given or []:
+        text = value
+        path = Path(value)
+        if "+" not in value or path.is_file():
+            try:
+                text = path.read_text().strip()
+            except (OSError, UnicodeDecodeError) as error:
+                fail(f"--witness {value}: not a verifier key, nor a file holding one ({error})")
+        try:
+            vkey = parse_vkey(text)
+        except NoteError as error:
+            fail(f"--witness {value}: {error}")
+        if vkey.kind != COSIGNATURE_V1:
+            fail(f"--witness {value}: a log key (type 0x01), not a witness's cosigner key (0x04)")
+        keys.append(vkey)
+    if quorum > len(keys):
+        fail(f"--quorum {quorum} needs at least {quorum} --witness keys (got {len(keys)})")
+    if keys and quorum == 0:
+        fail("--witness names keys to count: give --quorum N (how many must have cosigned)")
+    return keys
 
 
 def checkpoint(
@@ -61,72 +116,156 @@ def checkpoint(
         float | None,
         typer.Option(min=1.0, help="Keep checkpointing every SECONDS (a service); SIGTERM stops."),
     ] = None,
+    witness: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--witness",
+            help="Ask the witness at URL to cosign (repeat for each; default: the URLs in "
+            "LEDGER_WITNESSES).",
+            metavar="URL",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
-    """Sign the Merkle root of the whole log up to its latest event (key made on first use)."""
+    """Sign the Merkle root of the whole log up to its latest event as a C2SP checkpoint
+    note (key made on first use), and have witnesses cosign it."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
-    from replay.checkpoint import CheckpointRefused, take_checkpoint
+    from replay.checkpoint import CheckpointRefused, checkpoint_number, take_checkpoint
     from replay.keys import KeyError_, signing_key
+    from replay.witness import Outcome, configured_witnesses, request_cosignatures
 
     try:
         key = signing_key(create=True)
     except KeyError_ as error:
         fail(str(error))
+    urls = configured_witnesses(witness or ())
     database = resolve_database(db)
+    outcomes: list[Outcome] = []
     with opened(database) as ledger:
         engine = engine_for(database)
+
+        def cosigned(taken: Checkpoint) -> Checkpoint:
+            if not urls:
+                return taken
+            outcomes[:] = request_cosignatures(engine, taken, urls)
+            for outcome in outcomes:
+                shown = "[green]cosigned[/]" if outcome.cosigned else "[red]REFUSED[/]"
+                err().print(f"witness {outcome.url}: {shown}: {outcome.detail}", highlight=False)
+            return checkpoint_number(engine, taken.seq) or taken
+
         try:
             taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
+            taken = cosigned(taken)
             if every is not None:
                 stop = stop_on_signals()
                 while not stop.wait(every):
                     taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
                     if new:
                         err().print(_describe(taken, new))
+                        taken = cosigned(taken)
         except CheckpointRefused as error:
             fail(f"not signed: {error}")
     if json:
-        print_json({"new": new, **taken.as_dict()})
-        return
-    out().print(_describe(taken, new))
+        print_json({"new": new, **taken.as_dict(), "witnesses": [o.as_dict() for o in outcomes]})
+    else:
+        out().print(_describe(taken, new), highlight=False)
+        if taken.note is not None:
+            sys.stdout.write("\n" + taken.note)
+    if any(not o.cosigned for o in outcomes):
+        sys.exit(1)
+
+
+def _views(
+    against: list[str], origin: str, witnesses: list[VerifierKey]
+) -> tuple[Checkpoint | None, list[tuple[str, Checkpoint]]]:
+    """--against values: files (a note, `checkpoint --json`, a manifest) or witness URLs."""
+    import orjson
+
+    from replay.checkpoint import held_checkpoint
+    from replay.note import parse_note, verify_cosignature
+    from replay.witness import WitnessError, fetch_view
+
+    held: Checkpoint | None = None
+    views: list[tuple[str, Checkpoint]] = []
+    for value in against:
+        try:
+            if value.startswith(("http://", "https://")):
+                note = fetch_view(value, origin)
+                signed = [w.name for w in witnesses if verify_cosignature(parse_note(note), w)]
+                if witnesses and not signed:
+                    fail(f"--against {value}: its checkpoint has no cosignature of a --witness key")
+                views.append((f"the checkpoint witness {value} cosigned", held_checkpoint(note)))
+                continue
+            data = Path(value).read_bytes()
+            document = (
+                orjson.loads(data) if data.lstrip().startswith(b"{") else data.decode("utf-8")
+            )
+            copy = held_checkpoint(document)
+        except WitnessError as error:
+            fail(f"--against {value}: {error}")
+        except (OSError, ValueError) as error:
+            fail(f"--against {value}: {error}")
+        if held is None:
+            held = copy
+        else:
+            views.append((f"the checkpoint in {value}", copy))
+    return held, views
 
 
 def verify(
     db: DbOption = None,
     public_key: PublicKeyOption = None,
+    log_key: LogKeyOption = None,
     against: Annotated[
-        Path | None,
+        list[str] | None,
         typer.Option(
             "--against",
-            help="A checkpoint kept elsewhere (`checkpoint --json` output, or an export's "
-            "manifest.json): the log must still agree with it.",
-            metavar="FILE",
+            help="A checkpoint kept elsewhere: a file (a note, `checkpoint --json` output, an "
+            "export's manifest.json) or a witness's URL (the last checkpoint it cosigned); the "
+            "log must still agree with it. Repeatable.",
+            metavar="FILE|URL",
         ),
     ] = None,
+    witness: WitnessKeysOption = None,
+    quorum: QuorumOption = 0,
     json: JsonOption = False,
 ) -> None:
     """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
-    import orjson
-
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
-    from replay.checkpoint import held_checkpoint
+    from replay.checkpoint import CheckpointRefused, origin_of
     from replay.keys import KeyError_, trusted_public
     from replay.verify import verify as run_verify
 
+    if public_key is not None and log_key is not None:
+        fail("--public-key and --log-key are the same option: give one")
+    pinned = public_key or log_key
     try:
-        trusted = trusted_public(public_key)
-        held = None if against is None else held_checkpoint(orjson.loads(against.read_bytes()))
+        trusted = trusted_public(pinned)
     except KeyError_ as error:
         fail(str(error))
-    except (OSError, ValueError) as error:
-        fail(f"--against {against}: {error}")
+    witnesses = _witness_keys(witness, quorum)
     database = resolve_database(db)
     with opened(database, create=False) as ledger:
-        result = run_verify(ledger, engine_for(database), trusted, held)
+        engine = engine_for(database)
+        try:
+            origin = origin_of(engine)
+        except CheckpointRefused as error:
+            fail(str(error))
+        held, views = _views(against or [], origin, witnesses)
+        result = run_verify(
+            ledger,
+            engine,
+            trusted,
+            held,
+            pinned=pinned is not None,
+            witnesses=witnesses,
+            quorum=quorum,
+            views=views,
+        )
     if json:
         print_json(result.as_dict())
     else:
@@ -135,6 +274,7 @@ def verify(
             f"{result.events} events in {result.subjects} subjects, "
             f"{result.checkpoints} checkpoints (covering up to notification "
             f"{result.covered_up_to}), key {result.key_id}"
+            + (f", cosigned by {', '.join(result.cosigned_by)}" if result.cosigned_by else "")
         )
         if first is None:
             out().print(f"[green]verified[/]: {summary}")
@@ -153,34 +293,137 @@ def verify(
         sys.exit(1)
 
 
+def _origin_or_none(db: str | None) -> str | None:
+    """The ledger's origin (names its key in verifier keys), None without a ledger."""
+    import os
+
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from replay.checkpoint import ENV_ORIGIN, CheckpointRefused, origin_of
+
+    database = resolve_database(db)
+    if database.kind == "sqlite" and not Path(database.sqlite_path).exists():
+        return os.environ.get(ENV_ORIGIN) or None
+    try:
+        return origin_of(engine_for(database))
+    except CheckpointRefused as error:
+        fail(str(error))
+
+
 @key_app.command("public")
-def key_public() -> None:
-    """Print the public key (PEM) for auditors; the private key is never printed."""
+def key_public(db: DbOption = None) -> None:
+    """Print the public key (PEM) for auditors, then its C2SP verifier key (name+id+key,
+    named by the ledger's origin); the private key is never printed."""
     from replay.keys import KeyError_, public_pem, signing_key
+    from replay.note import ED25519, VerifierKey
 
     try:
         public = signing_key(create=False).public_key()
     except KeyError_ as error:
         fail(str(error))
     sys.stdout.write(public_pem(public))
+    origin = _origin_or_none(db)
+    if origin is not None:
+        sys.stdout.write(VerifierKey(origin, ED25519, public).encode() + "\n")
+    else:
+        err().print("no ledger at --db: its verifier key names the ledger's origin (--db)")
 
 
 @key_app.command("show")
-def key_show(json: JsonOption = False) -> None:
-    """Where the signing key is configured and its fingerprint."""
+def key_show(db: DbOption = None, json: JsonOption = False) -> None:
+    """Where the signing key is configured, its fingerprint and its C2SP verifier key."""
     from replay.keys import KeyError_, key_id, key_path, signing_key
+    from replay.note import ED25519, VerifierKey
 
     path = key_path()
-    view = {"path": str(path), "exists": path.exists(), "key_id": None}
+    view: dict[str, object] = {
+        "path": str(path),
+        "exists": path.exists(),
+        "key_id": None,
+        "origin": None,
+        "vkey": None,
+    }
     if path.exists():
         try:
-            view["key_id"] = key_id(signing_key(create=False).public_key())
+            public = signing_key(create=False).public_key()
         except KeyError_ as error:
             fail(str(error))
+        view["key_id"] = key_id(public)
+        origin = _origin_or_none(db)
+        view["origin"] = origin
+        if origin is not None:
+            view["vkey"] = VerifierKey(origin, ED25519, public).encode()
     if json:
         print_json(view)
         return
-    out().print(f"key {view['key_id'] or '(not created yet)'} at {path}")
+    out().print(f"key {view['key_id'] or '(not created yet)'} at {path}", highlight=False)
+    if view["vkey"]:
+        out().print(f"verifier key: {view['vkey']}", highlight=False)
+
+
+@key_app.command("rotate")
+def key_rotate(
+    db: DbOption = None,
+    new_key: Annotated[
+        Path | None,
+        typer.Option(
+            "--new-key",
+            help="The new key (PEM private key); default: a new one is made.",
+            metavar="FILE",
+        ),
+    ] = None,
+    json: JsonOption = False,
+) -> None:
+    """Sign, with the key in force, a statement naming the new key and the checkpoint it
+    signs from; store it, then make the new key the configured one (the old is kept as
+    <file>.<key id>.retired)."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from replay.checkpoint import CheckpointRefused, latest_checkpoint, origin_of
+    from replay.keys import KeyError_, install, key_id, read_private, signing_key
+    from replay.rotation import RotationRefused, rotate
+
+    try:
+        old = signing_key(create=False)
+        new = Ed25519PrivateKey.generate() if new_key is None else read_private(str(new_key))
+    except KeyError_ as error:
+        fail(str(error))
+    database = resolve_database(db)
+    with opened(database, create=False):
+        engine = engine_for(database)
+        latest = latest_checkpoint(engine)
+        if latest is not None and latest.key_id != key_id(old.public_key()) and not latest.problem:
+            from replay.rotation import load_rotations
+
+            with engine.connect() as conn:
+                pending = [
+                    r
+                    for r in load_rotations(conn)
+                    if r.from_seq > latest.seq and key_id(r.new.public) == key_id(old.public_key())
+                ]
+            if not pending:
+                fail(
+                    f"the configured key {key_id(old.public_key())} is not the key in force "
+                    f"({latest.key_id} signed checkpoint {latest.seq}): rotate from that key"
+                )
+        try:
+            rotation = rotate(engine, origin_of(engine), old, new, datetime.now(UTC))
+        except (RotationRefused, CheckpointRefused) as error:
+            fail(f"not rotated: {error}")
+    retired = install(new)
+    if json:
+        print_json({**rotation.as_dict(), "retired_key_file": str(retired)})
+        return
+    out().print(
+        f"key rotation {rotation.number}: {key_id(old.public_key())} -> "
+        f"{key_id(new.public_key())} from checkpoint {rotation.from_seq} "
+        f"(the old key is kept in {retired})",
+        highlight=False,
+    )
+    sys.stdout.write(rotation.note)
 
 
 def _known(known: datetime | None) -> str:
@@ -330,17 +573,27 @@ def export_trail(
 def verify_export(
     directory: Annotated[Path, typer.Argument(help="The export directory.")],
     public_key: PublicKeyOption = None,
+    log_key: LogKeyOption = None,
+    witness: WitnessKeysOption = None,
+    quorum: QuorumOption = 0,
     json: JsonOption = False,
 ) -> None:
-    """Check an export offline (no database): signatures, file hashes, chains, inclusion."""
+    """Check an export offline (no database): signatures, the key chain, witness
+    cosignatures, file hashes, chains, inclusion."""
     from replay.export_verify import verify_export as run_verify_export
     from replay.keys import KeyError_, trusted_public
 
+    if public_key is not None and log_key is not None:
+        fail("--public-key and --log-key are the same option: give one")
+    given = public_key or log_key
     try:
-        pinned = None if public_key is None else trusted_public(public_key)
+        pinned = None if given is None else trusted_public(given)
     except KeyError_ as error:
         fail(str(error))
-    result = run_verify_export(directory, pinned)
+    witnesses = _witness_keys(witness, quorum)
+    if not directory.is_dir():
+        fail(f"{directory} is not an export directory")
+    result = run_verify_export(directory, pinned, witnesses, quorum)
     if json:
         print_json(result.as_dict())
     elif result.ok:

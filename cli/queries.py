@@ -211,6 +211,7 @@ def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
         return lambda _ledger, _engine: None
     from replay.checkpoint import CheckpointRefused, take_checkpoint
     from replay.keys import KeyError_, signing_key
+    from replay.witness import configured_witnesses, request_cosignatures  # LEDGER_WITNESSES
 
     try:
         key = signing_key(create=True)
@@ -228,6 +229,9 @@ def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
                 f"checkpoint {taken.seq}: {taken.tree_size} events up to notification "
                 f"{taken.last_notification_id}"
             )
+            for outcome in request_cosignatures(engine, taken, configured_witnesses()):
+                shown = "cosigned" if outcome.cosigned else "[red]REFUSED[/]"
+                err().print(f"witness {outcome.url}: {shown}: {outcome.detail}", highlight=False)
 
     return sign
 

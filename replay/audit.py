@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Final
@@ -17,6 +18,7 @@ from sqlalchemy import (
     String,
     Table,
     Text,
+    inspect,
     text,
 )
 
@@ -46,18 +48,59 @@ checkpoints = Table(
     Column("signature", String(128), nullable=False),
     Column("public_key", Text, nullable=False),
     Column("frontier", Text, nullable=False),
+    Column("note", Text),  # format 2: the signed note, with its cosignatures
 )
-"""Signed statements: the Merkle root of the log up to a notification id."""
+"""Signed statements: the Merkle root of the log up to a notification id. Format 1 (before
+issue 21): ``statement`` JSON signed by ``signature``; format 2: ``note``, a C2SP
+tlog-checkpoint (``statement`` then holds the same figures as JSON, for reading only)."""
+
+nodes = Table(
+    "ledger_checkpoint_nodes",
+    metadata,
+    Column("level", Integer, primary_key=True, autoincrement=False),
+    Column("idx", BigInteger, primary_key=True, autoincrement=False),
+    Column("hash", String(64), nullable=False),
+)
+"""The root of every perfect subtree of 2**8 leaves and more (``replay.merkle.Tree``), so
+that proofs read O(log n) rows: a convenience, never trusted (a proof made from altered
+rows does not verify against a signed root)."""
+
+audit_meta = Table(
+    "ledger_audit_meta",
+    metadata,
+    Column("name", String, primary_key=True),
+    Column("value", Text, nullable=False),
+)
+"""``ledger_id``: made with the audit tables; ``origin``: fixed by the first checkpoint note."""
+
+rotations = Table(
+    "ledger_key_rotations",
+    metadata,
+    Column("seq", Integer, primary_key=True, autoincrement=False),
+    Column("note", Text, nullable=False),
+)
+"""Key rotation statements: signed notes naming the next signing key (``replay.keys``)."""
 
 AUDIT_LOCK: Final = 0x1ED6E6  # advisory lock: one checkpoint at a time
 
 
 def create_tables(engine: Engine) -> None:
-    """Create the audit tables (on PostgreSQL under the advisory lock)."""
+    """Create the audit tables (on PostgreSQL under the advisory lock), add the columns a
+    ledger made by an earlier release lacks, and give the ledger its id."""
     with engine.begin() as conn:
         if engine.dialect.name == "postgresql":
             conn.execute(text("SELECT pg_advisory_xact_lock(:id)"), {"id": AUDIT_LOCK})
         metadata.create_all(conn)
+        columns = {c["name"] for c in inspect(conn).get_columns(checkpoints.name)}
+        if "note" not in columns:
+            conn.execute(text(f"ALTER TABLE {checkpoints.name} ADD COLUMN note TEXT"))
+        conn.execute(  # (both backends: another process may be making it too)
+            text(
+                f"INSERT INTO {audit_meta.name} (name, value) VALUES ('ledger_id', :value) "
+                "ON CONFLICT DO NOTHING"
+            ),
+            {"value": uuid.uuid4().hex},
+        )
 
 
 def leaf(notification_id: int, subject: str, version: int, event_hash: str) -> bytes:

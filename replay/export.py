@@ -33,6 +33,7 @@ from replay.audit import leaf, leaves, scan
 from replay.checkpoint import take_checkpoint
 from replay.keys import key_id, public_pem
 from replay.merkle import inclusion_proof, leaf_hash, levels
+from replay.rotation import stored_rotations
 
 FORMAT: Final = 1
 MANIFEST: Final = "manifest.json"
@@ -128,13 +129,21 @@ def export(
             }
         },
         "subjects": dict(sorted(subjects.items())),
-        "checkpoint": checkpoint.as_dict(),
+        "checkpoint": {**checkpoint.as_dict(), "key_chain": key_chain_notes(engine)},
         "key_id": key_id(public),
         "public_key": public_pem(public),
     }
     manifest["signature"] = key.sign(dumps(manifest)).hex()
     (out / MANIFEST).write_bytes(render_manifest(manifest))
     return manifest
+
+
+def key_chain_notes(engine: Engine) -> list[str]:
+    """Every key rotation statement, first to last: what leads from the first key to the
+    ones that signed the checkpoint and the manifest (the manifest's
+    ``checkpoint.key_chain``)."""
+    with engine.connect() as conn:
+        return [note for _, note in stored_rotations(conn)]
 
 
 def _check_selection(app: LedgerApp, selection: Selection) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import itertools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,6 +23,16 @@ from replay.audit import leaf
 from replay.export import MANIFEST, read_records, render_manifest
 from replay.keys import KeyError_, key_id, load_public, verifies
 from replay.merkle import leaf_hash, verify_inclusion
+from replay.note import (
+    ED25519,
+    NoteError,
+    VerifierKey,
+    parse_checkpoint,
+    parse_note,
+    verify_cosignature,
+    verify_signature,
+)
+from replay.rotation import KeyChain, key_chain, parse_rotation
 
 META = (
     "type",
@@ -43,6 +54,7 @@ class ExportCheck:
 
     key_id: str = ""
     key_pinned: bool = False
+    cosigned_by: list[str] = field(default_factory=list)
     records: int = 0
     subjects: int = 0
     problems: list[str] = field(default_factory=list)
@@ -60,12 +72,20 @@ class ExportCheck:
             "subjects": self.subjects,
             "key_id": self.key_id,
             "key_pinned": self.key_pinned,
+            "cosigned_by": self.cosigned_by,
             "problems": self.problems,
         }
 
 
-def verify_export(directory: Path, pinned: Ed25519PublicKey | None = None) -> ExportCheck:
-    """Check the export in ``directory``; ``pinned``: the key it must be signed with."""
+def verify_export(
+    directory: Path,
+    pinned: Ed25519PublicKey | None = None,
+    witnesses: Sequence[VerifierKey] = (),
+    quorum: int = 0,
+) -> ExportCheck:
+    """Check the export in ``directory``; ``pinned``: the first key of the ledger (the
+    manifest's key rotation statements lead from it to the keys that signed); ``witnesses``,
+    ``quorum``: the covering checkpoint must carry that many of their cosignatures."""
     check = ExportCheck(key_pinned=pinned is not None)
     try:
         raw = (directory / MANIFEST).read_bytes()
@@ -75,27 +95,79 @@ def verify_export(directory: Path, pinned: Ed25519PublicKey | None = None) -> Ex
         check.problems.append(f"{MANIFEST} cannot be read: {error}")
         return check
     try:
-        _check(directory, raw, manifest, pinned or embedded, check)
+        chain = _key_chain(manifest, pinned, embedded, check)
+        _check(directory, raw, manifest, chain, check)
+        _cosignatures(manifest, witnesses, quorum, check)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         check.problems.append(f"{MANIFEST} is not as an export writes it: {error!r}")
     return check
+
+
+def _key_chain(
+    manifest: dict[str, Any],
+    pinned: Ed25519PublicKey | None,
+    embedded: Ed25519PublicKey,
+    check: ExportCheck,
+) -> KeyChain:
+    """The keys in force: from the pinned key (else the first statement's old key, else the
+    manifest's own key) through ``checkpoint.key_chain``."""
+    cp = manifest.get("checkpoint") or {}
+    notes = [str(n) for n in cp.get("key_chain") or []]
+    origin = ""
+    if cp.get("note"):
+        try:
+            origin = parse_checkpoint(parse_note(str(cp["note"])).text).origin
+        except NoteError as error:
+            check.problems.append(f"the covering checkpoint's note cannot be read: {error}")
+    first = pinned or embedded
+    if pinned is None and notes:
+        try:
+            first = parse_rotation(notes[0]).old.public
+        except NoteError:
+            first = embedded
+    chain = key_chain(first, list(enumerate(notes, start=1)), origin)
+    check.problems += [f"{f.kind}: {f.detail}" for f in chain.findings]
+    return chain
+
+
+def _cosignatures(
+    manifest: dict[str, Any], witnesses: Sequence[VerifierKey], quorum: int, check: ExportCheck
+) -> None:
+    if quorum <= 0:
+        return
+    cp = manifest.get("checkpoint") or {}
+    if not cp.get("note"):
+        check.problems.append("the covering checkpoint is of format 1: it has no cosignatures")
+        return
+    try:
+        note = parse_note(str(cp["note"]))
+    except NoteError:
+        return  # named by _key_chain
+    signed = [w.name for w in witnesses if verify_cosignature(note, w) is not None]
+    check.cosigned_by = signed
+    if len(signed) < quorum:
+        check.problems.append(
+            f"the covering checkpoint has {len(signed)} of the {quorum} witness cosignatures "
+            "required"
+        )
 
 
 def _check(
     directory: Path,
     raw: bytes,
     manifest: dict[str, Any],
-    key: Ed25519PublicKey,
+    chain: KeyChain,
     check: ExportCheck,
 ) -> None:
     if raw != render_manifest(manifest):
         check.problems.append(f"{MANIFEST}: its bytes are not as written (edited)")
+    key = chain.last()
     check.key_id = key_id(key)
     unsigned = {k: v for k, v in manifest.items() if k != "signature"}
     signature = str(manifest.get("signature", ""))
     if signature != signature.lower() or not verifies(key, signature, dumps(unsigned)):
         check.problems.append(f"{MANIFEST}: the signature does not match (edited, or another key)")
-    root, size = _checkpoint(manifest, key, check)
+    root, size = _checkpoint(manifest, chain, check)
     listed = set(manifest.get("files", {}))
     for extra in sorted(p.name for p in directory.iterdir() if p.name not in listed | {MANIFEST}):
         check.problems.append(f"{extra}: not listed in the manifest")
@@ -126,11 +198,26 @@ def _check(
     check.subjects = len(chains)
 
 
-def _checkpoint(
-    manifest: dict[str, Any], key: Ed25519PublicKey, check: ExportCheck
-) -> tuple[bytes, int]:
+def _checkpoint(manifest: dict[str, Any], chain: KeyChain, check: ExportCheck) -> tuple[bytes, int]:
     cp = manifest.get("checkpoint") or {}
+    if cp.get("note"):
+        try:
+            note = parse_note(str(cp["note"]))
+            body = parse_checkpoint(note.text)
+            seq = next(
+                int(line.split(" ", 1)[1]) for line in body.extensions if line.startswith("seq ")
+            )
+        except (NoteError, StopIteration, ValueError) as error:
+            check.problems.append(f"the covering checkpoint's note cannot be read: {error}")
+            return b"", 0
+        key = chain.at(seq)
+        if not verify_signature(note, VerifierKey(body.origin, ED25519, key)):
+            check.problems.append(
+                f"the covering checkpoint is not signed by the key in force for it ({key_id(key)})"
+            )
+        return body.root, body.size
     statement = cp.get("statement") or {}
+    key = chain.at(int(statement.get("seq") or 1))
     if not verifies(key, str(cp.get("signature", "")), dumps(statement)):
         check.problems.append("the covering checkpoint's signature does not match")
     try:

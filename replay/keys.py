@@ -3,7 +3,9 @@
 ``LEDGER_SIGNING_KEY`` names a PEM file holding the private key; by default it is
 ``$XDG_CONFIG_HOME/ledger/signing-key.pem`` (``~/.config/ledger/...``). ``ledger
 checkpoint`` creates it (mode 0600) the first time; everything else only reads it, and
-auditors who hold just the public half (``ledger key public``) pass ``--public-key``.
+auditors who hold just the public half (``ledger key public``: the PEM, then the C2SP
+verifier key line) pass ``--public-key`` (either form). ``ledger key rotate`` installs a
+new key in the same place (:func:`install`), keeping the old one beside it.
 """
 
 from __future__ import annotations
@@ -94,11 +96,75 @@ def load_public(pem: str | bytes) -> Ed25519PublicKey:
 def trusted_public(public_key_file: str | None) -> Ed25519PublicKey:
     """The key checkpoints must be signed with: ``--public-key``, else the configured key's."""
     if public_key_file is not None:
-        try:
-            return load_public(Path(public_key_file).read_bytes())
-        except OSError as error:
-            raise KeyError_(f"cannot read --public-key {public_key_file}: {error}") from error
+        return read_public(public_key_file, "--public-key")
     return signing_key(create=False).public_key()
+
+
+def read_public(given: str, option: str) -> Ed25519PublicKey:
+    """A public key given as a C2SP verifier key (``name+id+key``), or as a file holding
+    one or a PEM key (``ledger key public`` output holds both)."""
+    from replay.note import ED25519, NoteError, parse_vkey
+
+    if "+" in given and not Path(given).exists():
+        try:
+            vkey = parse_vkey(given)
+        except NoteError as error:
+            raise KeyError_(f"{option} {given}: {error}") from error
+        if vkey.kind != ED25519:
+            raise KeyError_(f"{option} {given}: a cosigner (witness) key, not a log key")
+        return vkey.public
+    try:
+        data = Path(given).read_bytes()
+    except OSError as error:
+        raise KeyError_(f"cannot read {option} {given}: {error.strerror or error}") from error
+    if b"-----BEGIN" in data:
+        try:
+            return load_public(data)
+        except KeyError_ as error:
+            raise KeyError_(f"{option} {given}: {error}") from error
+    return read_public(data.decode(errors="replace").strip(), option)
+
+
+def install(new: Ed25519PrivateKey) -> Path:
+    """Make ``new`` the configured signing key: written beside the old one, fsynced and
+    renamed over it; the old key is kept as ``<file>.<key id>.retired``. Returns that path."""
+    path = key_path()
+    pem = new.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    retired = path.with_name(
+        f"{path.name}.{key_id(signing_key(create=False).public_key())}.retired"
+    )
+    temporary = path.with_name(f".{path.name}.new")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        file.write(pem)
+        file.flush()
+        os.fsync(file.fileno())
+    if not retired.exists():
+        os.link(path, retired)
+    os.replace(temporary, path)
+    directory = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+    return retired
+
+
+def read_private(path: str) -> Ed25519PrivateKey:
+    """An Ed25519 private key from a PEM file (``key rotate --new-key``)."""
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except OSError as error:
+        raise KeyError_(f"cannot read {path}: {error.strerror or error}") from error
+    except (ValueError, TypeError) as error:
+        raise KeyError_(f"{path} is not a PEM private key: {error}") from error
+    if not isinstance(key, Ed25519PrivateKey):
+        raise KeyError_(f"{path} holds a {type(key).__name__}, not an Ed25519 key")
+    return key
 
 
 def key_id(key: Ed25519PublicKey) -> str:

@@ -7,8 +7,13 @@ One pass over the log in notification order:
   predecessor's hash (the first names genesis);
 * the stored rows are merged with the checkpoints' leaves, so an event deleted, moved,
   swapped or replaced after a checkpoint is named by the leaf that recorded it;
-* the Merkle root of the stored log is compared with each checkpoint's signed root,
-  and each statement's signature with the trusted key.
+* the Merkle root of the stored log is compared with each checkpoint's signed root (so
+  every checkpoint is consistent with the one before by the stored events themselves, not
+  by the stored frontier or leaves), and each checkpoint's signature with the key in force
+  for it: the trusted key, followed through the key rotation statements;
+* checkpoints held elsewhere (a copy, an export, each witness's latest) must still be
+  stored and agree; with ``--witness`` and ``--quorum``, the newest checkpoint must carry
+  that many valid witness cosignatures.
 
 On SQLite, where notification ids (row ids) are never skipped, a missing id is a deleted
 row. Without a checkpoint, events deleted from the end of a subject or of the log leave
@@ -18,7 +23,7 @@ no trace in what remains: checkpoint often (``ledger tick --checkpoint``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,10 +31,33 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, select
 
 from ledger.adapters.event_store import LedgerApp
-from replay.audit import ChainCheck, Finding, Scanned, create_tables, leaf, leaves, scan
-from replay.checkpoint import Checkpoint, load_checkpoints, signed_bytes
-from replay.keys import KeyError_, key_id, load_public, verifies
+from replay.audit import (
+    ChainCheck,
+    Finding,
+    Scanned,
+    audit_meta,
+    create_tables,
+    leaf,
+    leaves,
+    scan,
+)
+from replay.checkpoint import (
+    Checkpoint,
+    CheckpointRefused,
+    ledger_origin,
+    load_checkpoints,
+    signed_bytes,
+)
+from replay.keys import key_id, verifies
 from replay.merkle import Frontier, leaf_hash
+from replay.note import (
+    ED25519,
+    NoteError,
+    VerifierKey,
+    verify_cosignature,
+    verify_signature,
+)
+from replay.rotation import KeyChain, key_chain, parse_rotation, stored_rotations
 
 
 @dataclass
@@ -42,6 +70,9 @@ class Verification:
     checkpoints: int = 0
     covered_up_to: int = 0
     findings: list[Finding] = field(default_factory=list)
+    origin: str = ""
+    keys: list[str] = field(default_factory=list)  # the keys in force, first to last
+    cosigned_by: list[str] = field(default_factory=list)  # witnesses on the newest
 
     @property
     def ok(self) -> bool:
@@ -66,6 +97,9 @@ class Verification:
             "checkpoints": self.checkpoints,
             "covered_up_to": self.covered_up_to,
             "key_id": self.key_id,
+            "origin": self.origin,
+            "keys": self.keys,
+            "cosigned_by": self.cosigned_by,
             "first_bad": None if first is None else first.as_dict(),
             "findings": [f.as_dict() for f in self.findings],
         }
@@ -76,23 +110,40 @@ def verify(
     engine: Engine,
     trusted: Ed25519PublicKey,
     held: Checkpoint | None = None,
+    *,
+    pinned: bool = False,
+    witnesses: Sequence[VerifierKey] = (),
+    quorum: int = 0,
+    views: Sequence[tuple[str, Checkpoint]] = (),
 ) -> Verification:
     """Verify the whole stored log and its checkpoints against the ``trusted`` key.
 
+    ``pinned``: ``trusted`` is the first key (``--public-key``), followed through the key
+    rotation statements; else it is the configured key, which the chain must end at.
     ``held``: a checkpoint kept outside the database (from ``ledger checkpoint --json`` or
-    an export's manifest); the stored log must still agree with it, which is what shows
-    checkpoints deleted from the database, and events deleted before they were covered.
+    an export's manifest); ``views``: the latest checkpoint each witness cosigned, by
+    witness. The stored log must still agree with them, which is what shows checkpoints
+    deleted from the database or rolled back, and events deleted before they were covered.
+    ``witnesses``, ``quorum``: the newest checkpoint must carry ``quorum`` valid
+    cosignatures from these keys.
     """
     create_tables(engine)
     result = Verification(key_id=key_id(trusted))
     with engine.connect() as conn:
         stored = load_checkpoints(conn)
         result.checkpoints = len(stored)
-        findings = _statements(stored, trusted)
-        if held is not None:
-            findings += _held(held, stored, trusted)
-            if not any(c.statement == held.statement for c in stored):
-                stored = sorted([*stored, held], key=lambda c: c.last_notification_id)
+        origin = _origin(conn, stored)
+        result.origin = origin
+        chain = _chain(trusted, pinned, stored_rotations(conn), origin)
+        result.keys = [key_id(k) for _, k in chain.keys]
+        findings = [*chain.findings, *_statements(stored, chain, origin)]
+        holds = [*([] if held is None else [("the checkpoint you hold", held)]), *views]
+        for name, copy in holds:
+            findings += _held(name, copy, stored, chain)
+            if not any(_same(c, copy) for c in stored):
+                stored = sorted([*stored, copy], key=lambda c: c.last_notification_id)
+        if quorum > 0:
+            findings += _quorum(result, load_checkpoints(conn), witnesses, quorum)
         result.findings += findings
         untrusted = {f.checkpoint for f in findings if f.kind in UNTRUSTED}
         result.covered_up_to = max(
@@ -103,58 +154,217 @@ def verify(
     return result
 
 
-def _held(held: Checkpoint, stored: list[Checkpoint], trusted: Ed25519PublicKey) -> list[Finding]:
-    name = f"the checkpoint you hold (number {held.seq})"
-    if not verifies(trusted, held.signature, signed_bytes(held.statement)):
+def _origin(conn: Connection, stored: list[Checkpoint]) -> str:
+    named = next((c.origin for c in stored if c.origin), None)
+    if named is not None:
+        return named
+    try:
+        return ledger_origin(conn)
+    except CheckpointRefused:  # LEDGER_ORIGIN differs: the stored one is this ledger's
+        return str(
+            conn.execute(select(audit_meta.c.value).where(audit_meta.c.name == "origin")).scalar()
+        )
+
+
+def _chain(
+    trusted: Ed25519PublicKey, pinned: bool, rows: list[tuple[int, str]], origin: str
+) -> KeyChain:
+    """The keys in force: from the pinned key, or from the first rotation statement's old
+    key up to the configured one."""
+    first = trusted
+    if not pinned and rows:
+        try:
+            first = parse_rotation(rows[0][1]).old.public
+        except NoteError:
+            first = trusted
+    chain = key_chain(first, rows, origin)
+    if not pinned and key_id(chain.last()) != key_id(trusted):
+        chain.findings.append(
+            Finding(
+                "key_rotation",
+                f"the configured key {key_id(trusted)} is not the key the rotation statements "
+                f"end at ({key_id(chain.last())})",
+            )
+        )
+    return chain
+
+
+def _same(a: Checkpoint, b: Checkpoint) -> bool:
+    return (a.seq, a.tree_size, a.root, a.last_notification_id, a.previous_root) == (
+        b.seq,
+        b.tree_size,
+        b.root,
+        b.last_notification_id,
+        b.previous_root,
+    )
+
+
+def _signed(checkpoint: Checkpoint, key: Ed25519PublicKey) -> str | None:
+    """None if ``key`` signed the checkpoint; else what is wrong (a finding's kind)."""
+    if checkpoint.legacy is not None:
+        claimed = checkpoint.claimed_key
+        if (
+            claimed is None
+            or key_id(claimed) != key_id(key)
+            or checkpoint.legacy.get("key_id") != key_id(key)
+        ):
+            return "checkpoint_key"
+        if not verifies(key, checkpoint.signature, signed_bytes(checkpoint.legacy)):
+            return "checkpoint_signature"
+        return None
+    note = checkpoint.parsed_note()
+    expected = VerifierKey(checkpoint.origin or "", ED25519, key)
+    if verify_signature(note, expected):
+        return None
+    if any(s.name == expected.name and s.key_id == expected.key_id for s in note.signatures):
+        return "checkpoint_signature"
+    return "checkpoint_key"
+
+
+def _signer(checkpoint: Checkpoint) -> str:
+    """Names the key that did sign: the stored public key if its signature holds."""
+    claimed = checkpoint.claimed_key
+    if claimed is not None and _signed(checkpoint, claimed) is None:
+        shown = checkpoint.log_key() or key_id(claimed)
+        return f"key {key_id(claimed)} ({shown})"
+    if checkpoint.note is not None:
+        lines = [f"{s.name}+{s.key_id.hex()}" for s in checkpoint.parsed_note().signatures]
+        return f"an unknown key (signature lines {', '.join(lines)})"
+    return f"an unknown key (it claims {checkpoint.key_id})"
+
+
+def _held(name: str, held: Checkpoint, stored: list[Checkpoint], chain: KeyChain) -> list[Finding]:
+    name = f"{name} (number {held.seq}: {held.tree_size} events up to notification "
+    name += f"{held.last_notification_id}, root {held.root[:12]})"
+    if _signed(held, chain.at(held.seq)) is not None:
         return [
             Finding(
                 "checkpoint_signature",
-                f"{name} is not signed by the trusted key",
+                f"{name} is not signed by the key in force for it",
                 checkpoint=held.seq,
             )
         ]
     same = [c for c in stored if c.seq == held.seq]
+    newest = max((c.tree_size for c in stored if not c.problem), default=0)
     if not same:
+        rolled = (
+            f"; the newest stored checkpoint covers {newest} events: the checkpoints were "
+            "rolled back or wiped"
+            if held.tree_size > newest
+            else ""
+        )
         return [
             Finding(
-                "checkpoint_withheld", f"{name} is no longer in the database", checkpoint=held.seq
+                "checkpoint_withheld",
+                f"{name} is no longer in the database{rolled}",
+                checkpoint=held.seq,
             )
         ]
-    if same[0].statement != held.statement:
+    if not _same(same[0], held):
         return [
             Finding(
-                "checkpoint_withheld", f"{name} differs from the stored one", checkpoint=held.seq
+                "checkpoint_withheld",
+                f"{name} differs from the stored one ({same[0].tree_size} events up to "
+                f"notification {same[0].last_notification_id}, root {same[0].root[:12]}): the "
+                "stored checkpoints were replaced",
+                checkpoint=held.seq,
             )
         ]
     return []
 
 
-UNTRUSTED = frozenset({"checkpoint_key", "checkpoint_signature"})
+def _quorum(
+    result: Verification,
+    stored: list[Checkpoint],
+    witnesses: Sequence[VerifierKey],
+    quorum: int,
+) -> list[Finding]:
+    readable = [c for c in stored if not c.problem]
+    if not readable:
+        return [Finding("checkpoint_witness", "no checkpoint to require cosignatures on")]
+    newest = readable[-1]
+    if newest.note is None:
+        return [
+            Finding(
+                "checkpoint_witness",
+                f"checkpoint {newest.seq} is of format 1: it carries no cosignatures",
+                checkpoint=newest.seq,
+            )
+        ]
+    note = newest.parsed_note()
+    signed = [w for w in witnesses if verify_cosignature(note, w) is not None]
+    result.cosigned_by = [w.name for w in signed]
+    if len(signed) >= quorum:
+        return []
+    missing = [w.name for w in witnesses if w not in signed]
+    return [
+        Finding(
+            "checkpoint_witness",
+            f"the newest checkpoint {newest.seq} ({newest.tree_size} events, root "
+            f"{newest.root[:12]}) has {len(signed)} of the {quorum} witness cosignatures "
+            f"required (none valid from {', '.join(missing)}): no witness vouches that it "
+            "extends what they saw",
+            checkpoint=newest.seq,
+        )
+    ]
+
+
+UNTRUSTED = frozenset({"checkpoint_key", "checkpoint_signature", "checkpoint_unreadable"})
 """Findings that make a statement's figures meaningless (not compared with the log)."""
 
 
-def _statements(stored: list[Checkpoint], trusted: Ed25519PublicKey) -> list[Finding]:
+def _statements(stored: list[Checkpoint], chain: KeyChain, origin: str) -> list[Finding]:
     findings = []
-    trusted_id = key_id(trusted)
     previous: Checkpoint | None = None
+    unknown_previous = False  # the one before cannot be read: its root is not known
     for number, checkpoint in enumerate(stored, start=1):
         name = f"checkpoint {checkpoint.seq}"
-        try:
-            signer = key_id(load_public(checkpoint.public_key))
-        except KeyError_:
-            signer = "unreadable"
-        if signer != trusted_id or checkpoint.statement.get("key_id") != trusted_id:
+        if checkpoint.problem:
+            findings.append(
+                Finding(
+                    "checkpoint_unreadable",
+                    f"{name} cannot be read: {checkpoint.problem}",
+                    checkpoint=checkpoint.seq,
+                )
+            )
+            unknown_previous = True
+            continue
+        key = chain.at(checkpoint.seq)
+        wrong = _signed(checkpoint, key)
+        if wrong == "checkpoint_key":
             findings.append(
                 Finding(
                     "checkpoint_key",
-                    f"{name} is signed by key {signer}, not the trusted key {trusted_id}",
+                    f"{name} is signed by {_signer(checkpoint)}, which no key rotation "
+                    f"statement introduces; the key in force is {key_id(key)}",
+                    checkpoint=checkpoint.seq,
                 )
             )
-        elif not verifies(trusted, checkpoint.signature, signed_bytes(checkpoint.statement)):
+        elif wrong == "checkpoint_signature":
             findings.append(
                 Finding(
                     "checkpoint_signature",
                     f"{name}'s signature does not match its statement",
+                    checkpoint=checkpoint.seq,
+                )
+            )
+        if checkpoint.origin is not None and checkpoint.origin != origin:
+            findings.append(
+                Finding(
+                    "checkpoint_origin",
+                    f"{name} names the log {checkpoint.origin}, not {origin}",
+                    checkpoint=checkpoint.seq,
+                )
+            )
+        if (
+            wrong is None  # (of a note that fails its signature, the figures mean nothing)
+            and checkpoint.stored_statement is not None
+            and checkpoint.stored_statement != checkpoint.statement
+        ):
+            findings.append(
+                Finding(
+                    "checkpoint_statement",
+                    f"the JSON copy of {name}'s figures differs from its signed note",
                     checkpoint=checkpoint.seq,
                 )
             )
@@ -167,7 +377,7 @@ def _statements(stored: list[Checkpoint], trusted: Ed25519PublicKey) -> list[Fin
                 )
             )
         expected_previous = None if previous is None else previous.root
-        if checkpoint.statement.get("previous_root") != expected_previous:
+        if not unknown_previous and checkpoint.previous_root != expected_previous:
             findings.append(
                 Finding(
                     "checkpoint_link",
@@ -186,7 +396,7 @@ def _statements(stored: list[Checkpoint], trusted: Ed25519PublicKey) -> list[Fin
                     checkpoint=checkpoint.seq,
                 )
             )
-        previous = checkpoint
+        previous, unknown_previous = checkpoint, False
     return findings
 
 

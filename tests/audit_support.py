@@ -95,6 +95,10 @@ class Tamper:
             self._sql("SELECT statement FROM ledger_checkpoints WHERE seq = ?", (seq,))[0][0]
         )
 
+    def checkpoint_note(self, seq: int) -> str:
+        """The stored signed note of a checkpoint (format 2)."""
+        return str(self._sql("SELECT note FROM ledger_checkpoints WHERE seq = ?", (seq,))[0][0])
+
     def set_checkpoint(self, seq: int, **columns: str) -> None:
         """Overwrite columns of a stored checkpoint."""
         assignments = ", ".join(f"{name} = ?" for name in columns)

@@ -232,3 +232,99 @@ def test_replay_board_answers_like_sla_list(incident_db: Path) -> None:
     view = ledger_json("replay", "T-1", "--as-of", as_of, db=incident_db)
     assert view["state"]["tier"] == "platform_engineer" and view["state"]["severity"] == 1
     assert ledger("replay", "T-9", "--as-of", as_of, db=incident_db).returncode == 1
+
+
+def test_notes_proofs_witness_and_rotation_from_the_command_line(
+    incident_db: Path, tmp_path: Path
+) -> None:
+    """Issue 21 as an operator and an auditor run it: a witness on its own port, the
+    checkpoint it cosigns, proofs checked offline, a key rotation and quorum verifies."""
+    assert ledger_json("checkpoint", db=incident_db)["new"]  # the key is made on first use
+    vkey = _cli("key", "public", "--db", str(incident_db)).stdout.splitlines()[-1]
+    assert vkey.startswith("ledger.local/") and vkey.count("+") == 2
+    made = _cli("witness", "init", "--name", "w.example/1", "--key", str(tmp_path / "w.key"))
+    assert made.returncode == 0, made.stderr
+    witness_vkey = made.stdout.strip()
+    assert _cli("witness", "init", "--name", "w", "--key", str(tmp_path / "w.key")).returncode == 1
+    serving = subprocess.Popen(
+        [
+            *(sys.executable, "-m", "cli", "witness", "serve", "--key", str(tmp_path / "w.key")),
+            *("--log-key", vkey, "--state", str(tmp_path), "--port", "0"),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert serving.stdout is not None
+        url = serving.stdout.readline().split()[-1]
+        assert url.startswith("http://127.0.0.1:")
+        signed = ledger_json("checkpoint", "--witness", url, db=incident_db)
+        assert not signed["new"] and signed["log_key"] == vkey  # checkpoint 1, now witnessed
+        assert [w["cosigned"] for w in signed["witnesses"]] == [True]
+        note = tmp_path / "c1.note"
+        note.write_text(signed["note"])  # with its cosignature
+        assert "\n— w.example/1 " in note.read_text()
+        quorum = ("--witness", witness_vkey, "--quorum", "1", "--against", url)
+        checked = ledger("verify", "--log-key", vkey, *quorum, "--json", db=incident_db)
+        assert checked.returncode == 0, checked.stdout
+        assert json.loads(checked.stdout)["cosigned_by"] == ["w.example/1"]
+
+        proof = ledger("proof", "inclusion", "T-1", "3", "--json", db=incident_db)
+        (tmp_path / "p.json").write_text(proof.stdout)
+        offline = _cli(
+            "proof", "verify", str(tmp_path / "p.json"), "--checkpoint", str(note), "--key", vkey
+        )
+        assert offline.returncode == 0 and "is leaf" in offline.stdout, offline.stdout
+        forged = json.loads(proof.stdout)
+        forged["leaf"]["event_hash"] = "0" * 64
+        (tmp_path / "bad.json").write_text(json.dumps(forged))
+        refused = _cli(
+            "proof", "verify", str(tmp_path / "bad.json"), "--checkpoint", str(note), "--key", vkey
+        )
+        assert refused.returncode == 1 and "NOT proven" in refused.stdout
+        assert ledger("proof", "inclusion", "T-9", "1", db=incident_db).returncode == 1
+
+        rotated = ledger_json("key", "rotate", db=incident_db)
+        new_vkey = rotated["new"]
+        assert rotated["old"] == vkey and rotated["from_checkpoint"] == 2
+        env = Envelopes(seed=3_000)
+        more = write_jsonl(
+            tmp_path / "more.jsonl",
+            [env.make("ticket.reopened", "T-1", {"reason": "again"}, at=T0 + 400 * M)],
+        )
+        assert ledger("ingest", str(more), db=incident_db).returncode == 0
+        # the witness trusts only the old key: it refuses the new key's checkpoint
+        refused_cp = ledger("checkpoint", "--witness", url, db=incident_db)
+        assert refused_cp.returncode == 1 and "403" in refused_cp.stderr
+        second = ledger_json("checkpoint", db=incident_db)
+        assert second["log_key"] == new_vkey and second["statement"]["seq"] == 2
+        (tmp_path / "c2.note").write_text(second["note"])
+        assert ledger("verify", "--log-key", vkey, db=incident_db).returncode == 0
+        lacking = ledger("verify", "--log-key", vkey, *quorum[:4], "--json", db=incident_db)
+        assert lacking.returncode == 1
+        assert json.loads(lacking.stdout)["first_bad"]["kind"] == "checkpoint_witness"
+        consistency = ledger("proof", "consistency", "1", "2", "--json", db=incident_db)
+        (tmp_path / "c.json").write_text(consistency.stdout)
+        args = ("proof", "verify", str(tmp_path / "c.json"), "--checkpoint", str(note))
+        args += ("--checkpoint", str(tmp_path / "c2.note"))
+        one_key = _cli(*args, "--key", new_vkey)
+        assert one_key.returncode == 1 and "not signed by the log key" in one_key.stdout
+        both = _cli(*args, "--key", vkey, "--key", new_vkey)  # across the rotation
+        assert both.returncode == 0 and "extends" in both.stdout, both.stdout
+
+        out_dir = tmp_path / "export"
+        assert ledger("export", "--out", str(out_dir), db=incident_db).returncode == 0
+        manifest = json.loads((out_dir / "manifest.json").read_text())
+        assert manifest["checkpoint"]["log_key"] == new_vkey
+        assert len(manifest["checkpoint"]["key_chain"]) == 1
+        exported = _cli("verify-export", str(out_dir), "--log-key", vkey, "--json")
+        assert exported.returncode == 0, exported.stdout
+        stranger = _cli("witness", "init", "--name", "x", "--key", str(tmp_path / "x.key")).stdout
+        unwitnessed = _cli(
+            "verify-export", str(out_dir), "--witness", stranger.strip(), "--quorum", "1"
+        )
+        assert unwitnessed.returncode == 1 and "witness cosignatures" in unwitnessed.stdout
+    finally:
+        serving.terminate()
+        serving.wait(timeout=30)

@@ -20,10 +20,10 @@ from replay.checkpoint import (
     CheckpointRefused,
     held_checkpoint,
     latest_checkpoint,
-    signed_bytes,
     take_checkpoint,
 )
-from replay.keys import public_pem, signing_key
+from replay.keys import key_id, public_pem, signing_key
+from replay.note import Note, parse_note, sign
 from replay.verify import Verification, verify
 from tests.audit_support import Tamper
 from tests.conftest import FixedClock
@@ -164,12 +164,18 @@ def test_a_truncated_log_names_the_first_missing_event(
 def test_a_checkpoint_edited_in_place_fails_its_signature(
     ledger: LedgerApp, engine: Engine, logged: Tamper
 ) -> None:
-    statement = json.loads(logged.checkpoint_statement(1))
-    statement["tree_size"] -= 1
-    logged.set_checkpoint(1, statement=json.dumps(statement))
+    note = logged.checkpoint_note(1)
+    lines = note.split("\n")
+    lines[1] = str(int(lines[1]) - 1)  # the tree size the note signs
+    logged.set_checkpoint(1, note="\n".join(lines))
     result = _verify(ledger, engine)
     assert [f.kind for f in result.findings] == ["checkpoint_signature"]
     assert result.first_bad().checkpoint == 1  # type: ignore[union-attr]
+    logged.set_checkpoint(1, note=note)
+    statement = json.loads(logged.checkpoint_statement(1))
+    statement["last_notification_id"] -= 1  # the JSON copy others read (metrics, pages)
+    logged.set_checkpoint(1, statement=json.dumps(statement))
+    assert [f.kind for f in _verify(ledger, engine).findings] == ["checkpoint_statement"]
 
 
 def test_a_checkpoint_forged_with_another_key_is_refused(
@@ -179,15 +185,16 @@ def test_a_checkpoint_forged_with_another_key_is_refused(
     nid = logged.rows()[3][0]
     logged.delete(nid)
     forger = Ed25519PrivateKey.generate()
-    statement = json.loads(logged.checkpoint_statement(1))
+    text = parse_note(logged.checkpoint_note(1)).text
+    origin = text.split("\n")[0]
     logged.set_checkpoint(
         1,
-        statement=json.dumps(statement),
-        signature=forger.sign(signed_bytes(statement)).hex(),
+        note=Note(text, (sign(text, origin, forger),)).render(),
         public_key=public_pem(forger.public_key()),
     )
     result = _verify(ledger, engine)
-    assert "checkpoint_key" in {f.kind for f in result.findings}
+    named = [f for f in result.findings if f.kind == "checkpoint_key"]
+    assert named and key_id(forger.public_key()) in named[0].detail
     assert not result.ok
 
 
