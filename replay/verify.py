@@ -18,7 +18,7 @@ no trace in what remains: checkpoint often (``ledger tick --checkpoint``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,6 +28,8 @@ from sqlalchemy import Connection, Engine, select
 from ledger.adapters.event_store import LedgerApp
 from replay.audit import ChainCheck, Finding, Scanned, create_tables, leaf, leaves, scan
 from replay.checkpoint import Checkpoint, load_checkpoints, signed_bytes
+from replay.event_keys import KeyCheck
+from replay.intake_chain import verify_intake
 from replay.keys import KeyError_, key_id, load_public, verifies
 from replay.merkle import Frontier, leaf_hash
 
@@ -42,6 +44,12 @@ class Verification:
     checkpoints: int = 0
     covered_up_to: int = 0
     findings: list[Finding] = field(default_factory=list)
+    # Beyond the events' chains (issue 21): what no checkpoint covers yet, the event keys,
+    # the intake chain (replay.intake_chain), the read models (replay.read_models).
+    uncovered_events: int = 0
+    key_rows: int = 0
+    intake: dict[str, Any] | None = None
+    read_models: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -66,6 +74,10 @@ class Verification:
             "checkpoints": self.checkpoints,
             "covered_up_to": self.covered_up_to,
             "key_id": self.key_id,
+            "uncovered_events": self.uncovered_events,
+            "key_rows": self.key_rows,
+            "intake": self.intake,
+            "read_models": self.read_models,
             "first_bad": None if first is None else first.as_dict(),
             "findings": [f.as_dict() for f in self.findings],
         }
@@ -98,7 +110,13 @@ def verify(
         result.covered_up_to = max(
             (c.last_notification_id for c in stored if c.seq not in untrusted), default=0
         )
-        _Pass(app, conn, stored, result, untrusted).run()
+        with KeyCheck(engine, covered_up_to=result.covered_up_to) as keys:
+            _Pass(app, conn, stored, result, untrusted, keys.observe).run()
+            result.findings += keys.finish()
+        result.uncovered_events, result.key_rows = keys.uncovered, keys.key_rows
+        intake = verify_intake(conn)
+        result.intake = intake.as_dict()
+        result.findings += intake.findings
     result.findings.sort(key=lambda f: (f.notification_id is None, f.notification_id or 0, f.kind))
     return result
 
@@ -200,8 +218,10 @@ class _Pass:
         stored: list[Checkpoint],
         result: Verification,
         untrusted: set[int | None],
+        observe: Callable[[Scanned], None] | None = None,
     ) -> None:
         self.app, self.conn, self.result = app, conn, result
+        self.observe = observe  # sees every stored row, in log order (the event keys)
         self.pending = list(stored)
         self.untrusted = untrusted  # checkpoints whose boundary the pass has not reached
         self.chain = ChainCheck()
@@ -223,6 +243,8 @@ class _Pass:
             self.previous_id = row.notification_id
             self.result.events += 1
             self.result.findings += self.chain.check(row, self._lone_gap)
+            if self.observe is not None:
+                self.observe(row)
             self._against_leaf(row)
         self._leaves_before(None)
         self._boundaries(None)
