@@ -31,6 +31,7 @@ from cli.render import SLA_COLUMNS, moment, print_state, print_timers, print_tra
 
 if TYPE_CHECKING:
     from replay.checkpoint import Checkpoint
+    from replay.verify import Verification
 
 key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True, cls=HelpGroup
@@ -105,9 +106,19 @@ def verify(
             metavar="FILE",
         ),
     ] = None,
+    read_models: Annotated[
+        bool,
+        typer.Option(
+            "--read-models",
+            help="Also fold the log afresh into a scratch database and compare every read "
+            "model (and its versions) with it.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
+    """Recompute every hash chain and checkpoint from the stored rows, and check the event
+    keys, the rejected and deferred inputs' chain and, with --read-models, the read models
+    (exit 1 if anything fails)."""
     import orjson
 
     from ledger.adapters.event_store import opened
@@ -126,7 +137,14 @@ def verify(
         fail(f"--against {against}: {error}")
     database = resolve_database(db)
     with opened(database, create=False) as ledger:
-        result = run_verify(ledger, engine_for(database), trusted, held)
+        engine = engine_for(database)
+        result = run_verify(ledger, engine, trusted, held)
+        if read_models:
+            from replay.read_models import check_read_models
+
+            models = check_read_models(ledger, engine, database)
+            result.read_models = models.as_dict()
+            result.findings += models.findings
     if json:
         print_json(result.as_dict())
     else:
@@ -136,6 +154,8 @@ def verify(
             f"{result.checkpoints} checkpoints (covering up to notification "
             f"{result.covered_up_to}), key {result.key_id}"
         )
+        for line in _coverage(result):
+            out().print(line, highlight=False)
         if first is None:
             out().print(f"[green]verified[/]: {summary}")
         else:
@@ -151,6 +171,32 @@ def verify(
                 out().print(f"  ... and {len(result.findings) - 20} more (--json lists all)")
     if not result.ok:
         sys.exit(1)
+
+
+def _coverage(result: Verification) -> list[str]:
+    """What else verify covered, and what no checkpoint covers yet."""
+    lines = [
+        f"  events no checkpoint covers yet: {result.uncovered_events}; "
+        f"event keys: {result.key_rows} rows"
+    ]
+    intake = result.intake
+    if intake is not None:
+        started = intake["covered_from"] or "(no start entry)"
+        adopted = intake["adopted_when_started"]
+        lines.append(
+            f"  intake chain: {intake['entries']} entries over {intake['rejections']} "
+            f"rejections and {intake['deferred']} deferred inputs ({intake['erased']} erased), "
+            f"covered from {started}"
+            + (f" ({adopted} rows stored before were adopted then)" if adopted else "")
+            + f"; entries no checkpoint covers yet: {intake['uncovered']}"
+        )
+    if result.read_models is not None:
+        models = result.read_models
+        lines.append(
+            f"  read models: {models['tables']} tables, {models['rows']} rows compared with a "
+            "fresh fold of the log"
+        )
+    return lines
 
 
 @key_app.command("public")
