@@ -154,12 +154,11 @@ def verify(
             f"{result.checkpoints} checkpoints (covering up to notification "
             f"{result.covered_up_to}), key {result.key_id}"
         )
+        verdict = "[green]verified[/]" if first is None else "[red]FAILED[/]"
+        out().print(f"{verdict}: {summary}")
         for line in _coverage(result):
-            out().print(line, highlight=False)
-        if first is None:
-            out().print(f"[green]verified[/]: {summary}")
-        else:
-            out().print(f"[red]FAILED[/]: {summary}")
+            out().print(line, highlight=False, soft_wrap=True)
+        if first is not None:
             out().print(
                 f"first bad: {first.where()}: {first.kind}: {first.detail}", highlight=False
             )
@@ -175,26 +174,27 @@ def verify(
 
 def _coverage(result: Verification) -> list[str]:
     """What else verify covered, and what no checkpoint covers yet."""
-    lines = [
-        f"  events no checkpoint covers yet: {result.uncovered_events}; "
-        f"event keys: {result.key_rows} rows"
-    ]
     intake = result.intake
+    uncovered = f"  not covered by a checkpoint yet: {result.uncovered_events} events"
     if intake is not None:
-        started = intake["covered_from"] or "(no start entry)"
+        uncovered += f", {intake['uncovered']} intake chain entries"
+    lines = [uncovered, f"  event keys: {result.key_rows} rows"]
+    if intake is not None:
         adopted = intake["adopted_when_started"]
         lines.append(
             f"  intake chain: {intake['entries']} entries over {intake['rejections']} "
             f"rejections and {intake['deferred']} deferred inputs ({intake['erased']} erased), "
-            f"covered from {started}"
-            + (f" ({adopted} rows stored before were adopted then)" if adopted else "")
-            + f"; entries no checkpoint covers yet: {intake['uncovered']}"
+            f"covered from {intake['covered_from'] or '(no start entry)'}"
+            + (f", adopting the {adopted} rows stored before" if adopted else "")
         )
     if result.read_models is not None:
         models = result.read_models
         lines.append(
-            f"  read models: {models['tables']} tables, {models['rows']} rows compared with a "
-            "fresh fold of the log"
+            f"  read models: {models['tables']} tables, {models['rows']} rows equal a fresh "
+            "fold of the log"
+            if result.ok or not any(f.kind.startswith("read_model") for f in result.findings)
+            else f"  read models: {models['tables']} tables, {models['rows']} rows compared "
+            "with a fresh fold of the log"
         )
     return lines
 

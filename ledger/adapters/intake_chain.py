@@ -132,7 +132,7 @@ class Content:
         return dict(orjson.loads(self.fields))
 
 
-def content(source: str, row: Mapping[str, Any], payload_hash: str | None = None) -> Content:
+def content(source: str, row: Mapping[Any, Any], payload_hash: str | None = None) -> Content:
     """The recorded content of a stored row of ``source`` (``payload_hash``: the payload's
     hash to use instead of hashing the stored payload, for an erased one)."""
     values = {name: _canonical(name, row[name]) for name in FIELDS[source]}
