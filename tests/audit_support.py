@@ -106,3 +106,7 @@ class Tamper:
         """Delete every checkpoint and its leaves (what an attacker would do first)."""
         self._sql("DELETE FROM ledger_checkpoints")
         self._sql("DELETE FROM ledger_checkpoint_leaves")
+
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Any SQL, as an insider would run it (``?`` marks; SQLite's names)."""
+        return self._sql(statement, params)
