@@ -123,7 +123,10 @@ EXAMPLES: Final = {
     "consume": ["ledger consume --bootstrap localhost:9092 --db postgresql+psycopg://..."],
     "relay": ["ledger relay --follow --bootstrap localhost:9092"],
     "emit": ["ledger emit demo.jsonl --bootstrap localhost:9092"],
-    "tick": ["ledger tick --now 2026-04-06T00:00:00Z", "ledger tick --every 60 --checkpoint"],
+    "tick": [
+        "ledger tick --now 2026-04-06T00:00:00Z",
+        "ledger tick --every 60 --checkpoint-every 600",
+    ],
     "status": ["ledger status", "ledger status --json"],
     "serve": ["ledger serve --port 8000", "ledger serve --no-auth --port 0 --db /tmp/ledger.db"],
 }

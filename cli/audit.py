@@ -32,6 +32,7 @@ from cli.render import SLA_COLUMNS, moment, print_state, print_timers, print_tra
 if TYPE_CHECKING:
     from replay.checkpoint import Checkpoint
     from replay.note import VerifierKey
+    from replay.verify import Verification
 
 key_app = typer.Typer(
     help="The Ed25519 key that signs checkpoints and exports.", no_args_is_help=True, cls=HelpGroup
@@ -230,9 +231,19 @@ def verify(
     ] = None,
     witness: WitnessKeysOption = None,
     quorum: QuorumOption = 0,
+    read_models: Annotated[
+        bool,
+        typer.Option(
+            "--read-models",
+            help="Also fold the log afresh into a scratch database and compare every read "
+            "model (and its versions) with it.",
+        ),
+    ] = False,
     json: JsonOption = False,
 ) -> None:
-    """Recompute every hash chain and checkpoint from the stored rows (exit 1 if any fails)."""
+    """Recompute every hash chain and checkpoint from the stored rows, and check the event
+    keys, the rejected and deferred inputs' chain and, with --read-models, the read models
+    (exit 1 if anything fails)."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
@@ -266,6 +277,12 @@ def verify(
             quorum=quorum,
             views=views,
         )
+        if read_models:
+            from replay.read_models import check_read_models
+
+            models = check_read_models(ledger, engine, database)
+            result.read_models = models.as_dict()
+            result.findings += models.findings
     if json:
         print_json(result.as_dict())
     else:
@@ -276,10 +293,11 @@ def verify(
             f"{result.covered_up_to}), key {result.key_id}"
             + (f", cosigned by {', '.join(result.cosigned_by)}" if result.cosigned_by else "")
         )
-        if first is None:
-            out().print(f"[green]verified[/]: {summary}")
-        else:
-            out().print(f"[red]FAILED[/]: {summary}")
+        verdict = "[green]verified[/]" if first is None else "[red]FAILED[/]"
+        out().print(f"{verdict}: {summary}")
+        for line in _coverage(result):
+            out().print(line, highlight=False, soft_wrap=True)
+        if first is not None:
             out().print(
                 f"first bad: {first.where()}: {first.kind}: {first.detail}", highlight=False
             )
@@ -308,6 +326,31 @@ def _origin_or_none(db: str | None) -> str | None:
         return origin_of(engine_for(database))
     except CheckpointRefused as error:
         fail(str(error))
+def _coverage(result: Verification) -> list[str]:
+    """What else verify covered, and what no checkpoint covers yet."""
+    intake = result.intake
+    uncovered = f"  not covered by a checkpoint yet: {result.uncovered_events} events"
+    if intake is not None:
+        uncovered += f", {intake['uncovered']} intake chain entries"
+    lines = [uncovered, f"  event keys: {result.key_rows} rows"]
+    if intake is not None:
+        adopted = intake["adopted_when_started"]
+        lines.append(
+            f"  intake chain: {intake['entries']} entries over {intake['rejections']} "
+            f"rejections and {intake['deferred']} deferred inputs ({intake['erased']} erased), "
+            f"covered from {intake['covered_from'] or '(no start entry)'}"
+            + (f", adopting the {adopted} rows stored before" if adopted else "")
+        )
+    if result.read_models is not None:
+        models = result.read_models
+        lines.append(
+            f"  read models: {models['tables']} tables, {models['rows']} rows equal a fresh "
+            "fold of the log"
+            if result.ok or not any(f.kind.startswith("read_model") for f in result.findings)
+            else f"  read models: {models['tables']} tables, {models['rows']} rows compared "
+            "with a fresh fold of the log"
+        )
+    return lines
 
 
 @key_app.command("public")

@@ -167,9 +167,20 @@ def tick(
     checkpoint: Annotated[
         bool,
         typer.Option(
-            "--checkpoint", help="After each tick, sign a checkpoint of the log if it grew."
+            "--checkpoint/--no-checkpoint",
+            help="After each tick, sign a checkpoint of the log if it grew, with the "
+            "configured signing key (on by default).",
         ),
-    ] = False,
+    ] = True,
+    checkpoint_every: Annotated[
+        float | None,
+        typer.Option(
+            "--checkpoint-every",
+            min=1.0,
+            help="With --every: sign at most once every SECONDS (default: after every tick).",
+            metavar="SECONDS",
+        ),
+    ] = None,
     json: JsonOption = False,
 ) -> None:
     """Write breaches, warnings, expired temporary fixes and exceptions, overdue preventive
@@ -183,7 +194,12 @@ def tick(
         fail("--every ticks on the clock; it cannot be combined with --now")
     when = parse_instant(now, "--now") or datetime.now(UTC)
     database = resolve_database(db)
-    sign = _checkpointer(checkpoint)
+    if checkpoint_every is not None and not checkpoint:
+        fail(
+            "--checkpoint-every sets how often the tick signs; it cannot be combined with "
+            "--no-checkpoint"
+        )
+    sign = _checkpointer(checkpoint, checkpoint_every)
     with opened(database) as ledger:
         engine = engine_for(database)
         report = run_tick(ledger, engine, when)
@@ -205,10 +221,13 @@ def tick(
     )
 
 
-def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
-    """What the tick calls after each run: sign a checkpoint if asked (and the log grew)."""
+def _checkpointer(enabled: bool, every: float | None) -> Callable[[LedgerApp, Engine], None]:
+    """What the tick calls after each run: sign a checkpoint (if the log grew), unless
+    turned off; with ``every``, at most once every ``every`` seconds."""
     if not enabled:
         return lambda _ledger, _engine: None
+    import time
+
     from replay.checkpoint import CheckpointRefused, take_checkpoint
     from replay.keys import KeyError_, signing_key
     from replay.witness import configured_witnesses, request_cosignatures  # LEDGER_WITNESSES
@@ -216,9 +235,14 @@ def _checkpointer(enabled: bool) -> Callable[[LedgerApp, Engine], None]:
     try:
         key = signing_key(create=True)
     except KeyError_ as error:
-        fail(str(error))
+        fail(f"{error}; or tick without signing: --no-checkpoint")
+    last_signed: float | None = None
 
     def sign(ledger: LedgerApp, engine: Engine) -> None:
+        nonlocal last_signed
+        if every is not None and last_signed is not None and time.monotonic() - last_signed < every:
+            return
+        last_signed = time.monotonic()
         try:
             taken, new = take_checkpoint(ledger, engine, key, datetime.now(UTC))
         except CheckpointRefused as error:  # keep ticking; verify names the bad event

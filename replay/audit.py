@@ -118,6 +118,7 @@ class Finding:
     version: int | None = None
     notification_id: int | None = None
     checkpoint: int | None = None
+    about: str | None = None  # what else it is about: ``ledger_rejections id 7``, a table
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready."""
@@ -127,11 +128,14 @@ class Finding:
             "version": self.version,
             "notification_id": self.notification_id,
             "checkpoint": self.checkpoint,
+            "about": self.about,
             "detail": self.detail,
         }
 
     def where(self) -> str:
         """``T-1 v3 (notification 42)``, as far as known."""
+        if self.about is not None:
+            return self.about
         if self.subject is None and self.notification_id is None and self.checkpoint is not None:
             return f"checkpoint {self.checkpoint}"
         parts = [self.subject or "", f"v{self.version}" if self.version is not None else ""]

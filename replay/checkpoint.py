@@ -48,6 +48,7 @@ from replay.audit import (
     nodes,
     scan,
 )
+from replay.intake_chain import intake_head
 from replay.keys import ENV_KEY, KeyError_, key_id, load_public, public_pem
 from replay.merkle import STORED_LEVEL, Frontier, Tree, leaf_hash
 from replay.note import (
@@ -89,6 +90,7 @@ class Checkpoint:
     signature: str = ""  # format 1
     stored_statement: dict[str, Any] | None = None
     problem: str = ""
+    intake: tuple[int, str] | None = None  # the intake chain's size and head hash (hex)
 
     @property
     def claimed_key(self) -> Ed25519PublicKey | None:
@@ -168,6 +170,10 @@ def from_note(
         seq, last = int(fields["seq"]), int(fields["notification"])
         previous = None if fields["previous"] == "-" else unb64(fields["previous"], "previous")
         created = fields["time"]
+        intake = None
+        if "intake" in fields:  # checkpoints taken before the intake chain lack it
+            size, _, head = fields["intake"].partition(" ")
+            intake = (int(size), unb64(head, "intake").hex())
     except (KeyError, ValueError) as error:
         raise NoteError(f"the checkpoint note lacks a valid extension line ({error})") from error
     return Checkpoint(
@@ -183,6 +189,7 @@ def from_note(
         note=note_text,
         origin=body.origin,
         stored_statement=stored_statement,
+        intake=intake,
     )
 
 
@@ -231,6 +238,12 @@ def held_checkpoint(document: dict[str, Any] | str) -> Checkpoint:
 def signed_bytes(statement: dict[str, Any]) -> bytes:
     """What a format 1 signature covers: the statement as canonical JSON."""
     return dumps(statement)
+
+
+def _intake(conn: Connection) -> tuple[int, str]:
+    """The intake chain's size and head hash (base64) for a checkpoint's extension line."""
+    size, head = intake_head(conn)
+    return size, b64(bytes.fromhex(head))
 
 
 class CheckpointRefused(Exception):
@@ -384,7 +397,9 @@ def take_checkpoint(
             f"notification {last_id}",
             f"previous {'-' if previous is None else b64(bytes.fromhex(previous.root))}",
             f"time {canonical(now.astimezone(UTC))}",
-            # one more extension line goes here ("<name> <value>", never empty)
+            # the chain of rejected and deferred inputs (replay.intake_chain), as it
+            # stands in this transaction: its size and head hash
+            "intake {} {}".format(*_intake(conn)),
         ]
         body = CheckpointBody(origin, frontier.size, root, tuple(extensions)).text()
         note = Note(body, (sign(body, origin, key),)).render()

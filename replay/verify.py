@@ -23,7 +23,7 @@ no trace in what remains: checkpoint often (``ledger tick --checkpoint``).
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -48,6 +48,8 @@ from replay.checkpoint import (
     load_checkpoints,
     signed_bytes,
 )
+from replay.event_keys import KeyCheck
+from replay.intake_chain import verify_intake
 from replay.keys import key_id, verifies
 from replay.merkle import Frontier, leaf_hash
 from replay.note import (
@@ -73,6 +75,12 @@ class Verification:
     origin: str = ""
     keys: list[str] = field(default_factory=list)  # the keys in force, first to last
     cosigned_by: list[str] = field(default_factory=list)  # witnesses on the newest
+    # Beyond the events' chains (issue 21): what no checkpoint covers yet, the event keys,
+    # the intake chain (replay.intake_chain), the read models (replay.read_models).
+    uncovered_events: int = 0
+    key_rows: int = 0
+    intake: dict[str, Any] | None = None
+    read_models: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -100,6 +108,10 @@ class Verification:
             "origin": self.origin,
             "keys": self.keys,
             "cosigned_by": self.cosigned_by,
+            "uncovered_events": self.uncovered_events,
+            "key_rows": self.key_rows,
+            "intake": self.intake,
+            "read_models": self.read_models,
             "first_bad": None if first is None else first.as_dict(),
             "findings": [f.as_dict() for f in self.findings],
         }
@@ -149,7 +161,22 @@ def verify(
         result.covered_up_to = max(
             (c.last_notification_id for c in stored if c.seq not in untrusted), default=0
         )
-        _Pass(app, conn, stored, result, untrusted).run()
+        with KeyCheck(engine, covered_up_to=result.covered_up_to) as keys:
+            _Pass(app, conn, stored, result, untrusted, keys.observe).run()
+            result.findings += keys.finish()
+        result.uncovered_events, result.key_rows = keys.uncovered, keys.key_rows
+        # the newest checkpoint that carries the intake chain's head (one verify trusts)
+        covered = next(
+            (
+                c.intake
+                for c in reversed(stored)
+                if c.intake is not None and not c.problem and c.seq not in untrusted
+            ),
+            None,
+        )
+        intake = verify_intake(conn, covered)
+        result.intake = intake.as_dict()
+        result.findings += intake.findings
     result.findings.sort(key=lambda f: (f.notification_id is None, f.notification_id or 0, f.kind))
     return result
 
@@ -410,8 +437,10 @@ class _Pass:
         stored: list[Checkpoint],
         result: Verification,
         untrusted: set[int | None],
+        observe: Callable[[Scanned], None] | None = None,
     ) -> None:
         self.app, self.conn, self.result = app, conn, result
+        self.observe = observe  # sees every stored row, in log order (the event keys)
         self.pending = list(stored)
         self.untrusted = untrusted  # checkpoints whose boundary the pass has not reached
         self.chain = ChainCheck()
@@ -433,6 +462,8 @@ class _Pass:
             self.previous_id = row.notification_id
             self.result.events += 1
             self.result.findings += self.chain.check(row, self._lone_gap)
+            if self.observe is not None:
+                self.observe(row)
             self._against_leaf(row)
         self._leaves_before(None)
         self._boundaries(None)

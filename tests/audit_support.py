@@ -79,6 +79,15 @@ class Tamper:
         """Delete every stored event after ``notification_id``."""
         self._sql("DELETE FROM stored_events WHERE rowid > ?", (notification_id,))
 
+    def drop_orphan_keys(self) -> None:
+        """Delete the event key rows of events no longer stored (as an insider who
+        deletes events and knows verify matches every key row to its event would)."""
+        self._sql(
+            "DELETE FROM ledger_event_keys WHERE NOT EXISTS (SELECT 1 FROM stored_events e "
+            "WHERE e.originator_id = ledger_event_keys.subject "
+            "AND e.originator_version = ledger_event_keys.version)"
+        )
+
     def swap_states(self, a: int, b: int) -> None:
         """Exchange the stored bytes (and topics) of two events."""
         first = self._sql("SELECT topic, state FROM stored_events WHERE rowid = ?", (a,))[0]
@@ -110,3 +119,7 @@ class Tamper:
         """Delete every checkpoint and its leaves (what an attacker would do first)."""
         self._sql("DELETE FROM ledger_checkpoints")
         self._sql("DELETE FROM ledger_checkpoint_leaves")
+
+    def execute(self, statement: str, params: tuple[Any, ...] = ()) -> list[Any]:
+        """Any SQL, as an insider would run it (``?`` marks; SQLite's names)."""
+        return self._sql(statement, params)

@@ -4,7 +4,7 @@ says what they hold). A module of its own so that SQLite ledgers never import ps
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from eventsourcing.persistence import InterfaceError, Notification, OperationalError, StoredEvent
@@ -14,6 +14,7 @@ from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Composed, Identifier
 
+from ledger.adapters import intake_chain
 from ledger.adapters.store import (
     _DEFERRED_COLUMNS,
     _REJECTION_COLUMNS,
@@ -40,6 +41,7 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         self._rejections = SQL("{}.ledger_rejections").format(schema)
         self._positions = SQL("{}.ledger_positions").format(schema)
         self._deferred = SQL("{}.ledger_deferred").format(schema)
+        self._chain = SQL("{}.{}").format(schema, Identifier(intake_chain.TABLE))
         self._copy_events = SQL(
             "COPY {}.{} (originator_id, originator_version, topic, state) "
             "FROM STDIN (FORMAT BINARY)"
@@ -96,7 +98,79 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
             SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_print ON {} (fingerprint)").format(
                 self._deferred
             ),
+            # The intake chain (ledger.adapters.intake_chain), and erasure's mark on the rows.
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._rejections
+            ),
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._deferred
+            ),
+            SQL(intake_chain.POSTGRES_DDL).format(self._chain),
         ]
+        self._copy_chain = SQL("COPY {} ({}) FROM STDIN (FORMAT BINARY)").format(
+            self._chain, SQL(", ").join(Identifier(c) for c in intake_chain.COLUMNS)
+        )
+
+    def _create_table(self, curs: Cursor[DictRow]) -> None:
+        """The library's tables and the ledger's; a ledger made before the intake chain
+        has the rows it holds adopted by a new chain (``open_app`` holds the schema lock)."""
+        curs.execute("SELECT to_regclass(%s) AS found", [self._chain.as_string()])
+        row = curs.fetchone()
+        chain_is_new = row is None or row["found"] is None
+        super()._create_table(curs)
+        if not chain_is_new:
+            return
+        found = {}
+        for name, table in (
+            (intake_chain.REJECTIONS, self._rejections),
+            (intake_chain.DEFERRED, self._deferred),
+        ):
+            curs.execute(SQL("SELECT * FROM {} ORDER BY id").format(table))
+            found[name] = list(curs.fetchall())
+        entries = intake_chain.started(
+            datetime.now(UTC), found[intake_chain.REJECTIONS], found[intake_chain.DEFERRED]
+        )
+        self._insert_chain(curs, entries)
+
+    def _insert_chain(self, curs: Cursor[DictRow], entries: Sequence[intake_chain.Entry]) -> None:
+        with curs.copy(self._copy_chain) as copy:
+            copy.set_types(
+                ["int8", "text", "text", "int8", "text", "text", "text", "text", "text", "text"]
+            )
+            for entry in entries:
+                copy.write_row(entry.row())
+
+    @staticmethod
+    def _returning(curs: Cursor[DictRow], statement: Composed, rows: list[Any]) -> list[Any]:
+        """``executemany`` (one pipeline, no round trip per row), with each row's
+        ``RETURNING`` result."""
+        if not rows:
+            return []
+        curs.executemany(statement, rows, returning=True)
+        found = []
+        while True:
+            found += curs.fetchall()
+            if not curs.nextset():
+                return found
+
+    def _chain_batch(
+        self,
+        curs: Cursor[DictRow],
+        batch: BatchWrite,
+        rejected: list[Any],
+        deferred: list[Any],
+        redeferred: list[Any],
+    ) -> None:
+        """Record the batch's changes to rejections and deferred inputs on the intake
+        chain, after the rows as stored (``RETURNING *``), under the chain's lock."""
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", [intake_chain.INTAKE_LOCK])
+        curs.execute(
+            SQL("SELECT seq, entry_hash FROM {} ORDER BY seq DESC LIMIT 1").format(self._chain)
+        )
+        last = curs.fetchone()
+        head = (0, intake_chain.GENESIS) if last is None else (int(last["seq"]), last["entry_hash"])
+        changes = intake_chain.batch_changes(batch.released, redeferred, rejected, deferred)
+        self._insert_chain(curs, intake_chain.chained(head, batch.received_at, changes))
 
     def insert_events(
         self, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -176,35 +250,37 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 copy.set_types(["text", "text", "int8", "text"])
                 for key in batch.event_keys:
                     copy.write_row(key)
-        if batch.rejections:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {} (" + _REJECTION_COLUMNS + ") VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                ).format(self._rejections),
-                [_rejection_row(batch.received_at, r) for r in batch.rejections],
-            )
+        rejected = self._returning(
+            curs,
+            SQL(
+                "INSERT INTO {} (" + _REJECTION_COLUMNS + ") VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *"
+            ).format(self._rejections),
+            [_rejection_row(batch.received_at, r) for r in batch.rejections],
+        )
         if batch.released:
             curs.execute(
                 SQL("DELETE FROM {} WHERE id = ANY(%s)").format(self._deferred),
                 [list(batch.released)],
             )
-        if batch.redeferred:
-            curs.executemany(
-                SQL(
-                    "UPDATE {} SET waits_for = %s, rule = %s, code = %s, field = %s, "
-                    "reason = %s WHERE id = %s"
-                ).format(self._deferred),
-                [_redeferred_row(d) for d in batch.redeferred],
-            )
-        if batch.deferred:
-            curs.executemany(
-                SQL(
-                    "INSERT INTO {} (" + _DEFERRED_COLUMNS + ") VALUES "
-                    "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-                ).format(self._deferred),
-                [_deferred_row(batch.received_at, d) for d in batch.deferred],
-            )
+        redeferred = self._returning(
+            curs,
+            SQL(
+                "UPDATE {} SET waits_for = %s, rule = %s, code = %s, field = %s, "
+                "reason = %s WHERE id = %s RETURNING *"
+            ).format(self._deferred),
+            [_redeferred_row(d) for d in batch.redeferred],
+        )
+        deferred = self._returning(
+            curs,
+            SQL(
+                "INSERT INTO {} (" + _DEFERRED_COLUMNS + ") VALUES "
+                "(%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s) RETURNING *"
+            ).format(self._deferred),
+            [_deferred_row(batch.received_at, d) for d in batch.deferred],
+        )
+        if batch.rejections or batch.deferred or batch.released or batch.redeferred:
+            self._chain_batch(curs, batch, rejected, deferred, redeferred)
         if batch.positions:
             curs.executemany(
                 SQL(

@@ -607,11 +607,13 @@ class Projector:
         *,
         progress: Progress | None = None,
         fault: Fault | None = None,
+        up_to: int | None = None,
     ) -> CatchUp:
-        """Apply everything new in the log to the named projections (default: all)."""
+        """Apply everything new in the log to the named projections (default: all), or
+        only what is new up to notification id ``up_to``."""
         report = CatchUp()
         chosen = [BY_NAME[n] for n in names] if names is not None else list(self.projections)
-        head = self.head()
+        head = self.head() if up_to is None else min(up_to, self.head())
         positions = self.positions()
         # Projections at the same position share each page: read and decoded once.
         groups: dict[int, list[Projection]] = {}
@@ -624,9 +626,14 @@ class Projector:
         return report
 
     def rebuild(
-        self, names: Iterable[str] | None = None, *, progress: Progress | None = None
+        self,
+        names: Iterable[str] | None = None,
+        *,
+        progress: Progress | None = None,
+        up_to: int | None = None,
     ) -> CatchUp:
-        """Drop the named read models (default: all) and project them again from the log.
+        """Drop the named read models (default: all) and project them again from the log
+        (up to notification id ``up_to``, if given: ``ledger verify --read-models``).
 
         Up to the log's head as it stands, subject by subject rather than page by page:
         each subject's whole history is folded once and its rows written once, a chunk
@@ -643,7 +650,7 @@ class Projector:
         """
         chosen = [BY_NAME[n] for n in names] if names is not None else list(self.projections)
         self._warm = None
-        head = self.head()
+        head = self.head() if up_to is None else min(up_to, self.head())
         with self.engine.begin() as conn:
             for projection in chosen:
                 for table in tables_of(projection):
@@ -658,7 +665,7 @@ class Projector:
                 conn.execute(delete(failures).where(failures.c.projection == projection.name))
         failed: list[Failure] = []
         rebuilt = self._rebuild_subjects(chosen, head, progress, failed) if head else []
-        report = self.catch_up([p.name for p in chosen], progress=progress)
+        report = self.catch_up([p.name for p in chosen], progress=progress, up_to=up_to)
         report.failed[:0] = failed
         if rebuilt:
             events = self.app.store.event_count(up_to=head)

@@ -18,9 +18,11 @@ from eventsourcing.sqlite import (
     SQLiteProcessRecorder,
 )
 
+from ledger.adapters import intake_chain
 from ledger.adapters.store import (
     _DEFERRED_COLUMNS,
     _REJECTION_COLUMNS,
+    IN_CHUNK,
     BatchWrite,
     Deferral,
     KnownInputs,
@@ -171,6 +173,10 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         return statements
 
     def _create_table(self, c: SQLiteCursor) -> None:
+        c.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", (intake_chain.TABLE,)
+        )
+        chain_is_new = c.fetchone() is None
         super()._create_table(c)
         # Ledgers created before fingerprints were kept gain the column (NULL for old rows).
         for table in ("ledger_event_keys", "ledger_rejections"):
@@ -180,6 +186,64 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         c.execute(
             "CREATE INDEX IF NOT EXISTS ledger_rejections_print ON ledger_rejections (fingerprint)"
         )
+        self._create_intake_chain(c, chain_is_new)
+
+    def _create_intake_chain(self, c: SQLiteCursor, chain_is_new: bool) -> None:
+        """The intake chain (``ledger.adapters.intake_chain``) and the ``erased_at`` column
+        of the tables it covers; a ledger made before the chain has its rows adopted."""
+        for table in (intake_chain.REJECTIONS, intake_chain.DEFERRED):
+            c.execute(f"PRAGMA table_info({table})")
+            if "erased_at" not in {row[1] for row in c.fetchall()}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN erased_at TEXT")
+        c.execute(intake_chain.SQLITE_DDL)
+        if not chain_is_new:
+            return
+        rows = {}
+        for table in (intake_chain.REJECTIONS, intake_chain.DEFERRED):
+            c.execute(f"SELECT * FROM {table} ORDER BY id")
+            rows[table] = list(c.fetchall())
+        entries = intake_chain.started(
+            datetime.now(UTC), rows[intake_chain.REJECTIONS], rows[intake_chain.DEFERRED]
+        )
+        self._insert_chain(c, entries)
+
+    @staticmethod
+    def _insert_chain(c: SQLiteCursor, entries: Sequence[intake_chain.Entry]) -> None:
+        marks = ", ".join("?" * len(intake_chain.COLUMNS))
+        c.executemany(
+            f"INSERT INTO {intake_chain.TABLE} ({', '.join(intake_chain.COLUMNS)}) "
+            f"VALUES ({marks})",
+            [entry.row() for entry in entries],
+        )
+
+    def _chain_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
+        """Record the batch's changes to rejections and deferred inputs on the intake
+        chain, reading back the rows as stored (this transaction is the only writer, so
+        the newest ids are its own)."""
+
+        def newest(table: str, n: int) -> list[Any]:
+            if not n:
+                return []
+            c.execute(f"SELECT * FROM {table} ORDER BY id DESC LIMIT ?", (n,))
+            return list(c.fetchall())
+
+        redeferred: list[Any] = []
+        ids = [d.id for d in batch.redeferred]
+        for start in range(0, len(ids), IN_CHUNK):
+            chunk = ids[start : start + IN_CHUNK]
+            marks = ",".join("?" * len(chunk))
+            c.execute(f"SELECT * FROM ledger_deferred WHERE id IN ({marks})", chunk)
+            redeferred += c.fetchall()
+        changes = intake_chain.batch_changes(
+            batch.released,
+            redeferred,
+            newest(intake_chain.REJECTIONS, len(batch.rejections)),
+            newest(intake_chain.DEFERRED, len(batch.deferred)),
+        )
+        c.execute(f"SELECT seq, entry_hash FROM {intake_chain.TABLE} ORDER BY seq DESC LIMIT 1")
+        last = c.fetchone()
+        head = (0, intake_chain.GENESIS) if last is None else (int(last[0]), str(last[1]))
+        self._insert_chain(c, intake_chain.chained(head, batch.received_at, changes))
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -238,6 +302,8 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
                     for d in batch.deferred
                 ],
             )
+        if batch.rejections or batch.deferred or batch.released or batch.redeferred:
+            self._chain_batch(c, batch)
         if batch.positions:
             c.executemany(
                 "INSERT INTO ledger_positions VALUES (?, ?, ?, ?) "

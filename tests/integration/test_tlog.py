@@ -421,6 +421,7 @@ def test_a_rolled_back_checkpoint_is_refused_and_named_by_the_witness(
         (covered.last_notification_id,),
     )
     tamper.truncate_after(covered.last_notification_id)
+    tamper.drop_orphan_keys()
     tamper._sql("DELETE FROM ledger_audit_meta WHERE name LIKE ?", ("witness %",))
     assert verify(ledger, engine, signing_key(create=False).public_key()).ok  # alone: blind
     found = _audit(ledger, engine, witness)

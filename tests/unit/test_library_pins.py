@@ -141,7 +141,7 @@ OVERRIDES: dict[type[Any], set[str]] = {
         "_create_table",
         "_insert_events",
     },
-    LedgerPostgresRecorder: {"__init__", "insert_events", "_insert_events"},
+    LedgerPostgresRecorder: {"__init__", "insert_events", "_insert_events", "_create_table"},
 }
 
 
