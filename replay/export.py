@@ -49,6 +49,7 @@ CSV_COLUMNS: Final = (
     "actor_role",
     "source",
     "producer",
+    "chain_format",
     "data",
     "previous_hash",
     "event_hash",
@@ -204,10 +205,11 @@ def _records(
                 "notification_id": row.notification_id,
                 **{k: v for k, v in meta.items() if k != "previous_hash"},
                 "producer": event.producer,  # None (before issue 18, or the ledger's own)
+                "chain_format": event.chain_format,  # how its hash is computed
                 "data": redacted(data, selection.redact),
                 "previous_hash": event.previous_hash,
                 "event_hash": event.event_hash,
-                "proof": proof_of(event.salt, data, selection.redact),
+                "proof": proof_of(event.salt, data, selection.redact, fmt=event.chain_format),
             }
         )
     return records, heads
@@ -244,6 +246,14 @@ def _csv(records: list[dict[str, Any]]) -> bytes:
     return buffer.getvalue().encode()
 
 
+def _chain_format(cell: str | None) -> int | str:
+    """A CSV record's chain format: 1 in an export older than the column; as written
+    (so that verification names it) if it is not a number."""
+    if not cell:
+        return 1
+    return int(cell) if cell.isdigit() else cell
+
+
 def read_records(path: Path) -> Iterator[dict[str, Any]]:
     """The records of an export file, as written (JSON Lines or CSV)."""
     if path.suffix == ".csv":
@@ -256,6 +266,8 @@ def read_records(path: Path) -> Iterator[dict[str, Any]]:
                     if c in ("notification_id", "version", "leaf_index")
                     else (row.get(c) or None)  # an export older than the column: None
                     if c == "producer"
+                    else _chain_format(row.get(c))
+                    if c == "chain_format"
                     else row[c]
                     for c in CSV_COLUMNS
                 }

@@ -18,7 +18,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from ledger.aggregates.chain import GENESIS, dumps, record_hash
+from ledger.aggregates.chain import CHAIN_FORMATS, GENESIS, dumps, record_hash
 from replay.audit import leaf
 from replay.export import MANIFEST, read_records, render_manifest
 from replay.keys import KeyError_, key_id, load_public, verifies
@@ -231,7 +231,14 @@ def _record(record: dict[str, Any], where: str, root: bytes, size: int, check: E
     meta = {k: record[k] for k in META}
     if record.get("producer") is not None:  # hashed when the event has one (issue 18)
         meta["producer"] = record["producer"]
-    computed = record_hash(meta, record["data"], record["proof"])
+    fmt = record.get("chain_format", 1)  # an export older than the member: format 1
+    if type(fmt) is not int or fmt not in CHAIN_FORMATS:
+        check.problems.append(
+            f"{where} ({record['subject']} v{record['version']}): chain_format {fmt!r} is "
+            f"not one of {sorted(CHAIN_FORMATS)}"
+        )
+        return
+    computed = record_hash(meta, record["data"], record["proof"], fmt=fmt)
     if computed != record["event_hash"]:
         check.problems.append(
             f"{where} ({record['subject']} v{record['version']}): its content does not match "

@@ -21,7 +21,7 @@ from typing import Any, ClassVar, Self
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 
-from ledger.aggregates.chain import CHAIN_FIELDS, GENESIS, hash_event, new_salt
+from ledger.aggregates.chain import CHAIN_FIELDS, CHAIN_FORMAT, GENESIS, hash_event, new_salt
 
 domain_event = dataclass(frozen=True, kw_only=True)
 """Decorator for every concrete domain event class."""
@@ -79,6 +79,10 @@ class LedgerEvent(CanMutateAggregate[str]):
     previous_hash: str = GENESIS
     salt: str = ""
     event_hash: str = ""
+    # The chain format the hash was computed under (``docs/chain-format.md``): set to the
+    # current one when the event is created; the events stored before formats were
+    # recorded have none and read back the default, 1, the format they were hashed under.
+    chain_format: int = 1
 
     @property
     def recorded_at(self) -> datetime:
@@ -124,14 +128,25 @@ class LedgerAggregate(BaseAggregate[str]):
         **kwargs: Any,
     ) -> Self:
         aggregate = super()._create(
-            event_class, id=id, previous_hash=GENESIS, salt=new_salt(), **kwargs
+            event_class,
+            id=id,
+            previous_hash=GENESIS,
+            salt=new_salt(),
+            chain_format=CHAIN_FORMAT,
+            **kwargs,
         )
         aggregate._seal()
         return aggregate
 
     def trigger_event(self, event_class: type[Any], **kwargs: Any) -> None:
         """Trigger the event chained to the aggregate's latest one."""
-        super().trigger_event(event_class, previous_hash=self.last_hash, salt=new_salt(), **kwargs)
+        super().trigger_event(
+            event_class,
+            previous_hash=self.last_hash,
+            salt=new_salt(),
+            chain_format=CHAIN_FORMAT,
+            **kwargs,
+        )
         self._seal()
 
     def _seal(self) -> None:

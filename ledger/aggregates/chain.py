@@ -3,7 +3,14 @@
 ``event_hash = sha256(canonical body)``, where the body holds the event's type, subject,
 version, both instants, actor, source, id, the previous event's hash and its data. It is
 computed in the domain when the event is created, so it does not depend on the storage
-backend, and anyone holding the events can recompute it.
+backend, and anyone holding the events can recompute it (``docs/chain-format.md``
+specifies every byte).
+
+Each event records the *chain format* it was hashed under (``chain_format``, also the
+body's ``format`` member), so verification never guesses: format 1 (the events stored
+before issue 21) writes the body as sorted-key JSON in orjson's spelling of numbers;
+format 2, the one new events get, writes it by RFC 8785 (JSON Canonicalization Scheme),
+which anyone can implement from the RFC.
 
 Personal data and free text are not hashed directly: the body holds a *commitment*
 ``sha256(field_salt || value)`` for each such field, with ``field_salt = sha256(salt ||
@@ -11,9 +18,11 @@ Personal data and free text are not hashed directly: the body holds a *commitmen
 then redact a field by giving its commitment instead of its value and field salt, and
 still verify; the salts of other fields reveal nothing about a redacted one.
 
-Only the standard library: canonical JSON is written by ``standard_dumps`` unless a
-faster writer of the same bytes is installed with ``use_canonical_json`` (the store
-installs orjson's, since hashing is on the ingest path).
+Format 1's bytes are written by ``standard_dumps`` unless a faster writer of the same
+bytes is installed with ``use_canonical_json``; format 2's by the ``rfc8785`` package (the
+scheme's own serialisation, pure Python, the definition of the bytes rather than a choice
+of infrastructure) unless ``use_jcs`` installs a faster writer of the same bytes. The
+store installs orjson-based writers of both, since hashing is on the ingest path.
 """
 
 from __future__ import annotations
@@ -27,6 +36,8 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Final
+
+import rfc8785
 
 GENESIS: Final = "0" * 64
 """The "previous hash" of a subject's first event."""
@@ -57,11 +68,19 @@ TEXT_FIELDS: Final = frozenset(
 PERSONAL_FIELDS: Final = CONTACT_FIELDS | NAME_FIELDS | TEXT_FIELDS
 """Data fields committed to rather than hashed, so that exports can redact them."""
 
-CHAIN_FORMAT: Final = 1
-"""Bumped if the body's layout or the committed fields ever change."""
+CHAIN_FORMAT: Final = 2
+"""The chain format new events are hashed under (``docs/chain-format.md``): bumped if the
+body's serialisation, its layout or the committed fields ever change. An event keeps the
+format it was hashed under for good."""
 
+CHAIN_FORMATS: Final = frozenset({1, 2})
+"""Every format an event may have been hashed under."""
 
-CHAIN_FIELDS: Final = frozenset({"previous_hash", "event_hash", "salt"})
+CHAIN_FIELDS: Final = frozenset({"previous_hash", "event_hash", "salt", "chain_format"})
+
+JCS_SAFE_INTEGER: Final = 2**53 - 1
+"""Beyond this an integer has no exact IEEE 754 double, which is all RFC 8785 writes:
+format 2 writes such an integer as the string of its decimal digits (RFC 8785 appendix D)."""
 
 
 def new_salt() -> str:
@@ -94,6 +113,34 @@ def canonical(value: Any) -> Any:
         return {str(k): canonical(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [canonical(v) for v in value]
+    return value
+
+
+class JcsNumber(float):
+    """A finite double of a format-2 body, which RFC 8785 writes as ECMAScript does
+    (``1e+21``, ``0.000001``, ``5`` for 5.0): marked by ``jcs_ready`` so that a faster
+    writer that spells floats otherwise (orjson) knows which values to spell so."""
+
+    __slots__ = ()
+
+
+def jcs_ready(value: Any) -> Any:
+    """``canonical(value)`` as format 2 hashes it: an integer beyond +-(2**53 - 1) as the
+    string of its digits, a NaN or an infinity as null (as the store writes it), any
+    other float as a ``JcsNumber``."""
+    kind = type(value)
+    if kind is str or kind is bool or value is None or kind is JcsNumber:
+        return value
+    if kind is int:
+        return value if -JCS_SAFE_INTEGER <= value <= JCS_SAFE_INTEGER else str(value)
+    if kind is float:
+        return JcsNumber(value) if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): jcs_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [jcs_ready(v) for v in value]
+    if isinstance(value, datetime | date | Decimal):
+        return canonical(value)
     return value
 
 
@@ -177,8 +224,41 @@ def use_canonical_json(writer: CanonicalJSON) -> None:
 
 
 def dumps(value: Any) -> bytes:
-    """Canonical JSON bytes of a JSON-ready value, by the installed writer."""
+    """Canonical JSON bytes of a JSON-ready value, by the installed writer (format 1's
+    spelling: what checkpoints, manifests and Merkle leaves are written in)."""
     return _writer(value)
+
+
+def jcs_dumps(value: Any) -> bytes:
+    """RFC 8785 bytes of a JSON-ready value (``jcs_ready``), by the installed writer.
+
+    Raises ``ValueError`` (``rfc8785.CanonicalizationError``) for what the scheme cannot
+    write: a NaN, an infinity, an integer beyond +-(2**53 - 1), a lone surrogate."""
+    return _jcs_writer(value)
+
+
+_jcs_writer: CanonicalJSON = rfc8785.dumps
+
+
+def use_jcs(writer: CanonicalJSON) -> None:
+    """Write RFC 8785 JSON with ``writer`` from now on: a faster writer of exactly the
+    bytes ``rfc8785.dumps`` writes (``tests/unit/test_canonical_json.py`` checks the
+    store's)."""
+    global _jcs_writer
+    _jcs_writer = writer
+
+
+def _check_format(fmt: Any) -> int:
+    if type(fmt) is not int or fmt not in CHAIN_FORMATS:
+        raise ValueError(f"chain format {fmt!r} is not one of {sorted(CHAIN_FORMATS)}")
+    return fmt
+
+
+def serialised(value: Any, fmt: int) -> bytes:
+    """The bytes chain format ``fmt`` hashes for a value (made JSON-ready first)."""
+    if _check_format(fmt) == 1:
+        return _writer(canonical(value))
+    return _jcs_writer(jcs_ready(value))
 
 
 def field_salt(salt: str, field: str) -> str:
@@ -186,26 +266,31 @@ def field_salt(salt: str, field: str) -> str:
     return hashlib.sha256(f"{salt}:{field}".encode()).hexdigest()
 
 
-def commitment(field_salt_hex: str, value: Any) -> str:
-    """The commitment to one field's value."""
-    return hashlib.sha256(field_salt_hex.encode() + _writer(canonical(value))).hexdigest()
+def commitment(field_salt_hex: str, value: Any, *, fmt: int) -> str:
+    """The commitment to one field's value, under chain format ``fmt``."""
+    return hashlib.sha256(field_salt_hex.encode() + serialised(value, fmt)).hexdigest()
 
 
-def body(meta: dict[str, Any], data: dict[str, Any], commitments: dict[str, str]) -> dict[str, Any]:
-    """The hashed body: ``meta``, and ``data`` with the committed fields as commitments.
+def body(
+    meta: dict[str, Any], data: dict[str, Any], commitments: dict[str, str], *, fmt: int
+) -> dict[str, Any]:
+    """The hashed body under chain format ``fmt``: ``meta``, and ``data`` with the
+    committed fields as commitments.
 
     ``data`` may still hold the committed fields (their values, or a redaction marker):
     they are left out, and only their commitments are hashed.
     """
-    hashed_data = {k: canonical(v) for k, v in data.items() if k not in commitments}
+    ready = canonical if _check_format(fmt) == 1 else jcs_ready
+    hashed_data = {k: ready(v) for k, v in data.items() if k not in commitments}
     hashed_data.update({k: {"commitment": c} for k, c in commitments.items()})
-    hashed_meta = {k: canonical(v) for k, v in meta.items()}
-    return {"format": CHAIN_FORMAT, **hashed_meta, "data": hashed_data}
+    hashed_meta = {k: ready(v) for k, v in meta.items()}
+    return {"format": fmt, **hashed_meta, "data": hashed_data}
 
 
 def digest(hashed_body: dict[str, Any]) -> str:
-    """The hash of a body."""
-    return hashlib.sha256(dumps(hashed_body)).hexdigest()
+    """The hash of a body (written as its ``format`` member says)."""
+    writer = _writer if _check_format(hashed_body.get("format")) == 1 else _jcs_writer
+    return hashlib.sha256(writer(hashed_body)).hexdigest()
 
 
 def event_meta(event: Any) -> dict[str, Any]:
@@ -246,27 +331,42 @@ def _recorded_at(instant: datetime) -> str:
     return text
 
 
-def commitments_of(salt: str, data: dict[str, Any]) -> dict[str, str]:
+def commitments_of(salt: str, data: dict[str, Any], *, fmt: int) -> dict[str, str]:
     """The commitment to each personal field of ``data``, from the event's salt."""
-    return {k: commitment(field_salt(salt, k), v) for k, v in data.items() if k in PERSONAL_FIELDS}
+    return {
+        k: commitment(field_salt(salt, k), v, fmt=fmt)
+        for k, v in data.items()
+        if k in PERSONAL_FIELDS
+    }
 
 
 def hash_event(event: Any, data: dict[str, Any]) -> str:
-    """Compute an event's hash from its fields (``data``: its payload).
+    """Compute an event's hash from its fields (``data``: its payload), under the chain
+    format the event records (``chain_format``).
 
     The same digest as ``digest(body(event_meta(event), data, commitments_of(...)))``,
-    built in one pass: this runs for every event ingested.
+    built in one pass: this runs for every event ingested. Raises ``ValueError`` for a
+    format the ledger does not know, or a value the format cannot write.
     """
+    fmt = event.chain_format
+    if _check_format(fmt) == 1:
+        ready, writer = canonical, _writer
+    else:
+        ready, writer = jcs_ready, _jcs_writer
     salt = event.salt
     hashed: dict[str, Any] = {}
     for name, value in data.items():
-        plain = canonical(value)
+        plain = ready(value)
         if name in PERSONAL_FIELDS:
-            hashed[name] = {"commitment": commitment(field_salt(salt, name), plain)}
+            hashed[name] = {
+                "commitment": hashlib.sha256(
+                    field_salt(salt, name).encode() + writer(plain)
+                ).hexdigest()
+            }
         else:
             hashed[name] = plain
-    hashed_body = {"format": CHAIN_FORMAT, **event_meta(event), "data": hashed}
-    return hashlib.sha256(_writer(hashed_body)).hexdigest()
+    hashed_body = {"format": fmt, **event_meta(event), "data": hashed}
+    return hashlib.sha256(writer(hashed_body)).hexdigest()
 
 
 # Exported records: checked offline, without the ledger's code or database ----------------
@@ -274,7 +374,9 @@ def hash_event(event: Any, data: dict[str, Any]) -> str:
 REDACTED: Final = "[redacted]"
 
 
-def proof_of(salt: str, data: dict[str, Any], redact: frozenset[str]) -> dict[str, Any]:
+def proof_of(
+    salt: str, data: dict[str, Any], redact: frozenset[str], *, fmt: int
+) -> dict[str, Any]:
     """What an export gives to recheck an event's hash: the salt of each personal field
     it shows, and only the commitment of each it redacts (never the event's salt, from
     which every field's salt follows)."""
@@ -284,7 +386,7 @@ def proof_of(salt: str, data: dict[str, Any], redact: frozenset[str]) -> dict[st
         if name not in PERSONAL_FIELDS:
             continue
         if name in redact:
-            commitments[name] = commitment(field_salt(salt, name), data[name])
+            commitments[name] = commitment(field_salt(salt, name), data[name], fmt=fmt)
         else:
             salts[name] = field_salt(salt, name)
     return {"salts": salts, "commitments": commitments}
@@ -295,8 +397,11 @@ def redacted(data: dict[str, Any], redact: frozenset[str]) -> dict[str, Any]:
     return {k: REDACTED if k in redact else canonical(v) for k, v in data.items()}
 
 
-def record_hash(meta: dict[str, Any], data: dict[str, Any], proof: dict[str, Any]) -> str:
-    """The hash of an exported record, from what the record itself holds."""
-    commitments = {k: commitment(s, data[k]) for k, s in proof["salts"].items()}
+def record_hash(
+    meta: dict[str, Any], data: dict[str, Any], proof: dict[str, Any], *, fmt: int
+) -> str:
+    """The hash of an exported record, from what the record itself holds, under the
+    chain format it names."""
+    commitments = {k: commitment(s, data[k], fmt=fmt) for k, s in proof["salts"].items()}
     commitments.update(proof["commitments"])
-    return digest(body(meta, data, commitments))
+    return digest(body(meta, data, commitments, fmt=fmt))
