@@ -21,6 +21,7 @@ from ledger.adapters.store import (
     Deferral,
     KnownInputs,
     Position,
+    Rewrite,
     StoredRejection,
     _deferred_row,
     _redeferred_row,
@@ -87,6 +88,14 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 "origin text NOT NULL, payload bytea NOT NULL, payload_is_json boolean NOT NULL, "
                 "fingerprint text, waits_for text NOT NULL)"
             ).format(self._deferred),
+            # When an erasure emptied the input (R-ERASE-1); NULL otherwise, and for the
+            # rows of ledgers created before erasure existed.
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._rejections
+            ),
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._deferred
+            ),
             SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_subject ON {} (subject)").format(
                 self._deferred
             ),
@@ -192,6 +201,8 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 ).format(self._deferred),
                 [_deferred_row(batch.received_at, d) for d in batch.deferred],
             )
+        if batch.rewrite is not None:
+            self._rewrite(curs, batch.rewrite)
         if batch.positions:
             curs.executemany(
                 SQL(
@@ -200,6 +211,35 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                     'GREATEST(stored."offset", excluded."offset")'
                 ).format(self._positions),
                 [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
+            )
+
+    def _rewrite(self, curs: Cursor[DictRow], rewrite: Rewrite) -> None:
+        """An erasure's in-place changes (R-ERASE-1), in the batch's transaction."""
+        if rewrite.events:
+            curs.executemany(
+                SQL(
+                    "UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s"
+                ).format(self._events),
+                [(state, subject, version) for subject, version, state in rewrite.events],
+            )
+        for table, rows in (
+            (self._rejections, rewrite.rejections),
+            (self._deferred, rewrite.deferred),
+        ):
+            if rows:
+                curs.executemany(
+                    SQL(
+                        "UPDATE {} SET payload = ''::bytea, reason = %s, erased_at = %s "
+                        "WHERE id = %s"
+                    ).format(table),
+                    [(reason, rewrite.erased_at, row_id) for row_id, reason in rows],
+                )
+        if rewrite.deliveries:
+            curs.executemany(
+                SQL("UPDATE {}.webhook_deliveries SET payload = %s WHERE id = %s").format(
+                    Identifier(self.datastore.schema)
+                ),
+                [(payload, row_id) for row_id, payload in rewrite.deliveries],
             )
 
     def _select(self, statement: Composed, params: Sequence[Any] = ()) -> list[Any]:

@@ -25,6 +25,7 @@ from ledger.adapters.store import (
     Deferral,
     KnownInputs,
     Position,
+    Rewrite,
     StoredRejection,
     _chunks,
     _deferred_row,
@@ -180,6 +181,12 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         c.execute(
             "CREATE INDEX IF NOT EXISTS ledger_rejections_print ON ledger_rejections (fingerprint)"
         )
+        # When an erasure emptied the input (R-ERASE-1); NULL for every other row, and for
+        # the rows of ledgers created before erasure existed.
+        for table in ("ledger_rejections", "ledger_deferred"):
+            c.execute(f"PRAGMA table_info({table})")
+            if "erased_at" not in {row[1] for row in c.fetchall()}:
+                c.execute(f"ALTER TABLE {table} ADD COLUMN erased_at TEXT")
 
     def _insert_events(
         self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any
@@ -191,6 +198,28 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
         if batch is not None:
             self._write_batch(c, batch)
         return returning
+
+    def _rewrite(self, c: SQLiteCursor, rewrite: Rewrite) -> None:
+        """An erasure's in-place changes (R-ERASE-1), in the batch's transaction."""
+        erased_at = rewrite.erased_at.astimezone(UTC).isoformat()
+        c.executemany(
+            f"UPDATE {self.events_table_name} SET state = ? "
+            "WHERE originator_id = ? AND originator_version = ?",
+            [(state, subject, version) for subject, version, state in rewrite.events],
+        )
+        for table, rows in (
+            ("ledger_rejections", rewrite.rejections),
+            ("ledger_deferred", rewrite.deferred),
+        ):
+            c.executemany(
+                f"UPDATE {table} SET payload = X'', reason = ?, erased_at = ? WHERE id = ?",
+                [(reason, erased_at, row_id) for row_id, reason in rows],
+            )
+        if rewrite.deliveries:
+            c.executemany(
+                "UPDATE webhook_deliveries SET payload = ? WHERE id = ?",
+                [(payload, row_id) for row_id, payload in rewrite.deliveries],
+            )
 
     def _write_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
         if batch.event_keys and _JSON_ROWS:
@@ -232,6 +261,8 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
                     for d in batch.deferred
                 ],
             )
+        if batch.rewrite is not None:
+            self._rewrite(c, batch.rewrite)
         if batch.positions:
             c.executemany(
                 "INSERT INTO ledger_positions VALUES (?, ?, ?, ?) "
