@@ -17,6 +17,7 @@ import typer
 from cli import (
     audit,
     demo,
+    erasure,
     followup,
     intake,
     kafka,
@@ -207,6 +208,10 @@ _queries = SECTIONS["Queries and read models"]
 _queries[_queries.index("health") + 1 : _queries.index("health") + 1] = followup.COMMANDS
 EXAMPLES.update(followup.EXAMPLES)
 followup.register(app)
+# Issue 21: erasure without breaking the chain, and who looked (cli/erasure.py).
+SECTIONS["Audit and compliance"].extend(erasure.COMMANDS)
+EXAMPLES.update(erasure.EXAMPLES)
+erasure.register(app)
 _document(app)
 
 
