@@ -193,7 +193,15 @@ def test_checkpoint_verify_export_and_tamper_from_the_command_line(
     out = tmp_path / "export"
     assert (
         ledger(
-            "export", "--out", str(out), "--redact", "--format", "csv", db=incident_db
+            "export",
+            "--out",
+            str(out),
+            "--redact",
+            "--format",
+            "csv",
+            "--purpose",
+            "audit",
+            db=incident_db,
         ).returncode
         == 0
     )
