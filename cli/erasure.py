@@ -178,7 +178,7 @@ def _what(entry: dict[str, object]) -> str:
         return f"{', '.join(data['fields'])}: {data['events']} events"
     selection = data["selection"]
     redacted = ", ".join(selection["redacted_fields"]) or "nothing"
-    period = f"{selection['from'] or '…'} to {selection['to'] or '…'}"
+    period = f"{selection['occurred_from'] or '…'} to {selection['occurred_before'] or '…'}"
     return f"{data['records']} events ({selection['format']}), {period}, redacted: {redacted}"
 
 

@@ -161,8 +161,8 @@ def export(
         purpose=purpose,
         selection={
             "customer": selection.customer,
-            "from": None if selection.start is None else canonical(selection.start),
-            "to": None if selection.end is None else canonical(selection.end),
+            "occurred_from": None if selection.start is None else canonical(selection.start),
+            "occurred_before": None if selection.end is None else canonical(selection.end),
             "redacted_fields": sorted(selection.redact),
             "format": fmt,
         },

@@ -128,8 +128,8 @@ class ExportSelection(Model):
     """What an export selected."""
 
     customer: CustomerId | None = Field(description="Only this customer (its tickets, the policy)")
-    from_: Instant | None = Field(alias="from", description="occurred_at from, inclusive")
-    to: Instant | None = Field(description="occurred_at to, exclusive")
+    occurred_from: Instant | None = Field(description="Events that occurred at or after (--from)")
+    occurred_before: Instant | None = Field(description="Events that occurred before (--to)")
     redacted_fields: list[PersonalField] = Field(description="The fields masked")
     format: Literal["jsonl", "csv"] = Field(description="The file format")
 
