@@ -192,7 +192,7 @@ def _erase(
                 f"{event.originator_id} v{event.originator_version}: erased, its hash would "
                 "not recompute; nothing was erased (run `ledger verify`)"
             )
-        rewrite.events.append((stored.originator_id, stored.originator_version, stored.state))
+        rewrite.events.append((str(stored.originator_id), stored.originator_version, stored.state))
         new_events[notification.id] = erased
         erased_now.update(change.fields)
         quoted.update(t for v in change.former.values() for t in texts(v))

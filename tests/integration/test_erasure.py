@@ -78,9 +78,9 @@ def test_erasure_keeps_hashes_and_a_warm_runner_refolds_the_erased_log(
     contacts = erase_customer(
         ledger, engine, "C-1", reason="contacts", actor="dpo", now=NOW, fields=CONTACT_FIELDS
     )
-    assert contacts.fields == ["decision_maker"] and contacts.events == 1
+    assert contacts.fields == ["decision_maker", "escalation_contact"] and contacts.events == 1
     report = erase_customer(ledger, engine, "C-1", reason="Art. 17", actor="dpo", now=NOW)
-    assert report.erased_before == ["decision_maker"]
+    assert report.erased_before == ["decision_maker", "escalation_contact"]
     assert report.events == 4 and report.subjects == 2
     runner.catch_up()
 
@@ -99,13 +99,12 @@ def test_erasure_keeps_hashes_and_a_warm_runner_refolds_the_erased_log(
     assert onboarded.decision_maker == {"name": ERASED, "email": ERASED}
     erasures = [e for e in events if isinstance(e, Customer.DataErased)]
     assert [(e.actor_id, e.fields) for e in erasures] == [
-        ("dpo", ["decision_maker"]),
+        ("dpo", ["decision_maker", "escalation_contact"]),
         (
             "dpo",
             [
                 "assignee",
                 "description",
-                "escalation_contact",
                 "name",
                 "reason",
                 "success_owner",
