@@ -61,7 +61,16 @@ def main() -> None:
         timed("verify", lambda: verify(ledger, engine, key.public_key()))
         timed(
             "export (jsonl, inclusion proofs)",
-            lambda: export(ledger, engine, key, scratch / "x", Selection(), fmt="jsonl", now=now),
+            lambda: export(
+                ledger,
+                engine,
+                key,
+                scratch / "x",
+                Selection(),
+                fmt="jsonl",
+                now=now,
+                purpose="benchmark",
+            ),
         )
         timed("verify-export (offline)", lambda: verify_export(scratch / "x"))
         busiest, size = Counter(

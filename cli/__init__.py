@@ -17,6 +17,7 @@ import typer
 from cli import (
     audit,
     demo,
+    erasure,
     followup,
     intake,
     kafka,
@@ -231,6 +232,10 @@ EXAMPLES["verify-export"] = [
 EXAMPLES["key rotate"] = ["ledger key rotate", "ledger key rotate --new-key new-key.pem --json"]
 proof.register(app)
 witness.register(app)
+# Issue 21: erasure without breaking the chain, and who looked (cli/erasure.py).
+SECTIONS["Audit and compliance"].extend(erasure.COMMANDS)
+EXAMPLES.update(erasure.EXAMPLES)
+erasure.register(app)
 _document(app)
 
 

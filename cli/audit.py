@@ -326,6 +326,8 @@ def _origin_or_none(db: str | None) -> str | None:
         return origin_of(engine_for(database))
     except CheckpointRefused as error:
         fail(str(error))
+
+
 def _coverage(result: Verification) -> list[str]:
     """What else verify covered, and what no checkpoint covers yet."""
     intake = result.intake
@@ -561,10 +563,26 @@ def export_trail(
     redact_text: Annotated[
         bool, typer.Option("--redact-text", help="Also mask free text (titles, messages, notes).")
     ] = False,
+    purpose: Annotated[
+        str | None,
+        typer.Option(
+            "--purpose",
+            help="Why this export is made (required: recorded on the log with who, when and "
+            "what, R-ERASE-2).",
+            metavar="TEXT",
+        ),
+    ] = None,
+    actor: Annotated[
+        str,
+        typer.Option(
+            "--actor", help="Who exports (recorded); default: the local operator.", metavar="ID"
+        ),
+    ] = "local",
     tz: TzOption = None,
     json: JsonOption = False,
 ) -> None:
-    """Export the trail with a signed manifest, for `ledger verify-export` to check offline."""
+    """Export the trail with a signed manifest, for `ledger verify-export` to check offline;
+    the export is recorded on the log (who, when, what, why: `ledger audit log`)."""
     from ledger.adapters.event_store import opened
     from ledger.adapters.projector import engine_for
     from ledger.adapters.settings import resolve_database
@@ -581,6 +599,13 @@ def export_trail(
         fields |= NAME_FIELDS
     if redact_text:
         fields |= TEXT_FIELDS
+    from ledger.services.audit_log import AuditError, check_actor, check_purpose
+
+    try:
+        stated = check_purpose(purpose)
+        check_actor(actor)
+    except AuditError as error:
+        fail(str(error))
     use_tz(tz, db=db, about=customer)
     first, last = window(start, end)
     selection = Selection(start=first, end=last, customer=customer, redact=fields)
@@ -596,6 +621,8 @@ def export_trail(
                 selection,
                 fmt=format,
                 now=datetime.now(UTC),
+                purpose=stated,
+                actor=actor,
             )
     except (ExportError, KeyError_) as error:
         fail(str(error))
@@ -610,6 +637,7 @@ def export_trail(
         f"exported {records} events of {len(manifest['subjects'])} subjects to {out_dir} "
         f"(checkpoint {statement['seq']}, root {statement['root'][:16]}, key {manifest['key_id']})"
         + (f"; redacted: {', '.join(sorted(fields))}" if fields else "")
+        + f"; recorded as audit.export_recorded {manifest['recorded_as']}"
     )
 
 

@@ -25,10 +25,18 @@ from sqlalchemy import Engine, select
 
 from ledger.adapters.event_store import LedgerApp
 from ledger.aggregates.base import event_data
-from ledger.aggregates.chain import canonical, dumps, event_meta, proof_of, redacted
+from ledger.aggregates.chain import canonical, dumps, event_meta, redacted
 from ledger.aggregates.customer import Customer
+from ledger.aggregates.erasure import event_proof
 from ledger.aggregates.policy import POLICY_ID
 from ledger.aggregates.ticket import Ticket
+from ledger.services.audit_log import (
+    DEFAULT_ACTOR,
+    AuditError,
+    check_actor,
+    check_purpose,
+    record_export,
+)
 from replay.audit import leaf, leaves, scan
 from replay.checkpoint import take_checkpoint
 from replay.keys import key_id, public_pem
@@ -93,10 +101,22 @@ def export(
     *,
     fmt: str,
     now: datetime,
+    purpose: str,
+    actor: str = DEFAULT_ACTOR,
 ) -> dict[str, Any]:
-    """Write the export into the new directory ``out``; return its manifest."""
+    """Write the export into the new directory ``out``; return its manifest.
+
+    The export is recorded on the log (``audit.export_recorded``, R-ERASE-2): ``actor``
+    (who), ``now`` (when), the selection, the ``purpose`` (why), and the manifest's hash;
+    the record's event id is in the returned manifest as ``recorded_as`` (not in the
+    signed file: the record comes after it)."""
     if fmt not in ("jsonl", "csv"):
         raise ExportError(f"--format {fmt!r}: use jsonl or csv")
+    try:
+        check_purpose(purpose)
+        check_actor(actor)
+    except AuditError as error:
+        raise ExportError(str(error)) from None
     if out.exists() and any(out.iterdir()):
         raise ExportError(f"{out} is not empty: an export goes into a new directory")
     _check_selection(app, selection)
@@ -135,8 +155,26 @@ def export(
         "public_key": public_pem(public),
     }
     manifest["signature"] = key.sign(dumps(manifest)).hex()
-    (out / MANIFEST).write_bytes(render_manifest(manifest))
-    return manifest
+    written = render_manifest(manifest)
+    (out / MANIFEST).write_bytes(written)
+    recorded = record_export(
+        app,
+        actor=actor,
+        purpose=purpose,
+        selection={
+            "customer": selection.customer,
+            "occurred_from": None if selection.start is None else canonical(selection.start),
+            "occurred_before": None if selection.end is None else canonical(selection.end),
+            "redacted_fields": sorted(selection.redact),
+            "format": fmt,
+        },
+        records=len(records),
+        subjects=len(subjects),
+        checkpoint=checkpoint.seq,
+        manifest_sha256=hashlib.sha256(written).hexdigest(),
+        now=now,
+    )
+    return {**manifest, "recorded_as": recorded}
 
 
 def key_chain_notes(engine: Engine) -> list[str]:
@@ -209,7 +247,7 @@ def _records(
                 "data": redacted(data, selection.redact),
                 "previous_hash": event.previous_hash,
                 "event_hash": event.event_hash,
-                "proof": proof_of(event.salt, data, selection.redact, fmt=event.chain_format),
+                "proof": event_proof(event, selection.redact),
             }
         )
     return records, heads

@@ -59,7 +59,9 @@ from schemas.registry import (
     AnyEnvelope,
 )
 from schemas.system import (
+    AuditExportRecorded,
     CustomerChurnRiskRaised,
+    CustomerDataErased,
     CustomerExceptionExpired,
     FixTemporaryExpired,
     PlayOpened,
@@ -93,6 +95,7 @@ __all__ = [
     "SYSTEM_TYPES",
     "Actor",
     "AnyEnvelope",
+    "AuditExportRecorded",
     "CustomerCalendarChangeApproved",
     "CustomerCalendarChangeProposed",
     "CustomerCheckInCompleted",
@@ -100,6 +103,7 @@ __all__ = [
     "CustomerChurnRiskRaised",
     "CustomerChurned",
     "CustomerContractChanged",
+    "CustomerDataErased",
     "CustomerEnvelope",
     "CustomerExceptionApproved",
     "CustomerExceptionExpired",

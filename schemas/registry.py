@@ -41,7 +41,9 @@ from schemas.rca import (
 )
 from schemas.system import (
     SYSTEM_TYPES,
+    AuditExportRecorded,
     CustomerChurnRiskRaised,
+    CustomerDataErased,
     CustomerExceptionExpired,
     FixTemporaryExpired,
     PlayOpened,
@@ -119,7 +121,9 @@ AnyEnvelope = Annotated[
     | CustomerExceptionExpired
     | RcaActionOverdue
     | PlayOpened
-    | PlayOverdue,
+    | PlayOverdue
+    | CustomerDataErased
+    | AuditExportRecorded,
     Field(discriminator="type"),
 ]
 """Any event, told apart by ``type`` in one pass of pydantic-core."""

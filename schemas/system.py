@@ -7,8 +7,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from schemas.envelope import CustomerEnvelope, Data, TicketEnvelope
-from schemas.fields import Count, Day, EventId, Instant, Label, PlayId, Text
+from schemas.envelope import CustomerEnvelope, Data, Envelope, Model, TicketEnvelope
+from schemas.fields import Count, CustomerId, Day, EventId, Instant, Label, PlayId, Text
 
 TYPE = "The event type"
 PAYLOAD = "The payload"
@@ -89,6 +89,79 @@ class PlayOverdueData(Data):
     due_at: Instant = Field(description="When it was due")
 
 
+PersonalField = Literal[
+    "decision_maker",
+    "escalation_contact",
+    "name",
+    "success_owner",
+    "assignee",
+    "escalated_to",
+    "owner",
+    "title",
+    "description",
+    "message",
+    "reason",
+    "resolution",
+    "root_cause",
+    "impact",
+    "entry",
+    "notes",
+    "note",
+    "text",
+]
+"""The personal fields of the chain format (``ledger.aggregates.chain.PERSONAL_FIELDS``)."""
+
+
+class CustomerDataErasedData(Data):
+    """An operator erased personal fields of the customer (R-ERASE-1); never the values."""
+
+    fields: list[PersonalField] = Field(min_length=1, description="The fields erased")
+    subjects: Count = Field(description="How many subjects: the customer and its tickets")
+    events: Count = Field(description="How many stored events lost a field")
+    rejections: Count = Field(description="How many rejected inputs were emptied")
+    deferred: Count = Field(description="How many waiting inputs were emptied")
+    deliveries: Count = Field(description="How many webhook outbox payloads were rewritten")
+    reason: Text = Field(description="Why (the operator's words, e.g. a GDPR Art. 17 request)")
+
+
+class ExportSelection(Model):
+    """What an export selected."""
+
+    customer: CustomerId | None = Field(description="Only this customer (its tickets, the policy)")
+    occurred_from: Instant | None = Field(description="Events that occurred at or after (--from)")
+    occurred_before: Instant | None = Field(description="Events that occurred before (--to)")
+    redacted_fields: list[PersonalField] = Field(description="The fields masked")
+    format: Literal["jsonl", "csv"] = Field(description="The file format")
+
+
+class AuditExportRecordedData(Data):
+    """Who exported what, when and why (R-ERASE-2)."""
+
+    purpose: Text = Field(min_length=1, description="Why the export was made")
+    selection: ExportSelection = Field(description="What it selected")
+    records: Count = Field(description="How many events it holds")
+    subjects: Count = Field(description="Of how many subjects")
+    checkpoint: Count = Field(description="The number of the signed checkpoint it proves against")
+    manifest_sha256: str = Field(
+        pattern="^[0-9a-f]{64}$", description="SHA-256 of its manifest.json, as written"
+    )
+
+
+class CustomerDataErased(CustomerEnvelope):
+    """customer.data_erased"""
+
+    type: Literal["customer.data_erased"] = Field(description=TYPE)
+    data: CustomerDataErasedData = Field(description=PAYLOAD)
+
+
+class AuditExportRecorded(Envelope):
+    """audit.export_recorded"""
+
+    subject: Literal["AUDIT"] = Field(description="The audit log: always AUDIT")
+    type: Literal["audit.export_recorded"] = Field(description=TYPE)
+    data: AuditExportRecordedData = Field(description=PAYLOAD)
+
+
 class SlaBreached(TicketEnvelope):
     """sla.breached"""
 
@@ -155,5 +228,7 @@ SYSTEM_TYPES: frozenset[str] = frozenset(
         "rca.action_overdue",
         "play.opened",
         "play.overdue",
+        "customer.data_erased",
+        "audit.export_recorded",
     }
 )

@@ -28,6 +28,7 @@ from eventsourcing.persistence import (
 from ledger.adapters.errors import DatabaseFileError, NoLedgerError, first_line, sqlite_cause
 from ledger.adapters.settings import Database
 from ledger.adapters.store import LedgerRecorder
+from ledger.aggregates.audit import AuditLog
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.customer import Customer
 from ledger.aggregates.policy import SlaPolicy
@@ -36,7 +37,7 @@ from ledger.aggregates.ticket import Ticket
 if TYPE_CHECKING:
     import psycopg
 
-Aggregate = Ticket | Customer | SlaPolicy
+Aggregate = Ticket | Customer | SlaPolicy | AuditLog
 SQLITE_EVENTS_TABLE: Final = "stored_events"  # eventsourcing's SQLite table of events
 
 

@@ -40,8 +40,10 @@ GENESIS: Final = "0" * 64
 INTAKE_LOCK: Final = 0x1ED6E7  # PostgreSQL advisory lock: one writer of the chain at a time
 HINT_DIGITS: Final = 12
 
-KINDS: Final = frozenset({"start", "adopted", "rejected", "deferred", "redeferred", "released"})
-ROW_KINDS: Final = frozenset({"adopted", "rejected", "deferred", "redeferred"})
+KINDS: Final = frozenset(
+    {"start", "adopted", "rejected", "deferred", "redeferred", "released", "erased"}
+)
+ROW_KINDS: Final = frozenset({"adopted", "rejected", "deferred", "redeferred", "erased"})
 """Kinds after which the row must be stored exactly as the entry recorded it."""
 
 _REJECTION_FIELDS: Final = (
@@ -261,3 +263,21 @@ def batch_changes(
         ordered = sorted(rows, key=lambda row: int(row["id"]))
         changes += [(kind, source, int(row["id"]), content(source, row)) for row in ordered]
     return changes
+
+
+def erased_changes(
+    source: str, rows: Sequence[Mapping[str, Any]], recorded: Mapping[int, str]
+) -> list[Change]:
+    """The entries of rows an erasure rewrote (R-ERASE-1: payload emptied, ``erased_at``
+    set, the reason without the erased values): each row as it is now, with the payload
+    hash its previous entry recorded (``recorded``, by row id), since the payload is gone
+    but what it was stays committed to."""
+    return [
+        (
+            "erased",
+            source,
+            int(row["id"]),
+            content(source, row, recorded.get(int(row["id"]), payload_sha256(b""))),
+        )
+        for row in sorted(rows, key=lambda row: int(row["id"]))
+    ]

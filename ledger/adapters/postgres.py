@@ -22,6 +22,7 @@ from ledger.adapters.store import (
     Deferral,
     KnownInputs,
     Position,
+    Rewrite,
     StoredRejection,
     _deferred_row,
     _redeferred_row,
@@ -89,6 +90,14 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 "origin text NOT NULL, payload bytea NOT NULL, payload_is_json boolean NOT NULL, "
                 "fingerprint text, waits_for text NOT NULL)"
             ).format(self._deferred),
+            # When an erasure emptied the input (R-ERASE-1); NULL otherwise, and for the
+            # rows of ledgers created before erasure existed.
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._rejections
+            ),
+            SQL("ALTER TABLE {} ADD COLUMN IF NOT EXISTS erased_at timestamptz").format(
+                self._deferred
+            ),
             SQL("CREATE INDEX IF NOT EXISTS ledger_deferred_subject ON {} (subject)").format(
                 self._deferred
             ),
@@ -281,6 +290,8 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
         )
         if batch.rejections or batch.deferred or batch.released or batch.redeferred:
             self._chain_batch(curs, batch, rejected, deferred, redeferred)
+        if batch.rewrite is not None:
+            self._rewrite(curs, batch.rewrite)
         if batch.positions:
             curs.executemany(
                 SQL(
@@ -290,6 +301,71 @@ class LedgerPostgresRecorder(PostgresProcessRecorder):
                 ).format(self._positions),
                 [(p.consumer, p.topic, p.partition, p.offset) for p in batch.positions],
             )
+
+    def _rewrite(self, curs: Cursor[DictRow], rewrite: Rewrite) -> None:
+        """An erasure's in-place changes (R-ERASE-1), in the batch's transaction."""
+        if rewrite.events:
+            curs.executemany(
+                SQL(
+                    "UPDATE {} SET state = %s WHERE originator_id = %s AND originator_version = %s"
+                ).format(self._events),
+                [(state, subject, version) for subject, version, state in rewrite.events],
+            )
+        for table, rows in (
+            (self._rejections, rewrite.rejections),
+            (self._deferred, rewrite.deferred),
+        ):
+            if rows:
+                curs.executemany(
+                    SQL(
+                        "UPDATE {} SET payload = ''::bytea, reason = %s, erased_at = %s "
+                        "WHERE id = %s"
+                    ).format(table),
+                    [(reason, rewrite.erased_at, row_id) for row_id, reason in rows],
+                )
+        self._chain_erased(curs, rewrite)
+        if rewrite.deliveries:
+            curs.executemany(
+                SQL("UPDATE {}.webhook_deliveries SET payload = %s WHERE id = %s").format(
+                    Identifier(self.datastore.schema)
+                ),
+                [(payload, row_id) for row_id, payload in rewrite.deliveries],
+            )
+
+    def _chain_erased(self, curs: Cursor[DictRow], rewrite: Rewrite) -> None:
+        """Record the rows an erasure rewrote on the intake chain (kind ``erased``)."""
+        changes: list[intake_chain.Change] = []
+        for source, table, rewritten in (
+            (intake_chain.REJECTIONS, self._rejections, rewrite.rejections),
+            (intake_chain.DEFERRED, self._deferred, rewrite.deferred),
+        ):
+            ids = [row_id for row_id, _ in rewritten]
+            if not ids:
+                continue
+            curs.execute(SQL("SELECT * FROM {} WHERE id = ANY(%s)").format(table), [ids])
+            rows = list(curs.fetchall())
+            curs.execute(
+                SQL(
+                    "SELECT row_id, payload_sha256 FROM {} WHERE source = %s "
+                    "AND row_id = ANY(%s) ORDER BY seq"
+                ).format(self._chain),
+                [source, ids],
+            )
+            recorded = {
+                int(r["row_id"]): str(r["payload_sha256"])
+                for r in curs.fetchall()
+                if r["payload_sha256"]
+            }
+            changes += intake_chain.erased_changes(source, rows, recorded)
+        if not changes:
+            return
+        curs.execute("SELECT pg_advisory_xact_lock(%s)", [intake_chain.INTAKE_LOCK])
+        curs.execute(
+            SQL("SELECT seq, entry_hash FROM {} ORDER BY seq DESC LIMIT 1").format(self._chain)
+        )
+        last = curs.fetchone()
+        head = (0, intake_chain.GENESIS) if last is None else (int(last["seq"]), last["entry_hash"])
+        self._insert_chain(curs, intake_chain.chained(head, rewrite.erased_at, changes))
 
     def _select(self, statement: Composed, params: Sequence[Any] = ()) -> list[Any]:
         with self.datastore.transaction(commit=False) as curs:

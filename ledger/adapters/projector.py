@@ -80,6 +80,7 @@ from ledger.adapters.event_store import SCHEMA_LOCK, LedgerApp
 from ledger.adapters.settings import Database
 from ledger.adapters.versions import Step, Versions, read_versions
 from ledger.aggregates.base import LedgerEvent
+from ledger.aggregates.customer import Customer
 from ledger.projections.fold import Rows
 from ledger.projections.registry import (
     BY_NAME,
@@ -246,6 +247,12 @@ class LogHistory:
         for notification in self.app.store.subject_events(missing, self.position):
             loaded[str(notification.originator_id)].append(self.decode(notification))
         self._events.update(loaded)
+
+    def forget(self, subjects: Iterable[str]) -> None:
+        """Drop the subjects' histories: an erasure rewrote them in place (R-ERASE-1), the
+        one change to the log a cache cannot have seen; they load again when asked."""
+        for subject in subjects:
+            self._events.pop(subject, None)
 
     def advance(self, page: Sequence[tuple[int, LedgerEvent]]) -> None:
         """Move to the end of a page: cached histories take its events, and a subject
@@ -415,6 +422,11 @@ class Folds:
         while len(self._kept) > self.max_subjects:
             self._kept.popitem(last=False)
         return Folded(rows, written, before, steps, fresh)
+
+    def drop(self, projection: Projection, subjects: Iterable[str]) -> None:
+        """Drop the folds of some subjects: they start again from their history."""
+        for subject in subjects:
+            self._kept.pop((projection.name, subject), None)
 
     def forget(self, projection: Projection) -> None:
         """Drop a projection's folds (a page that was not committed)."""
@@ -843,7 +855,16 @@ class Projector:
                 by_subject.setdefault(domain_event.originator_id, []).append(
                     (notification_id, domain_event)
                 )
-        woken = [s for s in self._woken(projection, page) if s not in by_subject]
+        all_woken = self._woken(projection, page)
+        woken = [s for s in all_woken if s not in by_subject]
+        erased = {e.originator_id for _, e in page if isinstance(e, Customer.DataErased)}
+        if erased:
+            # An erasure rewrote these subjects' events in place (R-ERASE-1): what this
+            # runner kept of them (histories, folds) holds the erased values. They are
+            # folded again from the log, rows and versions replaced.
+            again = erased | set(all_woken)
+            history.forget(again)
+            folds.drop(projection, again)
         history.load(woken)
         for subject in woken:  # (rows a rebuild wrote ahead of this catch-up: not yet)
             if history.events(subject):

@@ -27,6 +27,7 @@ from ledger.adapters.store import (
     Deferral,
     KnownInputs,
     Position,
+    Rewrite,
     StoredRejection,
     _chunks,
     _deferred_row,
@@ -216,6 +217,33 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
             [entry.row() for entry in entries],
         )
 
+    def _chain_erased(self, c: SQLiteCursor, rewrite: Rewrite) -> None:
+        """Record the rows an erasure rewrote on the intake chain (kind ``erased``)."""
+        changes: list[intake_chain.Change] = []
+        for source, rewritten in (
+            (intake_chain.REJECTIONS, rewrite.rejections),
+            (intake_chain.DEFERRED, rewrite.deferred),
+        ):
+            ids = [row_id for row_id, _ in rewritten]
+            for start in range(0, len(ids), IN_CHUNK):
+                chunk = ids[start : start + IN_CHUNK]
+                marks = ",".join("?" * len(chunk))
+                c.execute(f"SELECT * FROM {source} WHERE id IN ({marks})", chunk)
+                rows = list(c.fetchall())
+                c.execute(
+                    f"SELECT row_id, payload_sha256 FROM {intake_chain.TABLE} "
+                    f"WHERE source = ? AND row_id IN ({marks}) ORDER BY seq",
+                    [source, *chunk],
+                )
+                recorded = {int(r[0]): str(r[1]) for r in c.fetchall() if r[1]}
+                changes += intake_chain.erased_changes(source, rows, recorded)
+        if not changes:
+            return
+        c.execute(f"SELECT seq, entry_hash FROM {intake_chain.TABLE} ORDER BY seq DESC LIMIT 1")
+        last = c.fetchone()
+        head = (0, intake_chain.GENESIS) if last is None else (int(last[0]), str(last[1]))
+        self._insert_chain(c, intake_chain.chained(head, rewrite.erased_at, changes))
+
     def _chain_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
         """Record the batch's changes to rejections and deferred inputs on the intake
         chain, reading back the rows as stored (this transaction is the only writer, so
@@ -262,6 +290,29 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
             for stored_events, batch in parts:
                 self._insert_events(c, stored_events, batch=batch)
 
+    def _rewrite(self, c: SQLiteCursor, rewrite: Rewrite) -> None:
+        """An erasure's in-place changes (R-ERASE-1), in the batch's transaction."""
+        erased_at = rewrite.erased_at.astimezone(UTC).isoformat()
+        c.executemany(
+            f"UPDATE {self.events_table_name} SET state = ? "
+            "WHERE originator_id = ? AND originator_version = ?",
+            [(state, subject, version) for subject, version, state in rewrite.events],
+        )
+        for table, rows in (
+            ("ledger_rejections", rewrite.rejections),
+            ("ledger_deferred", rewrite.deferred),
+        ):
+            c.executemany(
+                f"UPDATE {table} SET payload = X'', reason = ?, erased_at = ? WHERE id = ?",
+                [(reason, erased_at, row_id) for row_id, reason in rows],
+            )
+        self._chain_erased(c, rewrite)
+        if rewrite.deliveries:
+            c.executemany(
+                "UPDATE webhook_deliveries SET payload = ? WHERE id = ?",
+                [(payload, row_id) for row_id, payload in rewrite.deliveries],
+            )
+
     def _write_batch(self, c: SQLiteCursor, batch: BatchWrite) -> None:
         if batch.event_keys and _JSON_ROWS:
             c.execute(_INSERT_KEYS_FROM_JSON, (orjson.dumps(batch.event_keys),))
@@ -304,6 +355,8 @@ class LedgerSQLiteRecorder(SQLiteProcessRecorder, JSONEachSQLiteApplicationRecor
             )
         if batch.rejections or batch.deferred or batch.released or batch.redeferred:
             self._chain_batch(c, batch)
+        if batch.rewrite is not None:
+            self._rewrite(c, batch.rewrite)
         if batch.positions:
             c.executemany(
                 "INSERT INTO ledger_positions VALUES (?, ?, ?, ?) "

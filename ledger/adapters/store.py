@@ -139,6 +139,20 @@ class Deferral:
         return self.rejection.subject or ""
 
 
+@dataclass(frozen=True)
+class Rewrite:
+    """An erasure's in-place changes (R-ERASE-1, the only ones the ledger ever makes),
+    written in the transaction of the event that records it: stored events' new states
+    by (subject, version); rejected and deferred inputs emptied (payload ``b""``,
+    ``erased_at`` set) with their reasons as given; webhook outbox payloads by row id."""
+
+    erased_at: datetime
+    events: list[tuple[str, int, bytes]] = field(default_factory=list)
+    rejections: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
+    deferred: list[tuple[int, str]] = field(default_factory=list)  # (id, reason)
+    deliveries: list[tuple[int, str]] = field(default_factory=list)  # (id, payload)
+
+
 @dataclass
 class BatchWrite:
     """What an ingest batch writes beside its domain events, in the same transaction."""
@@ -151,6 +165,7 @@ class BatchWrite:
     deferred: list[Deferral] = field(default_factory=list)  # newly deferred
     released: list[int] = field(default_factory=list)  # stored deferrals now decided
     redeferred: list[Deferral] = field(default_factory=list)  # stored, waiting anew
+    rewrite: Rewrite | None = None  # an erasure's in-place changes
 
     @property
     def is_empty(self) -> bool:
@@ -162,6 +177,7 @@ class BatchWrite:
             or self.deferred
             or self.released
             or self.redeferred
+            or self.rewrite
         )
 
 

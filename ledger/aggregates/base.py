@@ -17,11 +17,19 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Final, Self
 
 from eventsourcing.domain import BaseAggregate, CanInitAggregate, CanMutateAggregate
 
-from ledger.aggregates.chain import CHAIN_FIELDS, CHAIN_FORMAT, GENESIS, hash_event, new_salt
+from ledger.aggregates.chain import (
+    CHAIN_FIELDS,
+    CHAIN_FORMAT,
+    GENESIS,
+    event_meta,
+    hash_event,
+    new_salt,
+    record_hash,
+)
 
 domain_event = dataclass(frozen=True, kw_only=True)
 """Decorator for every concrete domain event class."""
@@ -96,7 +104,14 @@ class LedgerEvent(CanMutateAggregate[str]):
         return aggregate
 
     def computed_hash(self) -> str:
-        """The hash the event's fields give now (equal to ``event_hash`` unless altered)."""
+        """The hash the event's fields give now (equal to ``event_hash`` unless altered).
+
+        An erased event (``ledger erase``, R-ERASE-1) has no salt any more: it keeps the
+        commitment of each erased field and the salt of each personal field it still
+        shows (``erasure_proof``), as an export's record does, and is rechecked as one."""
+        proof = erasure_proof(self)
+        if proof is not None:
+            return record_hash(event_meta(self), event_data(self), proof, fmt=self.chain_format)
         return hash_event(self, event_data(self))
 
 
@@ -157,6 +172,18 @@ class LedgerAggregate(BaseAggregate[str]):
         sealed = event.computed_hash()
         object.__setattr__(event, "event_hash", sealed)
         self.last_hash = sealed
+
+
+ERASURE_ATTRIBUTE: Final = "erasure"
+"""The key an erased event's stored state gains (not a dataclass field: events never
+erased, every event when it is created, have none): ``{"salts": {field: field salt},
+"commitments": {field: commitment}}``, what ``chain.proof_of`` gives an export."""
+
+
+def erasure_proof(event: LedgerEvent) -> dict[str, Any] | None:
+    """What stands in for an erased event's salt (None: the event was never erased)."""
+    proof: dict[str, Any] | None = event.__dict__.get(ERASURE_ATTRIBUTE)
+    return proof
 
 
 _META_FIELDS = frozenset(

@@ -488,9 +488,29 @@ class Customer(LedgerAggregate):
         reason: str
         health_score: float | None
 
+    @domain_event
+    class DataErased(Event):
+        """Written by the ledger on an operator's ``ledger erase`` (R-ERASE-1): which
+        personal fields were erased from the customer's events, its tickets' and its
+        inputs, how many of each, who asked (the actor) and why; never the values."""
+
+        WIRE_TYPE = "customer.data_erased"
+        SYSTEM = True
+        fields: list[str]
+        subjects: int
+        events: int
+        rejections: int
+        deferred: int
+        deliveries: int
+        reason: str
+
+        def apply(self, aggregate: Any) -> None:
+            aggregate.erased_fields = aggregate.erased_fields | frozenset(self.fields)
+
     def __init__(self) -> None:
         self.name = ""
         self.tier = ""
+        self.erased_fields: frozenset[str] = frozenset()
         self.calendar: dict[str, Any] = {}
         self.success_owner = ""
         self.escalation_contact = ""
@@ -514,6 +534,35 @@ class Customer(LedgerAggregate):
         _check_contacts(data)
         _check_calendar(data["calendar"], "R-SLA-1")
         return cls._create(cls.Onboarded, id=customer_id, **data, **meta.event_kwargs())
+
+    def record_erasure(
+        self, meta: EventMeta, fields: list[str], counts: dict[str, int], reason: str
+    ) -> None:
+        """Record an erasure of the customer's personal data (R-ERASE-1): the fields and
+        how many events and rows lost them, with the operator's reason."""
+        require(
+            not is_blank(reason),
+            "R-ERASE-1",
+            "an erasure records why it was made: reason is blank",
+            field="data.reason",
+        )
+        require(
+            bool(fields),
+            "R-ERASE-1",
+            "an erasure names the fields it erased: fields is empty",
+            field="data.fields",
+        )
+        self.trigger_event(
+            self.DataErased,
+            fields=list(fields),
+            subjects=counts["subjects"],
+            events=counts["events"],
+            rejections=counts["rejections"],
+            deferred=counts["deferred"],
+            deliveries=counts["deliveries"],
+            reason=reason,
+            **meta.event_kwargs(),
+        )
 
     def change_owner(self, meta: EventMeta, success_owner: str, reason: str) -> None:
         """Hand the account to another success owner (R-CS-1: never to nobody)."""

@@ -345,11 +345,14 @@ def _ticket_wakes(event: LedgerEvent) -> Wake | None:
       opened before were folded under the policy alone, and across partitions some
       opened after can be stored before it, R-IN-6);
     - an approved calendar change (R-CAL): those whose business timers it can move, with
-      one open or with an event at or after the approval (``calendar_settled_at``)."""
+      one open or with an event at or after the approval (``calendar_settled_at``);
+    - an erasure (R-ERASE-1): all of them, their events rewritten in place."""
     if isinstance(event, Customer.ExceptionApproved):
         return Wake(event.originator_id, opened_from=event.effective_from)
     if isinstance(event, Customer.CalendarChangeApproved):
         return Wake(event.originator_id, settled_from=event.occurred_at)
+    if isinstance(event, Customer.DataErased):  # every ticket's events may have changed
+        return Wake(event.originator_id)
     return None
 
 

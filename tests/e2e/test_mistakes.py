@@ -63,7 +63,7 @@ def test_verify_and_export_of_a_missing_file_fail_and_create_nothing(tmp_path: P
     ledger_json("checkpoint", db=real)  # makes the signing key verify trusts
     typos.mkdir()
     typo = typos / "typo.db"
-    for command in (("verify",), ("export", "--out", str(typos / "trail"))):
+    for command in (("verify",), ("export", "--out", str(typos / "trail"), "--purpose", "x")):
         stderr = _one_line_error(ledger(*command, db=typo))
         assert f"no ledger at {typo}" in stderr
     assert list(typos.iterdir()) == []
@@ -115,11 +115,13 @@ def test_export_of_a_customer_the_ledger_does_not_hold_fails(tmp_path: Path) -> 
     env = Envelopes()
     ledger_json("ingest", str(write_jsonl(tmp_path / "e.jsonl", [env.customer("C-1")])), db=db)
     trail = tmp_path / "trail"
-    stderr = _one_line_error(ledger("export", "--out", str(trail), "--customer", "C-X", db=db))
+    stderr = _one_line_error(
+        ledger("export", "--out", str(trail), "--customer", "C-X", "--purpose", "x", db=db)
+    )
     assert "--customer C-X" in stderr and "no customer C-X" in stderr
     assert not trail.exists()
     # the customer it holds exports
-    ledger_json("export", "--out", str(trail), "--customer", "C-1", db=db)
+    ledger_json("export", "--out", str(trail), "--customer", "C-1", "--purpose", "x", db=db)
     assert (trail / "manifest.json").exists()
 
 

@@ -74,7 +74,18 @@ def test_from_and_to_take_the_same_forms_and_from_after_to_is_an_error(story_db:
     assert "--from 2026-03-05" in wrong.stderr and "--to 2026-03-04" in wrong.stderr
     assert len(wrong.stderr.strip().splitlines()) == 1
     trail = story_db.parent / "trail"
-    wrong = ledger("export", "--out", str(trail), "--from", "today", "--to", "-1d", db=story_db)
+    wrong = ledger(
+        "export",
+        "--out",
+        str(trail),
+        "--from",
+        "today",
+        "--to",
+        "-1d",
+        "--purpose",
+        "x",
+        db=story_db,
+    )
     assert wrong.returncode == 1 and "--from today" in wrong.stderr and "--to -1d" in wrong.stderr
     assert not trail.exists()
 

@@ -57,7 +57,16 @@ def _export(
     ledger: LedgerApp, engine: Engine, out: Path, fmt: str = "jsonl", **kw: Any
 ) -> dict[str, Any]:
     key = signing_key(create=True)
-    return export(ledger, engine, key, out, Selection(**kw), fmt=fmt, now=T0 + timedelta(days=6))
+    return export(
+        ledger,
+        engine,
+        key,
+        out,
+        Selection(**kw),
+        fmt=fmt,
+        now=T0 + timedelta(days=6),
+        purpose="test export",
+    )
 
 
 @pytest.mark.parametrize("fmt", ["jsonl", "csv"])

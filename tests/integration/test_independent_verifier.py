@@ -98,7 +98,9 @@ def _cli(*args: str) -> Any:
 
 
 def _export(database: Database, out: Path, *options: str) -> Path:
-    result = _cli("export", "--db", database.url, "--out", str(out), *options)
+    result = _cli(
+        "export", "--db", database.url, "--out", str(out), "--purpose", "a test", *options
+    )
     assert result.exit_code == 0, result.output
     return out
 

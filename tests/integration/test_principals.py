@@ -267,7 +267,9 @@ def test_the_trail_names_each_events_producer_and_old_events_still_verify_and_ex
         result = verify(fresh, engine, key.public_key())
         assert result.ok, result.findings
         for fmt in ("jsonl", "csv"):
-            export(fresh, engine, key, tmp_path / fmt, Selection(), fmt=fmt, now=NOW)
+            export(
+                fresh, engine, key, tmp_path / fmt, Selection(), fmt=fmt, now=NOW, purpose="test"
+            )
             checked = verify_export(tmp_path / fmt, key.public_key())
             assert checked.ok, checked.problems
             records = list(read_records(tmp_path / fmt / f"events.{fmt}"))
