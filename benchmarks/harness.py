@@ -37,6 +37,16 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   rejections, audit) rendered by the app in-process through its ASGI interface, p50
   and p99 (``board_past_vs_live``: the past board's p50 over the live one's;
   ``benchmarks/pages.py``; ``--no-pages`` leaves it out);
+* ``audit`` (sizes from 100k, and the smoke size; ``--no-audit`` leaves it out): last,
+  on the size's ledger, with a key of its own and a real witness (``ledger witness
+  serve`` on a free loopback port): the first checkpoint over the whole log (seconds,
+  events/s, peak RSS of its process), the witness cosigning it (ms); ~1% more events
+  appended, the incremental checkpoint (seconds) and its cosignature (ms, the consistency
+  proof sent in hashes and bytes); ``ledger verify --witness ... --quorum 1 --against
+  URL`` and the same with ``--read-models`` (seconds, peak RSS); inclusion proofs of 200
+  random (subject, version) pairs and consistency proofs between 200 random pairs of
+  tree sizes (p50 and p99 ms, hashes and bytes), and checking one from the signed notes
+  and the log's key alone (p50 ms) (``benchmarks/audit_grade.py``);
 * ``startup``: CPU seconds (user + system, median of 5) of ``ledger --help`` and of
   ``ledger sla show T-... --json`` on a small demo ledger, each a whole process, beside a
   bare ``python -c "import json"``, and their ratio to it (``--startup-only`` runs just
@@ -77,6 +87,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import JSONTranscoder
 
 from benchmarks.as_of import PAST, as_of_queries
+from benchmarks.audit_grade import appended_count, audit_measures
 from benchmarks.http import http_measures
 from benchmarks.pages import PAGES, page_renders
 from demo.quarter import DemoLine, DemoSpec, generate
@@ -213,6 +224,35 @@ def zipf_chatter(demo: list[DemoLine], count: int, rng: random.Random) -> list[b
     for index, line in enumerate(demo):
         lines.append(line.raw)
         lines.extend(notes.get(index, ()))
+    return lines
+
+
+def more_tickets(count: int, customer: str = "C-001") -> list[bytes]:
+    """``count`` events on new tickets of ``customer`` (opened, then updates, 50 events a
+    ticket at most), all accepted: what the audit section appends before its incremental
+    checkpoint."""
+    lines = []
+    at = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    for n in range(count):
+        ticket, step = f"T-AUDIT-{n // 50}", n % 50
+        if step == 0:
+            data: dict[str, Any] = {
+                "customer_id": customer,
+                "channel": "support_portal",
+                "title": "Audit benchmark",
+                "description": "Appended for the incremental checkpoint",
+                "severity": 1,
+                "category": "platform_down",
+            }
+            lines.append(_envelope(0, "ticket.opened", ticket, at, "customer", data, "audit"))
+        else:
+            data = {"message": f"update {step}"}
+            when = at + step * timedelta(minutes=1)
+            lines.append(
+                _envelope(
+                    step, "ticket.update_posted", ticket, when, "support_engineer", data, "audit"
+                )
+            )
     return lines
 
 
@@ -516,6 +556,7 @@ def http(scratch: Scratch, stream: Path, ingest: dict[str, Any], smoke: bool) ->
 
 
 HTTP_BATCH = 1000
+AUDIT_FROM = 100_000  # the audit section's smallest size (any size with --smoke)
 
 
 # the run ------------------------------------------------------------------------------------
@@ -612,10 +653,21 @@ def run_size(
     with_kafka: bool,
     with_http: bool = True,
     with_pages: bool = True,
+    with_audit: bool = True,
 ) -> dict[str, Any]:
     """Every measure at one size, repeated as ``repeats_for`` says (medians reported)."""
     runs = [
-        run_once(backend, size, seed, root / f"run{n}", smoke, with_kafka, with_http, with_pages)
+        run_once(
+            backend,
+            size,
+            seed,
+            root / f"run{n}",
+            smoke,
+            with_kafka,
+            with_http,
+            with_pages,
+            with_audit,
+        )
         for n in range(repeats_for(size, smoke))
     ]
     return median_of(runs)
@@ -630,6 +682,7 @@ def run_once(
     with_kafka: bool,
     with_http: bool = True,
     with_pages: bool = True,
+    with_audit: bool = True,
 ) -> dict[str, Any]:
     scratch = Scratch(backend, root / f"{backend}-{size}")
     scratch.root.mkdir(parents=True, exist_ok=True)
@@ -677,6 +730,15 @@ def run_once(
             result["http_ingest_vs_file"] = result["http"]["ingest_per_s"] / result["ingest_per_s"]
         if with_kafka and backend == "postgres":
             result["kafka"] = kafka(scratch, lines)
+        if with_audit and (smoke or size >= AUDIT_FROM):  # last: it writes checkpoint tables
+            result["audit"] = audit_measures(
+                str(url),
+                scratch.root / "audit",
+                more_tickets(appended_count(ingest["events"])),
+                runs=20 if smoke else 200,
+                seed=seed,
+                settle=lambda at: settle(resolve_database(at)),
+            )
         return result
     finally:
         scratch.drop()
@@ -730,6 +792,8 @@ def environment(args: argparse.Namespace) -> dict[str, Any]:
             "http_batch": HTTP_BATCH,
             "http_connections": 1,
             "pages": args.pages,
+            "audit": args.audit,
+            "audit_from_size": AUDIT_FROM,
         },
     }
 
@@ -860,6 +924,40 @@ def pages_table(results: list[dict[str, Any]]) -> str:
     return "\n".join(rows)
 
 
+def audit_table(results: list[dict[str, Any]]) -> str:
+    """A Markdown table of the audit figures (``benchmarks/audit_grade.py``)."""
+    head = (
+        "| backend | events | checkpoint s | checkpoint events/s | checkpoint RSS MB "
+        "| +1% checkpoint s | cosign first / +1% ms | consistency sent hashes / bytes "
+        "| verify s / RSS MB | verify --read-models s / RSS MB "
+        "| inclusion p50 / p99 ms | inclusion hashes / bytes | consistency p50 / p99 ms "
+        "| consistency hashes / bytes | check from note p50 ms inclusion / consistency |"
+    )
+    rows = [head, "|" + "---|" * 15]
+    for r in results:
+        a = r.get("audit")
+        if not a:
+            continue
+        c, w, p = a["checkpoint"], a["witness"], a["proofs"]
+        v, m = a["verify"], a["verify_read_models"]
+        inc, con = p["inclusion"], p["consistency"]
+        rows.append(
+            f"| {r['backend']} | {c['events']:,} | {c['seconds']:.2f} "
+            f"| {c['events_per_s']:,.0f} | {c['peak_rss_mb']:.0f} "
+            f"| {a['incremental']['seconds']:.2f} (+{a['incremental']['events']:,}) "
+            f"| {w['first_cosign_ms']:.0f} / {w['incremental_cosign_ms']:.0f} "
+            f"| {w['consistency_hashes']} / {w['consistency_bytes']} "
+            f"| {v['seconds']:.2f} / {v['peak_rss_mb']:.0f} "
+            f"| {m['seconds']:.2f} / {m['peak_rss_mb']:.0f} "
+            f"| {inc['p50_ms']:.2f} / {inc['p99_ms']:.2f} "
+            f"| {inc['hashes_median']:.0f} / {inc['bytes_median']:.0f} "
+            f"| {con['p50_ms']:.2f} / {con['p99_ms']:.2f} "
+            f"| {con['hashes_median']:.0f} / {con['bytes_median']:.0f} "
+            f"| {p['inclusion_verify']['p50_ms']:.2f} / {p['consistency_verify']['p50_ms']:.2f} |"
+        )
+    return "\n".join(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -880,6 +978,12 @@ def main() -> None:
         action=argparse.BooleanOptionalAction,
         default=True,
         help="the web board's pages rendered in-process (default on)",
+    )
+    parser.add_argument(
+        "--audit",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="checkpoint, witness, verify and proofs at sizes from 100k (default on)",
     )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument(
@@ -920,6 +1024,7 @@ def main() -> None:
                         args.kafka,
                         args.http,
                         args.pages,
+                        args.audit,
                     )
                 )
             scratch = Scratch(backend, root / f"{backend}-board")
@@ -947,6 +1052,8 @@ def main() -> None:
             print(http_table(results))
         if any("pages" in r for r in results):
             print(pages_table(results))
+        if any("audit" in r for r in results):
+            print(audit_table(results))
     print_startup(started)
     for backend, board in boards.items():
         print(

@@ -143,7 +143,7 @@ def serving(url: str, log: Path) -> Iterator[tuple[str, int]]:
         )
         try:
             assert process.stdout is not None
-            yield _address(process.stdout, log), process.pid
+            yield printed_address(process.stdout, log), process.pid
         finally:
             if process.poll() is None:
                 process.send_signal(signal.SIGTERM)
@@ -160,8 +160,9 @@ def _cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def _address(stdout: IO[bytes], log: Path) -> str:
-    """The address the server prints once it listens (a reader thread: no sleeping)."""
+def printed_address(stdout: IO[bytes], log: Path) -> str:
+    """The address a server prints once it listens (``... listening on http://...``; a
+    reader thread: no sleeping)."""
     found: list[str] = []
     ready = threading.Event()
 
@@ -177,7 +178,7 @@ def _address(stdout: IO[bytes], log: Path) -> str:
     ready.wait(START_TIMEOUT)
     if not found:
         tail = log.read_text(errors="replace")[-3000:]
-        raise RuntimeError(f"ledger serve printed no address:\n{tail}")
+        raise RuntimeError(f"the server printed no address:\n{tail}")
     return found[0]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import subprocess
 import sys
 from collections import Counter
@@ -10,6 +11,7 @@ from pathlib import Path
 
 import orjson
 
+from benchmarks.audit_grade import appended_count
 from benchmarks.harness import CHATTER_SHARE, LINES_PER_CUSTOMER, workload
 from benchmarks.pages import PAGES
 from demo.quarter import DemoSpec, generate
@@ -59,12 +61,39 @@ def test_the_harness_smoke_run_measures_everything_on_both_backends(tmp_path: Pa
         assert pages["board_past_vs_live"] == (
             pages["board_past"]["p50_ms"] / pages["board_live"]["p50_ms"]
         )
+        audit = result["audit"]  # checkpoint, witness, verify and proofs on that ledger
+        checkpoint, incremental = audit["checkpoint"], audit["incremental"]
+        assert checkpoint["events"] == result["events"]  # the whole log, every event
+        assert checkpoint["seconds"] > 0 and checkpoint["peak_rss_mb"] > 0
+        assert incremental["events"] == appended_count(result["events"]) > 0
+        assert audit["witness"]["first_cosign_ms"] > 0
+        assert audit["witness"]["incremental_cosign_ms"] > 0
+        assert 0 < audit["witness"]["consistency_hashes"] <= 2 * math.log2(checkpoint["events"])
+        assert audit["witness"]["consistency_bytes"] == 32 * audit["witness"]["consistency_hashes"]
+        everything = checkpoint["events"] + incremental["events"]
+        for verify in (audit["verify"], audit["verify_read_models"]):
+            assert verify["events"] == everything and verify["uncovered_events"] == 0
+            assert verify["cosigned_by"] == ["bench.example/witness"]
+            assert verify["seconds"] > 0 and verify["peak_rss_mb"] > 0
+        assert audit["verify"]["read_model_rows"] is None
+        assert audit["verify_read_models"]["read_model_rows"] > 0
+        proofs = audit["proofs"]
+        assert proofs["tree_size"] == everything
+        depth = math.ceil(math.log2(everything))  # RFC 9162: a path per level at most
+        for kind, longest in (("inclusion", depth), ("consistency", 2 * depth)):
+            figures = proofs[kind]
+            assert figures["runs"] == 20 and 0 < figures["p50_ms"] <= figures["p99_ms"], kind
+            assert 1 <= figures["hashes_min"] <= figures["hashes_max"] <= longest, kind
+            assert figures["bytes_median"] == 32 * figures["hashes_median"]
+        assert 0 < proofs["inclusion_verify"]["p50_ms"] <= proofs["inclusion_verify"]["p99_ms"]
+        assert proofs["consistency_verify"]["hashes"] > 0
     assert document["results"][1]["kafka"]["end_to_end_per_s"] > 0
     for board in document["sla_breached"].values():
         assert board["breached"] == board["open_tickets"] == 300  # nobody answered any
     assert "| backend |" in run.stdout  # the printed table
     assert "| HTTP ingest/s |" in run.stdout
     assert "| ticket hot |" in run.stdout
+    assert "| checkpoint s |" in run.stdout
 
 
 def test_the_workload_is_the_demo_plus_zipf_chatter_that_is_all_accepted(
