@@ -55,12 +55,19 @@ AGGREGATES: Final = (Ticket, Customer, SlaPolicy)
 """Every aggregate: the alert types are their events that the ledger writes itself."""
 
 
+RECORDS: Final = frozenset({"customer.data_erased"})
+"""Events the ledger writes that record what an operator did (R-ERASE-1), not alerts."""
+
+
 def _alert_classes() -> dict[str, type[LedgerEvent]]:
     found = {
         value.WIRE_TYPE: value
         for aggregate in AGGREGATES
         for value in vars(aggregate).values()
-        if isinstance(value, type) and issubclass(value, LedgerEvent) and value.SYSTEM
+        if isinstance(value, type)
+        and issubclass(value, LedgerEvent)
+        and value.SYSTEM
+        and value.WIRE_TYPE not in RECORDS
     }
     return dict(sorted(found.items()))
 
