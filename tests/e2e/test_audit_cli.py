@@ -326,7 +326,12 @@ def test_notes_proofs_witness_and_rotation_from_the_command_line(
         assert both.returncode == 0 and "extends" in both.stdout, both.stdout
 
         out_dir = tmp_path / "export"
-        assert ledger("export", "--out", str(out_dir), "--purpose", "rotation check", db=incident_db).returncode == 0
+        assert (
+            ledger(
+                "export", "--out", str(out_dir), "--purpose", "rotation check", db=incident_db
+            ).returncode
+            == 0
+        )
         manifest = json.loads((out_dir / "manifest.json").read_text())
         assert manifest["checkpoint"]["log_key"] == new_vkey
         assert len(manifest["checkpoint"]["key_chain"]) == 1
