@@ -27,6 +27,8 @@ from typer.core import TyperGroup
 from ledger.adapters.settings import ENV_DB_URL
 
 if TYPE_CHECKING:
+    import socket
+
     from rich.console import Console
     from sqlalchemy import Engine
     from typer._click import Command, Context, HelpFormatter
@@ -344,3 +346,23 @@ def read_lines(path: str) -> Iterator[tuple[bytes, int]]:
             line = line.rstrip(b"\r\n")
             if line.strip():
                 yield line, number
+
+
+def listening(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A TCP socket bound to ``host``:``port`` and listening (port 0: a free one), to hand
+    to a server; a port that cannot be had is an error naming it."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    # (the protocol named: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
+    # and without it a keep-alive answer waits ~40 ms for the client's delayed ACK)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host.strip("[]"), port))
+    except OSError as error:
+        sock.close()
+        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
+    sock.listen(backlog)
+    sock.set_inheritable(True)
+    return sock

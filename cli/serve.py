@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cli.common import DbOption, fail
+from cli.common import DbOption, fail, listening
 
 if TYPE_CHECKING:
     import socket
@@ -28,24 +28,6 @@ def loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
-
-
-def _bind(host: str, port: int) -> socket.socket:
-    import socket
-
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    # (the protocol named: asyncio sets TCP_NODELAY only on sockets that say they are TCP,
-    # and without it a keep-alive answer waits ~40 ms for the client's delayed ACK)
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as error:
-        sock.close()
-        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
-    sock.listen(2048)
-    sock.set_inheritable(True)
-    return sock
 
 
 def serve(
@@ -92,7 +74,7 @@ def serve(
     app = create_app(
         database.url, auth_required=not no_auth, max_body_bytes=max_body, follow=follow
     )
-    sock = _bind(host, port)
+    sock = listening(host, port)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if sock.family.name == "AF_INET6" else bound[0]
 

@@ -15,7 +15,7 @@ from typing import Annotated, Final
 
 import typer
 
-from cli.common import HelpGroup, JsonOption, fail, print_json
+from cli.common import HelpGroup, JsonOption, fail, listening, print_json
 
 witness_app = typer.Typer(
     help="An independent witness that cosigns a ledger's checkpoints only if each extends "
@@ -71,20 +71,6 @@ def vkey(key: KeyFile) -> None:
         fail(str(error))
 
 
-def _bind(host: str, port: int) -> socket.socket:
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind((host.strip("[]"), port))
-    except OSError as error:
-        sock.close()
-        fail(f"cannot listen on {host}:{port}: {error.strerror or error}")
-    sock.listen(128)
-    sock.set_inheritable(True)
-    return sock
-
-
 @witness_app.command("serve")
 def serve(
     key: KeyFile,
@@ -134,7 +120,7 @@ def serve(
         witness = Witness(load_witness_key(key), keys, WitnessState(state))
     except WitnessError as error:
         fail(str(error))
-    sock = _bind(host, port)
+    sock = listening(host, port, 128)
     bound = sock.getsockname()
     shown = f"[{bound[0]}]" if sock.family == socket.AF_INET6 else bound[0]
     name = witness.key.name
