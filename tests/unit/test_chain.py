@@ -151,3 +151,13 @@ def test_format_1_hashes_are_those_stored_before_format_2() -> None:
     assert _hash(meta, data, 1) == (
         "25406fe9a94cef28977c4cd3cf5543df1aee3cbe937d4fd0f13748685c36ba86"
     )
+
+
+def test_the_wire_contract_names_every_personal_field_of_the_chain() -> None:
+    """``customer.data_erased`` lists erased fields by a closed list in the wire contract
+    (schemas sits below the domain and cannot import it): the same fields."""
+    from typing import get_args
+
+    from schemas.system import PersonalField
+
+    assert set(get_args(PersonalField)) == PERSONAL_FIELDS
