@@ -78,7 +78,7 @@ from ledger.adapters import tables
 from ledger.adapters.collection import collected_per_batch
 from ledger.adapters.event_store import SCHEMA_LOCK, LedgerApp
 from ledger.adapters.settings import Database
-from ledger.adapters.versions import Step, Versions, read_versions
+from ledger.adapters.versions import READERS, Step, Versions, read_versions
 from ledger.aggregates.base import LedgerEvent
 from ledger.aggregates.customer import Customer
 from ledger.projections.fold import Rows
@@ -137,12 +137,19 @@ def engine_for(database: Database) -> Engine:
     # The session in UTC: instants come back in UTC, which psycopg gives as
     # ``timezone.utc`` (each instant of a read is then used as it is; in the server's
     # zone, often "Etc/UTC", each one was converted). Nothing the ledger asks depends on
-    # the session's zone: every instant is a timestamptz.
-    options = "-ctimezone=UTC" + (f" -csearch_path={database.schema}" if database.schema else "")
+    # the session's zone: every instant is a timestamptz. JIT off: the reads are index
+    # probes and small aggregates, whose estimated costs can pass jit_above_cost and then
+    # spend more compiling than running (20 ms of 45 on the customers page's trend read
+    # at 1M events, measured; see "Performance").
+    options = "-ctimezone=UTC -cjit=off" + (
+        f" -csearch_path={database.schema}" if database.schema else ""
+    )
     return create_engine(
         f"postgresql+psycopg://{database.user}{password}@{database.host}:{database.port}/"
         f"{database.dbname}",
         connect_args={"connect_timeout": 5, "options": options},
+        # (as many as the reads that run at once: ``ledger.adapters.versions.together``)
+        pool_size=READERS,
     )
 
 

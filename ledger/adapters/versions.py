@@ -22,6 +22,7 @@ readings (``ledger.services.queries``).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from operator import itemgetter
@@ -216,6 +217,32 @@ def fetched(conn: Connection, query: Select[Any], keys: Sequence[str]) -> list[d
                 if value is not None:  # (every processor gives None for None)
                     row[key] = processor(value)
     return rows
+
+
+READERS = 8
+"""At most this many reads of one process run at once (``together``; the engine's pool
+keeps as many connections, ``ledger.adapters.projector.engine_for``)."""
+
+_readers: ThreadPoolExecutor | None = None
+
+
+def together(engine: Engine, reads: Mapping[str, Callable[[], Any]]) -> dict[str, Any]:
+    """Run independent reads of ``engine``'s database; their results by name once all
+    are done, or the first read's error, in the order given, once none is running.
+
+    On PostgreSQL at once, each in a thread of a shared pool on a connection of its own:
+    each read is its own transaction, as it was when they ran one after the other, and
+    the server works on one while Python turns the rows of another into dicts (the
+    customers page at 1M events: a quarter less time, measured). On SQLite one after the
+    other: there the database works in this process, and at once they took longer."""
+    global _readers
+    if len(reads) < 2 or engine.dialect.name != "postgresql":
+        return {name: read() for name, read in reads.items()}
+    if _readers is None:
+        _readers = ThreadPoolExecutor(READERS, thread_name_prefix="ledger-read")
+    futures = {name: _readers.submit(read) for name, read in reads.items()}
+    wait(futures.values())
+    return {name: future.result() for name, future in futures.items()}
 
 
 def visible_clause(table: Table, as_of: datetime, known_at: datetime | None) -> Any:

@@ -34,6 +34,7 @@ from ledger.adapters.versions import (
     read_rows,
     read_totals,
     tickets_read_elsewhere,
+    together,
 )
 from ledger.aggregates.ticket import OPEN_STATUSES, Ticket
 from ledger.projections.fold import Rows
@@ -661,30 +662,29 @@ def health_inputs(
             where=theirs(conditions),
         )
 
-    rows = read_with(
-        app,
-        engine,
-        where_to,
-        {
-            "customers": Ask(theirs(lambda c: []), HEALTH_COLUMNS["customers"]),
-            "customer_check_ins": Ask(
-                theirs(
-                    lambda c: [
-                        c.scheduled_at <= as_of,
-                        c.due_at <= as_of,
-                        or_(c.completed_at.is_(None), c.completed_at > before),
-                    ]
-                ),
-                HEALTH_COLUMNS["customer_check_ins"],
+    asked = {
+        "customers": Ask(theirs(lambda c: []), HEALTH_COLUMNS["customers"]),
+        "customer_check_ins": Ask(
+            theirs(
+                lambda c: [
+                    c.scheduled_at <= as_of,
+                    c.due_at <= as_of,
+                    or_(c.completed_at.is_(None), c.completed_at > before),
+                ]
             ),
-        },
-    )
+            HEALTH_COLUMNS["customer_check_ins"],
+        ),
+    }
     instants = {"now": as_of, "before": before}
     support = {n: (at - timedelta(days=SUPPORT_DAYS), at) for n, at in instants.items()}
     engaged = {n: (at - timedelta(days=ENGAGEMENT_DAYS), at) for n, at in instants.items()}
     # (every ticket read opened by ``as_of``, which the sums and the count check: a range
     # on ``opened_at`` in the query leads SQLite through nearly every ticket by that index)
-    tickets = total(
+    # The reads are independent: they run at once, each on a connection of its own (as
+    # one after the other they were, each its own transaction), so that the database
+    # answers one while Python reads the rows of another (``together``).
+    tickets = partial(
+        total,
         "tickets",
         lambda c: [or_(c.opened_at > support["before"][0], unresolved(c))],
         ("opened_at", "opened_severity", "status"),
@@ -696,7 +696,8 @@ def health_inputs(
             "open": func.count(case((and_(unresolved(c), c.opened_at <= as_of), 1))),
         },
     )
-    surveys = total(
+    surveys = partial(
+        total,
         "customer_surveys",
         lambda c: [c.at <= as_of],
         ("at",),
@@ -708,7 +709,8 @@ def health_inputs(
             "last": func.max(c.at),
         },
     )
-    milestones = total(
+    milestones = partial(
+        total,
         "customer_milestones",
         lambda c: [c.at <= as_of],
         ("at",),
@@ -718,7 +720,8 @@ def health_inputs(
             "last": func.max(c.at),
         },
     )
-    done = total(
+    done = partial(
+        total,
         "customer_check_ins",
         lambda c: [c.completed_at <= as_of],
         ("completed_at",),
@@ -730,9 +733,31 @@ def health_inputs(
             "last": func.max(c.completed_at),
         },
     )
-    usage = _grouped(
-        _last_usage(engine, where_to, (as_of, before) if trends else (as_of,), theirs(lambda c: []))
+    usage = partial(
+        _last_usage, engine, where_to, (as_of, before) if trends else (as_of,), theirs(lambda c: [])
     )
+    read = together(
+        engine,
+        {
+            **{
+                name: partial(read_with, app, engine, where_to, {name: ask})
+                for name, ask in asked.items()
+            },
+            "tickets": tickets,
+            "surveys": surveys,
+            "milestones": milestones,
+            "done": done,
+            "usage": usage,
+        },
+    )
+    rows = {name: read[name][name] for name in asked}
+    tickets, surveys, milestones, done = (
+        read["tickets"],
+        read["surveys"],
+        read["milestones"],
+        read["done"],
+    )
+    usage = _grouped(read["usage"])
     check_ins = _grouped(rows["customer_check_ins"])
     none: dict[str, Any] = {}
     signals = {}
