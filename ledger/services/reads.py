@@ -733,7 +733,7 @@ def health_inputs(
             "last": func.max(c.completed_at),
         },
     )
-    usage = partial(
+    last_usage = partial(
         _last_usage, engine, where_to, (as_of, before) if trends else (as_of,), theirs(lambda c: [])
     )
     read = together(
@@ -747,7 +747,7 @@ def health_inputs(
             "surveys": surveys,
             "milestones": milestones,
             "done": done,
-            "usage": usage,
+            "usage": last_usage,
         },
     )
     rows = {name: read[name][name] for name in asked}
