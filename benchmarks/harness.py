@@ -654,6 +654,7 @@ def run_size(
     with_http: bool = True,
     with_pages: bool = True,
     with_audit: bool = True,
+    with_core: bool = True,
 ) -> dict[str, Any]:
     """Every measure at one size, repeated as ``repeats_for`` says (medians reported)."""
     runs = [
@@ -667,6 +668,7 @@ def run_size(
             with_http,
             with_pages,
             with_audit,
+            with_core,
         )
         for n in range(repeats_for(size, smoke))
     ]
@@ -683,6 +685,7 @@ def run_once(
     with_http: bool = True,
     with_pages: bool = True,
     with_audit: bool = True,
+    with_core: bool = True,
 ) -> dict[str, Any]:
     scratch = Scratch(backend, root / f"{backend}-{size}")
     scratch.root.mkdir(parents=True, exist_ok=True)
@@ -706,9 +709,10 @@ def run_once(
             "peak_rss_mb": ingest["peak_rss_mb"],
         }
         with opened(database) as ledger:
-            result["physical_per_s"] = physical(ledger, scratch)
-            result["library_batched_per_s"] = library(ledger, scratch, 1000, None)
-            result["library_single_per_s"] = library(ledger, scratch, 1, 300 if smoke else 3000)
+            if with_core:
+                result["physical_per_s"] = physical(ledger, scratch)
+                result["library_batched_per_s"] = library(ledger, scratch, 1000, None)
+                result["library_single_per_s"] = library(ledger, scratch, 1, 300 if smoke else 3000)
             engine = engine_for(database)
             settle(database)
             start = time.perf_counter()
@@ -716,15 +720,20 @@ def run_once(
             result["rebuild_per_s"] = ingest["events"] / (time.perf_counter() - start)
             engine.dispose()
             settle(database)
-            result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
-        result["as_of"] = as_of_queries(url, 3 if smoke else 20)
+            if with_core:
+                result["replay"] = replay_latency(ledger, 20 if smoke else 200, seed)
+        if with_core:
+            result["as_of"] = as_of_queries(url, 3 if smoke else 20)
         if with_pages:
             result["pages"] = page_renders(str(url), 3 if smoke else 20)
-        result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
-        result["ingest_vs_library_batched"] = (
-            result["ingest_per_s"] / result["library_batched_per_s"]
-        )
-        result["ingest_vs_library_single"] = result["ingest_per_s"] / result["library_single_per_s"]
+        if with_core:
+            result["ingest_vs_physical"] = result["ingest_per_s"] / result["physical_per_s"]
+            result["ingest_vs_library_batched"] = (
+                result["ingest_per_s"] / result["library_batched_per_s"]
+            )
+            result["ingest_vs_library_single"] = (
+                result["ingest_per_s"] / result["library_single_per_s"]
+            )
         if with_http:
             result["http"] = http(scratch, stream, ingest, smoke)
             result["http_ingest_vs_file"] = result["http"]["ingest_per_s"] / result["ingest_per_s"]
@@ -839,6 +848,8 @@ def table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of the figures."""
     rows = []
     for r in results:
+        if "replay" not in r:  # (--no-core)
+            continue
         flat = {
             **r,
             "replay_p50": r["replay"]["p50_ms"],
@@ -985,6 +996,13 @@ def main() -> None:
         default=True,
         help="checkpoint, witness, verify and proofs at sizes from 100k (default on)",
     )
+    parser.add_argument(
+        "--core",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="physical and library writes, replay and the as-of questions (default on; "
+        "off: ingest and rebuild only, which the other sections need)",
+    )
     parser.add_argument("--smoke", action="store_true", help="tiny sizes: checks the harness")
     parser.add_argument(
         "--out", type=Path, help="default results/latest.json (results/startup.json)"
@@ -1025,6 +1043,7 @@ def main() -> None:
                         args.http,
                         args.pages,
                         args.audit,
+                        args.core,
                     )
                 )
             scratch = Scratch(backend, root / f"{backend}-board")
@@ -1046,8 +1065,9 @@ def main() -> None:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(document, indent=2) + "\n")
     if results:
-        print(table(results))
-        print(as_of_table(results))
+        if any("replay" in r for r in results):  # (not with --no-core)
+            print(table(results))
+            print(as_of_table(results))
         if any("http" in r for r in results):
             print(http_table(results))
         if any("pages" in r for r in results):
