@@ -31,12 +31,17 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   last response (``http_ingest_vs_file``: over ``ingest``'s rate), its outcome counts
   checked against the file ingest's; then ``GET /v1/board?breached=true`` as of now and
   as of a past instant, p50 and p99 as the client sees them (``benchmarks/http.py``;
-  ``--no-http`` leaves it out);
+  ``--no-http`` leaves it out). Beside it, the file ingest again on a fresh ledger in
+  the requests' batches, one transaction of 1000 inputs each
+  (``http_ingest_vs_file_same_batch``: the HTTP rate over that one), which tells what
+  the transactions' size costs from what the HTTP path costs;
 * ``pages``: the web board's pages (board as of now and mid-quarter, breached board,
   queue, a typical and the hot ticket, a customer with its 90-day trend, customers,
   rejections, audit) rendered by the app in-process through its ASGI interface, p50
   and p99 (``board_past_vs_live``: the past board's p50 over the live one's;
   ``benchmarks/pages.py``; ``--no-pages`` leaves it out);
+* ``--no-core`` leaves out the physical and library writes, ``replay`` and ``as_of``
+  (ingest and rebuild stay: the sections after them need the ledger);
 * ``audit`` (sizes from 100k, and the smoke size; ``--no-audit`` leaves it out): last,
   on the size's ledger, with a key of its own and a real witness (``ledger witness
   serve`` on a free loopback port): the first checkpoint over the whole log (seconds,
@@ -366,10 +371,12 @@ class PlainApplication(Application[str]):
 # measures -----------------------------------------------------------------------------------
 
 
-def child_ingest(stream: Path, url: str) -> dict[str, Any]:
-    """In a fresh process: ingest the file, report time, counts and peak RSS."""
+def child_ingest(stream: Path, url: str, batch: int | None = None) -> dict[str, Any]:
+    """In a fresh process: ingest the file (in batches of ``batch`` inputs; the default:
+    ``ledger ingest``'s), report time, counts and peak RSS."""
+    sized = [] if batch is None else ["--child-batch", str(batch)]
     result = subprocess.run(
-        [sys.executable, "-m", "benchmarks.harness", "--child-ingest", str(stream), url],
+        [sys.executable, "-m", "benchmarks.harness", "--child-ingest", str(stream), url, *sized],
         capture_output=True,
         text=True,
         check=True,
@@ -377,7 +384,7 @@ def child_ingest(stream: Path, url: str) -> dict[str, Any]:
     return dict(json.loads(result.stdout.strip().splitlines()[-1]))
 
 
-def _run_child_ingest(stream: Path, url: str) -> None:
+def _run_child_ingest(stream: Path, url: str, batch: int | None) -> None:
     def lines() -> Iterator[Input]:
         with stream.open("rb") as file:
             for line in file:
@@ -386,7 +393,12 @@ def _run_child_ingest(stream: Path, url: str) -> None:
     with opened(resolve_database(url)) as ledger:
         usage = resource.getrusage(resource.RUSAGE_SELF)
         start = time.perf_counter()
-        report = Ingestor(ledger).ingest(lines())
+        ingestor = Ingestor(ledger)
+        report = (
+            ingestor.ingest(lines())
+            if batch is None
+            else ingestor.ingest(lines(), batch_size=batch)
+        )
         seconds = time.perf_counter() - start
         after = resource.getrusage(resource.RUSAGE_SELF)
         events = ledger.store.event_count()
@@ -737,6 +749,16 @@ def run_once(
         if with_http:
             result["http"] = http(scratch, stream, ingest, smoke)
             result["http_ingest_vs_file"] = result["http"]["ingest_per_s"] / result["ingest_per_s"]
+            # The file ingest again in the HTTP requests' batches, one transaction each:
+            # how much of the gap is the transactions' size, how much the HTTP path.
+            same = scratch.database("same_batch")
+            same_url = same.sqlite_path if backend == "sqlite" else f"{PG_URL}?schema={same.schema}"
+            batched = child_ingest(stream, str(same_url), result["http"]["batch"])
+            result["ingest_same_batch_per_s"] = batched["events"] / batched["seconds"]
+            result["ingest_same_batch_cpu_s"] = batched["cpu_s"]
+            result["http_ingest_vs_file_same_batch"] = (
+                result["http"]["ingest_per_s"] / result["ingest_same_batch_per_s"]
+            )
         if with_kafka and backend == "postgres":
             result["kafka"] = kafka(scratch, lines)
         if with_audit and (smoke or size >= AUDIT_FROM):  # last: it writes checkpoint tables
@@ -892,10 +914,11 @@ def http_table(results: list[dict[str, Any]]) -> str:
     """A Markdown table of the HTTP figures beside the file ingest and in-process board."""
     head = (
         "| backend | events | file ingest/s | HTTP ingest/s | HTTP ÷ file | CPU HTTP ÷ file "
+        "| file ingest/s in the requests' batches | HTTP ÷ that "
         "| requests | board now p50/p99 ms | board past p50/p99 ms "
         "| in-process now / past p50 ms |"
     )
-    rows = [head, "|" + "---|" * 10]
+    rows = [head, "|" + "---|" * 12]
     for r in results:
         h = r.get("http")
         if not h:
@@ -908,6 +931,8 @@ def http_table(results: list[dict[str, Any]]) -> str:
             f"| {r['backend']} | {r['events']:,} | {r['ingest_per_s']:,.0f} "
             f"| {h['ingest_per_s']:,.0f} | {r['http_ingest_vs_file']:.2f} "
             f"| {h['server_cpu_s'] / r['ingest_cpu_s']:.2f} "
+            f"| {r.get('ingest_same_batch_per_s', 0):,.0f} "
+            f"| {r.get('http_ingest_vs_file_same_batch', 0):.2f} "
             f"| {h['requests']} of {h['batch']} "
             f"| {h['board_live']['p50_ms']:.0f} / {h['board_live']['p99_ms']:.0f} "
             f"| {h['board_past']['p50_ms']:.0f} / {h['board_past']['p99_ms']:.0f} "
@@ -1011,9 +1036,10 @@ def main() -> None:
         "--startup-only", action="store_true", help="only the command line's start-up"
     )
     parser.add_argument("--child-ingest", nargs=2, metavar=("STREAM", "DB"), help=argparse.SUPPRESS)
+    parser.add_argument("--child-batch", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child_ingest:
-        _run_child_ingest(Path(args.child_ingest[0]), args.child_ingest[1])
+        _run_child_ingest(Path(args.child_ingest[0]), args.child_ingest[1], args.child_batch)
         return
     if args.out is None:
         args.out = RESULTS / ("startup.json" if args.startup_only else "latest.json")
