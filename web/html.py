@@ -34,7 +34,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from functools import cached_property
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import parse_qs, urlencode, urlsplit
 
 import orjson
 from cryptography.fernet import Fernet, InvalidToken
@@ -200,6 +200,33 @@ def _safe_next(target: str | None) -> str:
     if target and re.fullmatch(r"/(?![/\\])[^\s]*", target):
         return target
     return "/board"
+
+
+def _cross_origin(request: Request) -> bool:
+    """Whether a form post comes from another site's page (login CSRF: a page elsewhere
+    posting its own token to /signin would sign the victim in as the attacker's reader).
+
+    By the headers browsers set, as OWASP's "verifying origin with standard headers" and
+    Go's ``http.CrossOriginProtection`` check them: ``Sec-Fetch-Site`` when sent (only
+    ``same-origin``, or ``none`` for what the user typed, is this site), else ``Origin``
+    against the request's ``Host``. A request with neither comes from no browser page
+    (curl, a script): it can forge nothing, and is let through."""
+    site = request.headers.get("sec-fetch-site")
+    if site is not None:
+        return site not in ("same-origin", "none")
+    origin = request.headers.get("origin")
+    if origin is None:
+        return False
+    return origin == "null" or urlsplit(origin).netloc != request.headers.get("host", "")
+
+
+def _refused_cross_origin(request: Request) -> Response:
+    log.warning("refused a cross-origin post to %s", request.url.path)
+    return Response(
+        "403: a form of another site posted here; sign in from this site's own page.\n",
+        status_code=403,
+        media_type="text/plain; charset=utf-8",
+    )
 
 
 # what every page is asked for ------------------------------------------------------------
@@ -852,6 +879,8 @@ def register(app: FastAPI) -> None:
 
     @app.post("/signin", include_in_schema=False)
     async def signin(request: Request) -> Response:
+        if _cross_origin(request):
+            return _refused_cross_origin(request)
         body = await request.body()
         form = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         token = (form.get("token") or [""])[0].strip()
@@ -886,6 +915,8 @@ def register(app: FastAPI) -> None:
 
     @app.post("/signout", include_in_schema=False)
     def signout(request: Request) -> Response:
+        if _cross_origin(request):
+            return _refused_cross_origin(request)
         response = RedirectResponse("/signin", status_code=303)
         response.delete_cookie(
             SESSION_COOKIE,

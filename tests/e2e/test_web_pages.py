@@ -253,6 +253,33 @@ def test_sign_in_session_cookie_and_sign_out(demo: Demo) -> None:
         assert "unknown or revoked" in _get(bearer, "/customers", 401)
 
 
+def test_a_form_post_from_another_site_is_refused(demo: Demo) -> None:
+    """Login CSRF: another site's page posting its own reader's token to /signin (or
+    posting /signout) gets 403 and no cookie; this site's own form, and a client that is
+    no browser page (no Origin, no Sec-Fetch-Site), are let through."""
+    host = demo.server.url.split("://", 1)[1]
+    form = {"token": demo.reader, "next": "/board"}
+    with httpx.Client(base_url=demo.server.url, timeout=60) as client:
+        for headers in (
+            {"Origin": "https://evil.example"},
+            {"Origin": "null"},
+            {"Origin": f"http://{host}", "Sec-Fetch-Site": "cross-site"},
+            {"Sec-Fetch-Site": "same-site"},
+        ):
+            for path in ("/signin", "/signout"):
+                refused = client.post(path, data=form, headers=headers)
+                assert refused.status_code == 403, (path, headers, refused.status_code)
+                assert "set-cookie" not in refused.headers
+        for headers in (
+            {"Origin": f"http://{host}", "Sec-Fetch-Site": "same-origin"},
+            {"Origin": f"http://{host}"},
+            {},
+        ):
+            signed = client.post("/signin", data=form, headers=headers)
+            assert signed.status_code == 303, (headers, signed.text)
+            assert signed.headers["set-cookie"].startswith("ledger_session=")
+
+
 def test_a_scoped_reader_sees_only_its_customer(demo: Demo) -> None:
     theirs = {r["ticket_id"] for r in cli_json("tickets", "--status", "all", db=demo.db)["tickets"]}
     other = next(
