@@ -81,6 +81,7 @@ def health_check(
                     waits[f"projection {name}"] = projection.stale_seconds
             elif loop is Loop.tick:
                 waits["unwritten breach"] = figures.breach_write_delay
+                waits["unwritten overdue play or action"] = figures.overdue_write_delay
                 if checkpoint:
                     waits["uncheckpointed event"] = stale_seconds(
                         ledger, figures.checkpoint_covers, figures.head, now

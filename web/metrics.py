@@ -34,6 +34,17 @@ metric                                                         what
 ``ledger_sla_breach_write_delay_seconds``                      how long ago the oldest of them
                                                                breached (0: none): the tick's
                                                                staleness
+``ledger_overdue_unwritten``                                   overdue plays and RCA actions
+                                                               whose ``play.overdue`` /
+                                                               ``rca.action_overdue`` the tick
+                                                               has not written yet
+``ledger_overdue_write_delay_seconds``                         how long ago the oldest of them
+                                                               came due (0: none)
+``ledger_success_plays{state}``                                success plays not closed, open
+                                                               or overdue now (as ``plays``)
+``ledger_rca_actions{state}``                                  RCA actions open (not done, not
+                                                               cancelled), open or overdue now
+                                                               (as ``actions``)
 ``ledger_ingested_events_total``                               events stored in the log
 ``ledger_rejections_total{rule}``                              rejected inputs kept, by rule
 ``ledger_deferred_inputs``                                     inputs waiting for a subject
@@ -92,6 +103,9 @@ AT_RISK_MINUTES: Final = 60
 SEVERITIES: Final = (1, 2, 3, 4)
 STATES: Final = ("running", "paused", "breached", "met", "measured")
 """The states ``evaluate_record`` gives a timer (``ledger.projections.sla``)."""
+FOLLOW_UP_STATES: Final = ("open", "overdue")
+"""The states of success plays and RCA actions not done yet (``ledger_success_plays``,
+``ledger_rca_actions``)."""
 CHECKPOINTS_TABLE: Final = "ledger_checkpoints"
 UNMATCHED: Final = "<unmatched>"
 
@@ -132,6 +146,10 @@ class Figures:
     projections: dict[str, Projection] = field(default_factory=dict)
     checkpoint_at: datetime | None = None
     checkpoint_covers: int = 0  # last notification id the newest checkpoint covers
+    overdue_unwritten: int = 0  # play.overdue / rca.action_overdue the tick owes
+    overdue_write_delay: float = 0.0  # seconds since the oldest of them came due (0: none)
+    plays: dict[str, int] = field(default_factory=dict)  # open / overdue -> success plays
+    actions: dict[str, int] = field(default_factory=dict)  # open / overdue -> RCA actions
 
 
 def _state(c: Any, now: datetime) -> Any:
@@ -176,6 +194,27 @@ def _timers(engine: Engine, now: datetime) -> tuple[dict[tuple[int, str], int], 
     return timers, risky
 
 
+def _follow_ups(engine: Engine, now: datetime) -> tuple[dict[str, int], dict[str, int]]:
+    """Success plays and RCA actions not done, as ``open`` (not due yet) and ``overdue``
+    (past their due instant) at ``now``: the states ``ledger plays`` and ``ledger
+    actions`` give them (R-PLAY-4; an action's ``due_at`` is the day after its due date)."""
+    plays, actions = tables.success_plays.c, tables.rca_actions.c
+    play_state = case((plays.due_at <= now, "overdue"), else_="open").label("state")
+    action_state = case((actions.due_at <= now, "overdue"), else_="open").label("state")
+    found: tuple[dict[str, int], dict[str, int]] = ({}, {})
+    asked = (
+        (tables.success_plays, play_state, plays.closed_at.is_(None)),
+        (tables.rca_actions, action_state, actions.status == "open"),
+    )
+    with engine.connect() as conn:
+        for (table, state, undone), counts in zip(asked, found, strict=True):
+            if not inspect(conn).has_table(table.name):
+                continue
+            query = select(state, func.count()).select_from(table).where(undone).group_by(state)
+            counts.update({str(name): int(count) for name, count in conn.execute(query)})
+    return found
+
+
 def breach_event_id(ticket_id: str, timer: str, breached_at: datetime) -> str:
     """The id of the ``sla.breached`` the tick writes for a timer interval's breach at
     ``breached_at`` (one fact, one id: ``ledger.services.tick``)."""
@@ -198,6 +237,38 @@ def unwritten_breaches(app: LedgerApp, engine: Engine, now: datetime) -> list[da
         }
     written = app.store.known_inputs(list(breached), []).accepted
     return sorted(at for event_id, at in breached.items() if event_id not in written)
+
+
+def unwritten_overdue(app: LedgerApp, engine: Engine, now: datetime) -> list[datetime]:
+    """When each ``play.overdue`` and ``rca.action_overdue`` the tick owes by ``now``
+    came due, oldest first, of those the log does not hold (their ids as the tick
+    derives them: ``ledger.services.tick``)."""
+    from ledger.projections.actions import overdue_since
+    from ledger.services.tick import _at, _id, overdue
+
+    plays, actions = tables.success_plays.c, tables.rca_actions.c
+    owed: dict[str, datetime] = {}
+    with engine.connect() as conn:
+        if inspect(conn).has_table(tables.success_plays.name):
+            query = select(plays.customer_id, plays.play_id, plays.due_at, plays.closed_at)
+            for customer, play, due_at, closed_at in conn.execute(query.where(plays.due_at <= now)):
+                if overdue(due_at, closed_at, now):
+                    owed[_id(customer, "play.overdue", play)] = due_at
+        if inspect(conn).has_table(tables.rca_actions.name):
+            query = select(
+                actions.ticket_id,
+                actions.action_id,
+                actions.due_at,
+                actions.completed_at,
+                actions.cancelled_at,
+            )
+            for row in conn.execute(query.where(actions.due_at <= now)).mappings():
+                since = overdue_since(dict(row))
+                if since is not None and since <= now:
+                    ticket, action = row["ticket_id"], row["action_id"]
+                    owed[_id(ticket, "rca.action_overdue", action, _at(since))] = since
+    written = app.store.known_inputs(list(owed), []).accepted
+    return sorted(at for event_id, at in owed.items() if event_id not in written)
 
 
 def recorded_at(app: LedgerApp, after: int, *, inclusive: bool) -> datetime | None:
@@ -262,6 +333,8 @@ def operator_figures(app: LedgerApp, engine: Engine, as_of: datetime) -> Figures
         timers, risky = _timers(engine, as_of)
         unwritten = unwritten_breaches(app, engine, as_of)
     checkpoint = _checkpoint(engine)
+    plays, actions = _follow_ups(engine, as_of)
+    owed = unwritten_overdue(app, engine, as_of)
     return Figures(
         as_of=as_of,
         timers=timers,
@@ -275,6 +348,10 @@ def operator_figures(app: LedgerApp, engine: Engine, as_of: datetime) -> Figures
         projections=_projections(app, engine, head, as_of),
         checkpoint_at=None if checkpoint is None else checkpoint[0],
         checkpoint_covers=0 if checkpoint is None else checkpoint[1],
+        overdue_unwritten=len(owed),
+        overdue_write_delay=max((as_of - owed[0]).total_seconds(), 0) if owed else 0.0,
+        plays=plays,
+        actions=actions,
     )
 
 
@@ -333,6 +410,25 @@ def families(figures: Figures) -> Iterator[Metric]:
         "Seconds since the oldest breach the tick has not written happened (0: none)",
         value=figures.breach_write_delay,
     )
+    yield GaugeMetricFamily(
+        "ledger_overdue_unwritten",
+        "Overdue success plays and RCA actions whose play.overdue or rca.action_overdue "
+        "the tick has not written yet",
+        value=figures.overdue_unwritten,
+    )
+    yield GaugeMetricFamily(
+        "ledger_overdue_write_delay_seconds",
+        "Seconds since the oldest of them came due (0: none)",
+        value=figures.overdue_write_delay,
+    )
+    for name, what, counts in (
+        ("ledger_success_plays", "Success plays not closed (as `ledger plays`)", figures.plays),
+        ("ledger_rca_actions", "RCA actions not done (as `ledger actions`)", figures.actions),
+    ):
+        family = GaugeMetricFamily(name, f"{what}, open or overdue", labels=["state"])
+        for state in FOLLOW_UP_STATES:
+            family.add_metric([state], counts.get(state, 0))
+        yield family
     yield GaugeMetricFamily(
         "ledger_ingested_events_total", "Events stored in the log", value=figures.events
     )

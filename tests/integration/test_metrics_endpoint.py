@@ -192,6 +192,24 @@ def test_sla_figures_equal_the_sla_board(served: Served, demo_db: str, as_of: da
     assert (unwritten > 0) == (as_of == NEXT_DAY)
 
 
+@pytest.mark.parametrize("as_of", [AFTER_DEMO, NEXT_DAY, NEXT_DAY + timedelta(days=60)], ids=str)
+def test_plays_and_actions_equal_their_queues(
+    served: Served, demo_db: str, as_of: datetime
+) -> None:
+    """``ledger_success_plays`` and ``ledger_rca_actions`` count what ``ledger plays
+    --open`` and ``ledger actions`` (open or overdue) list, by state, at scrape time."""
+    served.clock.now = as_of
+    metrics = served.scrape()
+    at = as_of.isoformat()
+    plays = ledger("plays", "--db", demo_db, "--as-of", at, "--open")["plays"]
+    actions = ledger("actions", "--db", demo_db, "--as-of", at)["actions"]
+    for family, rows in (("ledger_success_plays", plays), ("ledger_rca_actions", actions)):
+        gauges = _by(metrics[family], "state")
+        assert set(gauges) == {"open", "overdue"}
+        assert {k: v for k, v in gauges.items() if v} == Counter(r["state"] for r in rows)
+    assert metrics["ledger_success_plays"] and actions  # (the demo has both)
+
+
 def test_counts_equal_status_rejects_and_deferred(served: Served, demo_db: str) -> None:
     served.clock.now = AFTER_DEMO
     metrics = served.scrape()
@@ -313,6 +331,13 @@ def test_the_tick_writes_what_was_unwritten(served: Served, demo_db: str) -> Non
     assert after["ledger_sla_breaches_unwritten"][0][2] == 0
     assert after["ledger_sla_breach_write_delay_seconds"][0][2] == 0
     assert after["ledger_sla_breaches_total"] == before["ledger_sla_breaches_total"]
+    # and so for the overdue plays and RCA actions it owes (R-PLAY-4, R-RCA-4)
+    owed = [e for e in ticked["events"] if e["type"] in ("play.overdue", "rca.action_overdue")]
+    assert before["ledger_overdue_unwritten"][0][2] == len(owed)
+    oldest = min((datetime.fromisoformat(e["occurred_at"]) for e in owed), default=NEXT_DAY)
+    assert before["ledger_overdue_write_delay_seconds"][0][2] == (NEXT_DAY - oldest).total_seconds()
+    assert after["ledger_overdue_unwritten"][0][2] == 0
+    assert after["ledger_overdue_write_delay_seconds"][0][2] == 0
 
 
 DASHBOARD = (

@@ -130,3 +130,35 @@ def test_the_webhooks_loop_is_unhealthy_while_an_alert_or_a_delivery_waits(
     assert code == 1 and report["waiting_seconds"]["alert not in the outbox"] == 0
     assert 3590 < report["waiting_seconds"]["delivery due"] < 3700
     assert check(database, "webhooks", "--max-age", "7200")[0] == 0
+
+
+def test_the_tick_is_unhealthy_while_an_overdue_action_is_unwritten(
+    ledger: LedgerApp, engine: Engine, database: Database
+) -> None:
+    """An RCA action past its due instant with no ``rca.action_overdue`` on the log is
+    the tick's work waiting (R-RCA-4), from that instant on; the tick writes it and the
+    check passes."""
+    now = datetime.now(UTC)
+    env = Envelopes(start=now - timedelta(days=10))
+    due_date = (now - timedelta(days=3)).date()
+    inputs = [env.customer("C-1", at=now - timedelta(days=20)), env.ticket("T-1")]
+    rca = env.rca("T-1")  # (after the ticket: each envelope occurs after the one before)
+    for event in rca:
+        if event["type"] == "rca.preventive_action_added":
+            event["data"]["due_date"] = due_date.isoformat()
+    inputs += rca
+    outcomes = Ingestor(ledger, clock=FixedClock(now - timedelta(days=5))).ingest_batch(
+        [Input(e, "test") for e in inputs]
+    )
+    assert {o.status for o in outcomes} == {"accepted"}, [o.rejection for o in outcomes]
+    Projector(ledger, engine).catch_up()
+    due_at = datetime.combine(due_date + timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+
+    code, report = check(database, "tick", "--max-age", "600")
+    assert code == 1
+    waited = report["waiting_seconds"]["unwritten overdue play or action"]
+    assert abs(waited - (now - due_at).total_seconds()) < 60
+    assert "rca.action_overdue" in tick(ledger, engine, datetime.now(UTC)).written
+    Projector(ledger, engine).catch_up()
+    code, report = check(database, "tick", "--max-age", "600")
+    assert code == 0 and report["waiting_seconds"]["unwritten overdue play or action"] == 0
