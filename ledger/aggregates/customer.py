@@ -31,8 +31,13 @@ from ledger.aggregates.base import (
     domain_event,
 )
 from ledger.aggregates.calendar import BusinessCalendar
-from ledger.aggregates.policy import same_actor_key
-from ledger.aggregates.rules import RuleViolation, check_in_order, is_blank, require
+from ledger.aggregates.rules import (
+    RuleViolation,
+    check_in_order,
+    is_blank,
+    require,
+    require_review,
+)
 
 PLAY_DUE: Final = timedelta(days=7)
 """How long a success play has from its opening to its closing (R-PLAY-1)."""
@@ -656,19 +661,13 @@ class Customer(LedgerAggregate):
             f"{proposal.approved_version}",
             field="data.proposal_id",
         )
-        require(
-            meta.actor_role == "leadership",
+        require_review(
+            meta.actor_role,
+            meta.actor_id,
+            proposal.proposed_by,
             "R-CAL-1",
-            f"no calendar changes without leadership approval: the approver's role is "
-            f"{meta.actor_role!r}, it must be 'leadership'",
-            field="actor.role",
-        )
-        require(
-            same_actor_key(meta.actor_id) != same_actor_key(proposal.proposed_by),
-            "R-CAL-1",
-            f"the proposer {meta.actor_id!r} cannot approve their own calendar change; "
-            "another leadership member must approve it",
-            field="actor.id",
+            changes="calendar changes",
+            change="calendar change",
         )
         _check_not_past(proposal.effective_at, meta.occurred_at, "approved", "occurred_at")
         self._record(
@@ -828,19 +827,15 @@ class Customer(LedgerAggregate):
             f"exception {exception_id!r} was approved already",
             field="data.exception_id",
         )
-        require(
-            meta.actor_role == "leadership",
+        require_review(
+            meta.actor_role,
+            meta.actor_id,
+            exception.requested_by,
             "R-EXC-1",
-            f"no customer-specific exception without leadership review: the approver's "
-            f"role is {meta.actor_role!r}, it must be 'leadership'",
-            field="actor.role",
-        )
-        require(
-            same_actor_key(meta.actor_id) != same_actor_key(exception.requested_by),
-            "R-EXC-1",
-            f"the requester {meta.actor_id!r} cannot approve their own exception; another "
-            "leadership member must review it",
-            field="actor.id",
+            changes="customer-specific exception",
+            change="exception",
+            proposer_is="requester",
+            review="review",
         )
         require(
             meta.occurred_at < exception.expires_at,

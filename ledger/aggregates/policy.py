@@ -9,7 +9,6 @@ effect at ``max(effective_at, approval time)``: nothing is approved retroactivel
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +21,7 @@ from ledger.aggregates.base import (
     LedgerEvent,
     domain_event,
 )
-from ledger.aggregates.rules import check_in_order, is_blank, require
+from ledger.aggregates.rules import check_in_order, is_blank, require, require_review
 
 POLICY_ID: Final = "SLA"
 
@@ -227,19 +226,13 @@ class SlaPolicy(LedgerAggregate):
             f"proposal {proposal_id!r} was approved already as version {proposal.approved_version}",
             field="data.proposal_id",
         )
-        require(
-            meta.actor_role == "leadership",
+        require_review(
+            meta.actor_role,
+            meta.actor_id,
+            proposal.proposed_by,
             "R-SLA-6",
-            f"no SLA changes without leadership approval: the approver's role is "
-            f"{meta.actor_role!r}, it must be 'leadership'",
-            field="actor.role",
-        )
-        require(
-            same_actor_key(meta.actor_id) != same_actor_key(proposal.proposed_by),
-            "R-SLA-6",
-            f"the proposer {meta.actor_id!r} cannot approve their own SLA change; "
-            "another leadership member must approve it",
-            field="actor.id",
+            changes="SLA changes",
+            change="SLA change",
         )
         self.trigger_event(
             self.ChangeApproved,
@@ -274,12 +267,6 @@ class SlaPolicy(LedgerAggregate):
         proposal.approved_version = event.version
         targets = merge_targets(self.versions[-1].targets, proposal.targets)
         self.versions.append(PolicyVersion(event.version, event.effective_from, targets))
-
-
-def same_actor_key(actor_id: str) -> str:
-    """An actor id as R-SLA-6 compares them: Unicode NFKC, case-folded, stripped, so
-    ``Alice``, `` alice`` and its fullwidth form are one person."""
-    return unicodedata.normalize("NFKC", actor_id).casefold().strip()
 
 
 def _check_proposal(proposal_id: str) -> None:

@@ -15,6 +15,7 @@ The wire contract's own ids (``R-WIRE-1..4``) live in the ``schemas`` package.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from typing import Final
 
@@ -70,6 +71,46 @@ def require(
     """Raise :class:`RuleViolation` unless ``condition`` holds."""
     if not condition:
         raise RuleViolation(rule, reason, field=field, code=code, waits_for=waits_for)
+
+
+def same_actor_key(actor_id: str) -> str:
+    """An actor id as the four-eyes rules compare them (R-SLA-6, R-CAL-1, R-EXC-1,
+    R-RCA-4): Unicode NFKC, case-folded, stripped, so ``Alice``, `` alice`` and its
+    fullwidth form are one person."""
+    return unicodedata.normalize("NFKC", actor_id).casefold().strip()
+
+
+def require_review(
+    role: str,
+    approver: str,
+    proposer: str,
+    rule: str,
+    *,
+    changes: str,
+    change: str,
+    proposer_is: str = "proposer",
+    review: str = "approval",
+) -> None:
+    """A change approved by leadership and by someone other than who asked for it (the
+    four-eyes rules: R-SLA-6 for SLA policy, R-CAL-1 for calendars, R-EXC-1 for customer
+    exceptions): ``role`` and ``approver`` are the approving actor's, ``proposer`` who
+    proposed (or requested) it; ``changes`` and ``change`` name what is approved in the
+    reasons (``"SLA changes"``, ``"SLA change"``), ``review`` what leadership gives."""
+    require(
+        role == "leadership",
+        rule,
+        f"no {changes} without leadership {review}: the approver's role is {role!r}, "
+        "it must be 'leadership'",
+        field="actor.role",
+    )
+    verb = "approve" if review == "approval" else review
+    require(
+        same_actor_key(approver) != same_actor_key(proposer),
+        rule,
+        f"the {proposer_is} {approver!r} cannot approve their own {change}; another "
+        f"leadership member must {verb} it",
+        field="actor.id",
+    )
 
 
 def is_blank(text: str | None) -> bool:

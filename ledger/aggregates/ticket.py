@@ -21,7 +21,6 @@ from ledger.aggregates.base import (
     LedgerEvent,
     domain_event,
 )
-from ledger.aggregates.policy import same_actor_key
 from ledger.aggregates.rules import (
     APPROVED_CHANNELS,
     CATEGORY_SEVERITY,
@@ -31,6 +30,7 @@ from ledger.aggregates.rules import (
     check_in_order,
     is_blank,
     require,
+    same_actor_key,
     tier_number,
 )
 

@@ -13,10 +13,9 @@ from ledger.aggregates.policy import (
     PolicyVersion,
     SlaPolicy,
     merge_targets,
-    same_actor_key,
     version_in_force,
 )
-from ledger.aggregates.rules import RuleViolation
+from ledger.aggregates.rules import RuleViolation, same_actor_key
 
 JAN = datetime(2026, 1, 1, tzinfo=UTC)
 FEB = datetime(2026, 2, 1, tzinfo=UTC)
