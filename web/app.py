@@ -169,6 +169,19 @@ def _readable(who: Principal, customer_id: str | None) -> bool:
     return customer_id is not None and who.may_read(customer_id)
 
 
+def _their_rows(who: Principal, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows of the customers ``who`` may read (a reader scoped to customers)."""
+    return [r for r in rows if _readable(who, r["customer_id"])]
+
+
+def _their_customer(who: Principal, customer: str | None, asked: Question) -> None:
+    """A filter naming a customer ``who`` may not read is answered as one that does not
+    exist (a scoped reader learns nothing of the others)."""
+    if customer is not None and not who.may_read(customer):
+        when = asked.as_of.isoformat()
+        raise bad_parameter("customer", f"customer {customer}: no such customer as of {when}")
+
+
 def create_app(
     database_url: str | None = None,
     *,
@@ -352,9 +365,7 @@ def _routes(app: FastAPI) -> None:
         except BadOption as error:
             raise _bad(error) from None
         asked = Question(as_of, known_at, filters, cursor, page_size)
-        if customer is not None and not who.may_read(customer):
-            when = asked.as_of.isoformat()
-            raise bad_parameter("customer", f"customer {customer}: no such customer as of {when}")
+        _their_customer(who, customer, asked)
         runtime = _runtime(request)
         try:
             if scoped(who):  # the limit counts the tickets this reader sees
@@ -365,7 +376,7 @@ def _routes(app: FastAPI) -> None:
                     asked.known_at,
                     replace(query, limit=None),
                 )
-                rows = [r for r in rows if _readable(who, r["customer_id"])][:limit]
+                rows = _their_rows(who, rows)[:limit]
             else:
                 rows = answers.tickets(
                     runtime.app, runtime.engine, asked.as_of, asked.known_at, query
@@ -403,8 +414,7 @@ def _routes(app: FastAPI) -> None:
         asked = Question(as_of, known_at, filters, cursor, page_size)
         runtime = _runtime(request)
         rows = answers.customers(runtime.app, runtime.engine, asked.as_of, asked.known_at, query)
-        rows = [r for r in rows if _readable(who, r["customer_id"])]
-        return JsonAnswer(asked.paged("customers", rows))
+        return JsonAnswer(asked.paged("customers", _their_rows(who, rows)))
 
     @app.get(
         "/v1/plays",
@@ -433,17 +443,14 @@ def _routes(app: FastAPI) -> None:
 
         filters = {"owner": owner, "customer": customer, "open": open, "overdue": overdue}
         asked = Question(as_of, known_at, filters, cursor, page_size)
-        if customer is not None and not who.may_read(customer):
-            when = asked.as_of.isoformat()
-            raise bad_parameter("customer", f"customer {customer}: no such customer as of {when}")
+        _their_customer(who, customer, asked)
         query = PlayQuery(owner=owner, customer=customer, open_only=open, overdue_only=overdue)
         runtime = _runtime(request)
         try:
             rows = answers.plays(runtime.app, runtime.engine, asked.as_of, asked.known_at, query)
         except BadOption as error:
             raise _bad(error) from None
-        rows = [r for r in rows if _readable(who, r["customer_id"])]
-        return JsonAnswer(asked.paged("plays", rows))
+        return JsonAnswer(asked.paged("plays", _their_rows(who, rows)))
 
     @app.get(
         "/v1/actions",
@@ -550,8 +557,7 @@ def _routes(app: FastAPI) -> None:
             raise bad_parameter(
                 "at_risk", f"at_risk {at_risk}: as_of plus that many minutes is past year 9999"
             ) from None
-        rows = [r for r in rows if _readable(who, r["customer_id"])]
-        return JsonAnswer(asked.paged("timers", rows))
+        return JsonAnswer(asked.paged("timers", _their_rows(who, rows)))
 
     # one ticket ----------------------------------------------------------------------------
 
@@ -768,7 +774,7 @@ def _routes(app: FastAPI) -> None:
             known_at=asked.known_at,
         )
         if scoped(who):
-            found = [r for r in _theirs(runtime, who, found)][:limit]
+            found = list(_their_rejections(runtime, who, found))[:limit]
         rows = [rejection_view(r) for r in found]
         return JsonAnswer(asked.paged("rejections", rows))
 
@@ -818,7 +824,7 @@ def _absent(error: answers.Absent, asked: Question) -> str:
     return message
 
 
-def _theirs(runtime: Runtime, who: Principal, found: list[Any]) -> Iterator[Any]:
+def _their_rejections(runtime: Runtime, who: Principal, found: list[Any]) -> Iterator[Any]:
     """The rejections whose subject is a customer ``who`` reads, or a ticket of one."""
     owners: dict[str, str | None] = {}
     for stored in found:
