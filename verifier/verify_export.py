@@ -363,6 +363,11 @@ class VerifierKey:
         key_bytes = bytes([ED25519_ALGORITHM]) + raw_public(public)
         return cls(name, hashlib.sha256(name.encode() + b"\n" + key_bytes).digest()[:4], public)
 
+    def render(self) -> str:
+        """The key as a C2SP verifier key string."""
+        encoded = base64.b64encode(bytes([ED25519_ALGORITHM]) + raw_public(self.public))
+        return f"{self.name}+{self.key_hash.hex()}+{encoded.decode()}"
+
     @classmethod
     def parse(cls, text: str) -> VerifierKey:
         parts = text.strip().split("+", 2)  # base64 may hold "+", a name may not
@@ -517,29 +522,113 @@ def verify(
     except (OSError, ValueError, KeyError, TypeError) as error:
         result.problems.append(f"{MANIFEST} cannot be read: {error}")
         return result
-    key = public_key or (log_key.public if log_key is not None else embedded)
+    pinned = public_key or (log_key.public if log_key is not None else None)
     try:
-        _verify(directory, raw, manifest, key, log_key, result)
+        keys = _key_chain(manifest, pinned, embedded, result)
+        _verify(directory, raw, manifest, keys, result)
     except (ValueError, KeyError, TypeError, AttributeError) as error:
         result.problems.append(f"{MANIFEST} is not as an export writes it: {error!r}")
     return result
+
+
+# Key rotation ---------------------------------------------------------------------------------
+
+
+def _key_chain(
+    manifest: dict[str, Any],
+    pinned: Ed25519PublicKey | None,
+    embedded: Ed25519PublicKey,
+    result: Result,
+) -> list[tuple[int, Ed25519PublicKey]]:
+    """The keys in force, ``[(first checkpoint it signs, key), ...]``: from the pinned key
+    (the ledger's first key; else the first rotation statement's old key, else the
+    manifest's own key) through the statements of ``checkpoint.key_chain`` (section 7)."""
+    checkpoint = manifest.get("checkpoint")
+    checkpoint = checkpoint if isinstance(checkpoint, dict) else {}
+    notes = [str(n) for n in checkpoint.get("key_chain") or []]
+    origin = ""
+    if checkpoint.get("note"):
+        try:
+            origin = parse_checkpoint(Note.parse(str(checkpoint["note"])).text)[0]
+        except Malformed as error:
+            result.problems.append(f"the covering checkpoint's note cannot be read: {error}")
+    first = pinned or embedded
+    if pinned is None and notes:
+        try:
+            first = _rotation(notes[0])[1].public
+        except Malformed:
+            first = embedded
+    keys = [(1, first)]
+    for number, text in enumerate(notes, start=1):
+        where = f"key rotation statement {number}"
+        try:
+            note = Note.parse(text)
+            from_seq, old, new = _rotation(text)
+        except Malformed as error:
+            result.problems.append(f"key_rotation: {where} cannot be read: {error}")
+            break
+        in_force = keys[-1][1]
+        if raw_public(old.public) != raw_public(in_force) or old.name != origin:
+            result.problems.append(
+                f"key_rotation: {where} replaces key {old.render()} ({key_id(old.public)}), "
+                f"but the key in force is {key_id(in_force)}: it does not follow the chain"
+            )
+            break
+        if not note.signed_by(VerifierKey.of(origin, in_force)):
+            result.problems.append(f"key_rotation: {where} is not signed by the key in force")
+            break
+        if not note.signed_by(new):
+            result.problems.append(f"key_rotation: {where} is not signed by the new key it names")
+            break
+        if from_seq < keys[-1][0]:
+            result.problems.append(f"key_rotation: {where} starts before the rotation it follows")
+            break
+        keys.append((from_seq, new.public))
+    return keys
+
+
+def _rotation(text: str) -> tuple[int, VerifierKey, VerifierKey]:
+    """A rotation statement's first checkpoint, old key and new key (signatures unchecked):
+    its lines after the origin are ``key-rotation N``, ``old VKEY``, ``new VKEY``,
+    ``from-checkpoint SEQ`` and ``time INSTANT``; the first of each name counts."""
+    fields: dict[str, str] = {}
+    for line in Note.parse(text).text.split("\n")[1:-1]:
+        name, _, value = line.partition(" ")
+        fields.setdefault(name, value)
+    names = ("key-rotation", "old", "new", "from-checkpoint", "time")
+    missing = [name for name in names if name not in fields]
+    if missing:
+        raise Malformed(f"not a key rotation statement (no {', '.join(missing)} line)")
+    if not fields["key-rotation"].isdigit() or not fields["from-checkpoint"].isdigit():
+        raise Malformed("not a key rotation statement (its numbers are not decimal)")
+    old, new = VerifierKey.parse(fields["old"]), VerifierKey.parse(fields["new"])
+    return int(fields["from-checkpoint"]), old, new
+
+
+def _in_force(keys: list[tuple[int, Ed25519PublicKey]], seq: int) -> Ed25519PublicKey:
+    """The key that must have signed checkpoint ``seq``."""
+    key = keys[0][1]
+    for start, candidate in keys:
+        if start <= seq:
+            key = candidate
+    return key
 
 
 def _verify(
     directory: Path,
     raw: bytes,
     manifest: dict[str, Any],
-    key: Ed25519PublicKey,
-    log_key: VerifierKey | None,
+    keys: list[tuple[int, Ed25519PublicKey]],
     result: Result,
 ) -> None:
     if raw != render_manifest(manifest):
         result.problems.append(f"{MANIFEST}: its bytes are not as written (edited)")
+    key = keys[-1][1]  # the key in force when the export was signed
     result.key_id = key_id(key)
     unsigned = {name: value for name, value in manifest.items() if name != "signature"}
     if not signed_hex(key, manifest.get("signature"), format1(unsigned)):
         result.problems.append(f"{MANIFEST}: the signature does not match (edited, or another key)")
-    root, size = _checkpoint(manifest.get("checkpoint"), key, log_key, result)
+    root, size = _checkpoint(manifest.get("checkpoint"), keys, result)
     files = manifest["files"]
     for extra in sorted(p.name for p in directory.iterdir() if p.name not in {*files, MANIFEST}):
         result.problems.append(f"{extra}: not listed in the manifest")
@@ -570,16 +659,18 @@ def _verify(
 
 
 def _checkpoint(
-    checkpoint: Any, key: Ed25519PublicKey, log_key: VerifierKey | None, result: Result
+    checkpoint: Any, keys: list[tuple[int, Ed25519PublicKey]], result: Result
 ) -> tuple[bytes, int]:
     """The signed root and tree size the records must be included under."""
     if not isinstance(checkpoint, dict):
         result.problems.append("the manifest holds no checkpoint")
         return b"", 0
     if "note" in checkpoint:
-        return _note_checkpoint(checkpoint, key, log_key, result)
+        return _note_checkpoint(checkpoint, keys, result)
     statement = checkpoint.get("statement")
     result.checkpoint = {"form": "statement"}
+    seq = statement.get("seq") if isinstance(statement, dict) else None
+    key = _in_force(keys, seq if isinstance(seq, int) and seq > 0 else 1)
     if not isinstance(statement, dict) or not signed_hex(
         key, checkpoint.get("signature"), format1(statement)
     ):
@@ -595,28 +686,24 @@ def _checkpoint(
 
 
 def _note_checkpoint(
-    checkpoint: dict[str, Any],
-    key: Ed25519PublicKey,
-    pinned: VerifierKey | None,
-    result: Result,
+    checkpoint: dict[str, Any], keys: list[tuple[int, Ed25519PublicKey]], result: Result
 ) -> tuple[bytes, int]:
     result.checkpoint = {"form": "note"}
     try:
-        embedded = VerifierKey.parse(str(checkpoint.get("log_key", "")))
+        VerifierKey.parse(str(checkpoint.get("log_key", "")))
     except Malformed as error:
         result.problems.append(f"the checkpoint's log_key is not a verifier key: {error}")
         return b"", 0
-    log_key = pinned or embedded
     try:
         note = Note.parse(str(checkpoint["note"]))
         origin, size, root, extensions = parse_checkpoint(note.text)
-    except Malformed as error:
-        result.problems.append(f"the checkpoint note cannot be read: {error}")
+        seqs = [int(line.split(" ", 1)[1]) for line in extensions if line.startswith("seq ")]
+    except (Malformed, ValueError) as error:
+        result.problems.append(f"the covering checkpoint's note cannot be read: {error}")
         return b"", 0
-    if raw_public(log_key.public) != raw_public(key):
-        # The key the manifest is checked with (pinned by --public-key) is the one in
-        # force: the note must carry its signature, under the log's origin.
-        log_key = VerifierKey.of(origin, key)
+    # Signed under the log's origin by the key in force for it (key rotation, section 7).
+    # (a note without the ledger's seq line: the last key in force)
+    log_key = VerifierKey.of(origin, _in_force(keys, seqs[0]) if seqs else keys[-1][1])
     if not note.signed_by(log_key):
         result.problems.append(
             f"the covering checkpoint is not signed by the key in force for it "

@@ -368,3 +368,54 @@ def test_the_verifier_imports_only_the_standard_library_and_cryptography() -> No
     }
     roots = {name.split(".")[0] for name in imported}
     assert roots - set(sys.stdlib_module_names) == {"cryptography"}
+
+
+# Key rotation ----------------------------------------------------------------------------------
+
+
+def test_a_rotated_key_is_followed_and_a_forged_rotation_named(
+    mixed: Database, tmp_path: Path
+) -> None:
+    """After ``ledger key rotate`` an export is signed by the new key and carries the
+    statement; both verifiers follow it from the ledger's first key. An insider who writes
+    a statement of their own (naming the real key as old, signed only by theirs) and
+    re-signs the export is named by both, the same way."""
+    from replay.note import Note, parse_note, parse_vkey, sign
+
+    assert _cli("checkpoint", "--db", mixed.url).exit_code == 0
+    first = signing_key(create=False).public_key()
+    rotated = _cli("key", "rotate", "--db", mixed.url, "--json")
+    assert rotated.exit_code == 0, rotated.output
+    old_vkey, new_vkey = json.loads(rotated.stdout)["old"], json.loads(rotated.stdout)["new"]
+    with opened(mixed) as ledger:
+        _ingest(ledger, [Envelopes(seed=77).ticket("T-3", at=T0 + 200 * M)], days=3)
+    assert _cli("checkpoint", "--db", mixed.url).exit_code == 0
+    out = _export(mixed, tmp_path / "out")
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert len(manifest["checkpoint"]["key_chain"]) == 1
+    new_key = parse_vkey(new_vkey).public
+    pem = tmp_path / "first.pem"
+    pem.write_text(public_pem(first))
+    for pinned in (pem, None):
+        report = agree(out, pinned)
+        assert report["ok"] and report["key_id"] == key_id(new_key), report["problems"]
+    assert independent(out, "--log-key", old_vkey)[0] == 0
+    assert independent(out, "--log-key", new_vkey)[0] == 1  # the first key is the pin
+
+    forger = Ed25519PrivateKey.generate()
+    statement = parse_note(manifest["checkpoint"]["key_chain"][0])
+    origin = statement.text.split("\n", 1)[0]
+    forged_vkey = _vkey(origin, forger)[0]
+    text = statement.text.replace(new_vkey, forged_vkey)
+    forged = Note(text, (sign(text, origin, forger), sign(text, origin, forger))).render()
+    manifest["checkpoint"]["key_chain"] = [forged]
+    manifest["public_key"] = public_pem(forger.public_key())
+    del manifest["signature"]
+    manifest["signature"] = forger.sign(dumps(manifest)).hex()
+    (out / "manifest.json").write_bytes(render_manifest(manifest))
+    report = agree(out, pem)
+    assert report["problems"] == [
+        "key_rotation: key rotation statement 1 is not signed by the key in force",
+        "manifest.json: the signature does not match (edited, or another key)",
+        f"the covering checkpoint is not signed by the key in force for it ({key_id(first)})",
+    ]
