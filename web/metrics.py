@@ -86,7 +86,7 @@ from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
-from sqlalchemy import Engine, and_, case, func, inspect, literal, select
+from sqlalchemy import Engine, and_, case, func, inspect, literal, or_, select
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ledger.adapters import tables
@@ -194,81 +194,79 @@ def _timers(engine: Engine, now: datetime) -> tuple[dict[tuple[int, str], int], 
     return timers, risky
 
 
-def _follow_ups(engine: Engine, now: datetime) -> tuple[dict[str, int], dict[str, int]]:
-    """Success plays and RCA actions not done, as ``open`` (not due yet) and ``overdue``
-    (past their due instant) at ``now``: the states ``ledger plays`` and ``ledger
-    actions`` give them (R-PLAY-4; an action's ``due_at`` is the day after its due date)."""
+@dataclass(frozen=True)
+class FollowUps:
+    """Success plays and RCA actions at an instant: those not done by state, and when each
+    overdue one the tick owes the log came due."""
+
+    plays: dict[str, int]  # open / overdue, as ``ledger plays --open`` gives them
+    actions: dict[str, int]  # open / overdue, as ``ledger actions`` gives them
+    owed: list[datetime]  # unwritten play.overdue / rca.action_overdue, oldest first
+
+
+def _due_state(due_at: datetime, now: datetime) -> str:
+    return "overdue" if due_at <= now else "open"
+
+
+def follow_ups(app: LedgerApp, engine: Engine, now: datetime) -> FollowUps:
+    """One read of each table serves both: the plays and actions not done, as ``open``
+    (not due yet) and ``overdue`` (past their due instant) at ``now`` (R-PLAY-4; an
+    action's ``due_at`` is the day after its due date), and the ``play.overdue`` and
+    ``rca.action_overdue`` the tick owes by ``now`` that the log does not hold (their ids
+    as the tick derives them: ``ledger.services.tick``)."""
+    from ledger.projections.actions import overdue_since
+    from ledger.services.tick import action_overdue_id, overdue, play_overdue_id
+
     plays, actions = tables.success_plays.c, tables.rca_actions.c
-    play_state = case((plays.due_at <= now, "overdue"), else_="open").label("state")
-    action_state = case((actions.due_at <= now, "overdue"), else_="open").label("state")
-    found: tuple[dict[str, int], dict[str, int]] = ({}, {})
-    asked = (
-        (tables.success_plays, play_state, plays.closed_at.is_(None)),
-        (tables.rca_actions, action_state, actions.status == "open"),
-    )
+    found = FollowUps({}, {}, [])
+    owed: dict[str, datetime] = {}
     with engine.connect() as conn:
-        for (table, state, undone), counts in zip(asked, found, strict=True):
-            if not inspect(conn).has_table(table.name):
-                continue
-            query = select(state, func.count()).select_from(table).where(undone).group_by(state)
-            counts.update({str(name): int(count) for name, count in conn.execute(query)})
+        if inspect(conn).has_table(tables.success_plays.name):
+            query = select(plays.customer_id, plays.play_id, plays.due_at, plays.closed_at)
+            undone_or_due = or_(plays.closed_at.is_(None), plays.due_at <= now)
+            for customer, play, due_at, closed_at in conn.execute(query.where(undone_or_due)):
+                if closed_at is None:
+                    state = _due_state(due_at, now)
+                    found.plays[state] = found.plays.get(state, 0) + 1
+                if overdue(due_at, closed_at, now):
+                    owed[play_overdue_id(customer, play)] = due_at
+        if inspect(conn).has_table(tables.rca_actions.name):
+            query = select(
+                actions.ticket_id,
+                actions.action_id,
+                actions.status,
+                actions.due_at,
+                actions.completed_at,
+                actions.cancelled_at,
+            ).where(or_(actions.status == "open", actions.due_at <= now))
+            for row in conn.execute(query).mappings():
+                if row["status"] == "open":
+                    state = _due_state(row["due_at"], now)
+                    found.actions[state] = found.actions.get(state, 0) + 1
+                since = overdue_since(dict(row)) if row["due_at"] <= now else None
+                if since is not None and since <= now:
+                    owed[action_overdue_id(row["ticket_id"], row["action_id"], since)] = since
+    written = app.store.known_inputs(list(owed), []).accepted
+    found.owed.extend(sorted(at for event_id, at in owed.items() if event_id not in written))
     return found
-
-
-def breach_event_id(ticket_id: str, timer: str, breached_at: datetime) -> str:
-    """The id of the ``sla.breached`` the tick writes for a timer interval's breach at
-    ``breached_at`` (one fact, one id: ``ledger.services.tick``)."""
-    from ledger.services.tick import _at, _id
-
-    return _id(ticket_id, "sla.breached", timer, _at(breached_at))
 
 
 def unwritten_breaches(app: LedgerApp, engine: Engine, now: datetime) -> list[datetime]:
     """When each breach by ``now`` whose ``sla.breached`` the log does not hold happened,
     oldest first (the breached timers are read, then their breaches' ids looked up)."""
+    from ledger.services.tick import breach_id
+
     c = tables.sla_timers.c
     query = select(c.ticket_id, c.timer, c.breached_at, c.due_at).where(
         _state(c, now) == "breached"
     )
     with engine.connect() as conn:
         breached = {
-            breach_event_id(ticket, timer, stored or due): stored or due
+            breach_id(ticket, timer, stored or due): stored or due
             for ticket, timer, stored, due in conn.execute(query)
         }
     written = app.store.known_inputs(list(breached), []).accepted
     return sorted(at for event_id, at in breached.items() if event_id not in written)
-
-
-def unwritten_overdue(app: LedgerApp, engine: Engine, now: datetime) -> list[datetime]:
-    """When each ``play.overdue`` and ``rca.action_overdue`` the tick owes by ``now``
-    came due, oldest first, of those the log does not hold (their ids as the tick
-    derives them: ``ledger.services.tick``)."""
-    from ledger.projections.actions import overdue_since
-    from ledger.services.tick import _at, _id, overdue
-
-    plays, actions = tables.success_plays.c, tables.rca_actions.c
-    owed: dict[str, datetime] = {}
-    with engine.connect() as conn:
-        if inspect(conn).has_table(tables.success_plays.name):
-            query = select(plays.customer_id, plays.play_id, plays.due_at, plays.closed_at)
-            for customer, play, due_at, closed_at in conn.execute(query.where(plays.due_at <= now)):
-                if overdue(due_at, closed_at, now):
-                    owed[_id(customer, "play.overdue", play)] = due_at
-        if inspect(conn).has_table(tables.rca_actions.name):
-            query = select(
-                actions.ticket_id,
-                actions.action_id,
-                actions.due_at,
-                actions.completed_at,
-                actions.cancelled_at,
-            )
-            for row in conn.execute(query.where(actions.due_at <= now)).mappings():
-                since = overdue_since(dict(row))
-                if since is not None and since <= now:
-                    ticket, action = row["ticket_id"], row["action_id"]
-                    owed[_id(ticket, "rca.action_overdue", action, _at(since))] = since
-    written = app.store.known_inputs(list(owed), []).accepted
-    return sorted(at for event_id, at in owed.items() if event_id not in written)
 
 
 def recorded_at(app: LedgerApp, after: int, *, inclusive: bool) -> datetime | None:
@@ -333,8 +331,8 @@ def operator_figures(app: LedgerApp, engine: Engine, as_of: datetime) -> Figures
         timers, risky = _timers(engine, as_of)
         unwritten = unwritten_breaches(app, engine, as_of)
     checkpoint = _checkpoint(engine)
-    plays, actions = _follow_ups(engine, as_of)
-    owed = unwritten_overdue(app, engine, as_of)
+    later = follow_ups(app, engine, as_of)
+    owed = later.owed
     return Figures(
         as_of=as_of,
         timers=timers,
@@ -350,8 +348,8 @@ def operator_figures(app: LedgerApp, engine: Engine, as_of: datetime) -> Figures
         checkpoint_covers=0 if checkpoint is None else checkpoint[1],
         overdue_unwritten=len(owed),
         overdue_write_delay=max((as_of - owed[0]).total_seconds(), 0) if owed else 0.0,
-        plays=plays,
-        actions=actions,
+        plays=later.plays,
+        actions=later.actions,
     )
 
 

@@ -86,6 +86,23 @@ def _at(value: datetime) -> str:
     return value.astimezone(UTC).isoformat()
 
 
+def breach_id(ticket_id: str, timer: str, breached_at: datetime) -> str:
+    """The id of the ``sla.breached`` the tick writes for a timer's breach at
+    ``breached_at``: one fact, one id, whoever derives it."""
+    return _id(ticket_id, "sla.breached", timer, _at(breached_at))
+
+
+def action_overdue_id(ticket_id: str, action_id: str, since: datetime) -> str:
+    """The id of the ``rca.action_overdue`` the tick writes for an action overdue since
+    ``since``."""
+    return _id(ticket_id, "rca.action_overdue", action_id, _at(since))
+
+
+def play_overdue_id(customer_id: str, play_id: str) -> str:
+    """The id of the ``play.overdue`` the tick writes for a play (once per play)."""
+    return _id(customer_id, "play.overdue", play_id)
+
+
 def due_events(rows: Rows, now: datetime) -> list[Due]:
     """Everything that has come due by ``now``, from the rows as of ``now``."""
     due: list[Due] = []
@@ -98,7 +115,7 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
                 Due(
                     ticket_id,
                     "sla.breached",
-                    _id(ticket_id, "sla.breached", record["timer"], _at(breached_at)),
+                    breach_id(ticket_id, record["timer"], breached_at),
                     breached_at,
                     {
                         "timer": record["timer"],
@@ -130,7 +147,7 @@ def due_events(rows: Rows, now: datetime) -> list[Due]:
             Due(
                 ticket_id,
                 "rca.action_overdue",
-                _id(ticket_id, "rca.action_overdue", action["action_id"], _at(since)),
+                action_overdue_id(ticket_id, action["action_id"], since),
                 since,
                 {"action_id": action["action_id"], "due_at": since},
             )
@@ -187,7 +204,7 @@ def _overdue(customer_id: str, play_id: str, due_at: datetime) -> Due:
     return Due(
         customer_id,
         "play.overdue",
-        _id(customer_id, "play.overdue", play_id),
+        play_overdue_id(customer_id, play_id),
         due_at,
         {"play_id": play_id},
     )
