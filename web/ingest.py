@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from fastapi import Request
 
 from ledger.services.intake import Input, Outcome
 from ledger.services.principals import Principal
 from web.problems import Problem
-from web.runtime import Runtime
+
+if TYPE_CHECKING:
+    from web.runtime import Runtime
 
 NDJSON_TYPES: Final = frozenset(
     {"application/x-ndjson", "application/ndjson", "application/jsonl", "application/x-jsonlines"}
@@ -136,14 +138,11 @@ def outcome_view(index: int, outcome: Outcome) -> dict[str, Any]:
 
 
 def ingest(runtime: Runtime, inputs: list[Input]) -> dict[str, Any]:
-    """One batch through the ingestor (writes take turns in a process), one transaction;
-    the outcomes of the request's own inputs, in order."""
+    """A request's batch through the ingestor, in one transaction with the batches of the
+    requests that arrived while the one before was being stored (``GroupCommit``); the
+    outcomes of the request's own inputs, in order."""
     if not inputs:
         return {"outcomes": [], "counts": {}}
-    with runtime.writing(len(inputs)):
-        decided = runtime.ingestor.ingest_request(inputs)
-    # Inputs deferred earlier and decided in this batch are not among the request's.
-    own = [o for o in decided if not o.released]
-    assert len(own) == len(inputs), (len(own), len(inputs))
+    own = runtime.group_commit.ingest(inputs)
     views = [outcome_view(n, o) for n, o in enumerate(own, 1)]
     return {"outcomes": views, "counts": dict(Counter(v["status"] for v in views))}

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -34,7 +34,8 @@ from ledger.adapters.event_store import LedgerApp, open_app
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database
 from ledger.services.answers import lag
-from ledger.services.intake import Ingestor
+from ledger.services.intake import Ingestor, Input, Outcome
+from web.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
 
@@ -77,6 +78,7 @@ class Runtime:
         Projector(self.app, self.engine)  # the read-model tables, before the first request
         self.ingestor = Ingestor(self.app)
         self.write_lock = threading.Lock()
+        self.group_commit = GroupCommit(self._store_batch)  # POST /v1/events' batches
         self.max_lag = max_lag
         self.stall_seconds = stall_seconds
         self._follow = follow
@@ -89,6 +91,11 @@ class Runtime:
         self._writes_changed = threading.Condition()
         self._collection = WhileBusy(QUIET_SECONDS)
         self._collector: threading.Thread | None = None
+
+    def _store_batch(self, inputs: Sequence[Input]) -> list[Outcome]:
+        """One batch through the ingestor in one transaction, writes taking turns."""
+        with self.writing(len(inputs)):
+            return self.ingestor.ingest_request(inputs)
 
     @contextmanager
     def writing(self, inputs: int) -> Iterator[None]:
