@@ -335,16 +335,21 @@ def read_totals(
     column ``per`` that has such rows, as one row each. ``totals`` reads the ``columns``
     of the rows.
 
-    The rows are found first, then grouped (a materialized common table expression):
-    asked to group a table by ``per``, the planner walks its index on ``per`` through
-    every row instead of finding the few by their instants."""
+    The versions' rows are found first, then grouped (a materialized common table
+    expression): asked to group a table by ``per``, the planner walks its index on
+    ``per`` through every row instead of finding the few by their instants. A live
+    table's rows are most of the table: on SQLite they are grouped as its index on
+    ``per`` gives them (the tickets' health totals at 1M events: 19 ms instead of 45
+    with the rows set apart first and sorted)."""
     table = tables.metadata.tables[name] if live else tables.VERSIONS[name]
     kept = select(*(table.c[n] for n in dict.fromkeys((per, *columns))))
     if where is not None:
         kept = kept.where(*where(table.c))
     if not live:
         kept = kept.where(visible_clause(table, as_of, known_at))
-    rows = kept.cte(f"{name}_kept").prefix_with("MATERIALIZED")
+    rows = kept.cte(f"{name}_kept")
+    if not live or engine.dialect.name != "sqlite":
+        rows = rows.prefix_with("MATERIALIZED")
     named = totals(rows.c)
     query = select(rows.c[per], *(expr.label(label) for label, expr in named.items()))
     with engine.connect() as conn:
