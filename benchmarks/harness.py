@@ -34,7 +34,13 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   ``--no-http`` leaves it out). Beside it, the file ingest again on a fresh ledger in
   the requests' batches, one transaction of 1000 inputs each
   (``http_ingest_vs_file_same_batch``: the HTTP rate over that one), which tells what
-  the transactions' size costs from what the HTTP path costs;
+  the transactions' size costs from what the HTTP path costs. Then the stream again
+  on a fresh ledger from 4 connections at once (``http_many``), split by subject as
+  Kafka producers key their records, each part posted in 1000-line requests one after
+  the other, as several producers would: the server stores the requests that arrive
+  during a commit together in the next (``web/group_commit.py``);
+  ``http_many_vs_file``: its rate over ``ingest``'s; what is stored at the end (events,
+  rejections by rule, inputs left deferred) checked against the file ingest's;
 * ``pages``: the web board's pages (board as of now and mid-quarter, breached board,
   queue, a typical and the hot ticket, a customer with its 90-day trend, customers,
   rejections, audit) rendered by the app in-process through its ASGI interface, p50
@@ -93,7 +99,7 @@ from eventsourcing.persistence import JSONTranscoder
 
 from benchmarks.as_of import PAST, as_of_queries
 from benchmarks.audit_grade import appended_count, audit_measures
-from benchmarks.http import http_measures
+from benchmarks.http import http_ingest_many, http_measures, stored_state
 from benchmarks.pages import PAGES, page_renders
 from demo.quarter import DemoLine, DemoSpec, generate
 from ledger.adapters.event_store import DateAsISO, LedgerApp, open_app, opened
@@ -567,7 +573,29 @@ def http(scratch: Scratch, stream: Path, ingest: dict[str, Any], smoke: bool) ->
     )
 
 
+def http_many(
+    scratch: Scratch, stream: Path, expected: dict[str, Any], smoke: bool
+) -> dict[str, Any]:
+    """The same stream through ``ledger serve`` on a fresh ledger, by a load client posting
+    from ``HTTP_CONNECTIONS`` connections at once, the stream split by subject."""
+    database = scratch.database("http_many")
+    url = (
+        database.sqlite_path
+        if scratch.backend == "sqlite"
+        else f"{PG_URL}?schema={database.schema}"
+    )
+    return http_ingest_many(
+        stream,
+        str(url),
+        expected,
+        batch=200 if smoke else HTTP_BATCH,
+        connections=HTTP_CONNECTIONS,
+        log=scratch.root / "serve-many.log",
+    )
+
+
 HTTP_BATCH = 1000
+HTTP_CONNECTIONS = 4
 AUDIT_FROM = 100_000  # the audit section's smallest size (any size with --smoke)
 
 
@@ -759,6 +787,11 @@ def run_once(
             result["http_ingest_vs_file_same_batch"] = (
                 result["http"]["ingest_per_s"] / result["ingest_same_batch_per_s"]
             )
+            # Producers at once, each waiting for its answers: their batches share commits.
+            result["http_many"] = http_many(scratch, stream, stored_state(str(url)), smoke)
+            result["http_many_vs_file"] = (
+                result["http_many"]["ingest_per_s"] / result["ingest_per_s"]
+            )
         if with_kafka and backend == "postgres":
             result["kafka"] = kafka(scratch, lines)
         if with_audit and (smoke or size >= AUDIT_FROM):  # last: it writes checkpoint tables
@@ -915,10 +948,11 @@ def http_table(results: list[dict[str, Any]]) -> str:
     head = (
         "| backend | events | file ingest/s | HTTP ingest/s | HTTP ÷ file | CPU HTTP ÷ file "
         "| file ingest/s in the requests' batches | HTTP ÷ that "
+        f"| HTTP ingest/s from {HTTP_CONNECTIONS} connections | that ÷ file "
         "| requests | board now p50/p99 ms | board past p50/p99 ms "
         "| in-process now / past p50 ms |"
     )
-    rows = [head, "|" + "---|" * 12]
+    rows = [head, "|" + "---|" * 14]
     for r in results:
         h = r.get("http")
         if not h:
@@ -933,6 +967,8 @@ def http_table(results: list[dict[str, Any]]) -> str:
             f"| {h['server_cpu_s'] / r['ingest_cpu_s']:.2f} "
             f"| {r.get('ingest_same_batch_per_s', 0):,.0f} "
             f"| {r.get('http_ingest_vs_file_same_batch', 0):.2f} "
+            f"| {r.get('http_many', {}).get('ingest_per_s', 0):,.0f} "
+            f"| {r.get('http_many_vs_file', 0):.2f} "
             f"| {h['requests']} of {h['batch']} "
             f"| {h['board_live']['p50_ms']:.0f} / {h['board_live']['p99_ms']:.0f} "
             f"| {h['board_past']['p50_ms']:.0f} / {h['board_past']['p99_ms']:.0f} "

@@ -9,7 +9,7 @@ The harness waits for the address it prints (no sleeping), then:
   connection), posts the stream as NDJSON in batches of ``batch`` lines, sequentially
   (one connection: the batches reach the server in the stream's order, as the file
   ingest reads them; a second connection would let batches overtake each other and
-  decide other outcomes). The rate is stored events per second from the first request
+  decide other outcomes; ``http_ingest_many`` does that on purpose). The rate is stored events per second from the first request
   to the last response. Every POST must answer 200, and the outcomes' counts
   (accepted, duplicate, deferred, rejected) and the stored events must equal the file
   ingest's, so the figure is for the same work. The server runs ``--no-follow``, as
@@ -39,6 +39,7 @@ import subprocess
 import sys
 import threading
 import time
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -116,6 +117,68 @@ def http_measures(
         "board_live": board["board_live"],
         "board_past": board["board_past"],
         "board_timers_first_page": board["timers"],
+    }
+
+
+def stored_state(url: str) -> dict[str, Any]:
+    """What a ledger holds at the end of an ingest: events, rejections kept by rule, inputs
+    still deferred."""
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.settings import resolve_database
+
+    with opened(resolve_database(url)) as app:
+        return {
+            "events": app.store.event_count(),
+            "rejections": app.store.rejection_counts(),
+            "deferred": app.store.deferred_count(),
+        }
+
+
+def http_ingest_many(
+    stream: Path,
+    url: str,
+    expected: Mapping[str, Any],
+    *,
+    batch: int,
+    connections: int,
+    log: Path,
+) -> dict[str, Any]:
+    """Ingest ``stream`` over HTTP into the fresh ledger at ``url`` from ``connections``
+    connections at once, the stream split by subject (``_partitions``), each part in its
+    order. Batches of other parts overtake each other, so an input may wait for a subject
+    (R-IN-6: deferred, then decided when it arrives) where the file ingest found it
+    stored: the outcomes' counts differ, what is stored at the end must not (the events,
+    the rejections kept, the inputs left waiting: ``expected``, from ``stored_state``)."""
+    from ledger.adapters.event_store import opened
+    from ledger.adapters.projector import engine_for
+    from ledger.adapters.settings import resolve_database
+    from ledger.services.principals import add_producer
+
+    database = resolve_database(url)
+    with opened(database):
+        engine = engine_for(database)
+        producer = add_producer(engine, "bench-load", sources=["*"], roles=["*"], types=["*"])
+        engine.dispose()
+    with serving(url, log) as (address, pid):
+        cpu = _cpu_of(pid)
+        ingest = _client("ingest", address, producer, str(stream), str(batch), str(connections))
+        server_cpu = _cpu_of(pid) - cpu
+    if ingest["statuses"] != {"200": ingest["requests"]}:
+        raise AssertionError(f"POST /v1/events answered {ingest['statuses']}")
+    stored = stored_state(url)
+    if stored != expected:
+        raise AssertionError(f"HTTP ingest from {connections} stored {stored}, the file {expected}")
+    seconds = ingest["seconds"]
+    return {
+        "batch": batch,
+        "connections": connections,
+        "requests": ingest["requests"],
+        "events": stored["events"],
+        "seconds": seconds,
+        "ingest_per_s": stored["events"] / seconds,
+        "counts": ingest["counts"],
+        "server_cpu_s": server_cpu,
+        "client_cpu_s": ingest["cpu_s"],
     }
 
 
@@ -211,33 +274,76 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _ingest(address: str, token: str, stream: Path, batch: int) -> dict[str, Any]:
-    """Post the stream in batches of ``batch`` lines, one request after the other."""
+def _partitions(lines: list[bytes], connections: int) -> list[list[bytes]]:
+    """The lines split by subject, as a Kafka producer keys its records: a subject's lines
+    in one partition, in the stream's order (a line that is no JSON object: by its bytes)."""
+    import orjson
+
+    parts: list[list[bytes]] = [[] for _ in range(connections)]
+    for line in lines:
+        try:
+            subject = orjson.loads(line).get("subject")
+        except (orjson.JSONDecodeError, AttributeError):
+            subject = None
+        key = subject.encode() if isinstance(subject, str) else line
+        parts[zlib.crc32(key) % connections].append(line)
+    return parts
+
+
+def _ingest(
+    address: str, token: str, stream: Path, batch: int, connections: int = 1
+) -> dict[str, Any]:
+    """Post the stream in batches of ``batch`` lines, one request after the other on each
+    of ``connections`` keep-alive connections (more than one: the stream split by
+    subject, one part a connection, each posted in its order)."""
     import httpx
     import orjson
 
     lines = stream.read_bytes().split(b"\n")  # as the file ingest reads it
     if lines and not lines[-1]:
         lines.pop()
-    bodies = [b"\n".join(lines[i : i + batch]) + b"\n" for i in range(0, len(lines), batch)]
+    parts = [lines] if connections == 1 else _partitions(lines, connections)
+    posts = [
+        [b"\n".join(part[i : i + batch]) + b"\n" for i in range(0, len(part), batch)]
+        for part in parts
+    ]
     headers = {"Authorization": f"Bearer {token}", "Content-Type": NDJSON}
     statuses: Counter[str] = Counter()
     counts: Counter[str] = Counter()
-    with httpx.Client(base_url=address, headers=headers, timeout=600) as client:
-        client.get("/healthz").raise_for_status()  # the connection open before timing
-        cpu = _cpu_seconds()
-        start = time.perf_counter()
+    tally = threading.Lock()
+    clients = [
+        httpx.Client(base_url=address, headers=headers, timeout=600) for _ in range(connections)
+    ]
+    for client in clients:
+        client.get("/healthz").raise_for_status()  # the connections open before timing
+
+    def post(client: httpx.Client, bodies: list[bytes]) -> None:
         for body in bodies:
             answer = client.post("/v1/events", content=body)
-            statuses[str(answer.status_code)] += 1
-            if answer.status_code == 200:
-                counts.update(orjson.loads(answer.content)["counts"])
-        seconds = time.perf_counter() - start
-        cpu = _cpu_seconds() - cpu
-        ready = client.get("/readyz").json()
+            found = orjson.loads(answer.content)["counts"] if answer.status_code == 200 else {}
+            with tally:
+                statuses[str(answer.status_code)] += 1
+                counts.update(found)
+
+    cpu = _cpu_seconds()
+    start = time.perf_counter()
+    threads = [
+        threading.Thread(target=post, args=(client, bodies))
+        for client, bodies in zip(clients, posts, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    seconds = time.perf_counter() - start
+    cpu = _cpu_seconds() - cpu
+    ready = clients[0].get("/readyz").json()
+    for client in clients:
+        client.close()
     return {
         "seconds": seconds,
-        "requests": len(bodies),
+        "requests": sum(len(bodies) for bodies in posts),
+        "connections": connections,
         "inputs": len(lines),
         "statuses": dict(statuses),
         "counts": dict(counts),
@@ -280,10 +386,12 @@ def _board(
 
 
 def main(argv: list[str]) -> None:
-    """``ingest ADDRESS TOKEN STREAM BATCH`` or ``board ADDRESS TOKEN RUNS [NOW PAST]``."""
+    """``ingest ADDRESS TOKEN STREAM BATCH [CONNECTIONS]`` or ``board ADDRESS TOKEN RUNS
+    [NOW PAST]``."""
     what, address, token, *rest = argv
     if what == "ingest":
-        report = _ingest(address, token, Path(rest[0]), int(rest[1]))
+        connections = int(rest[2]) if len(rest) == 3 else 1
+        report = _ingest(address, token, Path(rest[0]), int(rest[1]), connections)
     else:
         now, past = (rest[1], rest[2]) if len(rest) == 3 else (None, None)
         report = _board(address, token, int(rest[0]), now, past)
