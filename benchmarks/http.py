@@ -5,19 +5,19 @@ On a fresh ledger of its own (the same workload lines the harness wrote to
 producer allowed every source, role and type (``'*'``) and a reader of every customer.
 The harness waits for the address it prints (no sleeping), then:
 
-* ``ingest``: a load client, a separate Python process (httpx, one keep-alive
-  connection), posts the stream as NDJSON in batches of ``batch`` lines, sequentially
-  (one connection: the batches reach the server in the stream's order, as the file
-  ingest reads them; a second connection would let batches overtake each other and
-  decide other outcomes; ``http_ingest_many`` does that on purpose). The rate is stored events per second from the first request
-  to the last response. Every POST must answer 200, and the outcomes' counts
-  (accepted, duplicate, deferred, rejected) and the stored events must equal the file
-  ingest's, so the figure is for the same work. The server runs ``--no-follow``, as
+* ``ingest``: a load client, a separate Python process (httpx, one keep-alive connection),
+  posts the stream as NDJSON in batches of ``batch`` lines, sequentially (one connection:
+  the batches reach the server in the stream's order, as the file ingest reads them; a
+  second connection would let batches overtake each other and decide other outcomes;
+  ``http_ingest_many`` does that on purpose). The rate is stored events per second from
+  the first request to the last response. Every POST must answer 200, and the outcomes'
+  counts (accepted, duplicate, deferred, rejected) and the stored events must equal the
+  file ingest's, so the figure is for the same work. The server runs ``--no-follow``, as
   compose runs it beside ``ledger project --follow``: its process ingests, as the file
-  ingest's does, and the reads catch the read models up (``behind_at_end``: how far
-  behind they were when the last response came). ``server_cpu_s``: the server
-  process's CPU time over the ingest (beside the file ingest's ``ingest_cpu_s``: the
-  same work, whatever the neighbours of a shared machine did to the wall clock);
+  ingest's does, and the reads catch the read models up (``behind_at_end``: how far behind
+  they were when the last response came). ``server_cpu_s``: the server process's CPU time
+  over the ingest (beside the file ingest's ``ingest_cpu_s``: the same work, whatever the
+  neighbours of a shared machine did to the wall clock);
 * ``board_live`` / ``board_past``: ``GET /v1/board?breached=true`` as of the end of the
   log (its last event plus a day, as ``benchmarks.as_of`` asks) and as of mid-quarter,
   ``runs`` times each from the client process, one after the other, p50 and p99 in ms
