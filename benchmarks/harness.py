@@ -327,6 +327,13 @@ class Scratch:
         self.schemas.append(schema)
         return resolve_database(f"{PG_URL}?schema={schema}")
 
+    def url(self, name: str) -> str:
+        """A fresh database's ``--db`` (the SQLite file, or the URL with its schema)."""
+        database = self.database(name)
+        if self.backend == "sqlite":
+            return str(database.sqlite_path)
+        return f"{PG_URL}?schema={database.schema}"
+
     def drop(self) -> None:
         if not self.schemas:
             return
@@ -555,15 +562,9 @@ def http(scratch: Scratch, stream: Path, ingest: dict[str, Any], smoke: bool) ->
     """The same stream through ``ledger serve`` on a fresh ledger, by a load client in
     batches of 1000 (200 in smoke mode, so that it takes several requests), then the
     board over HTTP (``benchmarks/http.py``)."""
-    database = scratch.database("http")
-    url = (
-        database.sqlite_path
-        if scratch.backend == "sqlite"
-        else f"{PG_URL}?schema={database.schema}"
-    )
     return http_measures(
         stream,
-        str(url),
+        scratch.url("http"),
         {**ingest["counts"], "events": ingest["events"]},
         batch=200 if smoke else HTTP_BATCH,
         runs=3 if smoke else 20,
@@ -578,15 +579,9 @@ def http_many(
 ) -> dict[str, Any]:
     """The same stream through ``ledger serve`` on a fresh ledger, by a load client posting
     from ``HTTP_CONNECTIONS`` connections at once, the stream split by subject."""
-    database = scratch.database("http_many")
-    url = (
-        database.sqlite_path
-        if scratch.backend == "sqlite"
-        else f"{PG_URL}?schema={database.schema}"
-    )
     return http_ingest_many(
         stream,
-        str(url),
+        scratch.url("http_many"),
         expected,
         batch=200 if smoke else HTTP_BATCH,
         connections=HTTP_CONNECTIONS,
@@ -779,9 +774,7 @@ def run_once(
             result["http_ingest_vs_file"] = result["http"]["ingest_per_s"] / result["ingest_per_s"]
             # The file ingest again in the HTTP requests' batches, one transaction each:
             # how much of the gap is the transactions' size, how much the HTTP path.
-            same = scratch.database("same_batch")
-            same_url = same.sqlite_path if backend == "sqlite" else f"{PG_URL}?schema={same.schema}"
-            batched = child_ingest(stream, str(same_url), result["http"]["batch"])
+            batched = child_ingest(stream, scratch.url("same_batch"), result["http"]["batch"])
             result["ingest_same_batch_per_s"] = batched["events"] / batched["seconds"]
             result["ingest_same_batch_cpu_s"] = batched["cpu_s"]
             result["http_ingest_vs_file_same_batch"] = (

@@ -144,7 +144,7 @@ def http_ingest_many(
     log: Path,
 ) -> dict[str, Any]:
     """Ingest ``stream`` over HTTP into the fresh ledger at ``url`` from ``connections``
-    connections at once, the stream split by subject (``_partitions``), each part in its
+    connections at once, the stream split by subject (``partitions``), each part in its
     order. Batches of other parts overtake each other, so an input may wait for a subject
     (R-IN-6: deferred, then decided when it arrives) where the file ingest found it
     stored: the outcomes' counts differ, what is stored at the end must not (the events,
@@ -274,7 +274,7 @@ def _cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _partitions(lines: list[bytes], connections: int) -> list[list[bytes]]:
+def partitions(lines: list[bytes], connections: int) -> list[list[bytes]]:
     """The lines split by subject, as a Kafka producer keys its records: a subject's lines
     in one partition, in the stream's order (a line that is no JSON object: by its bytes)."""
     import orjson
@@ -302,7 +302,7 @@ def _ingest(
     lines = stream.read_bytes().split(b"\n")  # as the file ingest reads it
     if lines and not lines[-1]:
         lines.pop()
-    parts = [lines] if connections == 1 else _partitions(lines, connections)
+    parts = [lines] if connections == 1 else partitions(lines, connections)
     posts = [
         [b"\n".join(part[i : i + batch]) + b"\n" for i in range(0, len(part), batch)]
         for part in parts

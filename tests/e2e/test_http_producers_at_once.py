@@ -1,24 +1,23 @@
 """Producers posting at once to a live server store what one file ingest stores.
 
 Four producers post the demo quarter at the same time, the stream split by subject as
-Kafka producers key their records, each its part in order, in requests of 100 lines,
-each waiting for its answers. The server stores the requests that arrive during a commit
-together (``web/group_commit.py``), and batches of one producer overtake another's, so
-an input may wait for a subject another producer has not sent yet (R-IN-6). At the end
-the ledger holds exactly what ``ledger ingest`` of the whole file holds: the same events,
-the same rejections by rule, the same inputs still waiting. Both backends.
+Kafka producers key their records (as the harness's load client splits it), each its part
+in order, in requests of 100 lines, each waiting for its answers. The server stores the
+requests that arrive during a commit together (``web/group_commit.py``), and batches of
+one producer overtake another's, so an input may wait for a subject another producer has
+not sent yet (R-IN-6). At the end the ledger holds exactly what ``ledger ingest`` of the
+whole file holds: the same events, the same rejections by rule, the same inputs still
+waiting. Both backends.
 """
 
 from __future__ import annotations
 
 import threading
-import zlib
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
-import orjson
-
+from benchmarks.http import partitions
 from demo.quarter import DemoSpec, generate
 from ledger.adapters.event_store import opened
 from ledger.adapters.settings import Database, resolve_database
@@ -35,18 +34,6 @@ def _held(db: str) -> dict[str, Any]:
             "rejections": app.store.rejection_counts(),
             "deferred": app.store.deferred_count(),
         }
-
-
-def _parts(lines: list[bytes]) -> list[list[bytes]]:
-    parts: list[list[bytes]] = [[] for _ in range(PRODUCERS)]
-    for line in lines:
-        try:
-            subject = orjson.loads(line).get("subject")
-        except (orjson.JSONDecodeError, AttributeError):
-            subject = None
-        key = subject.encode() if isinstance(subject, str) else line
-        parts[zlib.crc32(key) % PRODUCERS].append(line)
-    return parts
 
 
 def test_producers_posting_at_once_store_what_the_file_ingest_stores(
@@ -83,7 +70,8 @@ def test_producers_posting_at_once_store_what_the_file_ingest_stores(
                             assert [o["index"] for o in own] == list(range(1, sent + 1))
                             outcomes.update(o["status"] for o in own)
 
-        producers = [threading.Thread(target=produce, args=(p,)) for p in _parts(lines)]
+        parts = partitions(lines, PRODUCERS)
+        producers = [threading.Thread(target=produce, args=(p,)) for p in parts]
         for producer in producers:
             producer.start()
         for producer in producers:
