@@ -15,25 +15,14 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
-from benchmarks.http import partitions
+from benchmarks.http import partitions, stored_state
 from demo.quarter import DemoSpec, generate
-from ledger.adapters.event_store import opened
-from ledger.adapters.settings import Database, resolve_database
+from ledger.adapters.settings import Database
 from tests.e2e.http_support import cli_json, db_url, serving
 
 PRODUCERS = 4
 BATCH = 100
-
-
-def _held(db: str) -> dict[str, Any]:
-    with opened(resolve_database(db)) as app:
-        return {
-            "events": app.store.event_count(),
-            "rejections": app.store.rejection_counts(),
-            "deferred": app.store.deferred_count(),
-        }
 
 
 def test_producers_posting_at_once_store_what_the_file_ingest_stores(
@@ -44,7 +33,7 @@ def test_producers_posting_at_once_store_what_the_file_ingest_stores(
     stream.write_bytes(b"".join(line + b"\n" for line in lines))
     reference = str(tmp_path / "reference.db")
     cli_json("ingest", str(stream), db=reference)
-    expected = _held(reference)
+    expected = stored_state(reference)
     assert expected["events"] > 1000 and expected["rejections"] and expected["deferred"]
 
     db = db_url(database)
@@ -78,4 +67,4 @@ def test_producers_posting_at_once_store_what_the_file_ingest_stores(
             producer.join(timeout=300)
     assert set(statuses) == {200}, statuses
     assert sum(outcomes.values()) == len(lines)  # every input answered, once
-    assert _held(db) == expected
+    assert stored_state(db) == expected
