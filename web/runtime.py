@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
@@ -34,7 +34,7 @@ from ledger.adapters.event_store import LedgerApp, open_app
 from ledger.adapters.projector import Projector, engine_for
 from ledger.adapters.settings import Database
 from ledger.services.answers import lag
-from ledger.services.intake import Ingestor, Input, Outcome
+from ledger.services.intake import Ingestor
 from web.group_commit import GroupCommit
 
 log = logging.getLogger(__name__)
@@ -78,7 +78,7 @@ class Runtime:
         Projector(self.app, self.engine)  # the read-model tables, before the first request
         self.ingestor = Ingestor(self.app)
         self.write_lock = threading.Lock()
-        self.group_commit = GroupCommit(self._store_batch)  # POST /v1/events' batches
+        self.group_commit = GroupCommit(self.ingestor, self.writing)  # POST /v1/events
         self.max_lag = max_lag
         self.stall_seconds = stall_seconds
         self._follow = follow
@@ -91,11 +91,6 @@ class Runtime:
         self._writes_changed = threading.Condition()
         self._collection = WhileBusy(QUIET_SECONDS)
         self._collector: threading.Thread | None = None
-
-    def _store_batch(self, inputs: Sequence[Input]) -> list[Outcome]:
-        """One batch through the ingestor in one transaction, writes taking turns."""
-        with self.writing(len(inputs)):
-            return self.ingestor.ingest_request(inputs)
 
     @contextmanager
     def writing(self, inputs: int) -> Iterator[None]:
@@ -200,6 +195,7 @@ class Runtime:
             self._thread.join(timeout=30)
         if self._collector is not None:
             self._collector.join(timeout=30)
+        self.group_commit.close()
         self._collection.end()
         self.app.close()
         self.engine.dispose()

@@ -326,9 +326,11 @@ class Ingestor:
             committed(pipeline.flush())
         return report
 
-    def pipeline(self) -> Pipeline:
+    def pipeline(
+        self, on_commit: Callable[[object, list[Outcome]], None] | None = None
+    ) -> Pipeline:
         """A pipeline of batches through this ingestor (a context manager)."""
-        return Pipeline(self)
+        return Pipeline(self, on_commit)
 
     def expire_deferred(self, *, subject: str | None = None) -> list[Outcome]:
         """Reject now every deferred input (of ``subject``, if given) under its rule."""
@@ -1259,17 +1261,28 @@ class Pipeline:
     flushed is not reported.
     """
 
-    def __init__(self, ingestor: Ingestor) -> None:
+    def __init__(
+        self,
+        ingestor: Ingestor,
+        on_commit: Callable[[object, list[Outcome]], None] | None = None,
+    ) -> None:
         self.ingestor = ingestor
+        self._on_commit = on_commit  # hears each batch's tag and outcomes once committed
         self._writer = ThreadPoolExecutor(1, thread_name_prefix="ledger-ingest-write")
         self._in_flight: _InFlight | None = None
         self._unsent: _Batch | None = None  # decided, not handed to the writer yet
 
+    @property
+    def in_flight(self) -> Future[Any] | None:
+        """The write of the batch in hand, if any (its outcomes not reported yet)."""
+        return None if self._in_flight is None else self._in_flight.write
+
     def push(
-        self, inputs: Sequence[Input], positions: Sequence[Position] = ()
+        self, inputs: Sequence[Input], positions: Sequence[Position] = (), tag: object = None
     ) -> list[Outcome] | None:
         """Decide a batch (stored with ``positions``) and hand it to the writer; the
-        outcomes of what was committed meanwhile (None if nothing was)."""
+        outcomes of what was committed meanwhile (None if nothing was). ``on_commit``
+        hears of each batch, by its ``tag``, as it is found committed."""
         ingestor = self.ingestor
         parsed = [_parse(item) for item in inputs]
         committed: list[Outcome] | None = None
@@ -1280,24 +1293,33 @@ class Pipeline:
         try:
             self._unsent = ingestor._decided(inputs, parsed, positions, ahead)
         except Exception as error:
-            return _joined(committed, self._alone(inputs, positions, error))
+            return _joined(committed, self._alone(inputs, positions, error, tag))
         if ahead is not None:
             outcomes, redone = ingestor._finish(ahead, behind=self._unsent)
             self._in_flight = None
-            committed = _joined(committed, outcomes)
+            committed = _joined(committed, self._committed(ahead.tag, outcomes))
             if redone:  # what was decided on top of it is void
                 self._unsent = None
                 try:
                     self._unsent = ingestor._decided(inputs, parsed, positions, None)
                 except Exception as error:
-                    return _joined(committed, self._alone(inputs, positions, error))
+                    return _joined(committed, self._alone(inputs, positions, error, tag))
         batch = self._unsent
         write = self._writer.submit(ingestor._write, batch.stored, batch.write)
-        self._in_flight, self._unsent = _InFlight(inputs, positions, batch, write), None
+        self._in_flight, self._unsent = _InFlight(inputs, positions, batch, write, tag), None
         return committed
 
+    def _committed(self, tag: object, outcomes: list[Outcome]) -> list[Outcome]:
+        if self._on_commit is not None:
+            self._on_commit(tag, outcomes)
+        return outcomes
+
     def _alone(
-        self, inputs: Sequence[Input], positions: Sequence[Position], error: Exception
+        self,
+        inputs: Sequence[Input],
+        positions: Sequence[Position],
+        error: Exception,
+        tag: object,
     ) -> list[Outcome]:
         """Deciding a batch failed: commit the batch in flight, then this one on its own
         (which rejects the input at fault and stores the rest)."""
@@ -1306,15 +1328,17 @@ class Pipeline:
         done: list[Outcome] = []
         ahead, self._in_flight = self._in_flight, None
         if ahead is not None:
-            done = self.ingestor._finish(ahead)[0]
+            done = self._committed(ahead.tag, self.ingestor._finish(ahead)[0])
             # The failed batch was decided on top of these aggregates: not to be trusted.
             self.ingestor._forget(ahead.batch.touched)
-        return done + self.ingestor.ingest_batch(inputs, positions)
+        return done + self._committed(tag, self.ingestor.ingest_batch(inputs, positions))
 
     def flush(self) -> list[Outcome] | None:
         """Wait for the batch in flight: its outcomes once committed (None if none)."""
         ahead, self._in_flight = self._in_flight, None
-        return None if ahead is None else self.ingestor._finish(ahead)[0]
+        if ahead is None:
+            return None
+        return self._committed(ahead.tag, self.ingestor._finish(ahead)[0])
 
     def __enter__(self) -> Pipeline:
         return self
@@ -1343,6 +1367,7 @@ class _InFlight(NamedTuple):
     positions: Sequence[Position]
     batch: _Batch
     write: Future[Any]
+    tag: object = None
 
 
 class _Parsed(NamedTuple):

@@ -10,7 +10,8 @@ failure and stores nothing of it, and a retry then stores it once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -34,24 +35,26 @@ def _answer(outcomes: Sequence[Outcome]) -> list[tuple[Any, ...]]:
 
 
 class Held:
-    """The ingestor's ``ingest_request``, held at its first call until released: the
-    requests that arrive meanwhile queue, as they do behind a slow commit."""
+    """The runtime's write turn (``writing``), held at its first use until released: the
+    requests that arrive meanwhile queue, as they do behind a slow commit. It records the
+    size of each group decided, and makes group ``fail_group`` fail before it is stored."""
 
-    def __init__(self, ingestor: Ingestor, fail_group: int | None = None) -> None:
-        self.ingestor = ingestor
+    def __init__(self, fail_group: int | None = None) -> None:
         self.entered = threading.Event()
         self.release = threading.Event()
         self.groups: list[int] = []
         self.fail_group = fail_group
 
-    def __call__(self, inputs: Sequence[Input]) -> list[Outcome]:
-        self.groups.append(len(inputs))
-        if len(self.groups) == 1:
-            self.entered.set()
-            assert self.release.wait(WAIT)
-        if len(self.groups) == self.fail_group:
-            raise ConnectionError("the database went away mid-commit")
-        return self.ingestor.ingest_request(inputs)
+    @contextmanager
+    def __call__(self, inputs: int) -> Iterator[None]:
+        if inputs:  # a group decided (0: a wait for the one in flight)
+            self.groups.append(inputs)
+            if len(self.groups) == 1:
+                self.entered.set()
+                assert self.release.wait(WAIT)
+            if len(self.groups) == self.fail_group:
+                raise ConnectionError("the database went away mid-commit")
+        yield
 
 
 def _requests() -> list[list[Input]]:
@@ -99,8 +102,9 @@ def test_requests_arriving_during_a_commit_share_the_next_and_answer_as_alone(
     ledger: LedgerApp, tmp_path: Path
 ) -> None:
     requests = _requests()
-    held = Held(Ingestor(ledger, clock=FixedClock()))
-    answers = _post_at_once(GroupCommit(held), held, requests)
+    held = Held()
+    group = GroupCommit(Ingestor(ledger, clock=FixedClock()), held)
+    answers = _post_at_once(group, held, requests)
     assert held.groups == [2, 9]  # the two that waited went together
     # The same batches one after the other, each alone, on a ledger of their own:
     alone = open_app(resolve_database(str(tmp_path / "alone.db")))
@@ -119,8 +123,8 @@ def test_a_failed_group_answers_each_request_with_the_failure_and_a_retry_stores
     ledger: LedgerApp,
 ) -> None:
     requests = _requests()
-    held = Held(Ingestor(ledger, clock=FixedClock()), fail_group=2)
-    group = GroupCommit(held)
+    held = Held(fail_group=2)
+    group = GroupCommit(Ingestor(ledger, clock=FixedClock()), held)
     answers = _post_at_once(group, held, requests)
     assert held.groups == [2, 9]
     assert [o.status for o in answers[0]] == ["accepted", "accepted"]
@@ -131,17 +135,51 @@ def test_a_failed_group_answers_each_request_with_the_failure_and_a_retry_stores
     assert ledger.store.event_count() == 8
 
 
-@pytest.mark.parametrize("limit", [6])
-def test_a_group_holds_at_most_its_limit_of_inputs_and_a_larger_request_goes_alone(
-    ledger: LedgerApp, limit: int
-) -> None:
+def _sized_requests() -> list[list[Input]]:
+    """A customer, then four producers' batches of its tickets (4, 2, 7 and 1 inputs)."""
     env = Envelopes()
-    requests = [[Input(env.customer("C-1"), "http:1")]] + [
+    return [[Input(env.customer("C-1"), "http:1")]] + [
         [Input(env.ticket(f"T-{r}{n}", customer_id="C-1"), f"http:{n}") for n in range(size)]
         for r, size in enumerate((4, 2, 7, 1))
     ]
-    held = Held(Ingestor(ledger, clock=FixedClock()))
-    answers = _post_at_once(GroupCommit(held, max_inputs=limit), held, requests)
+
+
+def _alone(requests: list[list[Input]], tmp_path: Path) -> list[list[Outcome]]:
+    """Each batch stored alone, one after the other, on a ledger of its own."""
+    alone = open_app(resolve_database(str(tmp_path / "alone.db")))
+    try:
+        ingestor = Ingestor(alone, clock=FixedClock())
+        return [ingestor.ingest_batch(batch) for batch in requests]
+    finally:
+        alone.close()
+
+
+@pytest.mark.parametrize("limit", [6])
+def test_a_group_holds_at_most_its_limit_of_inputs_and_a_larger_request_goes_alone(
+    ledger: LedgerApp, limit: int, tmp_path: Path
+) -> None:
+    requests = _sized_requests()
+    held = Held()
+    group = GroupCommit(Ingestor(ledger, clock=FixedClock()), held, max_inputs=limit)
+    answers = _post_at_once(group, held, requests)
     assert held.groups == [1, 6, 7, 1]  # in order of arrival, never split
-    assert [len(a) for a in answers] == [1, 4, 2, 7, 1]
+    # The groups after the first were each decided while the one before was written:
+    # answered all the same as alone.
+    assert [_answer(a) for a in answers] == [_answer(e) for e in _alone(requests, tmp_path)]
+    assert ledger.store.event_count() == 15
+
+
+def test_a_group_failing_while_the_one_before_is_written_fails_alone(
+    ledger: LedgerApp,
+) -> None:
+    requests = _sized_requests()
+    held = Held(fail_group=3)  # the request of 7, decided while the group of 6 is written
+    group = GroupCommit(Ingestor(ledger, clock=FixedClock()), held, max_inputs=6)
+    answers = _post_at_once(group, held, requests)
+    assert held.groups == [1, 6, 7, 1]
+    assert isinstance(answers[3], ConnectionError)
+    for n in (0, 1, 2, 4):  # the group in flight committed, and the one after went on
+        assert {o.status for o in answers[n]} == {"accepted"}
+    assert ledger.store.event_count() == 1 + 6 + 1
+    assert {o.status for o in group.ingest(requests[3])} == {"accepted"}
     assert ledger.store.event_count() == 15
