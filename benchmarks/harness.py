@@ -38,7 +38,8 @@ ones), plus one ticket of exactly 100 events for the replay measure. Measured:
   on a fresh ledger from 4 connections at once (``http_many``), split by subject as
   Kafka producers key their records, each part posted in 1000-line requests one after
   the other, as several producers would: the server stores the requests that arrive
-  during a commit together in the next (``web/group_commit.py``);
+  during a commit together in the next, decided while the one before is written
+  (``web/group_commit.py``);
   ``http_many_vs_file``: its rate over ``ingest``'s; what is stored at the end (events,
   rejections by rule, inputs left deferred) checked against the file ingest's;
 * ``pages``: the web board's pages (board as of now and mid-quarter, breached board,
