@@ -118,22 +118,20 @@ class GroupCommit:
             if not self._arrival_before_commit():
                 self._settle_in_flight()
             return
-        size = sum(len(w.inputs) for w in group)
+        inputs = [item for waiting in group for item in waiting.inputs]
         together = len(group) > 1 or more or bool(self._unanswered)
         alone = not together and not self._together
         self._together = together
         try:
             if alone:  # one producer: a request's halves overlap instead
-                with self._writing(size):
-                    outcomes = self._ingestor.ingest_request(
-                        [item for waiting in group for item in waiting.inputs]
-                    )
+                with self._writing(len(inputs)):
+                    outcomes = self._ingestor.ingest_request(inputs)
                 _answer(group, outcomes)
                 return
             self._unanswered.append(group)
-            with self._writing(size):
+            with self._writing(len(inputs)):
                 pipeline = self._pipe()
-                pipeline.push([item for waiting in group for item in waiting.inputs], tag=group)
+                pipeline.push(inputs, tag=group)
             write = pipeline.in_flight
             if write is not None:
                 write.add_done_callback(self._wake)

@@ -98,6 +98,17 @@ def _post_at_once(group: GroupCommit, held: Held, requests: list[list[Input]]) -
     return answers
 
 
+def _alone(requests: list[list[Input]], tmp_path: Path) -> tuple[list[list[Outcome]], int]:
+    """Each batch stored alone, one after the other, on a ledger of its own: each one's
+    outcomes, and the events that ledger holds."""
+    alone = open_app(resolve_database(str(tmp_path / "alone.db")))
+    try:
+        ingestor = Ingestor(alone, clock=FixedClock())
+        return [ingestor.ingest_batch(batch) for batch in requests], alone.store.event_count()
+    finally:
+        alone.close()
+
+
 def test_requests_arriving_during_a_commit_share_the_next_and_answer_as_alone(
     ledger: LedgerApp, tmp_path: Path
 ) -> None:
@@ -107,13 +118,8 @@ def test_requests_arriving_during_a_commit_share_the_next_and_answer_as_alone(
     answers = _post_at_once(group, held, requests)
     assert held.groups == [2, 9]  # the two that waited went together
     # The same batches one after the other, each alone, on a ledger of their own:
-    alone = open_app(resolve_database(str(tmp_path / "alone.db")))
-    try:
-        ingestor = Ingestor(alone, clock=FixedClock())
-        expected = [ingestor.ingest_batch(batch) for batch in requests]
-        assert alone.store.event_count() == ledger.store.event_count() == 8
-    finally:
-        alone.close()
+    expected, events = _alone(requests, tmp_path)
+    assert events == ledger.store.event_count() == 8
     assert [_answer(a) for a in answers] == [_answer(e) for e in expected]
     statuses = [[o.status for o in a] for a in answers]
     assert statuses[2] == ["duplicate", "deferred", "rejected", "accepted"]
@@ -144,16 +150,6 @@ def _sized_requests() -> list[list[Input]]:
     ]
 
 
-def _alone(requests: list[list[Input]], tmp_path: Path) -> list[list[Outcome]]:
-    """Each batch stored alone, one after the other, on a ledger of its own."""
-    alone = open_app(resolve_database(str(tmp_path / "alone.db")))
-    try:
-        ingestor = Ingestor(alone, clock=FixedClock())
-        return [ingestor.ingest_batch(batch) for batch in requests]
-    finally:
-        alone.close()
-
-
 @pytest.mark.parametrize("limit", [6])
 def test_a_group_holds_at_most_its_limit_of_inputs_and_a_larger_request_goes_alone(
     ledger: LedgerApp, limit: int, tmp_path: Path
@@ -165,7 +161,7 @@ def test_a_group_holds_at_most_its_limit_of_inputs_and_a_larger_request_goes_alo
     assert held.groups == [1, 6, 7, 1]  # in order of arrival, never split
     # The groups after the first were each decided while the one before was written:
     # answered all the same as alone.
-    assert [_answer(a) for a in answers] == [_answer(e) for e in _alone(requests, tmp_path)]
+    assert [_answer(a) for a in answers] == [_answer(e) for e in _alone(requests, tmp_path)[0]]
     assert ledger.store.event_count() == 15
 
 
